@@ -1,0 +1,130 @@
+// Alerts and incidents, and the pure grouping of one into the other.
+import { createHash } from "node:crypto";
+import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
+
+export interface Alert {
+  id: string;
+  ruleId: string;
+  ruleName: string;
+  severity: Severity;
+  /** The triggering event's TimeGenerated, epoch ms. */
+  time: number;
+  account: string;
+  ip: string | null;
+  title: string;
+  details: AlertDraft["details"];
+  entities: Entity[];
+  incidentId: string;
+}
+
+export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+
+export interface Incident {
+  id: string;
+  ruleId: string;
+  ruleName: string;
+  account: string;
+  severity: Severity;
+  status: IncidentStatus;
+  title: string;
+  firstAlertTime: number;
+  lastAlertTime: number;
+  alertIds: string[];
+  createdAt: number;
+  updatedAt: number;
+  owner: string | null;
+  classification: string | null;
+  etag?: string;
+}
+
+/** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
+export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
+export const MAX_ALERTS_PER_INCIDENT = 150;
+
+const digest = (parts: readonly string[]) => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
+
+/** Same rule, same event identity, same id: overlapping or repeated windows rewrite, never add. */
+export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "incidentId"> {
+  return {
+    id: digest([rule.meta.id, ...draft.identity]),
+    ruleId: rule.meta.id,
+    ruleName: rule.meta.name,
+    severity: rule.meta.severity,
+    time: draft.time,
+    account: draft.account,
+    ip: draft.ip,
+    title: draft.title,
+    details: draft.details,
+    entities: draft.entities,
+  };
+}
+
+export interface Grouping {
+  /** Incidents created or changed, in their new state. */
+  incidents: Incident[];
+  /** Alerts newly placed in an incident (alerts already in one are left out). */
+  alerts: Alert[];
+}
+
+/**
+ * Groups one account's new alerts of one rule into incidents. An alert joins the open
+ * incident of its rule and account whose first alert lies within the lookback of its own
+ * event time (event time, not run time, so a replay or backfill groups as a live run did);
+ * otherwise it starts a new one. A closed incident is never reopened. `existing` must hold
+ * every incident of the account and rule whose alerts could include these (see
+ * groupingHorizon).
+ */
+export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit<Alert, "incidentId">[], now: number): Grouping {
+  const incidents = existing.map((i) => ({ ...i, alertIds: [...i.alertIds] }));
+  const already = new Set(incidents.flatMap((i) => i.alertIds));
+  const changed = new Set<Incident>();
+  const placed: Alert[] = [];
+  const ordered = [...alerts].sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+  for (const alert of ordered) {
+    if (already.has(alert.id)) continue;
+    already.add(alert.id);
+    let best: Incident | undefined;
+    for (const incident of incidents) {
+      if (incident.status === "Closed" || incident.ruleId !== alert.ruleId || incident.account !== alert.account) continue;
+      if (incident.alertIds.length >= MAX_ALERTS_PER_INCIDENT) continue;
+      const distance = Math.abs(alert.time - incident.firstAlertTime);
+      if (distance > INCIDENT_LOOKBACK_MS) continue;
+      if (!best || distance < Math.abs(alert.time - best.firstAlertTime)) best = incident;
+    }
+    if (!best) {
+      best = {
+        id: digest(["incident", alert.ruleId, alert.account, alert.id]),
+        ruleId: alert.ruleId,
+        ruleName: alert.ruleName,
+        account: alert.account,
+        severity: alert.severity,
+        status: "New",
+        title: `${alert.ruleName}: ${alert.account}`,
+        firstAlertTime: alert.time,
+        lastAlertTime: alert.time,
+        alertIds: [],
+        createdAt: now,
+        updatedAt: now,
+        owner: null,
+        classification: null,
+      };
+      incidents.push(best);
+    }
+    best.alertIds.push(alert.id);
+    best.firstAlertTime = Math.min(best.firstAlertTime, alert.time);
+    best.lastAlertTime = Math.max(best.lastAlertTime, alert.time);
+    best.updatedAt = now;
+    changed.add(best);
+    placed.push({ ...alert, incidentId: best.id });
+  }
+  return { incidents: [...changed], alerts: placed };
+}
+
+/**
+ * The oldest lastAlertTime an incident may have and still matter for alerts at or after
+ * `earliestAlert`: it may already hold one of them, or they may join it.
+ */
+export function groupingHorizon(earliestAlert: number): number {
+  return earliestAlert - INCIDENT_LOOKBACK_MS;
+}

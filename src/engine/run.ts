@@ -1,0 +1,160 @@
+// Running a rule: plan its windows from the checkpoint, and for each window fetch, evaluate,
+// store alerts and incidents, update the baseline, and only then move the checkpoint.
+import { arrivedIn, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
+import type { Rejection } from "../sources/rows.js";
+import type { LogSource } from "../sources/source.js";
+import type { AllowlistRepository } from "../store/allowlists.js";
+import type { BaselineRepository } from "../store/baselines.js";
+import type { IncidentRepository } from "../store/incidents.js";
+import type { RuleState, RuleStateRepository } from "../store/rule-state.js";
+import { allowlistsAt, type AllowlistEntry } from "./allowlists.js";
+import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
+
+export interface Stores {
+  ruleState: RuleStateRepository;
+  allowlists: AllowlistRepository;
+  baselines: BaselineRepository;
+  incidents: IncidentRepository;
+}
+
+export interface EngineDeps {
+  source: LogSource;
+  stores: Stores;
+  /** Wall-clock time for createdAt/updatedAt stamps. */
+  now: () => number;
+}
+
+export interface RunOptions {
+  /** Where a rule that never ran begins: its first window starts here (aligned down). */
+  startAt: number;
+  /** Process every window that ends at or before this. */
+  until: number;
+  /** At most this many windows in this invocation; the next one resumes (catch-up after downtime). */
+  maxWindows?: number;
+  /** Triggering events must have TimeGenerated here (replay's [--from, --to)); default: any. */
+  eventRange?: TimeRange;
+}
+
+export interface WindowReport {
+  ruleId: string;
+  window: Window;
+  rowsFetched: number;
+  rejected: Rejection[];
+  alerts: Alert[];
+  incidents: Incident[];
+  baselineEstablished: boolean | null;
+}
+
+/** How far back a new deployment looks for any baseline data at all (Sentinel workspaces keep 90 days). */
+const HISTORY_LOOKBACK_MS = 90 * 86_400_000;
+/** Baseline bootstrap is summarized a day at a time: each query stays small. */
+const BOOTSTRAP_CHUNK_MS = 86_400_000;
+
+const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
+export const alignUp = (t: number, step: number) => Math.ceil(t / step) * step;
+
+/** Windows of one frequency after `checkpoint`, aligned to the frequency, ending by `until`. */
+export function planWindows(frequency: number, checkpoint: number, until: number, maxWindows = Infinity): Window[] {
+  const windows: Window[] = [];
+  for (let end = alignDown(checkpoint, frequency) + frequency; end <= until && windows.length < maxWindows; end += frequency) {
+    windows.push({ start: Math.max(end - frequency, checkpoint), end });
+  }
+  return windows;
+}
+
+/** Runs a rule's due windows, oldest first; a failure stops at that window with its checkpoint unchanged. */
+export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions, onWindow?: (report: WindowReport) => void): Promise<WindowReport[]> {
+  const { stores } = deps;
+  let state = (await stores.ruleState.get(rule.meta.id)) ?? (await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule))));
+  const windows = planWindows(frequencyOf(rule), state.windowEnd, options.until, options.maxWindows);
+  if (windows.length === 0) return [];
+  const allowlists = await stores.allowlists.all();
+  const reports: WindowReport[] = [];
+  for (const window of windows) {
+    const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
+    state = await stores.ruleState.put(rule.meta.id, { ...state, windowEnd: window.end, dataSince });
+    reports.push(report);
+    onWindow?.(report);
+  }
+  return reports;
+}
+
+/**
+ * A rule's first run: its checkpoint starts at `firstWindowStart`; a rule with a baseline
+ * learns from the history before it (the same bootstrap for a deployment and a replay).
+ */
+async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number): Promise<RuleState> {
+  let dataSince: number | null = null;
+  if (rule.baseline) {
+    const { table, sightingsKql, earliestKql } = rule.baseline;
+    const period = baselinePeriodOf(rule);
+    for (let from = firstWindowStart - period; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
+      const spec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
+      const { rows } = await deps.source.sightings(spec, sightingsKql(spec));
+      await deps.stores.baselines.record(rows);
+    }
+    const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
+    dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec));
+  }
+  return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
+}
+
+async function runWindow(
+  rule: Rule,
+  window: Window,
+  state: RuleState,
+  allowlists: readonly AllowlistEntry[],
+  deps: EngineDeps,
+  eventRange: TimeRange = { from: -Infinity, to: Infinity },
+): Promise<{ report: WindowReport; dataSince: number | null }> {
+  const { source, stores } = deps;
+  const rejected: Rejection[] = [];
+  let rowsFetched = 0;
+  const fetchAll = async (specs: Specs) => {
+    const entries = await Promise.all(
+      Object.entries(specs).map(async ([name, spec]) => {
+        const result = spec.accounts?.length === 0 ? { rows: [], rejected: [] } : await source.rows(spec, rule.kql(name, spec));
+        rowsFetched += result.rows.length;
+        rejected.push(...result.rejected);
+        return [name, result.rows] as const;
+      }),
+    );
+    return Object.fromEntries(entries) as Results<Specs>;
+  };
+
+  const first = await fetchAll(rule.queries(window));
+  const inputs = rule.followUp ? { ...first, ...(await fetchAll(rule.followUp(window, first))) } : first;
+
+  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE };
+  let established: boolean | null = null;
+  if (rule.baseline) {
+    const period = baselinePeriodOf(rule);
+    established = state.dataSince !== null && (state.dataSince < state.firstWindowStart || window.end - state.dataSince >= period);
+    const known = rule.baselineAccounts ? await stores.baselines.load(rule.baselineAccounts(inputs, ctx), window.end - period) : new Map();
+    ctx.baselines = { established, get: (account) => known.get(account) };
+  }
+
+  const alerts = rule.evaluate(inputs, ctx).map((draft) => alertFromDraft(rule, draft));
+  const placed = await stores.incidents.place(alerts, deps.now());
+
+  let dataSince = state.dataSince;
+  if (rule.baseline) {
+    // After evaluation: the window's own sign-ins are not part of its baseline (the seed's `ago(1h)` bound).
+    const spec = arrivedIn(rule.baseline.table, window);
+    const sightings = await source.sightings(spec, rule.baseline.sightingsKql(spec));
+    rejected.push(...sightings.rejected);
+    await stores.baselines.record(sightings.rows);
+    for (const s of sightings.rows) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
+  }
+  return {
+    report: { ruleId: rule.meta.id, window, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established },
+    dataSince,
+  };
+}
+
+const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
+
+function baselinePeriodOf(rule: Rule): number {
+  if (!rule.meta.baselinePeriod) throw new Error(`rule ${rule.meta.id} keeps a baseline but has no baselinePeriod`);
+  return parseDuration(rule.meta.baselinePeriod);
+}

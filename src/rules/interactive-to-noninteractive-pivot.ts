@@ -1,0 +1,151 @@
+// Interactive to Non-Interactive Token Theft Pivot (SigninLogs + AADNonInteractiveUserSignInLogs).
+// Seed by David Alonso, operator for operator. The seed re-reads 3 hours every hour so that
+// each pair is seen whole by some run; here each run takes the rows that arrived in its hour
+// and fetches only the other side it needs, for the users concerned, so each pair is
+// evaluated when its later side arrives, including a side that arrived late.
+import type { SignInRow } from "../sources/rows.js";
+import { between } from "./kql.js";
+import { ARRIVAL, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
+
+const MINUTE = 60_000;
+/** | where (TimeGenerated - InteractiveTime) between (1m .. 2h) */
+const MIN_GAP = MINUTE;
+const MAX_GAP = 120 * MINUTE;
+
+const NON_INTERACTIVE = "AADNonInteractiveUserSignInLogs";
+const INTERACTIVE = "SigninLogs";
+
+export const interactiveToNonInteractivePivot = defineRule({
+  meta: {
+    id: "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a",
+    name: "Interactive to Non-Interactive Token Theft Pivot",
+    description:
+      "A successful interactive sign-in (single factor, or conditional access not applied) followed within 2 hours by non-interactive " +
+      "token use for the same user from a different IP address and country: a token stolen right after authentication.",
+    severity: "High",
+    tactics: ["CredentialAccess", "LateralMovement", "DefenseEvasion"],
+    relevantTechniques: ["T1528", "T1539", "T1078"],
+    requiredDataConnectors: [{ connectorId: "AzureActiveDirectory", dataTypes: [NON_INTERACTIVE, INTERACTIVE] }],
+    queryFrequency: "1h",
+    queryPeriod: "3h",
+    entityMappings: [
+      { entityType: "Account", fieldMappings: [{ identifier: "FullName", columnName: "UserPrincipalName" }] },
+      { entityType: "IP", fieldMappings: [{ identifier: "Address", columnName: "NIIPAddress" }] },
+    ],
+    customDetails: { InteractiveIP: "InteractiveIP", InteractiveCountry: "InteractiveCountry", NonInteractiveCountry: "NICountry", AppDisplayName: "AppDisplayName" },
+    incidentConfiguration: groupByAccount,
+    version: "1.0.0",
+  },
+
+  queries: (w: Window) => ({
+    nonInteractive: arrivedIn(NON_INTERACTIVE, w),
+    interactive: arrivedIn(INTERACTIVE, w),
+  }),
+
+  // The other side of each new row, among rows that arrived before this window (rows that
+  // arrived in it are in the first stage already), for the users concerned only.
+  followUp: (w, { nonInteractive, interactive }) => ({
+    earlierInteractive: otherSide(INTERACTIVE, w, nonInteractive, -MAX_GAP, -MIN_GAP),
+    earlierNonInteractive: otherSide(NON_INTERACTIVE, w, interactive, MIN_GAP, MAX_GAP),
+  }),
+
+  kql: (name, spec) => {
+    const interactiveSide = name === "interactive" || name === "earlierInteractive";
+    return [
+      scopeKql(spec),
+      `| where ResultType == "0"`,
+      ...(interactiveSide ? [`| where AuthenticationRequirement == "singleFactorAuthentication" or ConditionalAccessStatus == "notApplied"`] : []),
+      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
+        ` AuthenticationRequirement, ConditionalAccessStatus, AppDisplayName`,
+    ].join("\n");
+  },
+
+  evaluate({ nonInteractive, interactive, earlierInteractive, earlierNonInteractive }, ctx) {
+    const sessionsByUser = new Map<string, SignInRow[]>();
+    for (const row of [...interactive, ...earlierInteractive]) {
+      if (!isInteractiveSession(row, ctx)) continue;
+      const user = row.UserPrincipalName.toLowerCase();
+      const list = sessionsByUser.get(user);
+      if (list) list.push(row);
+      else sessionsByUser.set(user, [row]);
+    }
+    const newSessions = new Set(interactive);
+    const alerts = new Map<string, AlertDraft>();
+    const pair = (ni: SignInRow, onlyNewSessions: boolean) => {
+      if (!isNewEvent(ctx, ni.TimeGenerated) || !passesNetworkFilters(ni, ctx)) return;
+      const user = ni.UserPrincipalName.toLowerCase();
+      for (const session of sessionsByUser.get(user) ?? []) {
+        if (onlyNewSessions && !newSessions.has(session)) continue;
+        // | join kind=inner InteractiveSessions on UserPrincipalName
+        // | where IPAddress != InteractiveIP and Location != InteractiveCountry
+        //     and (TimeGenerated - InteractiveTime) between (1m .. 2h)
+        if (ni.IPAddress === session.IPAddress || ni.Location === session.Location) continue;
+        if (!between(ni.TimeGenerated - session.TimeGenerated, MIN_GAP, MAX_GAP)) continue;
+        const alert = pivotAlert(user, ni, session);
+        alerts.set(alert.identity.join("|"), alert);
+      }
+    };
+    for (const ni of nonInteractive) pair(ni, false);
+    // Rows seen by an earlier run pair only with sessions that arrived since.
+    for (const ni of earlierNonInteractive) pair(ni, true);
+    return [...alerts.values()];
+  },
+});
+
+/** The first-stage rows' users and time span, shifted by the join's bounds. */
+function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
+  table: T,
+  w: Window,
+  rows: readonly SignInRow[],
+  fromOffset: number,
+  toOffset: number,
+): QuerySpec<T> {
+  let min = Infinity;
+  let max = -Infinity;
+  const accounts = new Set<string>();
+  for (const row of rows) {
+    if (row.ResultType !== "0") continue;
+    accounts.add(row.UserPrincipalName.toLowerCase());
+    min = Math.min(min, row.TimeGenerated);
+    max = Math.max(max, row.TimeGenerated);
+  }
+  if (accounts.size === 0) return { table, arrived: { to: w.start }, time: { from: w.start, to: w.start }, accounts: [] };
+  return { table, arrived: { to: w.start }, time: { from: min + fromOffset, to: max + toOffset + 1 }, accounts: [...accounts].sort() };
+}
+
+/** | where ResultType == 0 | where not(IPAddress in (KnownSafeIPs)) | evaluate ipv4_lookup(KnownSafeNetworks, ...) | where isempty(network) */
+function passesNetworkFilters(row: SignInRow, ctx: RuleContext): boolean {
+  // ipv4_lookup with return_unmatched keeps an address it cannot parse, unlike ipv4_is_in_any_range.
+  return row.ResultType === "0" && ctx.lists.network.lookup(row.IPAddress) !== true;
+}
+
+function isInteractiveSession(row: SignInRow, ctx: RuleContext): boolean {
+  return (
+    passesNetworkFilters(row, ctx) &&
+    (row.AuthenticationRequirement === "singleFactorAuthentication" || row.ConditionalAccessStatus === "notApplied")
+  );
+}
+
+function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft {
+  const minutes = Math.round((ni.TimeGenerated - session.TimeGenerated) / MINUTE);
+  return {
+    identity: [ni.Id || ni.UniqueTokenIdentifier || String(ni.TimeGenerated), session.Id || session.UniqueTokenIdentifier || String(session.TimeGenerated)],
+    time: ni.TimeGenerated,
+    account: user,
+    ip: ni.IPAddress || null,
+    // alertDisplayNameFormat: "Token Pivot - {{UserPrincipalName}} NI token from {{NIIPAddress}} after interactive auth"
+    title: `Token Pivot - ${user} NI token from ${ni.IPAddress} after interactive auth`,
+    details: {
+      InteractiveIP: session.IPAddress,
+      InteractiveCountry: session.Location,
+      NonInteractiveCountry: ni.Location,
+      AppDisplayName: ni.AppDisplayName,
+      InteractiveTime: new Date(session.TimeGenerated).toISOString(),
+      TimeSinceInteractiveMinutes: minutes,
+      CorrelationId: ni.CorrelationId,
+      UniqueTokenIdentifier: ni.UniqueTokenIdentifier,
+    },
+    entities: [{ type: "account", name: user }, ...(ni.IPAddress ? [{ type: "ip" as const, address: ni.IPAddress }] : [])],
+  };
+}

@@ -1,0 +1,112 @@
+// Intune - Possible refresh token / PRT reuse accessing Intune resource
+// (AADNonInteractiveUserSignInLogs). Seed by David Alonso, operator for operator, except
+// that the 14-day baseline is kept in Table Storage and updated every hour instead of
+// being re-read from Log Analytics on every run.
+import { ipIsInAnyRange } from "../net/ip.js";
+import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
+import { ARRIVAL, kqlString, scopeKql } from "./kql-text.js";
+import type { SignInRow } from "../sources/rows.js";
+import { arrivedIn, defineRule, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
+
+const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
+
+export const intuneTokenReuse = defineRule({
+  meta: {
+    id: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508",
+    name: "Intune - Possible refresh token / PRT reuse accessing Intune resource",
+    description:
+      "Non-interactive token redemption for Intune / Device Management resources from an IP or ASN not previously associated with the user, " +
+      "where MFA was not freshly performed. Characteristic of stolen refresh-token / PRT replay.",
+    severity: "High",
+    tactics: ["CredentialAccess", "LateralMovement"],
+    relevantTechniques: ["T1528", "T1550.001"],
+    requiredDataConnectors: [{ connectorId: "AzureActiveDirectory", dataTypes: ["AADNonInteractiveUserSignInLogs"] }],
+    queryFrequency: "1h",
+    queryPeriod: "1h",
+    baselinePeriod: "14d",
+    entityMappings: [
+      { entityType: "Account", fieldMappings: [{ identifier: "FullName", columnName: "AccountCustomEntity" }] },
+      { entityType: "IP", fieldMappings: [{ identifier: "Address", columnName: "IPCustomEntity" }] },
+    ],
+    customDetails: { ASN: "ASN", Resource: "ResourceDisplayName", App: "AppDisplayName", Location: "Location" },
+    incidentConfiguration: groupByAccount,
+    version: "1.0.0",
+  },
+
+  queries: (w: Window) => ({ signIns: arrivedIn("AADNonInteractiveUserSignInLogs", w) }),
+
+  kql: (_name, spec) =>
+    [
+      scopeKql(spec),
+      `| where ResultType == "0"`,
+      `| where ResourceDisplayName has_any (${INTUNE_RESOURCES.map(kqlString).join(", ")})`,
+      `| where tostring(AuthenticationDetails) !has "Multifactor"`,
+      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
+        ` ResourceDisplayName, AppDisplayName, UserAgent, AuthenticationDetails, LocationDetails, Location`,
+    ].join("\n"),
+
+  // | summarize KnownIPs = make_set(IPAddress), KnownASNs = make_set(tostring(AutonomousSystemNumber))
+  //   by UPN = tolower(UserPrincipalName)   over every non-interactive sign-in, whatever its result;
+  // summarized per window and kept in the Baselines table (no 500/50 caps).
+  baseline: {
+    table: "AADNonInteractiveUserSignInLogs",
+    sightingsKql: (spec) =>
+      [
+        scopeKql(spec),
+        `| where isnotempty(UserPrincipalName)`,
+        `| summarize lastSeen = max(TimeGenerated) by account = tolower(UserPrincipalName), ip = IPAddress, asn = tostring(AutonomousSystemNumber)`,
+      ].join("\n"),
+    earliestKql: (spec) => [scopeKql(spec), `| summarize earliest = min(TimeGenerated)`].join("\n"),
+  },
+
+  baselineAccounts: ({ signIns }, ctx) => candidates(signIns, ctx).map((row) => row.UserPrincipalName.toLowerCase()),
+
+  evaluate({ signIns }, ctx) {
+    // A tenant without a baseline yet cannot tell a new network from an unlearned one.
+    if (!ctx.baselines.established) return [];
+    const alerts: AlertDraft[] = [];
+    for (const row of candidates(signIns, ctx)) {
+      const upn = row.UserPrincipalName.toLowerCase();
+      const asn = row.AutonomousSystemNumber;
+      // | join kind=leftouter baseline on UPN
+      // | where isnull(KnownIPs) or (not(set_has_element(KnownIPs, IPAddress)) and not(set_has_element(KnownASNs, ASN)))
+      const known = ctx.baselines.get(upn);
+      if (known && (known.ips.has(row.IPAddress) || known.asns.has(asn))) continue;
+      const location = toString(dynamicGet(parseJson(toString(row.LocationDetails)), "countryOrRegion"));
+      alerts.push({
+        identity: [row.Id || row.UniqueTokenIdentifier, String(row.TimeGenerated), upn, row.IPAddress],
+        time: row.TimeGenerated,
+        account: upn,
+        ip: row.IPAddress || null,
+        title: `${upn} reached ${row.ResourceDisplayName} without MFA from ${known ? "a new IP and ASN" : "a network never seen for this user"}`,
+        details: {
+          ASN: asn,
+          ResourceDisplayName: row.ResourceDisplayName,
+          AppDisplayName: row.AppDisplayName,
+          UserAgent: row.UserAgent,
+          Location: location,
+          baseline: known ? "IP and ASN unseen in the baseline period" : "no baseline for this user",
+        },
+        entities: [{ type: "account", name: upn }, ...(row.IPAddress ? [{ type: "ip" as const, address: row.IPAddress }] : [])],
+      });
+    }
+    return alerts;
+  },
+});
+
+/** The seed's filters before the baseline join: new, successful, not allowlisted, Intune, no MFA. */
+function candidates(rows: readonly SignInRow[], ctx: RuleContext): SignInRow[] {
+  return rows.filter(
+    (row) =>
+      isNewEvent(ctx, row.TimeGenerated) &&
+      // | where ResultType == 0   (a string column holding the AADSTS code)
+      row.ResultType === "0" &&
+      // | where not(ipv4_is_in_any_range(tostring(IPAddress), AllowedRanges)): an address that does not
+      // parse gives null, and not(null) drops the row, as in KQL.
+      ipIsInAnyRange(row.IPAddress, ctx.lists.network) === false &&
+      // | where ResourceDisplayName has_any (intuneResources)
+      hasAny(row.ResourceDisplayName, INTUNE_RESOURCES) &&
+      // | where AuthDetails !has "Multifactor"
+      !has(row.AuthenticationDetails, "Multifactor"),
+  );
+}

@@ -1,0 +1,204 @@
+// The shape every rule has: Sentinel metadata, the queries that narrow the data in Log
+// Analytics (or in a replay), and a pure evaluate() that decides.
+import { z } from "zod";
+import type { IpMatcher } from "../net/ip.js";
+import type { RowOf, TableName } from "../sources/rows.js";
+
+/** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
+export function parseDuration(text: string): number {
+  const short = /^(\d+)([mhd])$/.exec(text);
+  if (short) return Number(short[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[short[2] as "m" | "h" | "d"];
+  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$/.exec(text);
+  if (iso && text !== "P" && !text.endsWith("T"))
+    return (Number(iso[1] ?? 0) * 24 * 60 + Number(iso[2] ?? 0) * 60 + Number(iso[3] ?? 0)) * 60_000;
+  throw new Error(`not a duration: ${text}`);
+}
+const duration = z.string().refine((s) => {
+  try {
+    const ms = parseDuration(s);
+    // Sentinel accepts 5 minutes to 14 days for both frequency and period.
+    return ms >= 5 * 60_000 && ms <= 14 * 86_400_000;
+  } catch {
+    return false;
+  }
+}, "a duration between 5m and 14d");
+
+export const Severity = z.enum(["Informational", "Low", "Medium", "High"]);
+export type Severity = z.infer<typeof Severity>;
+export const severityRank: Record<Severity, number> = { Informational: 0, Low: 1, Medium: 2, High: 3 };
+
+/** Rule metadata under Sentinel's field names, validated when the rule list loads. */
+export const RuleMeta = z
+  .object({
+    id: z.uuid({ version: undefined }).or(z.string().regex(/^[0-9a-f-]{36}$/)),
+    name: z.string().min(1),
+    description: z.string().min(1),
+    severity: Severity,
+    tactics: z.array(z.string()).min(1),
+    relevantTechniques: z.array(z.string().regex(/^T\d{4}(\.\d{3})?$/)),
+    requiredDataConnectors: z.array(z.object({ connectorId: z.string(), dataTypes: z.array(z.string()) })),
+    queryFrequency: duration,
+    queryPeriod: duration,
+    /** How far back the rule's own state reaches (the Intune baseline). */
+    baselinePeriod: duration.optional(),
+    entityMappings: z
+      .array(
+        z.object({
+          entityType: z.enum(["Account", "IP", "CloudApplication"]),
+          fieldMappings: z.array(z.object({ identifier: z.string(), columnName: z.string() })).min(1).max(3),
+        }),
+      )
+      .min(1)
+      .max(10),
+    customDetails: z.record(z.string(), z.string()),
+    incidentConfiguration: z.object({
+      createIncident: z.boolean(),
+      groupingConfiguration: z.object({
+        enabled: z.boolean(),
+        reopenClosedIncident: z.boolean(),
+        lookbackDuration: z.string(),
+        matchingMethod: z.enum(["AllEntities", "AnyAlert", "Selected"]),
+        groupByEntities: z.array(z.string()),
+      }),
+    }),
+    version: z.string(),
+  })
+  .refine((m) => parseDuration(m.queryFrequency) <= parseDuration(m.queryPeriod), {
+    message: "queryFrequency must not exceed queryPeriod (Sentinel rejects gaps)",
+    path: ["queryFrequency"],
+  });
+export type RuleMeta = z.infer<typeof RuleMeta>;
+
+/** Incident grouping every rule here shares: Sentinel's default PT5H lookback, by account. */
+export const groupByAccount = {
+  createIncident: true,
+  groupingConfiguration: {
+    enabled: true,
+    reopenClosedIncident: false,
+    lookbackDuration: "PT5H",
+    matchingMethod: "Selected",
+    groupByEntities: ["Account"],
+  },
+} as const satisfies RuleMeta["incidentConfiguration"];
+
+/** A half-open interval of epoch milliseconds, [from, to). */
+export interface TimeRange {
+  from: number;
+  to: number;
+}
+
+/**
+ * One scheduled run's slice of the data: the rows that ARRIVED (ingestion time) in
+ * [start, end). `end` is the run's "now" for the seed's ago() expressions.
+ */
+export interface Window {
+  start: number;
+  end: number;
+}
+
+/** What a rule asks of a table; the source serves it from KQL or from replay files. */
+export interface QuerySpec<T extends TableName = TableName> {
+  table: T;
+  /** Rows whose arrival time lies in [from, to); `from` absent = everything before `to`. */
+  arrived: { from?: number; to: number };
+  /** Rows whose TimeGenerated lies in [from, to). */
+  time: TimeRange;
+  /** Only these accounts (lowercase UserPrincipalName); absent = all. */
+  accounts?: readonly string[];
+}
+
+/** Events older than this when they arrive are not looked for: keeps KQL on the time index. */
+export const MAX_LATENESS_MS = 2 * 86_400_000;
+
+/** The rows of a table that arrived in a window: each rule's new events. */
+export function arrivedIn<T extends TableName>(table: T, window: Window): QuerySpec<T> {
+  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - MAX_LATENESS_MS, to: window.end } };
+}
+
+export type Specs = Record<string, QuerySpec>;
+export type Results<S extends Specs> = { [K in keyof S]: RowOf<S[K]["table"]>[] };
+
+export type Entity =
+  | { type: "account"; name: string; upnSuffix?: string }
+  | { type: "ip"; address: string }
+  | { type: "cloudApplication"; name: string };
+
+/** What evaluate() raises; the engine adds the rule, the id and the incident. */
+export interface AlertDraft {
+  /** Window-independent identity of the triggering event(s): same event, same alert id. */
+  identity: readonly string[];
+  /** The triggering event's TimeGenerated. */
+  time: number;
+  account: string;
+  ip: string | null;
+  title: string;
+  details: Record<string, string | number | boolean | null>;
+  entities: Entity[];
+}
+
+export interface Allowlists {
+  /** `network`: addresses and CIDR ranges (IPv4 and IPv6) never alerted on. */
+  network: IpMatcher;
+  /** `principals`: initiating users or apps never alerted on. */
+  principals: readonly string[];
+}
+
+export interface KnownNetworks {
+  ips: ReadonlySet<string>;
+  asns: ReadonlySet<string>;
+}
+
+export interface BaselineView {
+  /**
+   * False while the tenant has no baseline to compare with: no non-interactive history
+   * before the rule first ran, and less than one baseline period since data began.
+   * Without it every user would look new and every sign-in would alert.
+   */
+  established: boolean;
+  /** The user's known IPs and ASNs in the baseline period; undefined when none. */
+  get(account: string): KnownNetworks | undefined;
+}
+
+export interface RuleContext {
+  window: Window;
+  /** Triggering events must have TimeGenerated here; older rows are history (replay `--from`). */
+  eventRange: TimeRange;
+  lists: Allowlists;
+  baselines: BaselineView;
+}
+
+export function isNewEvent(ctx: RuleContext, timeGenerated: number): boolean {
+  return timeGenerated >= ctx.eventRange.from && timeGenerated < ctx.eventRange.to;
+}
+
+export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Specs> {
+  meta: RuleMeta;
+  /** First-stage queries for a window. */
+  queries(window: Window): S1;
+  /** Optional second stage, parametrised by the first (the pivot's other side, per user). */
+  followUp?(window: Window, first: Results<S1>): S2;
+  /** The pushdown KQL for one of this rule's queries: it narrows, never decides. */
+  kql(name: keyof S1 | keyof S2, spec: QuerySpec): string;
+  /** The per-user baseline this rule keeps (Intune): which table feeds it, and how to summarize it. */
+  baseline?: {
+    table: TableName;
+    /** Summarizes a spec's rows to (account, ip, asn, lastSeen). */
+    sightingsKql(spec: QuerySpec): string;
+    /** The earliest TimeGenerated among a spec's rows (column `earliest`). */
+    earliestKql(spec: QuerySpec): string;
+  };
+  /** Accounts whose baseline evaluate() will read. */
+  baselineAccounts?(inputs: Results<S1> & Results<S2>, ctx: RuleContext): Iterable<string>;
+  evaluate(inputs: Results<S1> & Results<S2>, ctx: RuleContext): AlertDraft[];
+}
+
+/** A rule with its type parameters erased, for lists of rules. */
+export type Rule = RuleDefinition<Specs, Specs>;
+
+export function defineRule<S1 extends Specs, S2 extends Specs = Record<never, never>>(rule: RuleDefinition<S1, S2>): Rule {
+  RuleMeta.parse(rule.meta);
+  return rule as unknown as Rule;
+}
+
+export const frequencyOf = (rule: Rule) => parseDuration(rule.meta.queryFrequency);
+export const periodOf = (rule: Rule) => parseDuration(rule.meta.queryPeriod);

@@ -1,0 +1,90 @@
+// UpdateStsRefreshToken[Solorigate] (CloudAppEvents).
+// Seed: Azure-Sentinel Hunting Queries/Microsoft 365 Defender/Defense evasion, operator for operator.
+import { datetimeDiff, dynamicGet, has, isNotEmpty, parseJson, toDateTime, toString } from "./kql.js";
+import { ARRIVAL, kqlString, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type Window } from "./rule.js";
+
+/** Compared exactly, trailing period included: the CloudAppEvents / unified audit log name. */
+const ACTION_TYPE = "Update StsRefreshTokenValidFrom Timestamp.";
+
+export const solorigateStsRefreshToken = defineRule({
+  meta: {
+    id: "634dfbd6-0a42-40da-854e-2161cf137f14",
+    name: "UpdateStsRefreshToken[Solorigate]",
+    description:
+      "Active Directory STS refresh token modifications by service principals and applications other than DirectorySync. " +
+      "Usually an administrator troubleshooting sign-ins; also how an attacker extends a stolen token. Check the new validity period for high values.",
+    severity: "Medium",
+    tactics: ["DefenseEvasion"],
+    relevantTechniques: ["T1550.001"],
+    requiredDataConnectors: [{ connectorId: "MicrosoftThreatProtection", dataTypes: ["CloudAppEvents"] }],
+    queryFrequency: "1h",
+    queryPeriod: "1h",
+    entityMappings: [
+      { entityType: "Account", fieldMappings: [{ identifier: "FullName", columnName: "AccountDisplayName" }, { identifier: "AadUserId", columnName: "AccountObjectId" }] },
+      { entityType: "IP", fieldMappings: [{ identifier: "Address", columnName: "IPAddress" }] },
+    ],
+    customDetails: { Role: "Role", ISP: "ISP", IsAnonymousProxy: "IsAnonymousProxy", TokenMinutesAdded: "tokenMinutesAdded", TokenMinutesRemaining: "tokenMinutesRemaining" },
+    incidentConfiguration: groupByAccount,
+    version: "1.0.0",
+  },
+
+  queries: (w: Window) => ({ events: arrivedIn("CloudAppEvents", w) }),
+
+  kql: (_name, spec) =>
+    [
+      scopeKql(spec),
+      `| where ActionType == ${kqlString(ACTION_TYPE)}`,
+      `| project TimeGenerated, ${ARRIVAL}, Timestamp, ReportId, ActionType, AccountObjectId, AccountDisplayName, IPAddress, IsAnonymousProxy, ISP, RawEventData`,
+    ].join("\n"),
+
+  evaluate({ events }, ctx) {
+    // | distinct AccountObjectId, AccountDisplayName, tostring(Role), IPAddress, IsAnonymousProxy, ISP,
+    //            tokenMinutesAdded, tokenMinutesRemaining  -> one alert per tuple, at its first event.
+    const byTuple = new Map<string, AlertDraft>();
+    for (const row of events) {
+      if (!isNewEvent(ctx, row.TimeGenerated)) continue;
+      if (row.ActionType !== ACTION_TYPE) continue;
+      // | where RawEventData !has "Directorysync"
+      if (has(toString(row.RawEventData), "Directorysync")) continue;
+      // | where RawEventData.ModifiedProperties[0].Name == "StsRefreshTokensValidFrom"
+      const property = dynamicGet(row.RawEventData, "ModifiedProperties", 0);
+      if (dynamicGet(property, "Name") !== "StsRefreshTokensValidFrom") continue;
+      const oldValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(property, "OldValue"))), 0));
+      const newValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(property, "NewValue"))), 0));
+      const tokenMinutesAdded = datetimeDiff("minute", newValidFrom, oldValidFrom);
+      const tokenMinutesRemaining = datetimeDiff("minute", row.Timestamp, newValidFrom);
+      // | extend Role = parse_json(RawEventData.Actor[-1]).ID
+      const role = toString(dynamicGet(parseJson(dynamicGet(row.RawEventData, "Actor", -1)), "ID"));
+      const isAnonymousProxy = toString(row.IsAnonymousProxy);
+      const tuple = [row.AccountObjectId, row.AccountDisplayName, role, row.IPAddress, isAnonymousProxy, row.ISP, String(tokenMinutesAdded), String(tokenMinutesRemaining)];
+      const key = JSON.stringify(tuple);
+      const seen = byTuple.get(key);
+      if (seen && seen.time <= row.TimeGenerated) continue;
+
+      const userId = dynamicGet(row.RawEventData, "UserId");
+      const account = (isNotEmpty(userId) ? toString(userId) : row.AccountDisplayName).toLowerCase();
+      const target = toString(dynamicGet(row.RawEventData, "ObjectId"));
+      byTuple.set(key, {
+        identity: tuple,
+        time: row.TimeGenerated,
+        account,
+        ip: row.IPAddress || null,
+        title: `STS refresh tokens of ${target || "an account"} modified by ${row.AccountDisplayName || account}`,
+        details: {
+          accountObjectId: row.AccountObjectId,
+          accountDisplayName: row.AccountDisplayName,
+          role,
+          isAnonymousProxy: row.IsAnonymousProxy === null ? null : isAnonymousProxy,
+          isp: row.ISP,
+          target,
+          tokenMinutesAdded,
+          tokenMinutesRemaining,
+          reportId: row.ReportId,
+        },
+        entities: [{ type: "account", name: account }, ...(row.IPAddress ? [{ type: "ip" as const, address: row.IPAddress }] : [])],
+      });
+    }
+    return [...byTuple.values()];
+  },
+});

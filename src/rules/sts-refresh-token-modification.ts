@@ -1,0 +1,102 @@
+// Interactive STS refresh token modifications (AuditLogs).
+// Seed: Azure-Sentinel StsRefreshTokenModification.yaml, reproduced operator for operator.
+import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, notInCi, parseJson, toDateTime, toString } from "./kql.js";
+import { ARRIVAL, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type Entity, type Window } from "./rule.js";
+
+export const stsRefreshTokenModification = defineRule({
+  meta: {
+    id: "4696e072-aca8-4a4f-bf05-89fddc5ac3c9",
+    name: "Interactive STS refresh token modifications",
+    description:
+      "STS refresh token changes by users or applications other than DirectorySync and the allowlisted principals. " +
+      "Admins extending a compromised account's refresh tokens keep an attacker's stolen token alive without re-authentication.",
+    severity: "Low",
+    tactics: ["CredentialAccess"],
+    relevantTechniques: ["T1550.001"],
+    requiredDataConnectors: [{ connectorId: "AzureActiveDirectory", dataTypes: ["AuditLogs"] }],
+    queryFrequency: "1h",
+    queryPeriod: "1h",
+    entityMappings: [
+      { entityType: "Account", fieldMappings: [{ identifier: "Name", columnName: "UserName" }, { identifier: "UPNSuffix", columnName: "UPNSuffix" }] },
+      { entityType: "IP", fieldMappings: [{ identifier: "Address", columnName: "InitiatingIpAddress" }] },
+      { entityType: "CloudApplication", fieldMappings: [{ identifier: "Name", columnName: "CloudApplicationName" }] },
+    ],
+    customDetails: { TargetUser: "targetUserOrApp", TokenMinutesAdded: "tokenMinutesAdded", TokenMinutesRemaining: "tokenMinutesRemaining" },
+    incidentConfiguration: groupByAccount,
+    version: "1.0.1",
+  },
+
+  queries: (w: Window) => ({ audit: arrivedIn("AuditLogs", w) }),
+
+  kql: (_name, spec) =>
+    [
+      scopeKql(spec),
+      `| where OperationName has 'StsRefreshTokenValidFrom'`,
+      `| project TimeGenerated, ${ARRIVAL}, Id, CorrelationId, OperationName, Result, AADOperationType, InitiatedBy, TargetResources`,
+    ].join("\n"),
+
+  evaluate({ audit }, ctx) {
+    const alerts: AlertDraft[] = [];
+    for (const row of audit) {
+      if (!isNewEvent(ctx, row.TimeGenerated)) continue;
+      // | where OperationName has 'StsRefreshTokenValidFrom'
+      if (!has(row.OperationName, "StsRefreshTokenValidFrom")) continue;
+      const modifiedProperties = dynamicGet(row.TargetResources, 0, "modifiedProperties");
+      // | where TargetResources[0].modifiedProperties != '[]'
+      // | where TargetResources[0].modifiedProperties !has 'DirectorySync'
+      const propsText = toString(modifiedProperties);
+      if (propsText === "[]" || has(propsText, "DirectorySync")) continue;
+      // | extend InitiatingUserOrApp = iff(isnotempty(InitiatedBy.user.userPrincipalName), ..., InitiatedBy.app.displayName)
+      const upn = dynamicGet(row.InitiatedBy, "user", "userPrincipalName");
+      const initiator = isNotEmpty(upn) ? toString(upn) : toString(dynamicGet(row.InitiatedBy, "app", "displayName"));
+      // | where InitiatingUserOrApp !in~ (AllowedUserList)
+      if (!notInCi(initiator, ctx.lists.principals)) continue;
+      const userIp = dynamicGet(row.InitiatedBy, "user", "ipAddress");
+      const ip = isNotEmpty(userIp) ? toString(userIp) : toString(dynamicGet(row.InitiatedBy, "app", "ipAddress"));
+      const target = toString(dynamicGet(row.TargetResources, 0, "userPrincipalName"));
+
+      // | mv-expand TargetResourcesModProps | where tostring(.displayName) =~ 'StsRefreshTokensValidFrom'
+      const props = Array.isArray(modifiedProperties) ? modifiedProperties : modifiedProperties == null ? [] : [modifiedProperties];
+      props.forEach((prop, index) => {
+        if (!equalsCi(toString(dynamicGet(prop, "displayName")), "StsRefreshTokensValidFrom")) return;
+        const oldValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(prop, "oldValue"))), 0));
+        const newValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(prop, "newValue"))), 0));
+        alerts.push({
+          identity: [row.Id || row.CorrelationId || `${row.TimeGenerated}|${initiator}|${target}`, String(index)],
+          time: row.TimeGenerated,
+          account: initiator.toLowerCase(),
+          ip: ip || null,
+          title: `STS refresh tokens of ${target || "an account"} modified by ${initiator}`,
+          details: {
+            targetUserOrApp: target,
+            tokenMinutesAdded: datetimeDiff("minute", newValidFrom, oldValidFrom),
+            tokenMinutesRemaining: datetimeDiff("minute", row.TimeGenerated, newValidFrom),
+            oldStsRefreshValidFrom: isoOrNull(oldValidFrom),
+            newStsRefreshValidFrom: isoOrNull(newValidFrom),
+            result: row.Result,
+            aadOperationType: row.AADOperationType,
+            correlationId: row.CorrelationId,
+          },
+          entities: initiatorEntities(initiator, ip),
+        });
+      });
+    }
+    return alerts;
+  },
+});
+
+/** The seed's UserName / UPNSuffix / CloudApplicationName split of the initiator. */
+function initiatorEntities(initiator: string, ip: string): Entity[] {
+  const entities: Entity[] = [];
+  if (has(initiator, "@")) {
+    const [name = "", suffix = ""] = initiator.split("@");
+    entities.push({ type: "account", name, upnSuffix: suffix });
+  } else {
+    entities.push({ type: "account", name: initiator }, { type: "cloudApplication", name: initiator });
+  }
+  if (ip) entities.push({ type: "ip", address: ip });
+  return entities;
+}
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -1,0 +1,147 @@
+// Log rows as the rules read them: one zod schema per Log Analytics table, holding only
+// the columns some rule reads. Every row from Log Analytics or a replay file passes
+// through here once; a row that does not fit is rejected with a reason, never thrown.
+import { z } from "zod";
+import { toDateTime, toString } from "../rules/kql.js";
+
+export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "CloudAppEvents"] as const;
+export const TableName = z.enum(TABLES);
+export type TableName = z.infer<typeof TableName>;
+
+// A Log Analytics `string` column. Exports and notebooks turn some of them into numbers
+// (ResultType "0" -> 0, AutonomousSystemNumber "8075" -> 8075); KQL's string is never null,
+// so a missing value reads as "".
+const text = z
+  .union([z.string(), z.number(), z.boolean()])
+  .nullish()
+  .transform((v) => (v === null || v === undefined ? "" : String(v)));
+
+// A `datetime` column, to epoch milliseconds (KQL reads a zone-less ISO text as UTC).
+const datetime = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = toDateTime(v);
+  if (ms === null) {
+    ctx.addIssue({ code: "custom", message: `not a datetime: ${JSON.stringify(v).slice(0, 60)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+const optionalDatetime = z.union([z.string(), z.number()]).nullish().transform((v) => (v === null || v === undefined ? null : toDateTime(v)));
+
+// A `dynamic` column. Query API answers and data exports carry it as JSON, but some
+// exports serialise it as JSON text ("InitiatedBy":"{\"user\":...}"): parse that text,
+// and reject the row when it is not JSON, because the rule cannot read it.
+const dynamic = z.unknown().transform((v, ctx) => {
+  if (typeof v !== "string") return v ?? null;
+  if (v === "") return null;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "dynamic column is not valid JSON" });
+    return z.NEVER;
+  }
+});
+
+// Shared by every table: when the event happened and when it arrived. `_TimeReceived` is
+// the replay name of the arrival time (ingestion_time() in KQL); absent, arrival is the
+// event time. An arrival earlier than the event (clock skew) is taken as the event time,
+// so that every event is new in exactly one window.
+const timing = {
+  TimeGenerated: datetime,
+  _TimeReceived: optionalDatetime,
+};
+function withArrival<T extends { TimeGenerated: number; _TimeReceived: number | null }>(row: T) {
+  const { _TimeReceived, ...rest } = row;
+  return { ...rest, arrival: Math.max(_TimeReceived ?? row.TimeGenerated, row.TimeGenerated) };
+}
+
+export const signInSchema = z
+  .object({
+    ...timing,
+    Id: text,
+    UserPrincipalName: text,
+    IPAddress: text,
+    AutonomousSystemNumber: text,
+    Location: text,
+    // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs; read for a detail
+    // only, so unreadable text is kept as text rather than rejecting the sign-in.
+    LocationDetails: z.unknown().transform((v) => v ?? null),
+    ResultType: text,
+    AppDisplayName: text,
+    ResourceDisplayName: text,
+    AuthenticationDetails: z.unknown().transform((v) => toString(v)),
+    AuthenticationRequirement: text,
+    ConditionalAccessStatus: text,
+    UserAgent: text,
+    CorrelationId: text,
+    UniqueTokenIdentifier: text,
+    SessionId: text,
+  })
+  .transform(withArrival);
+export type SignInRow = z.infer<typeof signInSchema>;
+
+export const auditSchema = z
+  .object({
+    ...timing,
+    Id: text,
+    CorrelationId: text,
+    OperationName: text,
+    Result: text,
+    AADOperationType: text,
+    InitiatedBy: dynamic,
+    TargetResources: dynamic,
+  })
+  .transform(withArrival);
+export type AuditRow = z.infer<typeof auditSchema>;
+
+export const cloudAppEventSchema = z
+  .object({
+    ...timing,
+    Timestamp: optionalDatetime,
+    ReportId: text,
+    ActionType: text,
+    AccountObjectId: text,
+    AccountDisplayName: text,
+    IPAddress: text,
+    IsAnonymousProxy: z.union([z.boolean(), z.number(), z.string()]).nullish().transform((v) => v ?? null),
+    ISP: text,
+    RawEventData: dynamic,
+  })
+  .transform(withArrival);
+export type CloudAppEventRow = z.infer<typeof cloudAppEventSchema>;
+
+export const rowSchemas = {
+  SigninLogs: signInSchema,
+  AADNonInteractiveUserSignInLogs: signInSchema,
+  AuditLogs: auditSchema,
+  CloudAppEvents: cloudAppEventSchema,
+} as const;
+
+export type RowOf<T extends TableName> = z.infer<(typeof rowSchemas)[T]>;
+export type AnyRow = RowOf<TableName>;
+
+/** A row of a summarized sign-in query: one (account, IP, ASN) seen in a window. */
+export const signInSightingSchema = z.object({
+  account: z.string().transform((s) => s.toLowerCase()),
+  ip: text,
+  asn: text,
+  lastSeen: datetime,
+});
+export type SignInSighting = z.infer<typeof signInSightingSchema>;
+
+export interface Rejection {
+  /** Where the row came from: `file:line` for replay, `query row N` for Log Analytics. */
+  origin: string;
+  reason: string;
+}
+
+export type ParseOutcome<T> = { ok: true; row: T } | { ok: false; reason: string };
+
+/** Validates one raw row; the reason names the first offending column. */
+export function parseRow<S extends z.ZodType>(schema: S, raw: unknown): ParseOutcome<z.infer<S>> {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { ok: false, reason: "row is not a JSON object" };
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, row: result.data };
+  const issue = result.error.issues[0];
+  const column = issue?.path.join(".") || "row";
+  return { ok: false, reason: `${column}: ${issue?.message ?? "invalid"}` };
+}

@@ -1,0 +1,19 @@
+// The port between the engine and the logs: Log Analytics in Azure, replay files here.
+// A source answers a rule's QuerySpec; the Log Analytics source runs the rule's KQL for
+// it, the replay source applies the spec's bounds to the rows it loaded.
+import type { QuerySpec } from "../rules/rule.js";
+import type { Rejection, RowOf, SignInSighting, TableName } from "./rows.js";
+
+export interface Fetched<T> {
+  rows: T[];
+  /** Rows that failed validation: skipped, counted, reported. */
+  rejected: Rejection[];
+}
+
+export interface LogSource {
+  rows<T extends TableName>(spec: QuerySpec<T>, kql: string): Promise<Fetched<RowOf<T>>>;
+  /** (account, ip, asn, lastSeen) of the spec's rows: a summarized query. */
+  sightings(spec: QuerySpec, kql: string): Promise<Fetched<SignInSighting>>;
+  /** The earliest TimeGenerated among the spec's rows, or null when there are none. */
+  earliest(spec: QuerySpec, kql: string): Promise<number | null>;
+}

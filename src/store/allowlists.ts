@@ -1,0 +1,125 @@
+// Allowlists table: one partition per list, one entity per entry (RowKey derived from the
+// canonical value, so a duplicate is a 409 from the service itself), plus a marker entity
+// recording that the list's defaults were seeded once. Every change is audited.
+import { createHash, randomUUID } from "node:crypto";
+import type { TransactionAction } from "@azure/data-tables";
+import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
+import { encodeKey, invertedTime } from "./keys.js";
+import { statusOf, type TableStore } from "./tables.js";
+
+const MARKER = "~seeded";
+
+interface EntryEntity {
+  value: string;
+  reason: string;
+  expiresAt: string;
+  createdBy: string;
+  createdAt: string;
+}
+
+export const entryId = (list: ListName, key: string) => createHash("sha256").update(`${list}\n${key}`).digest("hex").slice(0, 24);
+
+export class AllowlistRepository {
+  private seeded = new Set<ListName>();
+
+  constructor(private readonly store: TableStore) {}
+
+  /** Every entry of every list (expired ones included; the caller decides by time). */
+  async all(): Promise<AllowlistEntry[]> {
+    await Promise.all(LIST_NAMES.map((list) => this.seedDefaults(list)));
+    const entities = await this.store.list<EntryEntity>("Allowlists");
+    return entities.filter((e) => e.rowKey !== MARKER && isListName(e.partitionKey)).map((e) => fromEntity(e.partitionKey as ListName, e));
+  }
+
+  async list(list: ListName): Promise<AllowlistEntry[]> {
+    await this.seedDefaults(list);
+    const entities = await this.store.list<EntryEntity>("Allowlists", `PartitionKey eq '${list}'`);
+    return entities.filter((e) => e.rowKey !== MARKER).map((e) => fromEntity(list, e));
+  }
+
+  /**
+   * Replaces a whole list in one go (replay's --allowlist file, an admin import), auditing
+   * the before and after. Values are validated first: nothing is written if one is invalid.
+   */
+  async replace(list: ListName, values: readonly string[], actor: string, reason: string, now = Date.now()): Promise<void> {
+    const canonical = values.map((raw) => {
+      const c = canonicalEntry(list, raw);
+      if (!c.ok) throw new Error(`${list}: ${c.error}`);
+      return c;
+    });
+    const before = await this.list(list);
+    const actions: TransactionAction[] = before.map((e) => ["delete", { partitionKey: list, rowKey: e.id }]);
+    const ids = new Set<string>();
+    for (const c of canonical) {
+      const id = entryId(list, c.key);
+      if (ids.has(id)) continue;
+      ids.add(id);
+      actions.push(["upsert", toEntity({ id, list, value: c.value, reason, expiresAt: null, createdBy: actor, createdAt: now }), "Replace"]);
+    }
+    actions.push(["upsert", { partitionKey: list, rowKey: MARKER, seededAt: new Date(now).toISOString() }, "Replace"]);
+    // Deletes and upserts of one id in one transaction are not allowed: drop the delete.
+    const deduped = actions.filter((a) => !(a[0] === "delete" && ids.has(a[1].rowKey as string)));
+    await this.store.submit("Allowlists", deduped);
+    this.seeded.add(list);
+    await this.audit(list, actor, "replace", before.map((e) => e.value), canonical.map((c) => c.value), now);
+  }
+
+  async audit(list: ListName, actor: string, action: string, before: unknown, after: unknown, now = Date.now()): Promise<void> {
+    const client = await this.store.table("AllowlistAudit");
+    await client.createEntity({
+      partitionKey: encodeKey(list),
+      rowKey: `${invertedTime(now)}-${randomUUID().slice(0, 8)}`,
+      actor,
+      action,
+      at: new Date(now).toISOString(),
+      before: JSON.stringify(before),
+      after: JSON.stringify(after),
+    });
+  }
+
+  /** A list that was never written gets the seed's defaults, once. */
+  private async seedDefaults(list: ListName): Promise<void> {
+    if (this.seeded.has(list)) return;
+    if (!(await this.store.get("Allowlists", list, MARKER))) {
+      const now = Date.now();
+      const actions: TransactionAction[] = LIST_DEFAULTS[list].map((value) => {
+        const c = canonicalEntry(list, value);
+        if (!c.ok) throw new Error(`default ${list} entry invalid: ${value}`);
+        return ["upsert", toEntity({ id: entryId(list, c.key), list, value: c.value, reason: "seed rule default", expiresAt: null, createdBy: "tokenwatch", createdAt: now }), "Replace"];
+      });
+      try {
+        await this.store.submit("Allowlists", [...actions, ["create", { partitionKey: list, rowKey: MARKER, seededAt: new Date(now).toISOString() }]]);
+      } catch (error) {
+        // Another instance seeded it first: its defaults stand.
+        if (statusOf(error) !== 409) throw error;
+      }
+    }
+    this.seeded.add(list);
+  }
+}
+
+export function toEntity(e: AllowlistEntry) {
+  return {
+    partitionKey: e.list,
+    rowKey: e.id,
+    value: e.value,
+    reason: e.reason,
+    expiresAt: e.expiresAt === null ? "" : new Date(e.expiresAt).toISOString(),
+    createdBy: e.createdBy,
+    createdAt: new Date(e.createdAt).toISOString(),
+  };
+}
+
+function fromEntity(list: ListName, e: EntryEntity & { rowKey?: string }): AllowlistEntry {
+  return {
+    id: e.rowKey ?? "",
+    list,
+    value: e.value,
+    reason: e.reason,
+    expiresAt: e.expiresAt ? Date.parse(e.expiresAt) : null,
+    createdBy: e.createdBy,
+    createdAt: Date.parse(e.createdAt),
+  };
+}
+
+const isListName = (name: string): name is ListName => (LIST_NAMES as readonly string[]).includes(name);

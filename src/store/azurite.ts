@@ -1,0 +1,90 @@
+// Starts the Azurite table service as a child process on a free loopback port, in
+// memory, for the CLI (when no storage is configured) and for tests.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+
+/** Azurite's well-known development account (public, documented by Microsoft). */
+const DEV_ACCOUNT = "devstoreaccount1";
+const DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+export interface AzuriteTables {
+  connectionString: string;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function azuriteTableBin(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("azurite/package.json")), "dist", "src", "table", "main.js");
+}
+
+/** Start Azurite; retries on a port race with another process. */
+export async function startAzurite(): Promise<AzuriteTables> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    try {
+      return await launch(port);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw new Error(`could not start Azurite: ${String(lastError)}`);
+}
+
+function launch(port: number): Promise<AzuriteTables> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [azuriteTableBin(), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--tableHost", "127.0.0.1", "--tablePort", String(port)],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  // Azurite must not outlive us, even when we exit without calling stop().
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => fail(new Error(`Azurite did not start in 30 s: ${output.slice(-300)}`)), 30_000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(error);
+    };
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("successfully started")) {
+        clearTimeout(timer);
+        resolve({
+          endpoint,
+          connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${endpoint};`,
+          stop: async () => {
+            process.off("exit", killOnExit);
+            await stop();
+          },
+        });
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("exit", (code) => fail(new Error(`Azurite exited with ${code}: ${output.slice(-300)}`)));
+  });
+}

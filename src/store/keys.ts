@@ -1,0 +1,29 @@
+// Table Storage keys. PartitionKey and RowKey may not contain / \ # ? or control
+// characters (and guest UPNs contain #EXT#), so every user value is percent-encoded
+// before it becomes a key: readable for ordinary UPNs, reversible, and order-preserving
+// enough for prefix scans.
+const FORBIDDEN = /[%/\\#?\u0000-\u001f\u007f-\u009f]/g;
+
+export function encodeKey(value: string): string {
+  const encoded = value.replace(FORBIDDEN, (ch) =>
+    [...Buffer.from(ch, "utf8")].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
+  // A key is at most 1 KiB; longer values are not UPNs, IPs or list names.
+  if (Buffer.byteLength(encoded, "utf8") > 1024) throw new Error(`key too long: ${value.slice(0, 40)}…`);
+  return encoded;
+}
+
+export function decodeKey(key: string): string {
+  return decodeURIComponent(key);
+}
+
+/** A RowKey that sorts newest first: 13-digit (max epoch ms − time). */
+export function invertedTime(ms: number): string {
+  return String(8_640_000_000_000_000 - ms).padStart(16, "0");
+}
+
+/** Bounds for a RowKey prefix scan: RowKey ge prefix and lt prefix-successor. */
+export function prefixRange(prefix: string): { ge: string; lt: string } {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return { ge: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(last + 1) };
+}
