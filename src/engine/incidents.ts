@@ -89,7 +89,9 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
       if (incident.status === "Closed" || incident.ruleId !== alert.ruleId || incident.account !== alert.account) continue;
       if (incident.alertIds.length >= MAX_ALERTS_PER_INCIDENT) continue;
       const distance = Math.abs(alert.time - incident.firstAlertTime);
-      if (distance > INCIDENT_LOOKBACK_MS) continue;
+      // Joining must keep every alert within the lookback of the incident's first alert:
+      // a late alert earlier than the first would otherwise stretch the incident past it.
+      if (Math.max(incident.lastAlertTime, alert.time) - Math.min(incident.firstAlertTime, alert.time) > INCIDENT_LOOKBACK_MS) continue;
       if (!best || distance < Math.abs(alert.time - best.firstAlertTime)) best = incident;
     }
     if (!best) {
