@@ -11,8 +11,6 @@ import { forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 const INCIDENT = "incident:";
 const ALERT = "alert:";
 const CONCURRENCY = 16;
-/** OR-ed RowKey terms per filter: keeps the query string well under the service's limits. */
-const IDS_PER_QUERY = 40;
 const CONFLICT_RETRIES = 5;
 
 interface IncidentEntity {
@@ -89,14 +87,13 @@ export class IncidentRepository {
       "Incidents",
       `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastAlertTime ge ${odata(horizon)}`,
     );
-    const stored = new Set<string>();
-    for (let i = 0; i < alerts.length; i += IDS_PER_QUERY) {
-      const terms = alerts.slice(i, i + IDS_PER_QUERY).map((a) => `RowKey eq ${odata(ALERT + a.id)}`);
-      const found = await this.store.list("Incidents", `PartitionKey eq ${odata(partitionKey)} and (${terms.join(" or ")})`, ["RowKey"]);
-      for (const e of found) stored.add(e.rowKey!.slice(ALERT.length));
-    }
+    // An alert counts as placed only when an incident holds it: every incident that could
+    // (lastAlertTime >= its time) is loaded above, and groupAlerts skips those alerts. An
+    // alert entity alone is not enough: with more than 100 actions the alerts go in earlier
+    // transactions than their incident, and a crash or an ETag conflict between them would
+    // otherwise leave those alerts without an incident for good.
     const existing = incidentEntities.map(incidentFromEntity);
-    const grouping = groupAlerts(existing, alerts.filter((a) => !stored.has(a.id)), now);
+    const grouping = groupAlerts(existing, alerts, now);
     const known = new Set(existing.map((i) => i.id));
     const actions: TransactionAction[] = grouping.alerts.map((a) => ["upsert", alertToEntity(partitionKey, a), "Replace"]);
     for (const incident of grouping.incidents) {
