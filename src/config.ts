@@ -16,6 +16,21 @@ export const ConfigSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9]{0,29}$/, "letters and digits, starting with a letter")
       .optional()
       .or(z.literal("").transform(() => undefined)),
+    /** HTTP API auth: the Entra ID tenant whose access tokens are accepted, and their audience (comma-separated for several). */
+    TOKENWATCH_AUTH_TENANT_ID: optionalText,
+    TOKENWATCH_AUTH_AUDIENCE: optionalText,
+    /** Overrides of the tenant's token issuer and JWKS URL (default: Entra ID v2.0 and v1 issuers, the tenant's discovery keys). */
+    TOKENWATCH_AUTH_ISSUER: optionalText,
+    TOKENWATCH_AUTH_JWKS_URL: z.url({ protocol: /^https?$/ }).optional().or(z.literal("").transform(() => undefined)),
+    /** Accept tokens from `tokenwatch dev-token` (local development only; refused in Azure). */
+    TOKENWATCH_DEV_MODE: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
+    /** Set by App Service / Functions in Azure: how dev mode knows it must refuse. */
+    WEBSITE_INSTANCE_ID: optionalText,
+    WEBSITE_SITE_NAME: optionalText,
+  })
+  .refine((c) => !(c.TOKENWATCH_DEV_MODE && (c.WEBSITE_INSTANCE_ID || c.WEBSITE_SITE_NAME)), {
+    message: "dev mode accepts locally signed tokens and is refused when running in Azure (WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME is set): unset TOKENWATCH_DEV_MODE",
+    path: ["TOKENWATCH_DEV_MODE"],
   })
   .refine((c) => !(c.TOKENWATCH_STORAGE_CONNECTION_STRING && c.TOKENWATCH_STORAGE_TABLE_ENDPOINT), {
     message: "set either TOKENWATCH_STORAGE_CONNECTION_STRING or TOKENWATCH_STORAGE_TABLE_ENDPOINT, not both",

@@ -5,7 +5,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
 import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
 import { encodeKey, invertedTime } from "./keys.js";
-import { statusOf, type TableStore } from "./tables.js";
+import { odata, statusOf, type TableStore } from "./tables.js";
 
 const MARKER = "~seeded";
 
@@ -77,6 +77,104 @@ export class AllowlistRepository {
     });
   }
 
+  // ---- HTTP API: single-entry administration, each change audited ----
+
+  /** One entry and its ETag. */
+  async entry(list: ListName, id: string): Promise<{ entry: AllowlistEntry; etag: string } | undefined> {
+    await this.seedDefaults(list);
+    if (id === MARKER) return undefined;
+    const entity = await this.store.get<EntryEntity>("Allowlists", list, id);
+    return entity && { entry: fromEntity(list, entity), etag: entity.etag };
+  }
+
+  /** Adds an entry; "exists" when the list already holds the same canonical value. */
+  async add(list: ListName, input: EntryInput, actor: string, now = Date.now()): Promise<EntryResult<"exists">> {
+    const c = canonicalOrThrow(list, input.value);
+    await this.seedDefaults(list);
+    const entry: AllowlistEntry = { id: entryId(list, c.key), list, value: c.value, reason: input.reason, expiresAt: input.expiresAt, createdBy: actor, createdAt: now };
+    const client = await this.store.table("Allowlists");
+    let etag: string | undefined;
+    try {
+      etag = (await client.createEntity(toEntity(entry))).etag;
+    } catch (error) {
+      if (statusOf(error) === 409) return { ok: false, reason: "exists" };
+      throw error;
+    }
+    await this.audit(list, actor, "add", null, auditView(entry), now);
+    return { ok: true, entry, etag: etag ?? "" };
+  }
+
+  /**
+   * Replaces an entry's value, reason and expiry if it is unchanged since `etag`. A new
+   * value with a different canonical form moves the entry to that value's id (delete and
+   * create in one transaction).
+   */
+  async update(list: ListName, id: string, etag: string, input: EntryInput, actor: string, now = Date.now()): Promise<EntryResult<"exists" | "stale" | "missing">> {
+    const c = canonicalOrThrow(list, input.value);
+    const current = await this.entry(list, id);
+    if (!current) return { ok: false, reason: "missing" };
+    const entry: AllowlistEntry = {
+      ...current.entry,
+      id: entryId(list, c.key),
+      value: c.value,
+      reason: input.reason,
+      expiresAt: input.expiresAt,
+    };
+    const client = await this.store.table("Allowlists");
+    let newEtag: string | undefined;
+    try {
+      if (entry.id === id) newEtag = (await client.updateEntity(toEntity(entry), "Replace", { etag })).etag;
+      else {
+        // A transaction's delete cannot carry an ETag: compare it just before instead (the
+        // window for a lost update is the one round trip between the two requests).
+        if (current.etag !== etag) return { ok: false, reason: "stale" };
+        const response = await client.submitTransaction([
+          ["delete", { partitionKey: list, rowKey: id }],
+          ["create", toEntity(entry)],
+        ]);
+        newEtag = response.getResponseForEntity(entry.id)?.etag;
+      }
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412) return { ok: false, reason: "stale" };
+      if (status === 404) return { ok: false, reason: "missing" };
+      if (status === 409) return { ok: false, reason: "exists" };
+      throw error;
+    }
+    if (!newEtag) newEtag = (await this.entry(list, entry.id))?.etag ?? "";
+    await this.audit(list, actor, "update", auditView(current.entry), auditView(entry), now);
+    return { ok: true, entry, etag: newEtag };
+  }
+
+  /** Deletes an entry (only if unchanged since `etag`, when one is given). */
+  async remove(list: ListName, id: string, etag: string | undefined, actor: string, now = Date.now()): Promise<EntryResult<"stale" | "missing">> {
+    const current = await this.entry(list, id);
+    if (!current) return { ok: false, reason: "missing" };
+    const client = await this.store.table("Allowlists");
+    try {
+      await client.deleteEntity(list, id, { etag: etag ?? current.etag });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412) return { ok: false, reason: "stale" };
+      if (status === 404) return { ok: false, reason: "missing" };
+      throw error;
+    }
+    await this.audit(list, actor, "delete", auditView(current.entry), null, now);
+    return { ok: true, entry: current.entry, etag: "" };
+  }
+
+  /** A list's audit log, newest first: `limit` records after the record `after` (its id). */
+  async auditLog(list: ListName, limit: number, after?: string): Promise<{ records: AuditRecord[]; more: boolean }> {
+    const client = await this.store.table("AllowlistAudit");
+    const filter = `PartitionKey eq ${odata(encodeKey(list))}${after ? ` and RowKey gt ${odata(after)}` : ""}`;
+    const records: AuditRecord[] = [];
+    for await (const e of client.listEntities<AuditEntity>({ queryOptions: { filter } })) {
+      if (records.length === limit) return { records, more: true };
+      records.push({ id: e.rowKey!, at: Date.parse(e.at), actor: e.actor, action: e.action, before: parseJson(e.before), after: parseJson(e.after) });
+    }
+    return { records, more: false };
+  }
+
   /** A list that was never written gets the seed's defaults, once. */
   private async seedDefaults(list: ListName): Promise<void> {
     if (this.seeded.has(list)) return;
@@ -123,3 +221,52 @@ function fromEntity(list: ListName, e: EntryEntity & { rowKey?: string }): Allow
 }
 
 const isListName = (name: string): name is ListName => (LIST_NAMES as readonly string[]).includes(name);
+
+export interface EntryInput {
+  value: string;
+  reason: string;
+  expiresAt: number | null;
+}
+
+export type EntryResult<R extends string> = { ok: true; entry: AllowlistEntry; etag: string } | { ok: false; reason: R };
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  before: unknown;
+  after: unknown;
+}
+
+interface AuditEntity {
+  actor: string;
+  action: string;
+  at: string;
+  before: string;
+  after: string;
+}
+
+/** Thrown for a value that is not valid for its list (callers validate first to answer 400). */
+export class InvalidEntry extends Error {}
+
+function canonicalOrThrow(list: ListName, raw: string) {
+  const c = canonicalEntry(list, raw);
+  if (!c.ok) throw new InvalidEntry(c.error);
+  return c;
+}
+
+const auditView = (e: AllowlistEntry) => ({
+  id: e.id,
+  value: e.value,
+  reason: e.reason,
+  expiresAt: e.expiresAt === null ? null : new Date(e.expiresAt).toISOString(),
+});
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -4,8 +4,9 @@
 // leave an alert stored without its incident or the other way round.
 import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
+import { outboxAction, packTransactions, placementEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
-import { decodeKey, encodeKey, prefixRange } from "./keys.js";
+import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
 const INCIDENT = "incident:";
@@ -96,13 +97,17 @@ export class IncidentRepository {
     const grouping = groupAlerts(existing, alerts, now);
     const known = new Set(existing.map((i) => i.id));
     const actions: TransactionAction[] = grouping.alerts.map((a) => ["upsert", alertToEntity(partitionKey, a), "Replace"]);
-    for (const incident of grouping.incidents) {
+    // Each incident travels with the outbox row announcing its change (webhooks): both in
+    // one transaction, so no change is stored unannounced (src/delivery/outbox.ts).
+    const groups = grouping.incidents.map((incident): TransactionAction[] => {
       const entity = incidentToEntity(partitionKey, incident);
-      actions.push(known.has(incident.id) ? ["update", entity, "Merge", { etag: incident.etag }] : ["create", entity]);
-    }
+      const added = grouping.alerts.filter((a) => a.incidentId === incident.id).map((a) => a.id);
+      const event = placementEvent(incident, !known.has(incident.id), added, now);
+      return [known.has(incident.id) ? ["update", entity, "Merge", { etag: incident.etag }] : ["create", entity], outboxAction(partitionKey, event)];
+    });
     // Incidents go last: when a partition needs several transactions, the incident is
     // written only once all its alerts are.
-    await this.store.submit("Incidents", actions);
+    for (const transaction of packTransactions(actions, groups)) await this.store.submit("Incidents", transaction);
     return grouping;
   }
 
@@ -119,6 +124,146 @@ export class IncidentRepository {
     const entities = await this.store.list<AlertEntity>("Incidents", filter ? `${scope} and (${filter})` : scope);
     return entities.map(alertFromEntity);
   }
+
+  // ---- HTTP API reads and analyst updates ----
+
+  /** Incidents matching every given criterion (all incidents when none). */
+  async queryIncidents(q: IncidentQuery = {}): Promise<Incident[]> {
+    const terms: string[] = [];
+    if (q.account !== undefined) terms.push(`PartitionKey eq ${odata(encodeKey(q.account))}`);
+    if (q.status?.length) terms.push(`(${q.status.map((s) => `status eq ${odata(s)}`).join(" or ")})`);
+    if (q.severity?.length) terms.push(`(${q.severity.map((s) => `severity eq ${odata(s)}`).join(" or ")})`);
+    if (q.ruleId !== undefined) terms.push(`ruleId eq ${odata(q.ruleId)}`);
+    // Incidents whose alerts overlap [from, to).
+    if (q.from !== undefined) terms.push(`lastAlertTime ge ${odata(new Date(q.from).toISOString())}`);
+    if (q.to !== undefined) terms.push(`firstAlertTime lt ${odata(new Date(q.to).toISOString())}`);
+    return this.listIncidents(terms.length ? terms.join(" and ") : undefined);
+  }
+
+  /** One incident by id (ids are unique across accounts), with its ETag. */
+  async getIncident(id: string): Promise<Incident | undefined> {
+    const found = await this.store.list<IncidentEntity>("Incidents", `RowKey eq ${odata(INCIDENT + id)}`);
+    return found[0] && incidentFromEntity(found[0]);
+  }
+
+  /** The alerts placed in an incident, oldest first. */
+  async alertsOf(incident: Incident): Promise<Alert[]> {
+    const range = prefixRange(ALERT);
+    const entities = await this.store.list<AlertEntity>(
+      "Incidents",
+      `PartitionKey eq ${odata(encodeKey(incident.account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and incidentId eq ${odata(incident.id)}`,
+    );
+    return entities.map(alertFromEntity).sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+  }
+
+  /** An incident's change history, newest first. */
+  async historyOf(incident: Incident): Promise<IncidentChange[]> {
+    const range = prefixRange(`${HISTORY}${incident.id}:`);
+    const entities = await this.store.list<HistoryEntity>(
+      "Incidents",
+      `PartitionKey eq ${odata(encodeKey(incident.account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}`,
+    );
+    return entities.map((e) => ({
+      at: Date.parse(e.at),
+      actor: e.actor,
+      field: e.field as IncidentChange["field"],
+      before: e.before === "" ? null : e.before,
+      after: e.after === "" ? null : e.after,
+    }));
+  }
+
+  /**
+   * Applies an analyst's changes if the incident is unchanged since `etag` was read: the
+   * incident and one history row per change are one entity-group transaction, so a change
+   * is never stored without its history. "stale" when someone (or a run placing alerts)
+   * changed it first; "missing" when it does not exist.
+   */
+  async updateIncident(
+    incident: Incident,
+    etag: string,
+    changes: IncidentChanges,
+    actor: string,
+    now: number,
+  ): Promise<{ ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; reason: "stale" | "missing" }> {
+    const partitionKey = encodeKey(incident.account);
+    const next: Incident = { ...incident };
+    const log: IncidentChange[] = [];
+    const change = (field: IncidentChange["field"], before: string | null, after: string | null) => {
+      if (before !== after) log.push({ at: now, actor, field, before, after });
+    };
+    if (changes.status !== undefined) change("status", incident.status, (next.status = changes.status));
+    if (changes.owner !== undefined) change("owner", incident.owner, (next.owner = changes.owner));
+    if (changes.classification !== undefined) change("classification", incident.classification, (next.classification = changes.classification));
+    if (changes.comment !== undefined) log.push({ at: now, actor, field: "comment", before: null, after: changes.comment });
+    if (log.some((c) => c.field !== "comment")) next.updatedAt = now;
+    const fields = { status: next.status, owner: next.owner ?? "", classification: next.classification ?? "", updatedAt: new Date(next.updatedAt).toISOString() };
+    const actions: TransactionAction[] = [["update", { partitionKey, rowKey: INCIDENT + incident.id, ...fields }, "Merge", { etag }]];
+    log.forEach((c, i) =>
+      actions.push([
+        "create",
+        {
+          partitionKey,
+          rowKey: `${HISTORY}${incident.id}:${invertedTime(now)}:${String(log.length - i).padStart(2, "0")}`,
+          at: new Date(c.at).toISOString(),
+          actor: c.actor,
+          field: c.field,
+          before: c.before ?? "",
+          after: c.after ?? "",
+        },
+      ]),
+    );
+    const client = await this.store.table("Incidents");
+    try {
+      const response = await client.submitTransaction(actions);
+      const newEtag = response.getResponseForEntity(INCIDENT + incident.id)?.etag;
+      const stored = newEtag ? { ...next, etag: newEtag } : await this.getIncident(incident.id);
+      if (!stored) return { ok: false, reason: "missing" };
+      return { ok: true, incident: stored, changes: log };
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412) return { ok: false, reason: "stale" };
+      if (status === 404) return { ok: false, reason: "missing" };
+      // Two analysts in the same millisecond: the history row exists; the ETag decides.
+      if (status === 409) return { ok: false, reason: "stale" };
+      throw error;
+    }
+  }
+}
+
+const HISTORY = "history:";
+
+export interface IncidentQuery {
+  status?: readonly IncidentStatus[];
+  severity?: readonly Severity[];
+  ruleId?: string;
+  account?: string;
+  /** Incidents with an alert at or after this (epoch ms). */
+  from?: number;
+  /** Incidents with an alert before this (epoch ms). */
+  to?: number;
+}
+
+export interface IncidentChanges {
+  status?: IncidentStatus;
+  owner?: string | null;
+  classification?: string | null;
+  comment?: string;
+}
+
+export interface IncidentChange {
+  at: number;
+  actor: string;
+  field: "status" | "owner" | "classification" | "comment";
+  before: string | null;
+  after: string | null;
+}
+
+interface HistoryEntity {
+  at: string;
+  actor: string;
+  field: string;
+  before: string;
+  after: string;
 }
 
 function incidentToEntity(partitionKey: string, i: Incident) {
