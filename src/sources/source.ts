@@ -10,10 +10,11 @@ export interface Fetched<T> {
   rejected: Rejection[];
 }
 
+// `label` (`<rule id>/<query name>`) names the query in rejections and errors.
 export interface LogSource {
-  rows<T extends TableName>(spec: QuerySpec<T>, kql: string): Promise<Fetched<RowOf<T>>>;
+  rows<T extends TableName>(spec: QuerySpec<T>, kql: string, label?: string): Promise<Fetched<RowOf<T>>>;
   /** (account, ip, asn, lastSeen) of the spec's rows: a summarized query. */
-  sightings(spec: QuerySpec, kql: string): Promise<Fetched<SignInSighting>>;
+  sightings(spec: QuerySpec, kql: string, label?: string): Promise<Fetched<SignInSighting>>;
   /** The earliest TimeGenerated among the spec's rows, or null when there are none. */
-  earliest(spec: QuerySpec, kql: string): Promise<number | null>;
+  earliest(spec: QuerySpec, kql: string, label?: string): Promise<number | null>;
 }

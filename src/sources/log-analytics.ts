@@ -1,0 +1,311 @@
+// The LogSource over a Log Analytics workspace, through LogsQueryClient. Each query runs
+// the rule's KQL with the spec's TimeGenerated range as the request timespan; every row
+// goes through the table's zod schema. An answer is accepted only when it is complete:
+// a partial failure caused by a limit, or a result at the row or size limit (the service
+// truncates at 500,000 rows / ~100 MB, without an error in some cases), is split into
+// disjoint parts (arrival-time halves, then user-hash partitions for sign-in tables) and
+// each part queried again until every part fits. Anything else that fails throws, so the
+// engine leaves the window's checkpoint where it was.
+import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type LogsTable } from "@azure/monitor-query-logs";
+import type { TokenCredential } from "@azure/identity";
+import { toDateTime } from "../rules/kql.js";
+import { scopeKql } from "../rules/kql-text.js";
+import type { QuerySpec } from "../rules/rule.js";
+import { parseRow, rowSchemas, signInSightingSchema, type Rejection, type RowOf, type SignInSighting, type TableName } from "./rows.js";
+import type { Fetched, LogSource } from "./source.js";
+
+/** The query API's own caps: 500,000 rows; the size cap is ~100 MB, we stop well below it. */
+export const SERVICE_ROW_LIMIT = 500_000;
+export const DEFAULT_BYTE_LIMIT = 64 * 1024 * 1024;
+
+export interface LogAnalyticsOptions {
+  workspaceId: string;
+  /** A result with this many rows is taken as truncated and split (default: the service's 500,000). */
+  rowLimit?: number;
+  /** A response body of this many bytes is taken as truncated and split. */
+  byteLimit?: number;
+  /** Client-side bound on one HTTP query, SDK retries included (default: server timeout + 30 s). */
+  timeoutMs?: number;
+  /** The server's own query timeout (Prefer: wait=N), 1..600 s; default 180. */
+  serverTimeoutSeconds?: number;
+  /** Attempts of one query when it times out (429 and 5xx are retried inside the SDK pipeline). */
+  attempts?: number;
+  /** First backoff after a timeout; doubles each attempt. */
+  backoffMs?: number;
+  /** Arrival (or event) slices are not split below this length; then users are partitioned. */
+  minSliceMs?: number;
+  /** The most user-hash partitions one slice is split into. */
+  maxPartitions?: number;
+  /** The most queries one spec may cost, splits included. */
+  maxQueries?: number;
+  /** Called once per HTTP query answered (for measurements and logs). */
+  onQuery?: (event: QueryEvent) => void;
+}
+
+export interface QueryEvent {
+  label: string;
+  table: TableName;
+  rows: number;
+  bytes: number;
+  /** complete, or why the answer was split. */
+  outcome: "complete" | "rows at limit" | "bytes at limit" | "partial: limit";
+}
+
+export interface ClientSettings {
+  /** Query endpoint including the version, e.g. https://api.loganalytics.azure.cn/v1 (default: public cloud). */
+  endpoint?: string;
+  /** Retries of 429 (honouring Retry-After) and 5xx done by the SDK pipeline. */
+  maxRetries?: number;
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** Plain-HTTP endpoints on loopback (the test server). */
+  allowInsecureConnection?: boolean;
+}
+
+/**
+ * The SDK client. A custom endpoint also sets the token scope to that cloud's audience
+ * (this SDK version reads `credentials.scopes`, not `audience`, when it builds the pipeline).
+ */
+export function createLogsQueryClient(credential: TokenCredential, settings: ClientSettings = {}): LogsQueryClient {
+  const audience = settings.endpoint ? `${new URL(settings.endpoint).origin}/.default` : undefined;
+  return new LogsQueryClient(credential, {
+    ...(settings.endpoint ? { endpoint: settings.endpoint.replace(/\/+$/, ""), audience, credentials: { scopes: [audience!] } } : {}),
+    allowInsecureConnection: settings.allowInsecureConnection,
+    retryOptions: {
+      maxRetries: settings.maxRetries ?? 4,
+      retryDelayInMs: settings.retryDelayMs ?? 2_000,
+      maxRetryDelayInMs: settings.maxRetryDelayMs ?? 60_000,
+    },
+  });
+}
+
+/** A query that could not be answered completely: the window that needs it fails. */
+export class LogAnalyticsQueryError extends Error {
+  constructor(
+    readonly label: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`query ${label}: ${message}`, options);
+    this.name = "LogAnalyticsQueryError";
+  }
+}
+
+const SIGN_IN_TABLES: readonly TableName[] = ["SigninLogs", "AADNonInteractiveUserSignInLogs"];
+
+/** One disjoint piece of a spec: a narrower spec, optionally one user-hash partition of it. */
+interface Part {
+  spec: QuerySpec;
+  partition?: { n: number; k: number };
+}
+
+type RawRow = Record<string, unknown>;
+
+export class LogAnalyticsSource implements LogSource {
+  private readonly o: Required<Omit<LogAnalyticsOptions, "onQuery">> & Pick<LogAnalyticsOptions, "onQuery">;
+
+  constructor(
+    private readonly client: LogsQueryClient,
+    options: LogAnalyticsOptions,
+  ) {
+    const serverTimeoutSeconds = options.serverTimeoutSeconds ?? 180;
+    this.o = {
+      workspaceId: options.workspaceId,
+      rowLimit: options.rowLimit ?? SERVICE_ROW_LIMIT,
+      byteLimit: options.byteLimit ?? DEFAULT_BYTE_LIMIT,
+      serverTimeoutSeconds,
+      timeoutMs: options.timeoutMs ?? (serverTimeoutSeconds + 30) * 1000,
+      attempts: options.attempts ?? 3,
+      backoffMs: options.backoffMs ?? 2_000,
+      minSliceMs: options.minSliceMs ?? 60_000,
+      maxPartitions: options.maxPartitions ?? 64,
+      maxQueries: options.maxQueries ?? 512,
+      onQuery: options.onQuery,
+    };
+  }
+
+  async rows<T extends TableName>(spec: QuerySpec<T>, kql: string, label: string = spec.table): Promise<Fetched<RowOf<T>>> {
+    const schema = rowSchemas[spec.table];
+    const rows: RowOf<T>[] = [];
+    const rejected: Rejection[] = [];
+    let n = 0;
+    for (const raw of await this.collect(spec, kql, label)) {
+      n++;
+      const parsed = parseRow(schema, raw);
+      if (parsed.ok) rows.push(parsed.row as RowOf<T>);
+      else rejected.push({ origin: `query ${label} row ${n}`, reason: parsed.reason });
+    }
+    return { rows, rejected };
+  }
+
+  async sightings(spec: QuerySpec, kql: string, label = `${spec.table}/sightings`): Promise<Fetched<SignInSighting>> {
+    // Parts overlap in (account, ip, asn) when split by time: keep the latest sighting.
+    const latest = new Map<string, SignInSighting>();
+    const rejected: Rejection[] = [];
+    let n = 0;
+    for (const raw of await this.collect(spec, kql, label)) {
+      n++;
+      const parsed = parseRow(signInSightingSchema, raw);
+      if (!parsed.ok) {
+        rejected.push({ origin: `query ${label} row ${n}`, reason: parsed.reason });
+        continue;
+      }
+      const s = parsed.row;
+      const key = `${s.account}\u0000${s.ip}\u0000${s.asn}`;
+      const seen = latest.get(key);
+      if (!seen || seen.lastSeen < s.lastSeen) latest.set(key, s);
+    }
+    return { rows: [...latest.values()], rejected };
+  }
+
+  async earliest(spec: QuerySpec, kql: string, label = `${spec.table}/earliest`): Promise<number | null> {
+    let min: number | null = null;
+    for (const raw of await this.collect(spec, kql, label)) {
+      const value = raw.earliest;
+      if (value === null || value === undefined || value === "") continue;
+      const ms = toDateTime(value as string | number);
+      if (ms === null) throw new LogAnalyticsQueryError(label, `earliest is not a datetime: ${JSON.stringify(value)}`);
+      if (min === null || ms < min) min = ms;
+    }
+    return min;
+  }
+
+  /** Every row of the spec, from as many disjoint parts as it takes for each to be complete. */
+  private async collect(spec: QuerySpec, kql: string, label: string): Promise<RawRow[]> {
+    if (spec.time.from >= spec.time.to || spec.accounts?.length === 0) return [];
+    const scope = scopeKql(spec);
+    // Splitting re-renders the scope; the rule's own clauses follow it unchanged.
+    const rest = kql.startsWith(scope) ? kql.slice(scope.length) : undefined;
+    const render = (part: Part) => {
+      if (rest === undefined) return kql;
+      const partition = part.partition
+        ? `\n| where (hash(tolower(UserPrincipalName)) % ${part.partition.n} + ${part.partition.n}) % ${part.partition.n} == ${part.partition.k}`
+        : "";
+      return scopeKql(part.spec) + partition + rest;
+    };
+    const out: RawRow[] = [];
+    const queue: Part[] = [{ spec }];
+    let queries = 0;
+    while (queue.length > 0) {
+      const part = queue.shift()!;
+      if (++queries > this.o.maxQueries) throw new LogAnalyticsQueryError(label, `still incomplete after ${this.o.maxQueries} queries`);
+      const answer = await this.query(render(part), part.spec, label);
+      if (answer.complete) {
+        out.push(...answer.rows);
+        continue;
+      }
+      const parts = rest === undefined ? null : this.split(part);
+      if (!parts) throw new LogAnalyticsQueryError(label, `${answer.reason}, and the query cannot be split further`);
+      queue.unshift(...parts); // depth first: at most one pending sibling per level
+    }
+    return out;
+  }
+
+  /** Two disjoint parts whose union is `part`: arrival halves, else event-time halves, else user-hash partitions. */
+  private split(part: Part): Part[] | null {
+    const { spec } = part;
+    if (!part.partition) {
+      const { arrived, time } = spec;
+      if (arrived.from !== undefined && arrived.to - arrived.from > this.o.minSliceMs) {
+        const mid = arrived.from + Math.floor((arrived.to - arrived.from) / 2);
+        return [
+          { spec: { ...spec, arrived: { from: arrived.from, to: mid } } },
+          { spec: { ...spec, arrived: { from: mid, to: arrived.to } } },
+        ];
+      }
+      if (arrived.from === undefined && time.to - time.from > this.o.minSliceMs) {
+        const mid = time.from + Math.floor((time.to - time.from) / 2);
+        return [{ spec: { ...spec, time: { from: time.from, to: mid } } }, { spec: { ...spec, time: { from: mid, to: time.to } } }];
+      }
+    }
+    if (!SIGN_IN_TABLES.includes(spec.table)) return null;
+    // h mod n == k  <=>  h mod 2n is k or k + n.
+    const { n, k } = part.partition ?? { n: 1, k: 0 };
+    if (n * 2 > this.o.maxPartitions) return null;
+    return [
+      { spec, partition: { n: n * 2, k } },
+      { spec, partition: { n: n * 2, k: k + n } },
+    ];
+  }
+
+  private async query(text: string, spec: QuerySpec, label: string): Promise<{ complete: true; rows: RawRow[] } | { complete: false; reason: string }> {
+    for (let attempt = 1; ; attempt++) {
+      let bytes = 0;
+      let result: LogsQueryResult;
+      try {
+        result = await this.client.queryWorkspace(
+          this.o.workspaceId,
+          text,
+          { startTime: new Date(spec.time.from), endTime: new Date(spec.time.to) },
+          {
+            serverTimeoutInSeconds: this.o.serverTimeoutSeconds,
+            abortSignal: AbortSignal.timeout(this.o.timeoutMs),
+            onResponse: (response) => {
+              const length = response.headers.get("content-length");
+              bytes = response.bodyAsText ? Buffer.byteLength(response.bodyAsText) : length ? Number(length) : 0;
+            },
+          },
+        );
+      } catch (error) {
+        if (isTimeout(error) && attempt < this.o.attempts) {
+          await sleep(this.o.backoffMs * 2 ** (attempt - 1));
+          continue;
+        }
+        throw new LogAnalyticsQueryError(label, describe(error, this.o.timeoutMs), { cause: error });
+      }
+      const table = spec.table;
+      if (result.status === LogsQueryResultStatus.PartialFailure) {
+        const detail = JSON.stringify(result.partialError);
+        if (!isLimitError(detail)) throw new LogAnalyticsQueryError(label, `partial failure: ${result.partialError.code ?? ""} ${result.partialError.message ?? ""}`.trim());
+        this.o.onQuery?.({ label, table, rows: rowCount(result.partialTables[0]), bytes, outcome: "partial: limit" });
+        return { complete: false, reason: `partial result (${result.partialError.message})` };
+      }
+      const first = result.tables[0];
+      const rows = rowCount(first);
+      if (rows >= this.o.rowLimit) {
+        this.o.onQuery?.({ label, table, rows, bytes, outcome: "rows at limit" });
+        return { complete: false, reason: `${rows} rows, at the ${this.o.rowLimit}-row limit` };
+      }
+      if (bytes >= this.o.byteLimit) {
+        this.o.onQuery?.({ label, table, rows, bytes, outcome: "bytes at limit" });
+        return { complete: false, reason: `${bytes} bytes, at the ${this.o.byteLimit}-byte limit` };
+      }
+      this.o.onQuery?.({ label, table, rows, bytes, outcome: "complete" });
+      return { complete: true, rows: first ? toObjects(first) : [] };
+    }
+  }
+}
+
+const rowCount = (table: LogsTable | undefined) => table?.rows.length ?? 0;
+
+/** Rows keyed by column name; the SDK's Date objects back to ISO text for the zod datetime. */
+function toObjects(table: LogsTable): RawRow[] {
+  const names = table.columnDescriptors.map((c, i) => c.name ?? `Column${i}`);
+  return table.rows.map((row) => {
+    const out: RawRow = {};
+    names.forEach((name, i) => {
+      const value = row[i];
+      out[name] = value instanceof Date ? (Number.isNaN(value.getTime()) ? String(value) : value.toISOString()) : value;
+    });
+    return out;
+  });
+}
+
+/** Kusto's result-size and resource limits (E_QUERY_RESULT_SET_TOO_LARGE, memory, "exceeded ... limit"). */
+function isLimitError(detail: string): boolean {
+  return /E_QUERY_RESULT_SET_TOO_LARGE|E_LOW_MEMORY|E_RUNAWAY_QUERY|LimitsExceeded|exceeded .*limit|too large|truncat/i.test(detail);
+}
+
+function isTimeout(error: unknown): boolean {
+  const e = error as { name?: string; code?: string } | null;
+  return e?.name === "AbortError" || e?.name === "TimeoutError" || e?.code === "ETIMEDOUT" || e?.code === "ESOCKETTIMEDOUT";
+}
+
+function describe(error: unknown, timeoutMs: number): string {
+  if (isTimeout(error)) return `timed out after ${timeoutMs} ms`;
+  const e = error as { statusCode?: number; code?: string; message?: string } | null;
+  const status = e?.statusCode ? `HTTP ${e.statusCode} ` : "";
+  return `${status}${e?.code ?? ""} ${e?.message ?? String(error)}`.replace(/\s+/g, " ").trim();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
