@@ -1,0 +1,149 @@
+// Structured run telemetry: one log line per rule window and one per rule run, as a single
+// JSON object, written through the logger the caller passes (the Functions
+// InvocationContext in Azure: its lines become Application Insights `traces`, with the
+// function name and invocation id in customDimensions). The JSON is the message, so KQL
+// reads the fields with parse_json(message); docs/deploy.md has the queries.
+// No Functions import here: anything with info() and error() is a logger.
+import { frequencyOf, type Rule, type Window } from "../rules/rule.js";
+import { planWindows, runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
+
+export const WINDOW_EVENT = "tokenwatch.window";
+export const RUN_EVENT = "tokenwatch.run";
+
+export interface RunLogger {
+  info(message: string): void;
+  error(message: string): void;
+}
+
+export interface WindowRecord {
+  event: typeof WINDOW_EVENT;
+  ruleId: string;
+  rule: string;
+  /** ISO times of the window [start, end); null when a failure came before any window was known. */
+  windowStart: string | null;
+  windowEnd: string | null;
+  rowsRead: number;
+  rowsRejected: number;
+  alerts: number;
+  incidents: number;
+  durationMs: number;
+  outcome: "ok" | "error";
+  error: string | null;
+}
+
+export interface RunRecord {
+  event: typeof RUN_EVENT;
+  ruleId: string;
+  rule: string;
+  /** The run processed windows ending at or before this (ISO). */
+  until: string;
+  windows: number;
+  rowsRead: number;
+  alerts: number;
+  durationMs: number;
+  outcome: "ok" | "error";
+  error: string | null;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}
+
+export function windowRecord(rule: Rule, report: WindowReport, durationMs: number): WindowRecord {
+  return {
+    event: WINDOW_EVENT,
+    ruleId: rule.meta.id,
+    rule: rule.meta.name,
+    windowStart: iso(report.window.start),
+    windowEnd: iso(report.window.end),
+    rowsRead: report.rowsFetched,
+    rowsRejected: report.rejected.length,
+    alerts: report.alerts.length,
+    incidents: report.incidents.length,
+    durationMs: round(durationMs),
+    outcome: "ok",
+    error: null,
+  };
+}
+
+export function failedWindowRecord(rule: Rule, window: Window | null, durationMs: number, error: unknown): WindowRecord {
+  return {
+    event: WINDOW_EVENT,
+    ruleId: rule.meta.id,
+    rule: rule.meta.name,
+    windowStart: window ? iso(window.start) : null,
+    windowEnd: window ? iso(window.end) : null,
+    rowsRead: 0,
+    rowsRejected: 0,
+    alerts: 0,
+    incidents: 0,
+    durationMs: round(durationMs),
+    outcome: "error",
+    error: errorText(error),
+  };
+}
+
+/** One line, one JSON object: successes at Information, failures at Error. */
+export function emit(logger: RunLogger, record: WindowRecord | RunRecord): void {
+  const line = JSON.stringify(record);
+  if (record.outcome === "ok") logger.info(line);
+  else logger.error(line);
+}
+
+/**
+ * runRule with telemetry: a record per processed window, a record for the window that failed
+ * (its checkpoint did not move, so it is the first window planned from the stored
+ * checkpoint), and a run record. A failure is logged and rethrown, so the invocation fails too.
+ */
+export async function runRuleWithTelemetry(
+  rule: Rule,
+  deps: EngineDeps,
+  options: RunOptions,
+  logger: RunLogger,
+  clock: () => number = () => performance.now(),
+): Promise<WindowReport[]> {
+  const started = clock();
+  let last = started;
+  const reports: WindowReport[] = [];
+  const run = (outcome: "ok" | "error", error: unknown): RunRecord => ({
+    event: RUN_EVENT,
+    ruleId: rule.meta.id,
+    rule: rule.meta.name,
+    until: iso(options.until),
+    windows: reports.length,
+    rowsRead: reports.reduce((n, r) => n + r.rowsFetched, 0),
+    alerts: reports.reduce((n, r) => n + r.alerts.length, 0),
+    durationMs: round(clock() - started),
+    outcome,
+    error: outcome === "error" ? errorText(error) : null,
+  });
+  try {
+    await runRule(rule, deps, options, (report) => {
+      const now = clock();
+      reports.push(report);
+      emit(logger, windowRecord(rule, report, now - last));
+      last = now;
+    });
+  } catch (error) {
+    emit(logger, failedWindowRecord(rule, await failedWindow(rule, deps, options), clock() - last, error));
+    emit(logger, run("error", error));
+    throw error;
+  }
+  emit(logger, run("ok", null));
+  return reports;
+}
+
+async function failedWindow(rule: Rule, deps: EngineDeps, options: RunOptions): Promise<Window | null> {
+  try {
+    const state = await deps.stores.ruleState.get(rule.meta.id);
+    if (!state) return null;
+    return planWindows(frequencyOf(rule), state.windowEnd, options.until, 1)[0] ?? null;
+  } catch {
+    // The store itself is what failed: the window stays unknown, the error is still reported.
+    return null;
+  }
+}
