@@ -1,0 +1,131 @@
+// The webhook payload: a CloudEvents 1.0 event in structured JSON mode, described once
+// in zod so the same definition validates in tests and becomes the JSON Schema in the
+// API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
+import { z } from "zod";
+import type { Alert, Incident } from "../engine/incidents.js";
+import type { Entity } from "../rules/rule.js";
+
+export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+export const EventTypeSchema = z.enum(EVENT_TYPES);
+
+/** CloudEvents `type` for an event type: reverse-DNS prefixed, as the spec recommends. */
+export const cloudEventType = (type: EventType) => `com.tokenwatch.${type}` as const;
+/** CloudEvents `source`: identifies tokenwatch as the producer; (source, id) is unique per event. */
+export const EVENT_SOURCE = "/tokenwatch/incidents";
+export const CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+
+const SeveritySchema = z.enum(["Informational", "Low", "Medium", "High"]);
+const isoTime = z.iso.datetime({ offset: true }).describe("RFC 3339 timestamp");
+
+export const EntitySchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("account"), name: z.string(), upnSuffix: z.string().optional() }),
+    z.object({ type: z.literal("ip"), address: z.string() }),
+    z.object({ type: z.literal("cloudApplication"), name: z.string() }),
+  ])
+  .meta({ id: "TokenwatchEntity", description: "An entity in Sentinel's terms: an account, an IP address or a cloud application." });
+
+export const WebhookIncidentSchema = z
+  .object({
+    id: z.string(),
+    ruleId: z.string(),
+    ruleName: z.string(),
+    account: z.string(),
+    severity: SeveritySchema,
+    status: z.enum(["New", "Active", "Closed"]),
+    title: z.string(),
+    firstAlertTime: isoTime,
+    lastAlertTime: isoTime,
+    alertIds: z.array(z.string()),
+    alertCount: z.number().int().nonnegative(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+    owner: z.string().nullable(),
+    classification: z.string().nullable(),
+  })
+  .meta({ id: "TokenwatchWebhookIncident", description: "The incident in its state right after the change the event announces." });
+
+export const WebhookAlertSchema = z
+  .object({
+    id: z.string(),
+    incidentId: z.string(),
+    ruleId: z.string(),
+    ruleName: z.string(),
+    severity: SeveritySchema,
+    time: isoTime.describe("TimeGenerated of the triggering event"),
+    account: z.string(),
+    ip: z.string().nullable(),
+    title: z.string(),
+    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+    entities: z.array(EntitySchema),
+  })
+  .meta({ id: "TokenwatchWebhookAlert" });
+
+export const WebhookEventSchema = z
+  .object({
+    specversion: z.literal("1.0"),
+    id: z.string().describe("Event id: the same for every subscription and every retry of this event"),
+    source: z.literal(EVENT_SOURCE),
+    type: z.enum(EVENT_TYPES.map(cloudEventType) as [ReturnType<typeof cloudEventType>, ...ReturnType<typeof cloudEventType>[]]),
+    subject: z.string().describe("The incident id"),
+    time: isoTime.describe("When the change happened"),
+    datacontenttype: z.literal("application/json"),
+    data: z.object({
+      incident: WebhookIncidentSchema,
+      alerts: z
+        .array(WebhookAlertSchema)
+        .describe("incident.created: the incident's alerts; incident.alertAdded: the alerts just added; incident.updated: none"),
+      entities: z.array(EntitySchema).describe("The distinct entities of `alerts`"),
+    }),
+  })
+  .meta({
+    id: "TokenwatchWebhookEvent",
+    title: "tokenwatch webhook event",
+    description:
+      "CloudEvents 1.0, structured JSON mode. Signed per Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature.",
+  });
+export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
+
+/** JSON Schema (draft 2020-12) of the webhook payload, for the OpenAPI document. */
+export const WEBHOOK_EVENT_JSON_SCHEMA = z.toJSONSchema(WebhookEventSchema, { target: "draft-2020-12" });
+
+export function toWebhookIncident(incident: Incident): WebhookEvent["data"]["incident"] {
+  return {
+    id: incident.id,
+    ruleId: incident.ruleId,
+    ruleName: incident.ruleName,
+    account: incident.account,
+    severity: incident.severity,
+    status: incident.status,
+    title: incident.title,
+    firstAlertTime: new Date(incident.firstAlertTime).toISOString(),
+    lastAlertTime: new Date(incident.lastAlertTime).toISOString(),
+    alertIds: incident.alertIds,
+    alertCount: incident.alertIds.length,
+    createdAt: new Date(incident.createdAt).toISOString(),
+    updatedAt: new Date(incident.updatedAt).toISOString(),
+    owner: incident.owner,
+    classification: incident.classification,
+  };
+}
+
+export function toWebhookAlert(alert: Alert): WebhookEvent["data"]["alerts"][number] {
+  return { ...alert, time: new Date(alert.time).toISOString() };
+}
+
+/** The event announcing one incident change. */
+export function buildEvent(e: { id: string; type: EventType; time: number; incident: Incident; alerts: readonly Alert[] }): WebhookEvent {
+  const entities = new Map<string, Entity>();
+  for (const alert of e.alerts) for (const entity of alert.entities) entities.set(JSON.stringify(entity), entity);
+  return {
+    specversion: "1.0",
+    id: e.id,
+    source: EVENT_SOURCE,
+    type: cloudEventType(e.type),
+    subject: e.incident.id,
+    time: new Date(e.time).toISOString(),
+    datacontenttype: "application/json",
+    data: { incident: toWebhookIncident(e.incident), alerts: e.alerts.map(toWebhookAlert), entities: [...entities.values()] },
+  };
+}
