@@ -1,0 +1,179 @@
+// tokenwatch on Azure Functions Flex Consumption, for `azd up` (see docs/deploy.md).
+// Subscription scope, like the official Flex Consumption azd templates: a resource group,
+// then modules for the platform (identity, storage, monitoring, plan), the tenant's
+// existing Log Analytics workspace (read access for the app's identity), and the app.
+//
+// Identity without secrets: the app runs as a user-assigned managed identity; storage,
+// App Insights ingestion and Log Analytics queries all use Entra ID tokens for it. No
+// account key or instrumentation key appears in any setting.
+//
+// App settings are listed below, one { name, value } per setting. test/infra/settings.test.ts
+// holds this list, src/config.ts and local.settings.sample.json together.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; with the subscription and location it makes the resource names unique.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource; it must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource id of the existing Log Analytics workspace that receives the Entra ID SigninLogs / AADNonInteractiveUserSignInLogs / AuditLogs: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>')
+param tenantWorkspaceResourceId string
+
+@minLength(1)
+@description('Audience of the access tokens the HTTP API accepts: the Application ID URI (or client id) of the API app registration made by infra/register-api-app.sh.')
+param apiAudience string
+
+@description('Prefix for tokenwatch\'s table names (letters and digits), to share a storage account between deployments; empty for none.')
+param tablePrefix string = ''
+
+@allowed([512, 2048, 4096])
+@description('Memory of each Flex Consumption instance.')
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound on instances the app scales out to.')
+param maximumInstanceCount int = 40
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-tokenwatch-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+var workspaceIdParts = split(tenantWorkspaceResourceId, '/')
+
+resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module platform 'app/platform.bicep' = {
+  name: 'platform'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module tenantWorkspace 'app/workspace-reader.bicep' = {
+  name: 'tenant-workspace-reader'
+  scope: resourceGroup(workspaceIdParts[2], workspaceIdParts[4])
+  params: {
+    workspaceName: last(workspaceIdParts)
+    principalId: platform.outputs.identityPrincipalId
+  }
+}
+
+module api 'app/function.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: union(tags, { 'azd-service-name': 'api' })
+    planId: platform.outputs.planId
+    identityId: platform.outputs.identityId
+    deploymentContainerUrl: platform.outputs.deploymentContainerUrl
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    appSettings: [
+      // Functions host storage, by identity (no connection string, no key).
+      {
+        name: 'AzureWebJobsStorage__accountName'
+        value: platform.outputs.storageAccountName
+      }
+      {
+        name: 'AzureWebJobsStorage__credential'
+        value: 'managedidentity'
+      }
+      {
+        name: 'AzureWebJobsStorage__clientId'
+        value: platform.outputs.identityClientId
+      }
+      // Application Insights, ingestion with an Entra ID token for the identity.
+      {
+        name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+        value: platform.outputs.appInsightsConnectionString
+      }
+      {
+        name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+        value: 'ClientId=${platform.outputs.identityClientId};Authorization=AAD'
+      }
+      // DefaultAzureCredential (Table Storage, Log Analytics) uses the user-assigned identity.
+      {
+        name: 'AZURE_CLIENT_ID'
+        value: platform.outputs.identityClientId
+      }
+      // tokenwatch (src/config.ts).
+      {
+        name: 'TOKENWATCH_STORAGE_CONNECTION_STRING'
+        value: ''
+      }
+      {
+        name: 'TOKENWATCH_STORAGE_TABLE_ENDPOINT'
+        value: platform.outputs.tableEndpoint
+      }
+      {
+        name: 'TOKENWATCH_TABLE_PREFIX'
+        value: tablePrefix
+      }
+      {
+        name: 'TOKENWATCH_WORKSPACE_ID'
+        value: tenantWorkspace.outputs.customerId
+      }
+      {
+        name: 'TOKENWATCH_WEBHOOK_ALLOW_HTTP'
+        value: 'false'
+      }
+      {
+        name: 'TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS'
+        value: 'false'
+      }
+      {
+        name: 'TOKENWATCH_AUTH_TENANT_ID'
+        value: tenant().tenantId
+      }
+      {
+        name: 'TOKENWATCH_AUTH_AUDIENCE'
+        value: apiAudience
+      }
+      {
+        name: 'TOKENWATCH_AUTH_ISSUER'
+        value: ''
+      }
+      {
+        name: 'TOKENWATCH_AUTH_JWKS_URL'
+        value: ''
+      }
+      {
+        name: 'TOKENWATCH_DEV_MODE'
+        value: 'false'
+      }
+    ]
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = 'https://${api.outputs.defaultHostName}'
+output AZURE_STORAGE_ACCOUNT_NAME string = platform.outputs.storageAccountName
+output TOKENWATCH_IDENTITY_PRINCIPAL_ID string = platform.outputs.identityPrincipalId
+output TOKENWATCH_IDENTITY_CLIENT_ID string = platform.outputs.identityClientId
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = platform.outputs.appInsightsConnectionString
