@@ -37,6 +37,8 @@ export const ConfigSchema = z
     path: ["TOKENWATCH_STORAGE_TABLE_ENDPOINT"],
   });
 export type Config = z.infer<typeof ConfigSchema>;
+/** Every setting name the schema reads; test/infra/settings.test.ts holds the sample settings and infra/main.bicep to it. */
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof typeof ConfigSchema.shape)[];
 
 /** Reads the config from an environment; the error names every offending setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
