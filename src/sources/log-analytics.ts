@@ -6,6 +6,7 @@
 // disjoint parts (arrival-time halves, then user-hash partitions for sign-in tables) and
 // each part queried again until every part fits. Anything else that fails throws, so the
 // engine leaves the window's checkpoint where it was.
+import type { Agent } from "node:https";
 import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type LogsTable } from "@azure/monitor-query-logs";
 import type { TokenCredential } from "@azure/identity";
 import { toDateTime } from "../rules/kql.js";
@@ -58,8 +59,8 @@ export interface ClientSettings {
   maxRetries?: number;
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
-  /** Plain-HTTP endpoints on loopback (the test server). */
-  allowInsecureConnection?: boolean;
+  /** The HTTPS agent (tests: one trusting the local server's certificate). */
+  agent?: Agent;
 }
 
 /**
@@ -70,7 +71,7 @@ export function createLogsQueryClient(credential: TokenCredential, settings: Cli
   const audience = settings.endpoint ? `${new URL(settings.endpoint).origin}/.default` : undefined;
   return new LogsQueryClient(credential, {
     ...(settings.endpoint ? { endpoint: settings.endpoint.replace(/\/+$/, ""), audience, credentials: { scopes: [audience!] } } : {}),
-    allowInsecureConnection: settings.allowInsecureConnection,
+    ...(settings.agent ? { agent: settings.agent } : {}),
     retryOptions: {
       maxRetries: settings.maxRetries ?? 4,
       retryDelayInMs: settings.retryDelayMs ?? 2_000,
@@ -104,10 +105,31 @@ type RawRow = Record<string, unknown>;
 export class LogAnalyticsSource implements LogSource {
   private readonly o: Required<Omit<LogAnalyticsOptions, "onQuery">> & Pick<LogAnalyticsOptions, "onQuery">;
 
+  /** Per in-flight query: its deadline, and what the raw response showed. */
+  private readonly inflight = new Map<string, Inflight>();
+  private nextId = 0;
+
   constructor(
     private readonly client: LogsQueryClient,
     options: LogAnalyticsOptions,
   ) {
+    // queryWorkspace() does not pass an abort signal or a response callback through, so one
+    // outermost pipeline policy (around the SDK's retries) applies the query's deadline and
+    // reads the final response's size and raw error, found by a request header.
+    client.pipeline.addPolicy({
+      name: "tokenwatchQueryBounds",
+      sendRequest: async (request, next) => {
+        const id = request.headers.get(QUERY_HEADER);
+        const query = id === undefined ? undefined : this.inflight.get(id);
+        if (!query) return next(request);
+        request.headers.delete(QUERY_HEADER);
+        request.abortSignal = query.signal;
+        const response = await next(request);
+        query.bytes = response.bodyAsText ? Buffer.byteLength(response.bodyAsText) : Number(response.headers.get("content-length") ?? 0);
+        query.body = response.status === 200 ? response.bodyAsText ?? undefined : undefined;
+        return response;
+      },
+    });
     const serverTimeoutSeconds = options.serverTimeoutSeconds ?? 180;
     this.o = {
       workspaceId: options.workspaceId,
@@ -230,21 +252,16 @@ export class LogAnalyticsSource implements LogSource {
 
   private async query(text: string, spec: QuerySpec, label: string): Promise<{ complete: true; rows: RawRow[] } | { complete: false; reason: string }> {
     for (let attempt = 1; ; attempt++) {
-      let bytes = 0;
+      const id = String(++this.nextId);
+      const inflight: Inflight = { signal: AbortSignal.timeout(this.o.timeoutMs), bytes: 0 };
+      this.inflight.set(id, inflight);
       let result: LogsQueryResult;
       try {
         result = await this.client.queryWorkspace(
           this.o.workspaceId,
           text,
           { startTime: new Date(spec.time.from), endTime: new Date(spec.time.to) },
-          {
-            serverTimeoutInSeconds: this.o.serverTimeoutSeconds,
-            abortSignal: AbortSignal.timeout(this.o.timeoutMs),
-            onResponse: (response) => {
-              const length = response.headers.get("content-length");
-              bytes = response.bodyAsText ? Buffer.byteLength(response.bodyAsText) : length ? Number(length) : 0;
-            },
-          },
+          { serverTimeoutInSeconds: this.o.serverTimeoutSeconds, requestOptions: { headers: { [QUERY_HEADER]: id } } },
         );
       } catch (error) {
         if (isTimeout(error) && attempt < this.o.attempts) {
@@ -252,10 +269,14 @@ export class LogAnalyticsSource implements LogSource {
           continue;
         }
         throw new LogAnalyticsQueryError(label, describe(error, this.o.timeoutMs), { cause: error });
+      } finally {
+        this.inflight.delete(id);
       }
+      const { bytes } = inflight;
       const table = spec.table;
       if (result.status === LogsQueryResultStatus.PartialFailure) {
-        const detail = JSON.stringify(result.partialError);
+        // The SDK keeps only code and message of the error's details; the limit codes are deeper.
+        const detail = rawError(inflight.body) ?? JSON.stringify(result.partialError);
         if (!isLimitError(detail)) throw new LogAnalyticsQueryError(label, `partial failure: ${result.partialError.code ?? ""} ${result.partialError.message ?? ""}`.trim());
         this.o.onQuery?.({ label, table, rows: rowCount(result.partialTables[0]), bytes, outcome: "partial: limit" });
         return { complete: false, reason: `partial result (${result.partialError.message})` };
@@ -273,6 +294,25 @@ export class LogAnalyticsSource implements LogSource {
       this.o.onQuery?.({ label, table, rows, bytes, outcome: "complete" });
       return { complete: true, rows: first ? toObjects(first) : [] };
     }
+  }
+}
+
+const QUERY_HEADER = "x-tokenwatch-query";
+
+interface Inflight {
+  signal: AbortSignal;
+  bytes: number;
+  body?: string;
+}
+
+/** The `error` member of a raw response body, as JSON text. */
+function rawError(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const error = (JSON.parse(body) as { error?: unknown }).error;
+    return error === undefined ? undefined : JSON.stringify(error);
+  } catch {
+    return undefined;
   }
 }
 
