@@ -60,13 +60,16 @@ export const solorigateStsRefreshToken = defineRule({
       const tuple = [row.AccountObjectId, row.AccountDisplayName, role, row.IPAddress, isAnonymousProxy, row.ISP, String(tokenMinutesAdded), String(tokenMinutesRemaining)];
       const key = JSON.stringify(tuple);
       const seen = byTuple.get(key);
-      if (seen && seen.time <= row.TimeGenerated) continue;
+      // The earliest event stands for the tuple (the lowest ReportId on a tie), whatever the row order.
+      if (seen && (seen.time < row.TimeGenerated || (seen.time === row.TimeGenerated && String(seen.details.reportId) <= row.ReportId))) continue;
 
       const userId = dynamicGet(row.RawEventData, "UserId");
       const account = (isNotEmpty(userId) ? toString(userId) : row.AccountDisplayName).toLowerCase();
       const target = toString(dynamicGet(row.RawEventData, "ObjectId"));
       byTuple.set(key, {
-        identity: tuple,
+        // The tuple is distinct within one run only: a later run's same tuple is a new alert,
+        // so the identity also names the event this run's alert stands for.
+        identity: [...tuple, row.ReportId || String(row.TimeGenerated)],
         time: row.TimeGenerated,
         account,
         ip: row.IPAddress || null,
