@@ -1,5 +1,6 @@
 // Running a rule: plan its windows from the checkpoint, and for each window fetch, evaluate,
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
+import { randomUUID } from "node:crypto";
 import { arrivedIn, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
 import type { Rejection } from "../sources/rows.js";
 import type { LogSource } from "../sources/source.js";
@@ -33,7 +34,15 @@ export interface RunOptions {
   maxWindows?: number;
   /** Triggering events must have TimeGenerated here (replay's [--from, --to)); default: any. */
   eventRange?: TimeRange;
+  /** The lease this run holds on the rule: who it is, and how long a claim lasts unrenewed. */
+  lease?: { owner?: string; ttlMs?: number };
 }
+
+/**
+ * A lease outlives the Functions timeout (10 min in host.json), so a live invocation never
+ * loses it; one that crashed holds the rule at most this long.
+ */
+export const LEASE_TTL_MS = 15 * 60_000;
 
 export interface WindowReport {
   ruleId: string;
@@ -65,18 +74,28 @@ export function planWindows(frequency: number, checkpoint: number, until: number
 /** Runs a rule's due windows, oldest first; a failure stops at that window with its checkpoint unchanged. */
 export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions, onWindow?: (report: WindowReport) => void): Promise<WindowReport[]> {
   const { stores } = deps;
-  let state = (await stores.ruleState.get(rule.meta.id)) ?? (await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule))));
-  const windows = planWindows(frequencyOf(rule), state.windowEnd, options.until, options.maxWindows);
-  if (windows.length === 0) return [];
-  const allowlists = await stores.allowlists.all();
-  const reports: WindowReport[] = [];
-  for (const window of windows) {
-    const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
-    state = await stores.ruleState.put(rule.meta.id, { ...state, windowEnd: window.end, dataSince });
-    reports.push(report);
-    onWindow?.(report);
+  const id = rule.meta.id;
+  const owner = options.lease?.owner ?? randomUUID();
+  const ttl = options.lease?.ttlMs ?? LEASE_TTL_MS;
+  if (!(await stores.ruleState.get(id))) await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule)));
+  // Two invocations of one rule never process windows at once: the loser throws LeaseHeld.
+  let state = await stores.ruleState.acquireLease(id, owner, deps.now(), ttl);
+  try {
+    const windows = planWindows(frequencyOf(rule), state.windowEnd, options.until, options.maxWindows);
+    if (windows.length === 0) return [];
+    const allowlists = await stores.allowlists.all();
+    const reports: WindowReport[] = [];
+    for (const window of windows) {
+      const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
+      // Moving the checkpoint renews the lease; the ETag makes it fail if the lease was lost.
+      state = await stores.ruleState.put(id, { ...state, windowEnd: window.end, dataSince, lease: { owner, until: deps.now() + ttl } });
+      reports.push(report);
+      onWindow?.(report);
+    }
+    return reports;
+  } finally {
+    await stores.ruleState.releaseLease(id, state).catch(() => undefined); // else it expires on its own
   }
-  return reports;
 }
 
 /**
@@ -90,11 +109,11 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
     const period = baselinePeriodOf(rule);
     for (let from = firstWindowStart - period; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
       const spec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
-      const { rows } = await deps.source.sightings(spec, sightingsKql(spec));
+      const { rows } = await deps.source.sightings(spec, sightingsKql(spec), `${rule.meta.id}/bootstrap`);
       await deps.stores.baselines.record(rows);
     }
     const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
-    dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec));
+    dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec), `${rule.meta.id}/earliest`);
   }
   return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
 }
@@ -113,7 +132,7 @@ async function runWindow(
   const fetchAll = async (specs: Specs) => {
     const entries = await Promise.all(
       Object.entries(specs).map(async ([name, spec]) => {
-        const result = spec.accounts?.length === 0 ? { rows: [], rejected: [] } : await source.rows(spec, rule.kql(name, spec));
+        const result = spec.accounts?.length === 0 ? { rows: [], rejected: [] } : await source.rows(spec, rule.kql(name, spec), `${rule.meta.id}/${name}`);
         rowsFetched += result.rows.length;
         rejected.push(...result.rejected);
         return [name, result.rows] as const;
@@ -141,7 +160,7 @@ async function runWindow(
   if (rule.baseline) {
     // After evaluation: the window's own sign-ins are not part of its baseline (the seed's `ago(1h)` bound).
     const spec = arrivedIn(rule.baseline.table, window);
-    const sightings = await source.sightings(spec, rule.baseline.sightingsKql(spec));
+    const sightings = await source.sightings(spec, rule.baseline.sightingsKql(spec), `${rule.meta.id}/sightings`);
     rejected.push(...sightings.rejected);
     await stores.baselines.record(sightings.rows);
     for (const s of sightings.rows) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;

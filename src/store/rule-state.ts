@@ -1,6 +1,14 @@
 // Per-rule state in the Checkpoints table: the last fully processed window and what the
-// baseline needs to know about the data's history. One entity per rule, ETag-guarded.
+// baseline needs to know about the data's history, plus the lease that lets one invocation
+// at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
+// (row key `health`) the rule's health after its last run, for the API.
 import { odata, statusOf, type TableStore } from "./tables.js";
+
+/** Who processes the rule's windows now, and until when the claim holds without renewal. */
+export interface Lease {
+  owner: string;
+  until: number;
+}
 
 export interface RuleState {
   /** End of the last window whose alerts, incidents and baseline updates are all stored. */
@@ -9,6 +17,8 @@ export interface RuleState {
   firstWindowStart: number;
   /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet). */
   dataSince: number | null;
+  /** Absent when no run holds the rule (released, or never taken). */
+  lease?: Lease;
   etag?: string;
 }
 
@@ -16,15 +26,72 @@ interface StateEntity {
   windowEnd: string;
   firstWindowStart: string;
   dataSince?: string;
+  leaseOwner?: string;
+  leaseUntil?: string;
 }
 
 const ROW = "window";
+const HEALTH_ROW = "health";
+
+/** A rule's health after its last scheduled run. */
+export interface RuleHealth {
+  ruleId: string;
+  /** End of the last window processed completely (the checkpoint), null before the first. */
+  lastSuccessfulWindowEnd: number | null;
+  /** Whole windows due but not yet processed after the last run (catch-up still to do). */
+  windowsBehind: number;
+  /** Rows read from the logs by the last run, and rows of it rejected by validation. */
+  rowsRead: number;
+  rowsRejected: number;
+  /** Windows the last run completed. */
+  windowsProcessed: number;
+  durationMs: number;
+  lastRunAt: number;
+  /** Whether the last run ended in an error (its window stays un-checkpointed). */
+  failing: boolean;
+  /** The most recent error and when it happened; kept after later successes. */
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+interface HealthEntity {
+  lastSuccessfulWindowEnd: string;
+  windowsBehind: number;
+  rowsRead: number;
+  rowsRejected: number;
+  windowsProcessed: number;
+  durationMs: number;
+  lastRunAt: string;
+  failing: boolean;
+  lastError: string;
+  lastErrorAt: string;
+}
+
+const isoOrEmpty = (t: number | null) => (t === null ? "" : new Date(t).toISOString());
+const parseOrNull = (t: string | undefined) => (t ? Date.parse(t) : null);
+
+function healthFromEntity(ruleId: string, e: HealthEntity): RuleHealth {
+  return {
+    ruleId,
+    lastSuccessfulWindowEnd: parseOrNull(e.lastSuccessfulWindowEnd),
+    windowsBehind: e.windowsBehind,
+    rowsRead: e.rowsRead,
+    rowsRejected: e.rowsRejected,
+    windowsProcessed: e.windowsProcessed,
+    durationMs: e.durationMs,
+    lastRunAt: Date.parse(e.lastRunAt),
+    failing: e.failing,
+    lastError: e.lastError || null,
+    lastErrorAt: parseOrNull(e.lastErrorAt),
+  };
+}
 
 function fromEntity(entity: StateEntity & { etag: string }): RuleState {
   return {
     windowEnd: Date.parse(entity.windowEnd),
     firstWindowStart: Date.parse(entity.firstWindowStart),
     dataSince: entity.dataSince ? Date.parse(entity.dataSince) : null,
+    ...(entity.leaseOwner && entity.leaseUntil ? { lease: { owner: entity.leaseOwner, until: Date.parse(entity.leaseUntil) } } : {}),
     etag: entity.etag,
   };
 }
@@ -50,6 +117,8 @@ export class RuleStateRepository {
       windowEnd: new Date(state.windowEnd).toISOString(),
       firstWindowStart: new Date(state.firstWindowStart).toISOString(),
       dataSince: state.dataSince === null ? "" : new Date(state.dataSince).toISOString(),
+      leaseOwner: state.lease?.owner ?? "",
+      leaseUntil: state.lease ? new Date(state.lease.until).toISOString() : "",
     };
     try {
       const response = state.etag
@@ -63,10 +132,81 @@ export class RuleStateRepository {
     }
   }
 
+  /**
+   * Claims the rule for `owner` until `now + ttlMs`: only when nobody else holds an
+   * unexpired lease, and only if the entity is unchanged since it was read (If-Match), so
+   * of two invocations racing for it exactly one wins. Built on get() and put(), so a
+   * repository that keeps state elsewhere leases there too. Throws LeaseHeld.
+   */
+  async acquireLease(ruleId: string, owner: string, now: number, ttlMs: number): Promise<RuleState> {
+    const state = await this.get(ruleId);
+    if (!state) throw new Error(`rule ${ruleId}: no checkpoint to lease`);
+    if (state.lease && state.lease.owner !== owner && state.lease.until > now) throw new LeaseHeld(ruleId, state.lease);
+    try {
+      return await this.put(ruleId, { ...state, lease: { owner, until: now + ttlMs } });
+    } catch (error) {
+      if (error instanceof StateConflict) throw new LeaseHeld(ruleId);
+      throw error;
+    }
+  }
+
+  /** Gives the lease up; a lease lost meanwhile (expired and taken) is left to its new owner. */
+  async releaseLease(ruleId: string, state: RuleState): Promise<void> {
+    try {
+      await this.put(ruleId, { ...state, lease: undefined });
+    } catch (error) {
+      if (!(error instanceof StateConflict)) throw error;
+    }
+  }
+
+  async recordHealth(health: RuleHealth): Promise<void> {
+    const client = await this.store.table("Checkpoints");
+    const entity: HealthEntity & { partitionKey: string; rowKey: string } = {
+      partitionKey: health.ruleId,
+      rowKey: HEALTH_ROW,
+      lastSuccessfulWindowEnd: isoOrEmpty(health.lastSuccessfulWindowEnd),
+      windowsBehind: health.windowsBehind,
+      rowsRead: health.rowsRead,
+      rowsRejected: health.rowsRejected,
+      windowsProcessed: health.windowsProcessed,
+      durationMs: Math.round(health.durationMs),
+      lastRunAt: new Date(health.lastRunAt).toISOString(),
+      failing: health.failing,
+      lastError: (health.lastError ?? "").slice(0, 8_000),
+      lastErrorAt: isoOrEmpty(health.lastErrorAt),
+    };
+    await client.upsertEntity(entity, "Replace");
+  }
+
+  /** The rule's health after its last scheduled run, or undefined before the first. */
+  async health(ruleId: string): Promise<RuleHealth | undefined> {
+    const entity = await this.store.get<HealthEntity>("Checkpoints", ruleId, HEALTH_ROW);
+    return entity && healthFromEntity(ruleId, entity);
+  }
+
+  /** Every rule's health, by rule id. */
+  async allHealth(): Promise<Map<string, RuleHealth>> {
+    const out = new Map<string, RuleHealth>();
+    for (const entity of await this.store.list<HealthEntity>("Checkpoints", `RowKey eq ${odata(HEALTH_ROW)}`))
+      out.set(entity.partitionKey, healthFromEntity(entity.partitionKey, entity));
+    return out;
+  }
+
   async all(): Promise<Map<string, RuleState>> {
     const out = new Map<string, RuleState>();
     for (const entity of await this.store.list<StateEntity>("Checkpoints", `RowKey eq ${odata(ROW)}`)) out.set(entity.partitionKey, fromEntity(entity));
     return out;
+  }
+}
+
+/** Another invocation holds the rule: this one has nothing to do. */
+export class LeaseHeld extends Error {
+  constructor(
+    ruleId: string,
+    readonly lease?: Lease,
+  ) {
+    super(`rule ${ruleId}: being processed by another run${lease ? ` (lease held until ${new Date(lease.until).toISOString()})` : ""}`);
+    this.name = "LeaseHeld";
   }
 }
 
