@@ -1,0 +1,219 @@
+// Incidents and the per-account view: list (filters, newest first, continuation), one
+// incident with its alerts, entities and history, ETag-guarded analyst updates.
+import { z } from "zod";
+import type { Stores } from "../engine/run.js";
+import type { Alert, Incident } from "../engine/incidents.js";
+import { severityRank, type Entity, type Severity } from "../rules/rule.js";
+import type { IncidentChange } from "../store/incidents.js";
+import { HttpError, notFound, route, type RouteDef } from "./router.js";
+import {
+  AccountPageSchema,
+  IncidentDetailSchema,
+  IncidentListQuery,
+  IncidentPageSchema,
+  IncidentPatch,
+  PageQuery,
+} from "./schemas.js";
+import { decodeContinuation, encodeContinuation, httpEtag, ifMatch, iso, stale } from "./tokens.js";
+
+export interface IncidentDeps {
+  stores: Stores;
+  now(): number;
+}
+
+const DEFAULT_PAGE = 50;
+const READ = ["Incidents.Read", "Incidents.Write"] as const;
+const ID = /^[0-9a-f]{32}$/;
+
+export function incidentView(i: Incident) {
+  return {
+    id: i.id,
+    ruleId: i.ruleId,
+    ruleName: i.ruleName,
+    account: i.account,
+    severity: i.severity,
+    status: i.status,
+    title: i.title,
+    firstAlertTime: iso(i.firstAlertTime),
+    lastAlertTime: iso(i.lastAlertTime),
+    alertCount: i.alertIds.length,
+    alertIds: i.alertIds,
+    createdAt: iso(i.createdAt),
+    updatedAt: iso(i.updatedAt),
+    owner: i.owner,
+    classification: i.classification,
+    etag: httpEtag(i.etag ?? ""),
+  };
+}
+
+const alertView = (a: Alert) => ({ id: a.id, ruleId: a.ruleId, severity: a.severity, time: iso(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities });
+const historyView = (c: IncidentChange) => ({ at: iso(c.at), actor: c.actor, field: c.field, before: c.before, after: c.after });
+
+/** Newest first: latest alert, then id for a stable order. */
+const newestFirst = (a: Incident, b: Incident) => b.lastAlertTime - a.lastAlertTime || a.id.localeCompare(b.id);
+
+const IncidentCursor = z.strictObject({ t: z.number().int(), id: z.string().regex(ID) });
+
+/** Keyset pagination: a page starts strictly after the cursor, so new incidents never shift pages. */
+function page(incidents: Incident[], limit: number, scope: string, token: string | undefined) {
+  const cursor = decodeContinuation(token, scope, IncidentCursor);
+  const sorted = incidents.sort(newestFirst);
+  const rest = cursor ? sorted.filter((i) => i.lastAlertTime < cursor.t || (i.lastAlertTime === cursor.t && i.id > cursor.id)) : sorted;
+  const items = rest.slice(0, limit);
+  const last = items.at(-1);
+  return { items: items.map(incidentView), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime, id: last.id }) : null };
+}
+
+function uniqueEntities(alerts: readonly Alert[]): Entity[] {
+  const seen = new Map<string, Entity>();
+  for (const a of alerts) for (const e of a.entities) seen.set(JSON.stringify(e), e);
+  return [...seen.values()];
+}
+
+async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
+  const incident = ID.test(id) ? await deps.stores.incidents.getIncident(id) : undefined;
+  if (!incident) throw notFound(`incident ${id}`);
+  return incident;
+}
+
+async function detail(deps: IncidentDeps, incident: Incident) {
+  const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), deps.stores.incidents.historyOf(incident)]);
+  return { ...incidentView(incident), alerts: alerts.map(alertView), entities: uniqueEntities(alerts), history: history.map(historyView) };
+}
+
+export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
+  return [
+    route({
+      method: "GET",
+      path: "/incidents",
+      group: "incidents",
+      roles: READ,
+      summary: "Incidents, newest first (by latest alert), filtered and paginated",
+      query: IncidentListQuery,
+      response: { status: 200, schema: IncidentPageSchema },
+      async handler(req) {
+        const q = req.query;
+        const incidents = await deps.stores.incidents.queryIncidents({ status: q.status, severity: q.severity, ruleId: q.ruleId, account: q.account, from: q.from, to: q.to });
+        const scope = JSON.stringify(["incidents", q.status, q.severity, q.ruleId, q.account, q.from, q.to]);
+        return { status: 200, body: page(incidents, q.limit ?? DEFAULT_PAGE, scope, q.continuation) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/incidents/{id}",
+      group: "incidents",
+      roles: READ,
+      summary: "One incident with its alerts, entities and change history",
+      response: { status: 200, schema: IncidentDetailSchema },
+      async handler(req) {
+        const incident = await loadIncident(deps, req.params.id!);
+        return { status: 200, headers: { etag: httpEtag(incident.etag ?? "") }, body: await detail(deps, incident) };
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/incidents/{id}",
+      group: "incidents",
+      roles: ["Incidents.Write"],
+      summary: "Update status, owner, classification or add a comment (If-Match required)",
+      body: IncidentPatch,
+      requestHeaders: [{ name: "If-Match", required: true, description: "the ETag of the incident as last read" }],
+      response: { status: 200, schema: IncidentDetailSchema },
+      async handler(req) {
+        const incident = await loadIncident(deps, req.params.id!);
+        const etag = ifMatch(req.headers, incident.etag ?? "");
+        const body = req.body;
+        const status = body.status ?? incident.status;
+        const classification = body.classification === undefined ? incident.classification : body.classification;
+        if (status === "Closed" && classification === null)
+          throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
+        const result = await deps.stores.incidents.updateIncident(incident, etag, body, req.principal!.name, deps.now());
+        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${incident.id}`);
+        return { status: 200, headers: { etag: httpEtag(result.incident.etag ?? "") }, body: await detail(deps, result.incident) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/accounts",
+      group: "accounts",
+      roles: READ,
+      summary: "Accounts with incidents: accounts hit by more than one rule first, then by severity and recency",
+      query: PageQuery,
+      response: { status: 200, schema: AccountPageSchema },
+      async handler(req) {
+        const accounts = summarize(await deps.stores.incidents.queryIncidents());
+        const scope = "accounts";
+        const cursor = decodeContinuation(req.query.continuation, scope, z.strictObject({ o: z.number().int().min(0) }));
+        const offset = cursor?.o ?? 0;
+        const limit = req.query.limit ?? DEFAULT_PAGE;
+        const items = accounts.slice(offset, offset + limit);
+        return { status: 200, body: { items, continuation: offset + limit < accounts.length ? encodeContinuation(scope, { o: offset + limit }) : null } };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/accounts/{account}/incidents",
+      group: "accounts",
+      roles: READ,
+      summary: "One account's incidents across all rules, newest first",
+      query: PageQuery,
+      response: { status: 200, schema: IncidentPageSchema },
+      async handler(req) {
+        const account = req.params.account!;
+        if (account.length > 512) throw notFound(`account ${account.slice(0, 40)}…`);
+        const incidents = await deps.stores.incidents.queryIncidents({ account });
+        if (incidents.length === 0) throw notFound(`account ${account} (no incidents)`);
+        return { status: 200, body: page(incidents, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation) };
+      },
+    }),
+  ];
+}
+
+export interface AccountSummary {
+  account: string;
+  openIncidents: number;
+  totalIncidents: number;
+  highestSeverity: Severity;
+  highestOpenSeverity: Severity | null;
+  rules: { id: string; name: string }[];
+  multipleRules: boolean;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+const higher = (a: Severity | null, b: Severity) => (a === null || severityRank[b] > severityRank[a] ? b : a);
+
+/** Incidents grouped by account; accounts hit by several rules first, then severity, then latest. */
+export function summarize(incidents: readonly Incident[]): AccountSummary[] {
+  const byAccount = new Map<string, Incident[]>();
+  for (const i of incidents) byAccount.set(i.account, [...(byAccount.get(i.account) ?? []), i]);
+  const rows = [...byAccount].map(([account, list]) => {
+    const rules = new Map(list.map((i) => [i.ruleId, i.ruleName]));
+    let highest: Severity | null = null;
+    let highestOpen: Severity | null = null;
+    for (const i of list) {
+      highest = higher(highest, i.severity);
+      if (i.status !== "Closed") highestOpen = higher(highestOpen, i.severity);
+    }
+    return {
+      account,
+      openIncidents: list.filter((i) => i.status !== "Closed").length,
+      totalIncidents: list.length,
+      highestSeverity: highest!,
+      highestOpenSeverity: highestOpen,
+      rules: [...rules].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
+      multipleRules: rules.size > 1,
+      first: Math.min(...list.map((i) => i.firstAlertTime)),
+      last: Math.max(...list.map((i) => i.lastAlertTime)),
+    };
+  });
+  rows.sort(
+    (a, b) =>
+      Number(b.multipleRules) - Number(a.multipleRules) ||
+      b.rules.length - a.rules.length ||
+      severityRank[b.highestSeverity] - severityRank[a.highestSeverity] ||
+      b.last - a.last ||
+      a.account.localeCompare(b.account),
+  );
+  return rows.map(({ first, last, ...r }) => ({ ...r, firstSeen: iso(first), lastSeen: iso(last) }));
+}

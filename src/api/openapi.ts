@@ -1,0 +1,80 @@
+// The OpenAPI 3.1 document, generated from the route table and the same zod schemas that
+// validate requests (z.toJSONSchema; OpenAPI 3.1 schemas are JSON Schema 2020-12).
+import { z } from "zod";
+import { ProblemSchema } from "./schemas.js";
+import type { RouteDef } from "./router.js";
+
+type Json = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType, io: "input" | "output"): Json {
+  const json = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12", reused: "inline" }) as Json;
+  delete json.$schema;
+  return json;
+}
+
+const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } });
+
+export function openApiDocument(routes: readonly RouteDef[]): Json {
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const r of routes) {
+    const parameters: Json[] = [];
+    for (const name of r.path.match(/\{(\w+)\}/g) ?? []) parameters.push({ name: name.slice(1, -1), in: "path", required: true, schema: { type: "string" } });
+    if (r.query) {
+      const q = schemaOf(r.query, "input") as { properties?: Record<string, Json>; required?: string[] };
+      for (const [name, schema] of Object.entries(q.properties ?? {}))
+        parameters.push({ name, in: "query", required: q.required?.includes(name) ?? false, schema, ...(schema.description ? { description: schema.description } : {}) });
+    }
+    for (const h of r.requestHeaders ?? []) parameters.push({ name: h.name, in: "header", required: h.required, description: h.description, schema: { type: "string" } });
+    const success = r.response ?? { status: 200 };
+    const responses: Record<string, Json> = {
+      [String(success.status)]: {
+        description: success.description ?? (success.status === 204 ? "done" : "success"),
+        ...(success.schema ? { content: { "application/json": { schema: schemaOf(success.schema, "output") } } } : {}),
+      },
+      "400": problem("invalid path, query or body: `errors` names each field"),
+      "404": problem("no such route or resource"),
+      "405": problem("method not allowed (see Allow)"),
+    };
+    if (r.roles !== "anonymous") {
+      responses["401"] = problem("missing or invalid bearer token");
+      responses["403"] = problem(`needs one of the app roles: ${r.roles.join(", ")}`);
+    }
+    if (r.body) {
+      responses["413"] = problem("body larger than 64 KiB");
+      responses["415"] = problem("body is not application/json");
+    }
+    if (r.requestHeaders?.some((h) => h.name === "If-Match")) {
+      responses["412"] = problem("If-Match does not name the current version");
+      if (r.requestHeaders.some((h) => h.name === "If-Match" && h.required)) responses["428"] = problem("If-Match is required");
+    }
+    if (r.method === "POST" || r.method === "PUT") responses["409"] = problem("conflicts with an existing resource");
+    const operation: Json = {
+      operationId: `${r.method.toLowerCase()}${r.path.replace(/\{(\w+)\}/g, "By-$1").split(/[/.-]/).map((p) => (p ? p[0]!.toUpperCase() + p.slice(1) : "")).join("")}`,
+      summary: r.summary,
+      tags: [r.group],
+      ...(r.roles === "anonymous" ? { security: [] } : { "x-roles": r.roles }),
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(r.body, "input") } } } } : {}),
+      responses,
+    };
+    (paths[`/api${r.path}`] ??= {})[r.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "tokenwatch API",
+      version: "0.1.0",
+      description:
+        "Incidents of refresh-token theft in Entra ID, grouped by account; allowlist administration; rule health. " +
+        "Bearer tokens are Entra ID access tokens for this app; app roles: Incidents.Read, Incidents.Write, Tokenwatch.Admin.",
+    },
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    servers: [{ url: "/" }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      schemas: { Problem: schemaOf(ProblemSchema, "output") },
+    },
+    paths,
+  };
+}

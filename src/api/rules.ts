@@ -1,0 +1,92 @@
+// Rules: metadata and health (from each rule's checkpoint), and backfill over a time range.
+import { MAX_BACKFILL_MS } from "../engine/backfill.js";
+import type { WindowReport } from "../engine/run.js";
+import type { Stores } from "../engine/run.js";
+import { ruleById, rules } from "../rules/index.js";
+import { frequencyOf, type Rule } from "../rules/rule.js";
+import type { RuleState } from "../store/rule-state.js";
+import { HttpError, notFound, route, type RouteDef } from "./router.js";
+import { BackfillBody, BackfillResultSchema, RuleSchema } from "./schemas.js";
+import { iso } from "./tokens.js";
+import { z } from "zod";
+
+export interface RuleDeps {
+  stores: Stores;
+  now(): number;
+  /** Runs a rule over a past range (engine backfill over the deployment's log source); absent when no source is configured. */
+  backfill?: (rule: Rule, range: { from: number; to: number }) => Promise<WindowReport[]>;
+}
+
+const ADMIN = ["Tokenwatch.Admin"] as const;
+/** A rule whose checkpoint trails now by more than this many of its periods is lagging. */
+const LAGGING_AFTER_FREQUENCIES = 3;
+
+export function ruleHealth(rule: Rule, state: RuleState | undefined, now: number) {
+  if (!state) return { status: "never-run" as const, checkpoint: null, lagMinutes: null, firstWindowStart: null };
+  const lag = Math.max(0, now - state.windowEnd);
+  return {
+    status: lag > LAGGING_AFTER_FREQUENCIES * frequencyOf(rule) ? ("lagging" as const) : ("ok" as const),
+    checkpoint: iso(state.windowEnd),
+    lagMinutes: Math.round(lag / 60_000),
+    firstWindowStart: iso(state.firstWindowStart),
+  };
+}
+
+export function ruleRoutes(deps: RuleDeps): RouteDef[] {
+  return [
+    route({
+      method: "GET",
+      path: "/rules",
+      group: "rules",
+      roles: ADMIN,
+      summary: "Every rule's metadata and health (checkpoint and lag)",
+      response: { status: 200, schema: z.object({ items: z.array(RuleSchema) }) },
+      async handler() {
+        const states = await deps.stores.ruleState.all();
+        const now = deps.now();
+        const items = rules.map((rule) => ({
+          id: rule.meta.id,
+          name: rule.meta.name,
+          description: rule.meta.description,
+          severity: rule.meta.severity,
+          tactics: rule.meta.tactics,
+          relevantTechniques: rule.meta.relevantTechniques,
+          queryFrequency: rule.meta.queryFrequency,
+          queryPeriod: rule.meta.queryPeriod,
+          health: ruleHealth(rule, states.get(rule.meta.id), now),
+        }));
+        return { status: 200, body: { items } };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/rules/{id}/backfill",
+      group: "rules",
+      roles: ADMIN,
+      summary: "Run a rule over a past range (at most 7 days, ending by now) without moving its checkpoint",
+      body: BackfillBody,
+      response: { status: 200, schema: BackfillResultSchema },
+      async handler(req) {
+        const rule = ruleById(req.params.id!);
+        if (!rule) throw notFound(`rule ${req.params.id}`);
+        const { from, to } = req.body;
+        const bad = (field: string, message: string) => new HttpError(400, "Invalid request", `${field}: ${message}`, [{ field: `body.${field}`, message }]);
+        if (to - from > MAX_BACKFILL_MS) throw bad("to", "at most 7 days after from");
+        if (to > deps.now()) throw bad("to", "must not be in the future");
+        if (!deps.backfill) throw new HttpError(503, "Service unavailable", "no log source is configured for this deployment");
+        const reports = await deps.backfill(rule, { from, to });
+        return {
+          status: 200,
+          body: {
+            ruleId: rule.meta.id,
+            from: iso(from),
+            to: iso(to),
+            windows: reports.length,
+            alerts: reports.reduce((n, r) => n + r.alerts.length, 0),
+            incidents: new Set(reports.flatMap((r) => r.incidents.map((i) => i.id))).size,
+          },
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,172 @@
+// Every request body and query string the API accepts, as zod schemas (strict: an unknown
+// field is a 400), plus the response shapes for the OpenAPI document. Query values arrive
+// as strings, so their schemas parse text.
+import { z } from "zod";
+import { INCIDENT_STATUSES } from "../engine/incidents.js";
+import { rules } from "../rules/index.js";
+import { Severity } from "../rules/rule.js";
+
+/** An ISO 8601 date-time with an offset or Z, as epoch ms. */
+export const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+/** A comma-separated list of enum values in a query string. */
+const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z
+    .string()
+    .transform((s) => s.split(",").map((v) => v.trim()))
+    .pipe(z.array(z.enum(values)).min(1))
+    .meta({ description: `comma-separated: ${values.join(", ")}` });
+
+export const MAX_PAGE = 200;
+const limit = z
+  .string()
+  .regex(/^\d{1,4}$/, "a whole number")
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(MAX_PAGE))
+  .meta({ description: `page size, 1 to ${MAX_PAGE} (default 50)` });
+const continuation = z.string().min(1).max(1024).meta({ description: "the `continuation` of the previous page, as given" });
+
+const ruleIds = rules.map((r) => r.meta.id) as [string, ...string[]];
+
+export const IncidentListQuery = z
+  .strictObject({
+    status: csvOf(INCIDENT_STATUSES).optional(),
+    severity: csvOf(Severity.options as [Severity, ...Severity[]]).optional(),
+    ruleId: z.enum(ruleIds).optional(),
+    account: z.string().min(1).max(512).optional(),
+    from: isoTime.optional().meta({ description: "incidents with an alert at or after this time" }),
+    to: isoTime.optional().meta({ description: "incidents with an alert before this time" }),
+    limit: limit.optional(),
+    continuation: continuation.optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: "must be after from", path: ["to"] });
+
+export const PageQuery = z.strictObject({ limit: limit.optional(), continuation: continuation.optional() });
+export const NoQuery = z.strictObject({});
+
+/** Sentinel's incident classifications. */
+export const CLASSIFICATIONS = ["TruePositive", "BenignPositive", "FalsePositive", "Undetermined"] as const;
+
+export const IncidentPatch = z
+  .strictObject({
+    status: z.enum(INCIDENT_STATUSES).optional(),
+    owner: z.string().trim().min(1).max(256).nullable().optional().meta({ description: "who works on it; null to unassign" }),
+    classification: z.enum(CLASSIFICATIONS).nullable().optional().meta({ description: "required to close an incident; null to clear" }),
+    comment: z.string().trim().min(1).max(4000).optional().meta({ description: "appended to the history" }),
+  })
+  .refine((b) => b.status !== undefined || b.owner !== undefined || b.classification !== undefined || b.comment !== undefined, {
+    message: "give at least one of status, owner, classification, comment",
+  });
+
+export const EntryBody = z.strictObject({
+  value: z.string().min(1).max(256).meta({ description: "network: IPv4/IPv6 address or CIDR range; principals: a user or application name" }),
+  reason: z.string().trim().min(1).max(1000),
+  expiresAt: isoTime.nullable().optional().meta({ description: "when the entry stops applying; absent or null: never" }),
+});
+
+export const BackfillBody = z
+  .strictObject({ from: isoTime, to: isoTime })
+  .refine((b) => b.from < b.to, { message: "must be after from", path: ["to"] });
+
+// ---- Response shapes (documentation) ----
+
+const time = z.iso.datetime();
+export const FieldErrorSchema = z.object({ field: z.string(), message: z.string() });
+export const ProblemSchema = z
+  .object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string().optional(), instance: z.string().optional(), errors: z.array(FieldErrorSchema).optional() })
+  .meta({ description: "RFC 9457 problem details" });
+
+export const IncidentSchema = z
+  .object({
+    id: z.string(),
+    ruleId: z.string(),
+    ruleName: z.string(),
+    account: z.string(),
+    severity: Severity,
+    status: z.enum(INCIDENT_STATUSES),
+    title: z.string(),
+    firstAlertTime: time,
+    lastAlertTime: time,
+    alertCount: z.number().int(),
+    alertIds: z.array(z.string()),
+    createdAt: time,
+    updatedAt: time,
+    owner: z.string().nullable(),
+    classification: z.string().nullable(),
+    etag: z.string(),
+  })
+  ;
+
+const EntitySchema = z.object({ type: z.enum(["account", "ip", "cloudApplication"]) }).catchall(z.string());
+const AlertSchema = z
+  .object({
+    id: z.string(),
+    ruleId: z.string(),
+    severity: Severity,
+    time,
+    account: z.string(),
+    ip: z.string().nullable(),
+    title: z.string(),
+    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+    entities: z.array(EntitySchema),
+  })
+  ;
+const HistorySchema = z.object({ at: time, actor: z.string(), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
+
+export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(AlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
+export const IncidentPageSchema = z.object({ items: z.array(IncidentSchema), continuation: z.string().nullable() });
+
+export const AccountSchema = z
+  .object({
+    account: z.string(),
+    openIncidents: z.number().int(),
+    totalIncidents: z.number().int(),
+    highestSeverity: Severity,
+    highestOpenSeverity: Severity.nullable(),
+    rules: z.array(z.object({ id: z.string(), name: z.string() })),
+    multipleRules: z.boolean(),
+    firstSeen: time,
+    lastSeen: time,
+  })
+  ;
+export const AccountPageSchema = z.object({ items: z.array(AccountSchema), continuation: z.string().nullable() });
+
+export const EntrySchema = z
+  .object({
+    id: z.string(),
+    list: z.string(),
+    value: z.string(),
+    reason: z.string(),
+    expiresAt: time.nullable(),
+    expired: z.boolean(),
+    createdBy: z.string(),
+    createdAt: time,
+    etag: z.string(),
+  })
+  ;
+export const ListSummarySchema = z.object({ name: z.string(), description: z.string(), entries: z.number().int(), activeEntries: z.number().int() });
+export const ListSchema = z.object({ name: z.string(), description: z.string(), entries: z.array(EntrySchema) });
+export const AuditPageSchema = z.object({
+  items: z.array(z.object({ id: z.string(), at: time, actor: z.string(), action: z.string(), before: z.unknown(), after: z.unknown() })),
+  continuation: z.string().nullable(),
+});
+
+export const RuleSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    severity: Severity,
+    tactics: z.array(z.string()),
+    relevantTechniques: z.array(z.string()),
+    queryFrequency: z.string(),
+    queryPeriod: z.string(),
+    health: z.object({
+      status: z.enum(["never-run", "ok", "lagging"]),
+      checkpoint: time.nullable(),
+      lagMinutes: z.number().nullable(),
+      firstWindowStart: time.nullable(),
+    }),
+  })
+  ;
+export const BackfillResultSchema = z.object({ ruleId: z.string(), from: time, to: time, windows: z.number().int(), alerts: z.number().int(), incidents: z.number().int() });
