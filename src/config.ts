@@ -3,6 +3,9 @@
 import { z } from "zod";
 
 const optionalText = z.string().trim().min(1).optional().or(z.literal("").transform(() => undefined));
+/** A whole number setting; unset or empty takes the default. */
+const wholeNumber = (min: number, max: number, fallback: number) =>
+  z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max).default(fallback));
 
 export const ConfigSchema = z
   .object({
@@ -16,6 +19,14 @@ export const ConfigSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9]{0,29}$/, "letters and digits, starting with a letter")
       .optional()
       .or(z.literal("").transform(() => undefined)),
+    /** Log Analytics workspace (customer) id the timers query; required by the scheduled detections. */
+    TOKENWATCH_WORKSPACE_ID: z.guid("a workspace id (GUID)").optional().or(z.literal("").transform(() => undefined)),
+    /** Windows end this long before now, so late-ingested rows are in (Sentinel uses 5 minutes). */
+    TOKENWATCH_INGESTION_DELAY_MINUTES: wholeNumber(0, 1440, 5),
+    /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
+    TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
+    /** Query endpoint with version for sovereign clouds or tests, e.g. https://api.loganalytics.azure.cn/v1. */
+    TOKENWATCH_LOG_ANALYTICS_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
     /** HTTP API auth: the Entra ID tenant whose access tokens are accepted, and their audience (comma-separated for several). */
     TOKENWATCH_AUTH_TENANT_ID: optionalText,
     TOKENWATCH_AUTH_AUDIENCE: optionalText,
