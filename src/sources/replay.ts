@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { QuerySpec } from "../rules/rule.js";
+import { MAX_LATENESS_MS, type QuerySpec } from "../rules/rule.js";
 import { TABLES, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
 import type { Fetched, LogSource } from "./source.js";
 
@@ -49,7 +49,7 @@ export class ReplaySource implements LogSource {
           return reject({ origin, reason: "line is not valid JSON" });
         }
         const parsed = parseRow(rowSchemas[table as TableName], raw);
-        if (parsed.ok) rows.push(parsed.row);
+        if (parsed.ok) rows.push(withinLateness(parsed.row));
         else reject({ origin, reason: parsed.reason });
       });
       if (known) source.tables.set(table as TableName, rows);
@@ -104,6 +104,17 @@ export class ReplaySource implements LogSource {
     }
     return out;
   }
+}
+
+/**
+ * A window's query looks back at most MAX_LATENESS_MS on TimeGenerated (what keeps KQL on
+ * the time index), so a row that arrived later than that after its event would fall between
+ * every window and never be evaluated. Replay promises that each row of its range is
+ * evaluated once: such a row is taken as arriving at the bound.
+ */
+function withinLateness(row: AnyRow): AnyRow {
+  const latest = row.TimeGenerated + MAX_LATENESS_MS;
+  return row.arrival > latest ? { ...row, arrival: latest } : row;
 }
 
 /** First index whose arrival is >= t. */
