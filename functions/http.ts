@@ -1,0 +1,59 @@
+// HTTP functions: one registration per route group, each adapting HttpRequest to the API's
+// RawRequest and its ApiResponse back. authLevel is anonymous because the app validates
+// Entra ID bearer tokens itself (src/api/auth.ts); routing, 404/405 and roles are the API's.
+import { app, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResponseInit } from "@azure/functions";
+import { createApi, responseBytes, type Api } from "../src/api/app.js";
+import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
+import { devTrust, loadDevKey } from "../src/api/dev-auth.js";
+import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
+import { loadConfig } from "../src/config.js";
+import { openStorage } from "../src/store/index.js";
+
+// Read at start-up: an invalid setting (dev mode in Azure included) stops the app with its reason.
+const config = loadConfig();
+
+let api: Promise<Api> | undefined;
+
+function getApi(): Promise<Api> {
+  api ??= (async () => {
+    const { stores } = await openStorage(config);
+    const trusts: Trust[] = [];
+    const entra = entraTrust(config);
+    if (entra) trusts.push(entra);
+    if (config.TOKENWATCH_DEV_MODE) trusts.push(devTrust(await loadDevKey()));
+    return createApi({ stores, auth: new Authenticator(trusts), now: Date.now, log: (line) => console.error(line) });
+  })().catch((error: unknown) => {
+    api = undefined;
+    throw error;
+  });
+  return api;
+}
+
+async function rawRequest(request: HttpRequest): Promise<RawRequest> {
+  const url = new URL(request.url);
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, name) => (headers[name.toLowerCase()] = value));
+  const declared = Number(headers["content-length"] ?? 0);
+  let body: Buffer | null = null;
+  let bodyTooLarge = Number.isFinite(declared) && declared > MAX_BODY_BYTES;
+  if (!bodyTooLarge && request.body) {
+    body = Buffer.from(await request.arrayBuffer());
+    if (body.length > MAX_BODY_BYTES) (bodyTooLarge = true), (body = null);
+  }
+  return { method: request.method, path: url.pathname, query: url.searchParams, headers, body: body && body.length > 0 ? body : null, bodyTooLarge };
+}
+
+const handler: HttpHandler = async (request): Promise<HttpResponseInit> => {
+  const response = await (await getApi()).handle(await rawRequest(request));
+  return { status: response.status, headers: response.headers, body: responseBytes(response) };
+};
+
+const methods: HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+const group = (name: string, route: string) => app.http(name, { methods, route, authLevel: "anonymous", handler });
+
+group("apiHealth", "health");
+group("apiOpenApi", "openapi.json");
+group("apiIncidents", "incidents/{*rest}");
+group("apiAccounts", "accounts/{*rest}");
+group("apiAllowlists", "allowlists/{*rest}");
+group("apiRules", "rules/{*rest}");
