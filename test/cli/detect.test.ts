@@ -294,6 +294,18 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
     const { output } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
     expect(output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["late app@2026-11-01T23:50:00.000Z"]);
   });
+
+  it("a row of the range arriving days after it happened is still evaluated, once", async () => {
+    const dir = await writeLogs({
+      AuditLogs: [
+        stsAudit({ time: "2026-11-01T09:15:00Z", app: "Very Late App", received: "2026-11-04T12:10:00Z" }),
+        stsAudit({ time: "2026-11-01T10:15:00Z", app: "Very Late App", received: "2026-11-20T00:00:00Z" }),
+      ],
+    });
+    const { output } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["very late app@2026-11-01T09:15:00.000Z", "very late app@2026-11-01T10:15:00.000Z"]);
+    expect(output.incidents).toHaveLength(1);
+  });
 });
 
 describe.concurrent("tokenwatch detect: unusable arguments exit 2 with a one-line reason", () => {
