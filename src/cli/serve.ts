@@ -1,0 +1,238 @@
+// `tokenwatch serve [--port N]`: the local host. The same API handlers as the Functions app,
+// under /api/ on 127.0.0.1, over the configured storage or a fresh in-memory Azurite, in dev
+// mode (tokens from `tokenwatch dev-token`; the dev JWKS at /dev/jwks.json), with the rules
+// running on a timer over a simulated tenant replayed in fast-forward (one simulated hour
+// every few seconds), so incidents appear within a minute.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApi, responseBytes, type Api, type ApiDeps } from "../api/app.js";
+import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
+import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
+import { MAX_BODY_BYTES, type RawRequest } from "../api/router.js";
+import { loadConfig } from "../config.js";
+import { backfillRule } from "../engine/backfill.js";
+import { runRule, type Stores } from "../engine/run.js";
+import { rules } from "../rules/index.js";
+import { simulateTenant } from "../sim/simulate.js";
+import { ReplaySource } from "../sources/replay.js";
+import { openStorage } from "../store/index.js";
+import type { TableStore } from "../store/tables.js";
+import { UsageError } from "./usage.js";
+
+export const DEFAULT_PORT = 7071;
+const HOUR = 3_600_000;
+
+/** What an edge reads before giving up on a body it will refuse anyway (413). */
+const DRAIN_LIMIT = 8 * MAX_BODY_BYTES;
+
+/** Turns a node:http request into the API's RawRequest (body cut at the size limit). */
+export async function rawRequest(req: IncomingMessage): Promise<RawRequest | null> {
+  const target = req.url ?? "/";
+  if (!target.startsWith("/")) return null;
+  let url: URL;
+  try {
+    url = new URL(`http://localhost${target}`);
+  } catch {
+    return null;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  const declared = Number(headers["content-length"] ?? 0);
+  let tooLarge = Number.isFinite(declared) && declared > MAX_BODY_BYTES;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (!tooLarge) {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+      if (size > DRAIN_LIMIT) break;
+    }
+  }
+  return { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers, body: size > 0 && !tooLarge ? Buffer.concat(chunks) : null, bodyTooLarge: tooLarge };
+}
+
+export interface Listening {
+  server: Server;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the API (and any extra plain routes, e.g. the dev JWKS) on host:port (0 = any free port). */
+export async function listen(api: Api, options: { port: number; host?: string; extra?: Record<string, unknown>; log?: (line: string) => void }): Promise<Listening> {
+  const server = createServer((req, res) => void respond(api, req, res, options.extra ?? {}, options.log));
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extra: Record<string, unknown>, log?: (line: string) => void) {
+  try {
+    const path = (req.url ?? "").split("?")[0]!;
+    if (req.method === "GET" && Object.hasOwn(extra, path)) {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(extra[path]));
+      return;
+    }
+    const raw = await rawRequest(req);
+    const response = raw
+      ? await api.handle(raw)
+      : { status: 400, headers: { "content-type": "application/problem+json" }, body: { type: "about:blank", title: "Bad request", status: 400, detail: "request target must be a path" } };
+    const bytes = responseBytes(response);
+    const headers: Record<string, string | number> = { ...response.headers };
+    if (bytes) headers["content-length"] = bytes.length;
+    if (raw?.bodyTooLarge) headers.connection = "close";
+    res.writeHead(response.status, headers).end(bytes);
+  } catch (error) {
+    log?.(`serve: ${error instanceof Error ? error.message : String(error)}`);
+    if (!res.headersSent) res.writeHead(500, { "content-type": "application/problem+json" }).end(JSON.stringify({ type: "about:blank", title: "Internal server error", status: 500 }));
+    else res.destroy();
+  }
+}
+
+export interface SimulationOptions {
+  /** Wall-clock milliseconds per simulated hour. */
+  stepMs: number;
+  users: number;
+  seed: number;
+}
+
+export interface Simulation {
+  /** The simulated "now": the end of the last hour the rules have run to. */
+  clock(): number;
+  source: ReplaySource;
+  stop(): Promise<void>;
+}
+
+/**
+ * Simulates a tenant into a temp dir and replays it through every rule in fast-forward:
+ * each step advances the clock one hour and runs each rule's due windows, as the hourly
+ * timers would. Stops at the end of the simulated range.
+ */
+export async function startSimulation(stores: Stores, options: SimulationOptions, log: (line: string) => void): Promise<Simulation> {
+  const dir = await mkdtemp(join(tmpdir(), "tokenwatch-serve-"));
+  const tenant = await simulateTenant(dir, { users: options.users, days: 1, historyDays: 14, seed: options.seed });
+  const source = await ReplaySource.open(dir);
+  const from = Date.parse(tenant.from);
+  const end = Date.parse(tenant.to);
+  log(`simulated tenant: ${options.users} users, ${tenant.planted.length} planted attacks, ${tenant.from} .. ${tenant.to}; one hour every ${options.stepMs / 1000} s`);
+  let clock = from;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const step = async () => {
+    clock += HOUR;
+    let alerts = 0;
+    for (const rule of rules) {
+      const reports = await runRule(rule, { source, stores, now: Date.now }, { startAt: from, until: clock });
+      alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
+    }
+    log(`rules ran to ${new Date(clock).toISOString()}${alerts ? `: ${alerts} new alert(s)` : ""}`);
+  };
+  const schedule = () => {
+    if (stopped) return;
+    if (clock >= end) {
+      log("simulated range replayed; the rules are idle (restart serve for a fresh tenant)");
+      return;
+    }
+    timer = setTimeout(() => {
+      running = step().then(schedule, (error: unknown) => {
+        log(`rule run failed: ${error instanceof Error ? error.message : String(error)}`);
+        schedule();
+      });
+    }, options.stepMs);
+  };
+  schedule();
+  return {
+    clock: () => clock,
+    source,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running.catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServeOptions {
+  port: number;
+  stepMs: number;
+  users: number;
+  log: (line: string) => void;
+}
+
+export function parseServeArgs(values: Record<string, string | boolean | undefined>): Omit<ServeOptions, "log"> {
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const v = values[name];
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (typeof v !== "string" || !/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", 200, 10, 5000) };
+}
+
+/** Builds the API over storage and a set of trusts; `ruleNow` is the rules' clock (the simulated one in fast-forward). */
+export function buildApi(
+  stores: Stores,
+  store: TableStore,
+  trusts: Trust[],
+  options: { ruleNow?: () => number; source?: ReplaySource; log?: (line: string) => void } = {},
+): Api {
+  const source = options.source;
+  const deps: ApiDeps = {
+    stores,
+    auth: new Authenticator(trusts),
+    now: Date.now,
+    ruleNow: options.ruleNow,
+    log: options.log,
+    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+  };
+  return createApi(deps);
+}
+
+/** Runs the local host until SIGINT/SIGTERM. */
+export async function serve(options: ServeOptions): Promise<void> {
+  const config = loadConfig({ ...process.env, TOKENWATCH_DEV_MODE: "true" });
+  const storage = await openStorage(config);
+  const { log } = options;
+  let simulation: Simulation | undefined;
+  let listening: Listening | undefined;
+  try {
+    log(storage.azurite ? `storage: in-memory Azurite at ${storage.azurite.endpoint}` : "storage: the configured account");
+    const key = await loadDevKey();
+    const trusts = [devTrust(key)];
+    const entra = entraTrust(config);
+    if (entra) trusts.push(entra);
+    simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1 }, log);
+    const api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source });
+    listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
+    log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
+    log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    log("stopping");
+  } finally {
+    await listening?.close();
+    await simulation?.stop();
+    await storage.close();
+  }
+}
