@@ -19,6 +19,9 @@ export const ConfigSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9]{0,29}$/, "letters and digits, starting with a letter")
       .optional()
       .or(z.literal("").transform(() => undefined)),
+    /** Webhooks: accept http:// targets, and private/loopback/link-local ones (local host and tests only; never in Azure). */
+    TOKENWATCH_WEBHOOK_ALLOW_HTTP: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
+    TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
     /** Log Analytics workspace (customer) id the timers query; required by the scheduled detections. */
     TOKENWATCH_WORKSPACE_ID: z.guid("a workspace id (GUID)").optional().or(z.literal("").transform(() => undefined)),
     /** Windows end this long before now, so late-ingested rows are in (Sentinel uses 5 minutes). */
