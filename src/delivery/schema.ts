@@ -24,7 +24,7 @@ export const EntitySchema = z
     z.object({ type: z.literal("ip"), address: z.string() }),
     z.object({ type: z.literal("cloudApplication"), name: z.string() }),
   ])
-  .meta({ id: "TokenwatchEntity", description: "An entity in Sentinel's terms: an account, an IP address or a cloud application." });
+  .meta({ title: "TokenwatchEntity", description: "An entity in Sentinel's terms: an account, an IP address or a cloud application." });
 
 export const WebhookIncidentSchema = z
   .object({
@@ -44,7 +44,7 @@ export const WebhookIncidentSchema = z
     owner: z.string().nullable(),
     classification: z.string().nullable(),
   })
-  .meta({ id: "TokenwatchWebhookIncident", description: "The incident in its state right after the change the event announces." });
+  .meta({ title: "TokenwatchWebhookIncident", description: "The incident in its state right after the change the event announces." });
 
 export const WebhookAlertSchema = z
   .object({
@@ -60,7 +60,7 @@ export const WebhookAlertSchema = z
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
     entities: z.array(EntitySchema),
   })
-  .meta({ id: "TokenwatchWebhookAlert" });
+  .meta({ title: "TokenwatchWebhookAlert" });
 
 export const WebhookEventSchema = z
   .object({
@@ -80,8 +80,7 @@ export const WebhookEventSchema = z
     }),
   })
   .meta({
-    id: "TokenwatchWebhookEvent",
-    title: "tokenwatch webhook event",
+    title: "TokenwatchWebhookEvent",
     description:
       "CloudEvents 1.0, structured JSON mode. Signed per Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature.",
   });

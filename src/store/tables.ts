@@ -3,7 +3,7 @@
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
 
-export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Incidents", "Outbox"] as const;
+export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Incidents", "Outbox", "Subscriptions", "Deliveries"] as const;
 export type TableKey = (typeof TABLE_NAMES)[number];
 
 /** A storage account by connection string (Azurite, or keys) or by endpoint + Entra credential. */

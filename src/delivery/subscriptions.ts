@@ -1,0 +1,184 @@
+// Webhook subscriptions, table "Subscriptions" (one partition: there are few). The
+// signing secrets are stored with the subscription because every attempt signs with
+// them; they leave this module only towards the signer, and towards an admin exactly
+// once, when generated (create, rotate). In Azure the storage account is reachable only
+// by the app's managed identity (no shared keys; see infra), so the table is as private
+// as the app's own memory.
+import { randomUUID } from "node:crypto";
+import { severityRank, type Severity } from "../rules/rule.js";
+import { odata, statusOf, type TableStore } from "../store/tables.js";
+import type { EventType } from "./schema.js";
+import { generateSecret } from "./signing.js";
+
+const PARTITION = "subscription";
+
+export interface SigningSecret {
+  secret: string;
+  createdAt: number;
+  /** Set when rotated out: the secret still signs until then (the overlap). */
+  expiresAt: number | null;
+}
+
+export interface Subscription {
+  id: string;
+  url: string;
+  description: string;
+  eventTypes: EventType[];
+  minSeverity: Severity;
+  enabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+  createdBy: string;
+  etag: string;
+}
+
+/** A subscription with its secrets: for the worker only. */
+export interface SubscriptionWithSecrets extends Subscription {
+  secrets: SigningSecret[];
+}
+
+export type SubscriptionInput = Pick<Subscription, "url" | "description" | "eventTypes" | "minSeverity" | "enabled">;
+
+interface SubscriptionEntity {
+  url: string;
+  description: string;
+  eventTypes: string;
+  minSeverity: string;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+  secrets: string;
+}
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; reason: "missing" | "stale" };
+
+/** The secrets that sign at `now`, newest first. */
+export function activeSecrets(sub: SubscriptionWithSecrets, now: number): string[] {
+  return sub.secrets
+    .filter((s) => s.expiresAt === null || s.expiresAt > now)
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .map((s) => s.secret);
+}
+
+/** Whether an event of this type and severity goes to the subscription. */
+export function matches(sub: Subscription, type: EventType, severity: Severity): boolean {
+  return sub.enabled && sub.eventTypes.includes(type) && severityRank[severity] >= severityRank[sub.minSeverity];
+}
+
+/** Without the secrets: what every read returns. */
+export function publicView(sub: SubscriptionWithSecrets): Subscription & { secrets: { createdAt: number; expiresAt: number | null }[] } {
+  const { secrets, ...rest } = sub;
+  return { ...rest, secrets: secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt })) };
+}
+
+export class SubscriptionRepository {
+  constructor(private readonly store: TableStore) {}
+
+  async create(input: SubscriptionInput, createdBy: string, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
+    const id = randomUUID();
+    const secret = generateSecret();
+    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
+    const client = await this.store.table("Subscriptions");
+    const response = await client.createEntity(toEntity(sub));
+    return { subscription: { ...sub, etag: response.etag ?? "" }, secret };
+  }
+
+  async get(id: string): Promise<SubscriptionWithSecrets | undefined> {
+    const e = await this.store.get<SubscriptionEntity>("Subscriptions", PARTITION, id);
+    return e && fromEntity(e);
+  }
+
+  async list(): Promise<SubscriptionWithSecrets[]> {
+    const entities = await this.store.list<SubscriptionEntity>("Subscriptions", `PartitionKey eq ${odata(PARTITION)}`);
+    return entities.map(fromEntity).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  /** Changes settings if the subscription is unchanged since `etag` (any when undefined). */
+  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
+    return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now }));
+  }
+
+  /**
+   * A new secret, returned once. The previous ones keep signing for `overlapMs` (at most
+   * until they were already due to expire), then drop out; expired ones are removed.
+   */
+  async rotate(id: string, overlapMs: number, etag: string | undefined, now: number): Promise<Outcome<{ subscription: SubscriptionWithSecrets; secret: string }>> {
+    const secret = generateSecret();
+    const result = await this.replace(id, etag, (sub) => ({
+      ...sub,
+      updatedAt: now,
+      secrets: [
+        { secret, createdAt: now, expiresAt: null },
+        ...sub.secrets
+          .filter((s) => s.expiresAt === null || s.expiresAt > now)
+          .map((s) => ({ ...s, expiresAt: Math.min(s.expiresAt ?? Infinity, now + overlapMs) }))
+          .filter((s) => s.expiresAt > now),
+      ],
+    }));
+    return result.ok ? { ok: true, value: { subscription: result.value, secret } } : result;
+  }
+
+  async delete(id: string, etag: string | undefined): Promise<Outcome<null>> {
+    const client = await this.store.table("Subscriptions");
+    try {
+      await client.deleteEntity(PARTITION, id, { etag: etag ?? "*" });
+      return { ok: true, value: null };
+    } catch (error) {
+      return failure(error);
+    }
+  }
+
+  private async replace(id: string, etag: string | undefined, change: (sub: SubscriptionWithSecrets) => Omit<SubscriptionWithSecrets, "etag">): Promise<Outcome<SubscriptionWithSecrets>> {
+    const current = await this.get(id);
+    if (!current) return { ok: false, reason: "missing" };
+    if (etag !== undefined && etag !== current.etag) return { ok: false, reason: "stale" };
+    const next = change(current);
+    const client = await this.store.table("Subscriptions");
+    try {
+      const response = await client.updateEntity(toEntity(next), "Replace", { etag: current.etag });
+      return { ok: true, value: { ...next, etag: response.etag ?? "" } };
+    } catch (error) {
+      return failure(error);
+    }
+  }
+}
+
+function failure(error: unknown): { ok: false; reason: "missing" | "stale" } {
+  const status = statusOf(error);
+  if (status === 404) return { ok: false, reason: "missing" };
+  if (status === 412) return { ok: false, reason: "stale" };
+  throw error;
+}
+
+function toEntity(s: Omit<SubscriptionWithSecrets, "etag">) {
+  return {
+    partitionKey: PARTITION,
+    rowKey: s.id,
+    url: s.url,
+    description: s.description,
+    eventTypes: JSON.stringify(s.eventTypes),
+    minSeverity: s.minSeverity,
+    enabled: s.enabled,
+    createdAt: new Date(s.createdAt).toISOString(),
+    updatedAt: new Date(s.updatedAt).toISOString(),
+    createdBy: s.createdBy,
+    secrets: JSON.stringify(s.secrets),
+  };
+}
+
+function fromEntity(e: SubscriptionEntity & { rowKey?: string; etag: string }): SubscriptionWithSecrets {
+  return {
+    id: e.rowKey ?? "",
+    url: e.url,
+    description: e.description,
+    eventTypes: JSON.parse(e.eventTypes) as EventType[],
+    minSeverity: e.minSeverity as Severity,
+    enabled: e.enabled,
+    createdAt: Date.parse(e.createdAt),
+    updatedAt: Date.parse(e.updatedAt),
+    createdBy: e.createdBy,
+    etag: e.etag,
+    secrets: JSON.parse(e.secrets) as SigningSecret[],
+  };
+}

@@ -1,0 +1,222 @@
+// The delivery worker, run right after detection and every minute by its own timer.
+// 1. Fan-out: every outbox row (written with the incident change it announces) becomes
+//    one delivery per matching subscription, recorded before the outbox row is deleted,
+//    so a crash at any point repeats the fan-out (deliveries are created only if absent,
+//    with deterministic ids) and loses nothing.
+// 2. Send: for each (subscription, incident), the oldest pending delivery only, when due.
+//    A later event for an incident never overtakes an earlier one that is still pending;
+//    a dead-lettered one no longer holds the queue. Each attempt is claimed with an ETag
+//    first, so two workers running at once do not send the same attempt twice.
+import { createHash } from "node:crypto";
+import type { Alert } from "../engine/incidents.js";
+import { alertFromEntity } from "../store/incidents.js";
+import { prefixRange } from "../store/keys.js";
+import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";
+import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type Delivery } from "./deliveries.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
+import { backoff, parseRetryAfter, RETRY_AFTER_STATUSES } from "./schedule.js";
+import { buildEvent, CONTENT_TYPE } from "./schema.js";
+import { send } from "./send.js";
+import { signHeaders } from "./signing.js";
+import { activeSecrets, matches, SubscriptionRepository, type SubscriptionWithSecrets } from "./subscriptions.js";
+import type { Resolver, TargetPolicy } from "./targets.js";
+
+export interface WorkerOptions {
+  policy: TargetPolicy;
+  /** Scheduling clock (backoff, due times, secret expiry), epoch ms. */
+  now?: () => number;
+  /** The clock behind `webhook-timestamp`: receivers compare it with their own wall clock. */
+  wallClock?: () => number;
+  /** Jitter source, [0, 1). */
+  random?: () => number;
+  /** Per-attempt timeout (connect, send, response). */
+  timeoutMs?: number;
+  /** Attempts in flight at once (different incidents or subscriptions). */
+  concurrency?: number;
+  resolver?: Resolver;
+}
+
+export interface WorkerReport {
+  fannedOut: number;
+  deliveriesCreated: number;
+  attempted: number;
+  delivered: number;
+  failed: number;
+  deadLettered: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+const USER_AGENT = "tokenwatch-webhooks/1";
+const ALERTS_PER_QUERY = 40;
+
+/** The delivery id (= webhook-id): one per event and subscription, the same on every retry. */
+export function deliveryId(eventId: string, subscriptionId: string): string {
+  return `msg_${createHash("sha256").update(`${eventId}\u0000${subscriptionId}`).digest("hex").slice(0, 32)}`;
+}
+
+export class DeliveryWorker {
+  readonly subscriptions: SubscriptionRepository;
+  readonly deliveries: DeliveryRepository;
+  private readonly now: () => number;
+  private readonly wallClock: () => number;
+  private readonly random: () => number;
+  private readonly timeoutMs: number;
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly store: TableStore,
+    private readonly options: WorkerOptions,
+  ) {
+    this.subscriptions = new SubscriptionRepository(store);
+    this.deliveries = new DeliveryRepository(store);
+    this.now = options.now ?? Date.now;
+    this.wallClock = options.wallClock ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.concurrency = options.concurrency ?? 8;
+  }
+
+  /** Fans out the outbox, then sends what is due. */
+  async run(): Promise<WorkerReport> {
+    const report: WorkerReport = { fannedOut: 0, deliveriesCreated: 0, attempted: 0, delivered: 0, failed: 0, deadLettered: 0 };
+    const subscriptions = await this.subscriptions.list();
+    await this.fanOut(subscriptions, report);
+    await this.sendDue(subscriptions, report);
+    return report;
+  }
+
+  private async fanOut(subscriptions: readonly SubscriptionWithSecrets[], report: WorkerReport): Promise<void> {
+    const range = prefixRange(OUTBOX);
+    const rows = await this.store.list<Omit<OutboxEntity, "partitionKey" | "rowKey">>("Incidents", `RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}`);
+    const events = rows.map((row) => ({ row, event: outboxEventFromEntity(row) })).sort((a, b) => a.event.time - b.event.time || a.event.seq - b.event.seq);
+    await forEachLimit(events, this.concurrency, async ({ row, event }) => {
+      const targets = subscriptions.filter((s) => matches(s, event.type, event.incident.severity));
+      if (targets.length > 0) {
+        const body = JSON.stringify(buildEvent({ ...event, alerts: await this.alertsOf(row.partitionKey!, event) }));
+        const fitted = body.length <= MAX_BODY_CHARS ? body : await this.fit(row.partitionKey!, event);
+        const now = this.now();
+        for (const sub of targets) {
+          const created = await this.deliveries.createIfAbsent(
+            {
+              id: deliveryId(event.id, sub.id),
+              subscriptionId: sub.id,
+              eventId: event.id,
+              eventType: event.type,
+              incidentId: event.incident.id,
+              account: event.incident.account,
+              eventTime: event.time,
+              seq: event.seq,
+              status: "pending",
+              attemptCount: 0,
+              firstAttemptAt: 0,
+              nextAttemptAt: now,
+              createdAt: now,
+              updatedAt: now,
+              attempts: [],
+            },
+            fitted,
+          );
+          if (created) report.deliveriesCreated++;
+        }
+      }
+      // Only now that every delivery is recorded does the announcement leave the outbox.
+      const client = await this.store.table("Incidents");
+      try {
+        await client.deleteEntity(row.partitionKey!, row.rowKey!, { etag: row.etag });
+      } catch (error) {
+        if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
+      }
+      report.fannedOut++;
+    });
+  }
+
+  /** An event too large for one row keeps its incident (with every alert id) and as many alerts as fit. */
+  private async fit(partitionKey: string, event: OutboxEvent): Promise<string> {
+    const alerts = await this.alertsOf(partitionKey, event);
+    let keep = alerts.length;
+    let body = "";
+    do {
+      keep = Math.floor(keep / 2);
+      body = JSON.stringify(buildEvent({ ...event, alerts: alerts.slice(0, keep) }));
+    } while (body.length > MAX_BODY_CHARS && keep > 0);
+    return body;
+  }
+
+  private async alertsOf(partitionKey: string, event: OutboxEvent): Promise<Alert[]> {
+    const alerts: Alert[] = [];
+    for (let i = 0; i < event.alertIds.length; i += ALERTS_PER_QUERY) {
+      const terms = event.alertIds.slice(i, i + ALERTS_PER_QUERY).map((id) => `RowKey eq ${odata(`alert:${id}`)}`);
+      const found = await this.store.list<Parameters<typeof alertFromEntity>[0]>("Incidents", `PartitionKey eq ${odata(partitionKey)} and (${terms.join(" or ")})`);
+      alerts.push(...found.map(alertFromEntity));
+    }
+    return alerts.sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+  }
+
+  private async sendDue(subscriptions: readonly SubscriptionWithSecrets[], report: WorkerReport): Promise<void> {
+    const byId = new Map(subscriptions.map((s) => [s.id, s]));
+    const queues = new Map<string, Delivery[]>();
+    for (const d of await this.deliveries.pending()) {
+      const key = `${d.subscriptionId}\u0000${d.incidentId}`;
+      const queue = queues.get(key);
+      if (queue) queue.push(d);
+      else queues.set(key, [d]);
+    }
+    await forEachLimit(queues.values(), this.concurrency, async (queue) => {
+      queue.sort(deliveryOrder);
+      // In order: the head must succeed (or be dead-lettered) before the next one goes.
+      for (const delivery of queue) {
+        const sub = byId.get(delivery.subscriptionId);
+        // A disabled subscription's deliveries wait; a deleted one's are removed with it.
+        if (!sub || !sub.enabled || delivery.nextAttemptAt > this.now()) return;
+        const outcome = await this.attempt(sub, delivery, report);
+        if (outcome === "pending") return;
+      }
+    });
+  }
+
+  /** One attempt of one delivery: claims it, sends, records. */
+  private async attempt(sub: SubscriptionWithSecrets, delivery: Delivery, report: WorkerReport): Promise<Delivery["status"]> {
+    const now = this.now();
+    // Claim: another worker that sees the old ETag skips this attempt. Should we die
+    // mid-attempt, the claim expires and the delivery is due again.
+    const claimed = await this.deliveries.update(delivery, delivery.etag, { nextAttemptAt: now + 2 * this.timeoutMs + 60_000, updatedAt: now });
+    if (!claimed) return "pending";
+    const body = await this.deliveries.body(delivery.subscriptionId, delivery.id);
+    if (body === undefined) return "pending";
+    const secrets = activeSecrets(sub, now);
+    const headers = {
+      "content-type": CONTENT_TYPE,
+      "user-agent": USER_AGENT,
+      ...signHeaders(secrets, delivery.id, new Date(this.wallClock()), body),
+    };
+    report.attempted++;
+    const result = await send({ url: sub.url, headers, body, timeoutMs: this.timeoutMs, policy: this.options.policy, resolver: this.options.resolver });
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const attemptCount = delivery.attemptCount + 1;
+    const firstAttemptAt = delivery.attemptCount === 0 ? now : delivery.firstAttemptAt;
+    const entry: Attempt = { at: now, statusCode: result.statusCode, latencyMs: result.latencyMs, error: result.error };
+    if (!ok && result.error === null && result.statusCode !== null) {
+      entry.error = result.statusCode >= 300 && result.statusCode < 400 ? `redirect (${result.statusCode}) not followed` : `HTTP ${result.statusCode}`;
+    }
+    let status: Delivery["status"] = "delivered";
+    let nextAttemptAt = now;
+    if (!ok) {
+      const retryAfterHeader = result.headers["retry-after"];
+      const retryAfter = result.statusCode !== null && RETRY_AFTER_STATUSES.has(result.statusCode) ? parseRetryAfter(Array.isArray(retryAfterHeader) ? retryAfterHeader[0] : retryAfterHeader, now) : null;
+      if (retryAfter !== null) entry.retryAfterMs = retryAfter;
+      const wait = backoff(attemptCount, firstAttemptAt, now, this.random);
+      if (wait === null) status = "dead";
+      else {
+        status = "pending";
+        nextAttemptAt = now + (retryAfter ?? wait);
+      }
+    }
+    const attempts = [...delivery.attempts, entry];
+    const saved = await this.deliveries.update(delivery, claimed, { status, attemptCount, firstAttemptAt, nextAttemptAt, attempts, updatedAt: this.now() });
+    if (saved === null) return "pending";
+    if (status === "delivered") report.delivered++;
+    else if (status === "dead") report.deadLettered++;
+    else report.failed++;
+    return status;
+  }
+}
