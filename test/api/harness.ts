@@ -1,0 +1,131 @@
+// The API test host: a real Azurite, a local JWKS server (node:http) publishing a freshly
+// generated RS256 key, and `serve`'s server started in-process on port 0 with the Entra
+// trust pointed at that JWKS (issuer and audience from config, as in Azure).
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { entraTrust } from "../../src/api/auth.js";
+import { loadConfig } from "../../src/config.js";
+import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
+import type { Stores } from "../../src/engine/run.js";
+import type { ReplaySource } from "../../src/sources/replay.js";
+import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
+import { createStores } from "../../src/store/index.js";
+import { TABLE_NAMES, TableStore } from "../../src/store/tables.js";
+
+export const TENANT = "11111111-2222-3333-4444-555555555555";
+export const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
+export const AUDIENCE = "api://tokenwatch-test";
+export const READ = "Incidents.Read";
+export const WRITE = "Incidents.Write";
+export const ADMIN = "Tokenwatch.Admin";
+
+export interface TokenOptions {
+  roles?: string[];
+  user?: string;
+  issuer?: string;
+  audience?: string;
+  /** Seconds from now; negative = already expired. */
+  expiresIn?: number;
+  key?: CryptoKey;
+  kid?: string;
+}
+
+export interface Host {
+  url: string;
+  store: TableStore;
+  stores: Stores;
+  token(options?: TokenOptions): Promise<string>;
+  /** fetch against the host: path relative to the host (e.g. /api/incidents). */
+  call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
+  dump(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+let azurite: AzuriteTables | undefined;
+let prefixSeq = 0;
+
+async function jwksServer(jwks: unknown): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.url === "/keys") res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jwks));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys` };
+}
+
+/** Starts a host over a fresh set of tables (own prefix) on a shared Azurite. */
+export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number } = {}): Promise<Host> {
+  azurite ??= await startAzurite();
+  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${process.pid}x${++prefixSeq}` });
+  const stores = createStores(store);
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const kid = "test-key-1";
+  const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });
+  const config = loadConfig({ TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: AUDIENCE, TOKENWATCH_AUTH_JWKS_URL: jwks.url });
+  const trust = entraTrust(config)!;
+  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, log: (line) => console.error(line) });
+  const listening: Listening = await listen(api, { port: 0 });
+
+  const token = async (o: TokenOptions = {}) =>
+    new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: "2.0" })
+      .setProtectedHeader({ alg: "RS256", kid: o.kid ?? kid, typ: "JWT" })
+      .setIssuer(o.issuer ?? ISSUER)
+      .setAudience(o.audience ?? AUDIENCE)
+      .setSubject("subject-a")
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + (o.expiresIn ?? 3600))
+      .sign(o.key ?? privateKey);
+
+  const call: Host["call"] = async (method, path, o = {}) => {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token !== null) headers.authorization ??= `Bearer ${o.token ?? (await token({ roles: [READ, WRITE, ADMIN] }))}`;
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await fetch(listening.url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+
+  const dump = async () => {
+    const tables: Record<string, unknown[]> = {};
+    for (const name of TABLE_NAMES) tables[name] = (await store.list(name)).map((e) => JSON.stringify(e)).sort();
+    return JSON.stringify(tables);
+  };
+
+  return {
+    url: listening.url,
+    store,
+    stores,
+    token,
+    call,
+    dump,
+    close: async () => {
+      await listening.close();
+      await new Promise<void>((resolve) => jwks.server.close(() => resolve()));
+    },
+  };
+}
+
+export async function stopAzurite(): Promise<void> {
+  await azurite?.stop();
+  azurite = undefined;
+}
+
+export const HOUR = 3_600_000;
