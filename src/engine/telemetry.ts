@@ -5,6 +5,7 @@
 // reads the fields with parse_json(message); docs/deploy.md has the queries.
 // No Functions import here: anything with info() and error() is a logger.
 import { frequencyOf, type Rule, type Window } from "../rules/rule.js";
+import { LeaseHeld, StateConflict } from "../store/rule-state.js";
 import { planWindows, runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
 
 export const WINDOW_EVENT = "tokenwatch.window";
@@ -41,7 +42,8 @@ export interface RunRecord {
   rowsRead: number;
   alerts: number;
   durationMs: number;
-  outcome: "ok" | "error";
+  /** busy: another invocation holds (or took over) the rule's lease and does the work. */
+  outcome: "ok" | "error" | "busy";
   error: string | null;
 }
 
@@ -87,17 +89,18 @@ export function failedWindowRecord(rule: Rule, window: Window | null, durationMs
   };
 }
 
-/** One line, one JSON object: successes at Information, failures at Error. */
+/** One line, one JSON object: failures at Error, everything else at Information. */
 export function emit(logger: RunLogger, record: WindowRecord | RunRecord): void {
   const line = JSON.stringify(record);
-  if (record.outcome === "ok") logger.info(line);
-  else logger.error(line);
+  if (record.outcome === "error") logger.error(line);
+  else logger.info(line);
 }
 
 /**
  * runRule with telemetry: a record per processed window, a record for the window that failed
  * (its checkpoint did not move, so it is the first window planned from the stored
  * checkpoint), and a run record. A failure is logged and rethrown, so the invocation fails too.
+ * A lease held or lost to another invocation is not a failure: the run record says "busy".
  */
 export async function runRuleWithTelemetry(
   rule: Rule,
@@ -109,7 +112,7 @@ export async function runRuleWithTelemetry(
   const started = clock();
   let last = started;
   const reports: WindowReport[] = [];
-  const run = (outcome: "ok" | "error", error: unknown): RunRecord => ({
+  const run = (outcome: RunRecord["outcome"], error: unknown): RunRecord => ({
     event: RUN_EVENT,
     ruleId: rule.meta.id,
     rule: rule.meta.name,
@@ -119,7 +122,7 @@ export async function runRuleWithTelemetry(
     alerts: reports.reduce((n, r) => n + r.alerts.length, 0),
     durationMs: round(clock() - started),
     outcome,
-    error: outcome === "error" ? errorText(error) : null,
+    error: outcome === "ok" ? null : errorText(error),
   });
   try {
     await runRule(rule, deps, options, (report) => {
@@ -129,6 +132,10 @@ export async function runRuleWithTelemetry(
       last = now;
     });
   } catch (error) {
+    if (error instanceof LeaseHeld || error instanceof StateConflict) {
+      emit(logger, run("busy", error));
+      throw error;
+    }
     emit(logger, failedWindowRecord(rule, await failedWindow(rule, deps, options), clock() - last, error));
     emit(logger, run("error", error));
     throw error;
