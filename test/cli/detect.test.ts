@@ -295,6 +295,14 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
     expect(output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["late app@2026-11-01T23:50:00.000Z"]);
   });
 
+  it("unaligned --from/--to: exactly the events with TimeGenerated in [from, to) raise alerts", async () => {
+    const dir = await writeLogs({
+      AuditLogs: ["00:10", "00:30", "00:40", "23:20", "23:30", "23:45"].map((t) => stsAudit({ time: `2026-11-01T${t}:00Z`, app: `App ${t}` })),
+    });
+    const { output } = await detectOk(["--logs", dir, "--from", "2026-11-01T00:30:00Z", "--to", "2026-11-01T23:30:00+00:00"]);
+    expect(output.alerts.map((a) => a.account)).toEqual(["app 00:30", "app 00:40", "app 23:20"]);
+  });
+
   it("a row of the range arriving days after it happened is still evaluated, once", async () => {
     const dir = await writeLogs({
       AuditLogs: [

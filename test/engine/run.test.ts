@@ -12,7 +12,8 @@ import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-m
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
-import { decodeKey } from "../../src/store/keys.js";
+import { decodeKey, encodeKey } from "../../src/store/keys.js";
+import { LeaseHeld, StateConflict } from "../../src/store/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { DAY, HOUR, at, cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, writeLogs, type Row } from "../support/replay-fixtures.js";
 
@@ -333,6 +334,96 @@ describe("runRule over Azurite", () => {
     expect(alerts).toHaveLength(130);
     expect(incidents.map((i) => i.alertIds.length)).toEqual([130]);
     expectConsistent(alerts, incidents);
+  });
+
+  it("a closed incident stays closed: a later alert of its rule and account starts a new incident", async () => {
+    const rule = stsRefreshTokenModification;
+    const source = await replay({
+      AuditLogs: [stsAudit({ time: "2026-11-01T09:15:00Z", app: "Evil App" }), stsAudit({ time: "2026-11-01T10:40:00Z", app: "Evil App" })],
+    });
+    const { store, stores } = freshStores();
+    await run(rule, source, stores, { until: at("2026-11-01T10:00:00Z") });
+    const [first] = await stores.incidents.listIncidents();
+    expect(first!.alertIds).toHaveLength(1);
+    // An analyst closes it (a Merge of its status, as the API does).
+    const client = await store.table("Incidents");
+    await client.updateEntity({ partitionKey: encodeKey(first!.account), rowKey: `incident:${first!.id}`, status: "Closed" }, "Merge");
+    await run(rule, source, stores);
+    const incidents = await stores.incidents.listIncidents();
+    expect(incidents).toHaveLength(2);
+    const closed = incidents.find((i) => i.id === first!.id)!;
+    expect(closed.status).toBe("Closed");
+    expect(closed.alertIds).toEqual(first!.alertIds);
+    const fresh = incidents.find((i) => i.id !== first!.id)!;
+    expect(fresh.status).toBe("New");
+    expect(fresh.alertIds).toHaveLength(1);
+    expectConsistent(await stores.incidents.listAlerts(), incidents);
+  });
+
+  it("two instances running the same rule at once store each alert once (ETags on checkpoint and incidents)", async () => {
+    const rule = stsRefreshTokenModification;
+    const source = await replay({
+      AuditLogs: Array.from({ length: 30 }, (_, i) =>
+        stsAudit({ time: at("2026-11-01T09:00:00Z") + i * 20 * 60_000, app: i % 3 === 0 ? "Evil App" : `App ${i % 3}` }),
+      ),
+    });
+    const { store } = freshStores();
+    // Both instances see the same initialized checkpoint, then race through the day.
+    await run(rule, source, createStores(store), { until: FROM });
+    const results = await Promise.allSettled([run(rule, source, createStores(store)), run(rule, source, createStores(store))]);
+    expect(results.some((r) => r.status === "fulfilled")).toBe(true);
+    // The loser is told the rule is busy; it never half-applies a window.
+    for (const r of results) if (r.status === "rejected") expect(r.reason instanceof LeaseHeld || r.reason instanceof StateConflict, String(r.reason)).toBe(true);
+    const stores = createStores(store);
+    const alerts = await stores.incidents.listAlerts();
+    expect(alerts).toHaveLength(30);
+    const incidents = await stores.incidents.listIncidents();
+    expectConsistent(alerts, incidents);
+    for (const i of incidents) expect(i.lastAlertTime - i.firstAlertTime).toBeLessThanOrEqual(5 * HOUR);
+    expect((await stores.ruleState.get(rule.meta.id))!.windowEnd).toBe(TO);
+  });
+
+  const raceAlerts = (account: string, count: number): Omit<Alert, "incidentId">[] =>
+    Array.from({ length: count }, (_, i) => ({
+      id: `race-${String(i).padStart(3, "0")}`,
+      ruleId: stsRefreshTokenModification.meta.id,
+      ruleName: stsRefreshTokenModification.meta.name,
+      severity: "Low" as const,
+      time: at("2026-11-01T09:00:00Z") + i * 60_000,
+      account,
+      ip: null,
+      title: "t",
+      details: {},
+      entities: [],
+    }));
+
+  it("concurrent placements of the same alerts into one account place each alert once (409/412 retried)", async () => {
+    const { store } = freshStores();
+    const all = raceAlerts("race#ext#@contoso.onmicrosoft.com", 40);
+    const repos = [1, 2, 3].map(() => createStores(store).incidents);
+    const results = await Promise.all(repos.map((r) => r.place(all, NOW)));
+    // Between them, every alert was placed exactly once.
+    expect(results.flatMap((r) => r.alerts).map((x) => x.id).sort()).toEqual(all.map((x) => x.id));
+    const alerts = await repos[0]!.listAlerts();
+    const incidents = await repos[0]!.listIncidents();
+    expect(alerts).toHaveLength(40);
+    expect(incidents).toHaveLength(1);
+    expectConsistent(alerts, incidents);
+  });
+
+  // KNOWN BUG (reported, not fixed here): two writers whose alert sets start at different
+  // alerts compute different new incident ids, so both "create" succeeds and the shared
+  // alerts end up in two incidents. Nothing guards the set of an account's incidents; in
+  // production the rule lease keeps two runs of one rule apart, so this needs a lease that
+  // expired under a still-running holder. Skipped rather than flaky: the race is timing-bound.
+  it.skip("concurrent placements of overlapping alert sets place each alert once", async () => {
+    const { store } = freshStores();
+    const all = raceAlerts("race2@contoso.com", 40);
+    const [a, b] = [createStores(store).incidents, createStores(store).incidents];
+    await Promise.all([a.place(all.slice(0, 30), NOW), b.place(all.slice(10, 40), NOW)]);
+    const alerts = await a.listAlerts();
+    expect(alerts).toHaveLength(40);
+    expectConsistent(alerts, await a.listIncidents());
   });
 
   describe("Intune baseline", () => {
