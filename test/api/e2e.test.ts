@@ -1,0 +1,154 @@
+// An incident's whole life over the API: created by a replayed detection (the engine's
+// runRule over public scenario logs, as `tokenwatch detect` runs it), listed, grouped under
+// its account with another rule's incident, updated with ETags, and left closed by a re-run.
+// Then rules: health from the checkpoints, and a backfill that moves no checkpoint.
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { alignUp, runRule } from "../../src/engine/run.js";
+import { rules } from "../../src/rules/index.js";
+import { frequencyOf } from "../../src/rules/rule.js";
+import { ReplaySource } from "../../src/sources/replay.js";
+import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+
+const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
+const FROM = Date.parse("2026-11-01T00:00:00.000Z");
+const TO = Date.parse("2026-11-02T00:00:00.000Z");
+const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
+const SOLORIGATE = "634dfbd6-0a42-40da-854e-2161cf137f14";
+const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
+
+let source: ReplaySource;
+let host: Host;
+let fresh: Host;
+
+/** The replay exactly as `tokenwatch detect` drives the engine. */
+async function detect(target: Host) {
+  const lastArrival = source.lastArrivalOfRowsBefore(TO) ?? TO;
+  let alerts = 0;
+  for (const rule of rules) {
+    const until = alignUp(Math.max(TO, lastArrival + 1), frequencyOf(rule));
+    const reports = await runRule(rule, { source, stores: target.stores, now: Date.now }, { startAt: FROM, until, eventRange: { from: FROM, to: TO } });
+    alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
+  }
+  return alerts;
+}
+
+beforeAll(async () => {
+  source = await ReplaySource.open(LOGS);
+  expect(source.load.rejected).toEqual([]);
+  host = await startHost({ source, ruleNow: () => TO + 3_600_000 });
+  fresh = await startHost({ source, ruleNow: () => TO + 3_600_000 });
+});
+
+afterAll(async () => {
+  await host?.close();
+  await fresh?.close();
+  await stopAzurite();
+});
+
+describe("an incident's life", () => {
+  it("is created by a replayed detection, listed, grouped, updated with ETags, and stays closed", async () => {
+    expect(await detect(host)).toBe(3);
+    const analyst = await host.token({ roles: [READ], user: "ana@contoso.com" });
+    const responder = await host.token({ roles: [WRITE], user: "rui@contoso.com" });
+
+    // Listed, newest first, one per (rule, account).
+    const listed = await host.call("GET", "/api/incidents", { token: analyst });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.map((i: { ruleId: string; account: string }) => [i.ruleId, i.account]).sort()).toEqual(
+      [
+        [STS, "evil app"],
+        [SOLORIGATE, "evil app"],
+        [PIVOT, "dan@contoso.com"],
+      ].sort(),
+    );
+    expect(listed.body.items.every((i: { status: string }) => i.status === "New")).toBe(true);
+
+    // Grouped: the account two rules hit comes first and stands out.
+    const accounts = await host.call("GET", "/api/accounts", { token: analyst });
+    expect(accounts.body.items.map((a: { account: string; multipleRules: boolean }) => [a.account, a.multipleRules])).toEqual([
+      ["evil app", true],
+      ["dan@contoso.com", false],
+    ]);
+    expect(accounts.body.items[0]).toMatchObject({ openIncidents: 2, totalIncidents: 2, highestSeverity: "Medium" });
+    const evil = await host.call("GET", "/api/accounts/evil%20app/incidents", { token: analyst });
+    expect(evil.body.items.map((i: { ruleId: string }) => i.ruleId).sort()).toEqual([STS, SOLORIGATE].sort());
+
+    // The pivot incident in detail, with the sign-in's entities.
+    const pivot = listed.body.items.find((i: { ruleId: string }) => i.ruleId === PIVOT);
+    const detail = await host.call("GET", `/api/incidents/${pivot.id}`, { token: analyst });
+    expect(detail.body.alerts).toHaveLength(1);
+    expect(detail.body.alerts[0]).toMatchObject({ account: "dan@contoso.com", ip: "203.0.113.90" });
+    expect(detail.body.entities).toContainEqual({ type: "ip", address: "203.0.113.90" });
+
+    // Reader cannot update; the responder takes it, then two concurrent edits: the second loses.
+    const etag = detail.headers.get("etag")!;
+    expect((await host.call("PATCH", `/api/incidents/${pivot.id}`, { token: analyst, body: { status: "Active" }, headers: { "if-match": etag } })).status).toBe(403);
+    const taken = await host.call("PATCH", `/api/incidents/${pivot.id}`, { token: responder, body: { status: "Active", owner: "rui@contoso.com" }, headers: { "if-match": etag } });
+    expect(taken.status).toBe(200);
+    const lost = await host.call("PATCH", `/api/incidents/${pivot.id}`, { token: responder, body: { owner: "someone@contoso.com" }, headers: { "if-match": etag } });
+    expect(lost.status).toBe(412);
+    const closed = await host.call("PATCH", `/api/incidents/${pivot.id}`, {
+      token: responder,
+      body: { status: "Closed", classification: "TruePositive", comment: "token revoked, sessions reset" },
+      headers: { "if-match": taken.headers.get("etag")! },
+    });
+    expect(closed.status).toBe(200);
+    expect(closed.body.history.map((h: { field: string; after: string | null }) => [h.field, h.after]).sort()).toEqual(
+      [
+        ["status", "Active"],
+        ["owner", "rui@contoso.com"],
+        ["status", "Closed"],
+        ["classification", "TruePositive"],
+        ["comment", "token revoked, sessions reset"],
+      ].sort(),
+    );
+
+    // The detection runs again over the same data: nothing new, the closed incident stays closed.
+    expect(await detect(host)).toBe(0);
+    const after = await host.call("GET", `/api/incidents/${pivot.id}`, { token: analyst });
+    expect(after.body).toMatchObject({ status: "Closed", classification: "TruePositive", alertCount: 1 });
+    const dan = await host.call("GET", "/api/accounts", { token: analyst });
+    expect(dan.body.items.find((a: { account: string }) => a.account === "dan@contoso.com")).toMatchObject({ openIncidents: 0, totalIncidents: 1 });
+  });
+});
+
+describe("rules", () => {
+  it("reports each rule's metadata and health from its checkpoint", async () => {
+    const admin = await host.token({ roles: [ADMIN] });
+    const r = await host.call("GET", "/api/rules", { token: admin });
+    expect(r.status).toBe(200);
+    expect(r.body.items.map((x: { id: string }) => x.id)).toEqual(rules.map((x) => x.meta.id));
+    for (const item of r.body.items) {
+      expect(item.health.status).toBe("ok");
+      expect(Date.parse(item.health.checkpoint)).toBeGreaterThanOrEqual(TO);
+    }
+    const untouched = await fresh.call("GET", "/api/rules", { token: await fresh.token({ roles: [ADMIN] }) });
+    expect(untouched.body.items.every((x: { health: { status: string } }) => x.health.status === "never-run")).toBe(true);
+  });
+
+  it("backfills a range without moving the checkpoint; a re-run adds nothing", async () => {
+    const admin = await fresh.token({ roles: [ADMIN] });
+    const body = { from: "2026-11-01T00:00:00Z", to: "2026-11-02T00:00:00Z" };
+    const r = await fresh.call("POST", `/api/rules/${PIVOT}/backfill`, { token: admin, body });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ruleId: PIVOT, alerts: 1, incidents: 1 });
+    expect(await fresh.stores.ruleState.get(PIVOT)).toBeUndefined();
+    const listed = await fresh.call("GET", "/api/incidents", { token: await fresh.token({ roles: [READ] }) });
+    expect(listed.body.items.map((i: { account: string }) => i.account)).toEqual(["dan@contoso.com"]);
+    const again = await fresh.call("POST", `/api/rules/${PIVOT}/backfill`, { token: admin, body });
+    expect(again.body).toMatchObject({ alerts: 0, incidents: 0 });
+
+    const before = await fresh.dump();
+    const bad: [string, unknown, number][] = [
+      [`/api/rules/${PIVOT}/backfill`, { from: "2026-11-02T00:00:00Z", to: "2026-11-01T00:00:00Z" }, 400],
+      [`/api/rules/${PIVOT}/backfill`, { from: "2026-10-01T00:00:00Z", to: "2026-11-01T00:00:00Z" }, 400],
+      [`/api/rules/${PIVOT}/backfill`, { from: "2026-11-01T00:00:00Z", to: "2099-11-01T00:00:00Z" }, 400],
+      [`/api/rules/${PIVOT}/backfill`, { from: "2026-11-01T00:00:00Z" }, 400],
+      [`/api/rules/${PIVOT}/backfill`, { ...body, dryRun: true }, 400],
+      ["/api/rules/00000000-0000-0000-0000-000000000000/backfill", body, 404],
+    ];
+    for (const [path, b, status] of bad) expect((await fresh.call("POST", path, { token: admin, body: b })).status, JSON.stringify(b)).toBe(status);
+    expect(await fresh.dump()).toBe(before);
+  });
+});
