@@ -25,6 +25,7 @@ param environmentName string
 })
 param location string
 
+@minLength(1)
 @description('Resource id of the existing Log Analytics workspace that receives the Entra ID SigninLogs / AADNonInteractiveUserSignInLogs / AuditLogs: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>')
 param tenantWorkspaceResourceId string
 
