@@ -30,7 +30,7 @@ const optionalDatetime = z.union([z.string(), z.number()]).nullish().transform((
 // A `dynamic` column. Query API answers and data exports carry it as JSON, but some
 // exports serialise it as JSON text ("InitiatedBy":"{\"user\":...}"): parse that text,
 // and reject the row when it is not JSON, because the rule cannot read it.
-const dynamic = z.unknown().transform((v, ctx) => {
+const dynamic = z.unknown().optional().transform((v, ctx) => {
   if (typeof v !== "string") return v ?? null;
   if (v === "") return null;
   try {
@@ -64,11 +64,12 @@ export const signInSchema = z
     Location: text,
     // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs; read for a detail
     // only, so unreadable text is kept as text rather than rejecting the sign-in.
-    LocationDetails: z.unknown().transform((v) => v ?? null),
+    // (A column the query does not project is absent: it reads as null, as `text` columns do.)
+    LocationDetails: z.unknown().optional().transform((v) => v ?? null),
     ResultType: text,
     AppDisplayName: text,
     ResourceDisplayName: text,
-    AuthenticationDetails: z.unknown().transform((v) => toString(v)),
+    AuthenticationDetails: z.unknown().optional().transform((v) => toString(v)),
     AuthenticationRequirement: text,
     ConditionalAccessStatus: text,
     UserAgent: text,
