@@ -1,0 +1,102 @@
+// What a rule's timer does: process the rule's due windows up to now minus the ingestion
+// delay (at most maxWindows of them; a longer backlog resumes in the next invocation),
+// under the rule's lease, and record the rule's health for the API.
+import { ruleById } from "../rules/index.js";
+import { frequencyOf, type Rule } from "../rules/rule.js";
+import { LeaseHeld, StateConflict, type RuleHealth } from "../store/rule-state.js";
+import { runRule, type EngineDeps, type WindowReport } from "./run.js";
+import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
+
+export interface ScheduledDeps extends EngineDeps {
+  /** Windows end at or before now minus this (TOKENWATCH_INGESTION_DELAY_MINUTES). */
+  ingestionDelayMs: number;
+  /** TOKENWATCH_MAX_WINDOWS_PER_RUN. */
+  maxWindows: number;
+  /** Run and window traces (the invocation's logger in Azure). */
+  logger?: RunLogger;
+}
+
+export type ScheduledOutcome =
+  | { status: "ok"; reports: WindowReport[]; health: RuleHealth }
+  /** Another invocation holds the rule's lease: it does the work, this one stops. */
+  | { status: "busy"; reason: string };
+
+/**
+ * Runs one rule as its timer does. A failed window is recorded in the rule's health and
+ * rethrown (its checkpoint did not move, so the next invocation retries it).
+ */
+export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise<ScheduledOutcome> {
+  const rule = ruleById(ruleId);
+  if (!rule) throw new Error(`no rule with id ${ruleId}`);
+  const started = deps.now();
+  const until = started - deps.ingestionDelayMs;
+  const frequency = frequencyOf(rule);
+  // A rule that never ran starts with the last complete window.
+  const startAt = Math.floor(until / frequency) * frequency - frequency;
+  const options = { startAt, until, maxWindows: deps.maxWindows };
+  const reports: WindowReport[] = [];
+  const collect = (report: WindowReport) => reports.push(report);
+  try {
+    if (deps.logger) {
+      const logger = deps.logger;
+      reports.push(...(await runRuleWithTelemetry(rule, deps, options, logger)));
+    } else await runRule(rule, deps, options, collect);
+  } catch (error) {
+    if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
+    await recordHealth(rule, deps, until, started, reports, error);
+    throw error;
+  }
+  return { status: "ok", reports, health: await recordHealth(rule, deps, until, started, reports, null) };
+}
+
+async function recordHealth(rule: Rule, deps: ScheduledDeps, until: number, started: number, reports: readonly WindowReport[], error: unknown): Promise<RuleHealth> {
+  const { ruleState } = deps.stores;
+  const [state, previous] = await Promise.all([ruleState.get(rule.meta.id), ruleState.health(rule.meta.id)]);
+  const frequency = frequencyOf(rule);
+  const windowEnd = state?.windowEnd ?? null;
+  const now = deps.now();
+  const health: RuleHealth = {
+    ruleId: rule.meta.id,
+    lastSuccessfulWindowEnd: windowEnd,
+    windowsBehind: windowEnd === null ? 0 : Math.max(0, Math.floor(until / frequency) - Math.floor(windowEnd / frequency)),
+    rowsRead: reports.reduce((n, r) => n + r.rowsFetched, 0),
+    rowsRejected: reports.reduce((n, r) => n + r.rejected.length, 0),
+    windowsProcessed: reports.length,
+    durationMs: now - started,
+    lastRunAt: now,
+    failing: error !== null,
+    lastError: error === null ? (previous?.lastError ?? null) : errorText(error),
+    lastErrorAt: error === null ? (previous?.lastErrorAt ?? null) : now,
+  };
+  await ruleState.recordHealth(health);
+  return health;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * The timer of a rule: its function name and an NCRONTAB schedule (second minute hour day
+ * month weekday) that fires once per queryFrequency, `delayMinutes` after each period
+ * boundary. A frequency that does not divide the hour or the day fires on the largest
+ * cadence that does: firing more often is harmless, the planner only runs windows that are due.
+ */
+export function timerFor(rule: Rule, delayMinutes: number): { name: string; schedule: string } {
+  const name = `detect-${rule.meta.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")}`.slice(0, 100);
+  const minutes = Math.round(frequencyOf(rule) / 60_000);
+  let schedule: string;
+  if (minutes < 60 || minutes % 60 !== 0) {
+    const step = gcd(minutes, 60);
+    schedule = step === 60 ? `0 ${delayMinutes % 60} * * * *` : `0 ${delayMinutes % step}/${step} * * * *`;
+  } else if (minutes < 1440 || minutes % 1440 !== 0) {
+    const step = gcd(minutes / 60, 24);
+    const hourOffset = Math.floor(delayMinutes / 60) % step;
+    schedule = step === 1 ? `0 ${delayMinutes % 60} * * * *` : `0 ${delayMinutes % 60} ${hourOffset}/${step} * * *`;
+  } else {
+    schedule = `0 ${delayMinutes % 60} ${Math.floor(delayMinutes / 60) % 24} * * *`;
+  }
+  return { name, schedule };
+}
