@@ -7,6 +7,8 @@ import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
 import { devTrust, loadDevKey } from "../src/api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
 import { loadConfig } from "../src/config.js";
+import { webhookAdminDeps } from "../src/delivery/index.js";
+import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";
 
 // Read at start-up: an invalid setting (dev mode in Azure included) stops the app with its reason.
@@ -16,12 +18,12 @@ let api: Promise<Api> | undefined;
 
 function getApi(): Promise<Api> {
   api ??= (async () => {
-    const { stores } = await openStorage(config);
+    const { store, stores } = await openStorage(config);
     const trusts: Trust[] = [];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     if (config.TOKENWATCH_DEV_MODE) trusts.push(devTrust(await loadDevKey()));
-    return createApi({ stores, auth: new Authenticator(trusts), now: Date.now, log: (line) => console.error(line) });
+    return createApi({ stores, auth: new Authenticator(trusts), now: Date.now, log: (line) => console.error(line), extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
   })().catch((error: unknown) => {
     api = undefined;
     throw error;
@@ -57,3 +59,4 @@ group("apiIncidents", "incidents/{*rest}");
 group("apiAccounts", "accounts/{*rest}");
 group("apiAllowlists", "allowlists/{*rest}");
 group("apiRules", "rules/{*rest}");
+group("apiWebhooks", "webhooks/{*rest}");

@@ -1,6 +1,9 @@
 // Composition of webhook delivery: the worker from the config and the shared TableStore,
 // and the call made right after detection.
 import type { Config } from "../config.js";
+import type { AdminDeps } from "./admin.js";
+import { DeliveryRepository } from "./deliveries.js";
+import { SubscriptionRepository } from "./subscriptions.js";
 import type { TableStore } from "../store/tables.js";
 import type { TargetPolicy } from "./targets.js";
 import { DeliveryWorker, type WorkerOptions, type WorkerReport } from "./worker.js";
@@ -31,3 +34,8 @@ export async function deliverAfterDetection(worker: DeliveryWorker, log: (line: 
 
 export { DeliveryWorker } from "./worker.js";
 export type { WorkerReport } from "./worker.js";
+
+/** What the webhook administration handlers (admin.ts, routes.ts) need. */
+export function webhookAdminDeps(store: TableStore, config: Config, now: () => number = Date.now): AdminDeps {
+  return { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy: targetPolicy(config), now };
+}

@@ -1,0 +1,334 @@
+// Webhook administration as plain functions (request in, response out), admin role only:
+// subscriptions CRUD, secret rotation, the delivery log, redelivery. Each handler checks
+// the role and validates its own input with zod, so it is safe to call directly; the API
+// registers the same functions as routes (routes.ts). Errors are RFC 9457 problem
+// responses. Secrets appear in exactly two responses: create and rotate.
+import { z } from "zod";
+import { Severity } from "../rules/rule.js";
+import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
+import { EVENT_TYPES, WebhookEventSchema } from "./schema.js";
+import { publicView, type SubscriptionRepository, type SubscriptionWithSecrets } from "./subscriptions.js";
+import { checkUrl, resolveTarget, TargetRefused, type Resolver, type TargetPolicy } from "./targets.js";
+
+export const ADMIN_ROLE = "Tokenwatch.Admin";
+
+export interface AdminDeps {
+  subscriptions: SubscriptionRepository;
+  deliveries: DeliveryRepository;
+  policy: TargetPolicy;
+  now(): number;
+  resolver?: Resolver;
+}
+
+/** The parts of an HTTP request the handlers read (the API's ApiRequest has them all). */
+export interface AdminRequest {
+  params: Record<string, string>;
+  query?: unknown;
+  body?: unknown;
+  headers: Record<string, string>;
+  principal: { id: string; name: string; roles: readonly string[] } | null;
+}
+
+export interface AdminResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+// ---- schemas (no transforms: parsing twice, at the API edge and here, gives the same) ----
+
+const Url = z.url({ protocol: /^https?$/ }).max(2048);
+export const SubscriptionCreateBody = z.strictObject({
+  url: Url.meta({ description: "HTTPS endpoint receiving the events" }),
+  description: z.string().max(500).optional(),
+  eventTypes: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length),
+  minSeverity: Severity.optional().meta({ description: "events about incidents below this severity are not sent (default Informational)" }),
+  enabled: z.boolean().optional(),
+});
+export const SubscriptionPatchBody = z
+  .strictObject({
+    url: Url.optional(),
+    description: z.string().max(500).optional(),
+    eventTypes: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length).optional(),
+    minSeverity: Severity.optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "give at least one field to change" });
+export const RotateBody = z.strictObject({
+  overlapSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .optional()
+    .meta({ description: "how long the previous secret keeps signing next to the new one (default 86400, at most 7 days)" }),
+});
+export const DeliveriesQuery = z.strictObject({
+  status: z.enum(DELIVERY_STATUSES).optional(),
+  incidentId: z.string().min(1).max(128).optional(),
+  limit: z.union([z.string().regex(/^\d{1,3}$/), z.number().int()]).optional().meta({ description: "page size, 1 to 200 (default 50)" }),
+});
+
+const time = z.string().meta({ description: "RFC 3339 timestamp" });
+export const SubscriptionSchema = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    description: z.string(),
+    eventTypes: z.array(z.enum(EVENT_TYPES)),
+    minSeverity: Severity,
+    enabled: z.boolean(),
+    createdAt: time,
+    updatedAt: time,
+    createdBy: z.string(),
+    secrets: z.array(z.object({ createdAt: time, expiresAt: time.nullable() })).describe("signing secrets in use (values are never returned after creation)"),
+    etag: z.string(),
+  })
+  .meta({ title: "WebhookSubscription" });
+export const SubscriptionWithSecretSchema = z.object({
+  subscription: SubscriptionSchema,
+  secret: z.string().describe("whsec_… signing secret: shown this once, store it now"),
+});
+export const AttemptSchema = z.object({
+  at: time,
+  statusCode: z.number().int().nullable(),
+  latencyMs: z.number().int(),
+  error: z.string().nullable(),
+  retryAfterMs: z.number().int().optional(),
+});
+export const DeliverySchema = z
+  .object({
+    id: z.string().describe("the webhook-id header: the same on every attempt"),
+    subscriptionId: z.string(),
+    eventId: z.string(),
+    eventType: z.enum(EVENT_TYPES),
+    incidentId: z.string(),
+    account: z.string(),
+    eventTime: time,
+    status: z.enum(DELIVERY_STATUSES),
+    attemptCount: z.number().int(),
+    nextAttemptAt: time.nullable(),
+    createdAt: time,
+    updatedAt: time,
+    attempts: z.array(AttemptSchema),
+    etag: z.string(),
+  })
+  .meta({ title: "WebhookDelivery" });
+export const DeliveryDetailSchema = DeliverySchema.extend({ payload: WebhookEventSchema });
+
+// ---- views ----
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const httpEtag = (storageEtag: string) => `"${Buffer.from(storageEtag, "utf8").toString("base64url")}"`;
+
+function subscriptionView(s: SubscriptionWithSecrets) {
+  const v = publicView(s);
+  return {
+    ...v,
+    createdAt: iso(v.createdAt),
+    updatedAt: iso(v.updatedAt),
+    secrets: v.secrets.map((x) => ({ createdAt: iso(x.createdAt), expiresAt: x.expiresAt === null ? null : iso(x.expiresAt) })),
+    etag: httpEtag(s.etag),
+  };
+}
+
+const attemptView = (a: Attempt) => ({ ...a, at: iso(a.at) });
+
+function deliveryView(d: Delivery) {
+  return {
+    id: d.id,
+    subscriptionId: d.subscriptionId,
+    eventId: d.eventId,
+    eventType: d.eventType,
+    incidentId: d.incidentId,
+    account: d.account,
+    eventTime: iso(d.eventTime),
+    status: d.status,
+    attemptCount: d.attemptCount,
+    nextAttemptAt: d.status === "pending" ? iso(d.nextAttemptAt) : null,
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
+    attempts: d.attempts.map(attemptView),
+    etag: httpEtag(d.etag),
+  };
+}
+
+// ---- problems ----
+
+interface FieldError {
+  field: string;
+  message: string;
+}
+
+export function problem(status: number, title: string, detail?: string, errors?: FieldError[]): AdminResponse {
+  return {
+    status,
+    headers: { "content-type": "application/problem+json" },
+    body: { type: "about:blank", title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) },
+  };
+}
+
+function invalid(error: z.ZodError, prefix: string): AdminResponse {
+  const errors = error.issues.slice(0, 20).map((i) => ({ field: [prefix, ...i.path.map(String)].join("."), message: i.message }));
+  return problem(400, "Invalid request", errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+}
+
+class Problem extends Error {
+  constructor(readonly response: AdminResponse) {
+    super(String((response.body as { title?: string }).title));
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new Problem(invalid(result.error, prefix));
+  return result.data;
+}
+
+/** The storage ETag named by If-Match: 428 without one, 412 for another version. */
+function ifMatch(req: AdminRequest, current: string): string {
+  const header = req.headers["if-match"]?.trim();
+  if (!header) throw new Problem(problem(428, "Precondition required", "send If-Match with the ETag from your last read of this resource"));
+  if (header === "*" || header.split(",").some((c) => c.trim() === httpEtag(current))) return current;
+  throw new Problem(stale());
+}
+const stale = () => problem(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
+const missing = (what: string) => problem(404, "Not found", `${what} does not exist`);
+
+/** Wraps a handler: admin role, then the handler; Problems become their response. */
+function admin(fn: (req: AdminRequest) => Promise<AdminResponse>) {
+  return async (req: AdminRequest): Promise<AdminResponse> => {
+    if (!req.principal) return problem(401, "Unauthorized", "a bearer token is required");
+    if (!req.principal.roles.includes(ADMIN_ROLE)) return problem(403, "Forbidden", `needs the app role ${ADMIN_ROLE}`);
+    try {
+      return await fn(req);
+    } catch (error) {
+      if (error instanceof Problem) return error.response;
+      throw error;
+    }
+  };
+}
+
+async function checkTarget(deps: AdminDeps, url: string): Promise<void> {
+  try {
+    checkUrl(url, deps.policy);
+    await resolveTarget(url, deps.policy, deps.resolver);
+  } catch (error) {
+    if (!(error instanceof TargetRefused)) throw error;
+    // A name that does not resolve yet is accepted: every attempt resolves and checks again.
+    if (error.message.startsWith("cannot resolve")) return;
+    throw new Problem(problem(400, "Invalid request", `body.url: ${error.message}`, [{ field: "body.url", message: error.message }]));
+  }
+}
+
+async function loadSubscription(deps: AdminDeps, id: string): Promise<SubscriptionWithSecrets> {
+  const sub = await deps.subscriptions.get(id);
+  if (!sub) throw new Problem(missing(`webhook subscription ${id}`));
+  return sub;
+}
+
+// ---- handlers ----
+
+export function webhookHandlers(deps: AdminDeps) {
+  return {
+    /** POST /webhooks/subscriptions → 201 with the subscription and its secret (shown once). */
+    createSubscription: admin(async (req) => {
+      const body = parse(SubscriptionCreateBody, req.body, "body");
+      await checkTarget(deps, body.url);
+      const { subscription, secret } = await deps.subscriptions.create(
+        { url: body.url, description: body.description ?? "", eventTypes: [...new Set(body.eventTypes)], minSeverity: body.minSeverity ?? "Informational", enabled: body.enabled ?? true },
+        req.principal!.name,
+        deps.now(),
+      );
+      return {
+        status: 201,
+        headers: { location: `/api/webhooks/subscriptions/${subscription.id}`, etag: httpEtag(subscription.etag) },
+        body: { subscription: subscriptionView(subscription), secret },
+      };
+    }),
+
+    /** GET /webhooks/subscriptions */
+    listSubscriptions: admin(async () => ({ status: 200, body: { items: (await deps.subscriptions.list()).map(subscriptionView) } })),
+
+    /** GET /webhooks/subscriptions/{id} */
+    getSubscription: admin(async (req) => {
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      return { status: 200, headers: { etag: httpEtag(sub.etag) }, body: subscriptionView(sub) };
+    }),
+
+    /** PATCH /webhooks/subscriptions/{id} with If-Match */
+    updateSubscription: admin(async (req) => {
+      const body = parse(SubscriptionPatchBody, req.body, "body");
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      const etag = ifMatch(req, sub.etag);
+      if (body.url !== undefined) await checkTarget(deps, body.url);
+      const changes = { ...body, ...(body.eventTypes ? { eventTypes: [...new Set(body.eventTypes)] } : {}) };
+      const result = await deps.subscriptions.update(sub.id, changes, etag, deps.now());
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
+      return { status: 200, headers: { etag: httpEtag(result.value.etag) }, body: subscriptionView(result.value) };
+    }),
+
+    /** DELETE /webhooks/subscriptions/{id} with If-Match: the subscription and its delivery log. */
+    deleteSubscription: admin(async (req) => {
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      const etag = ifMatch(req, sub.etag);
+      const result = await deps.subscriptions.delete(sub.id, etag);
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
+      await deps.deliveries.deleteForSubscription(sub.id);
+      return { status: 204 };
+    }),
+
+    /** POST /webhooks/subscriptions/{id}/rotate-secret with If-Match → the new secret, once. */
+    rotateSecret: admin(async (req) => {
+      const body = parse(RotateBody, req.body ?? {}, "body");
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      const etag = ifMatch(req, sub.etag);
+      const result = await deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, deps.now());
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
+      return { status: 200, headers: { etag: httpEtag(result.value.subscription.etag) }, body: { subscription: subscriptionView(result.value.subscription), secret: result.value.secret } };
+    }),
+
+    /** GET /webhooks/subscriptions/{id}/deliveries?status=&incidentId=&limit= : the delivery log, newest first. */
+    listDeliveries: admin(async (req) => {
+      const query = parse(DeliveriesQuery, req.query ?? {}, "query");
+      const limit = query.limit === undefined ? 50 : Number(query.limit);
+      if (limit < 1 || limit > 200) return problem(400, "Invalid request", "query.limit: 1 to 200", [{ field: "query.limit", message: "1 to 200" }]);
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      const items = await deps.deliveries.forSubscription(sub.id, { status: query.status, incidentId: query.incidentId });
+      return { status: 200, body: { items: items.slice(0, limit).map(deliveryView), total: items.length } };
+    }),
+
+    /** GET /webhooks/subscriptions/{id}/deliveries/{deliveryId}: with the payload sent. */
+    getDelivery: admin(async (req) => {
+      const subId = req.params.id ?? "";
+      const id = req.params.deliveryId ?? "";
+      const delivery = await deps.deliveries.get(subId, id);
+      const body = delivery && (await deps.deliveries.body(subId, id));
+      if (!delivery || body === undefined) return missing(`delivery ${id} of subscription ${subId}`);
+      return { status: 200, body: { ...deliveryView(delivery), payload: JSON.parse(body) as unknown } };
+    }),
+
+    /**
+     * POST /webhooks/subscriptions/{id}/deliveries/{deliveryId}/redeliver: sends a past or
+     * dead-lettered delivery again, same webhook-id and payload, with a fresh series of
+     * attempts (409 while it is still pending).
+     */
+    redeliver: admin(async (req) => {
+      const subId = req.params.id ?? "";
+      const id = req.params.deliveryId ?? "";
+      await loadSubscription(deps, subId);
+      const delivery = await deps.deliveries.get(subId, id);
+      if (!delivery) return missing(`delivery ${id} of subscription ${subId}`);
+      if (delivery.status === "pending") return problem(409, "Conflict", "the delivery is still pending; it will be attempted again on its schedule");
+      const now = deps.now();
+      const etag = await deps.deliveries.update(delivery, delivery.etag, { status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now });
+      if (etag === null) return stale();
+      return { status: 202, body: deliveryView({ ...delivery, status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now, etag }) };
+    }),
+
+    /** GET /webhooks/event-schema: the JSON Schema of the payload (also in the OpenAPI document). */
+    eventSchema: admin(async () => ({ status: 200, body: z.toJSONSchema(WebhookEventSchema, { target: "draft-2020-12" }) })),
+  };
+}
+
+export type WebhookHandlers = ReturnType<typeof webhookHandlers>;
