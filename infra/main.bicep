@@ -137,6 +137,18 @@ module api 'app/function.bicep' = {
         value: tenantWorkspace.outputs.customerId
       }
       {
+        name: 'TOKENWATCH_LOG_ANALYTICS_ENDPOINT'
+        value: ''
+      }
+      {
+        name: 'TOKENWATCH_INGESTION_DELAY_MINUTES'
+        value: '5'
+      }
+      {
+        name: 'TOKENWATCH_MAX_WINDOWS_PER_RUN'
+        value: '24'
+      }
+      {
         name: 'TOKENWATCH_WEBHOOK_ALLOW_HTTP'
         value: 'false'
       }
