@@ -45,6 +45,8 @@ export interface RequestRecord {
   query?: ParsedQuery;
   /** Rows in the answer (after truncation). */
   rows: number;
+  /** The query text as sent. */
+  text?: string;
   fault?: Fault["kind"];
 }
 
@@ -142,6 +144,7 @@ export class FakeLogAnalytics {
       return error(400, "BadArgumentError", "The request body is not valid JSON");
     }
     if (typeof body.query !== "string") return error(400, "BadArgumentError", "query is required");
+    record.text = body.query;
     let query: ParsedQuery;
     try {
       query = parseQuery(body.query, typeof body.timespan === "string" ? body.timespan : undefined);
