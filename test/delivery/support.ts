@@ -1,0 +1,144 @@
+// Test support for webhook delivery: a real HTTP receiver on 127.0.0.1 that verifies
+// every request with the `standardwebhooks` library, as a consumer would, and helpers to
+// place alerts through the real IncidentRepository on Azurite.
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { Webhook } from "standardwebhooks";
+import type { Alert } from "../../src/engine/incidents.js";
+import type { Severity } from "../../src/rules/rule.js";
+import { IncidentRepository } from "../../src/store/incidents.js";
+import { TableStore } from "../../src/store/tables.js";
+
+export interface Received {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Which of the receiver's secrets verified it (null: rejected). */
+  verifiedWith: string | null;
+  error: string | null;
+}
+
+/** What the receiver answers a verified request with; "hang" never answers. */
+export type Reply = { status: number; headers?: Record<string, string> } | "hang";
+
+export class Receiver {
+  readonly received: Received[] = [];
+  /** Secrets the consumer holds; a request verifying with none of them is answered 401. */
+  secrets: string[] = [];
+  reply: (req: Received, n: number) => Reply = () => ({ status: 204 });
+  private server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly hanging = new Set<ServerResponse>();
+  port = 0;
+
+  constructor() {
+    this.server = this.newServer();
+  }
+
+  url(path = "/hook"): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Accepted requests only (verified and on the hook path). */
+  get accepted(): Received[] {
+    return this.received.filter((r) => r.verifiedWith !== null && r.path === "/hook");
+  }
+
+  /** Events as the consumer saw them: parsed bodies of verified requests answered 2xx. */
+  readonly delivered: { id: string; body: Record<string, any>; headers: Record<string, string> }[] = [];
+
+  async start(port = 0): Promise<void> {
+    this.server.listen(port, "127.0.0.1");
+    await once(this.server, "listening");
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Down: nothing listens on the port (connections are refused). */
+  async stop(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.hanging.clear();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server = this.newServer();
+  }
+
+  /** Back up on the same port. */
+  async restart(): Promise<void> {
+    await this.start(this.port);
+  }
+
+  private newServer(): Server {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.on("connection", (s) => {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+    });
+    return server;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
+    const entry: Received = { path: req.url ?? "", headers, body, verifiedWith: null, error: null };
+    for (const secret of this.secrets) {
+      try {
+        new Webhook(secret).verify(body, headers);
+        entry.verifiedWith = secret;
+        break;
+      } catch (error) {
+        entry.error = (error as Error).message;
+      }
+    }
+    this.received.push(entry);
+    if (entry.verifiedWith === null) {
+      res.writeHead(401).end(entry.error ?? "no secret");
+      return;
+    }
+    const reply = this.reply(entry, this.received.length);
+    if (reply === "hang") {
+      this.hanging.add(res);
+      return;
+    }
+    if (reply.status >= 200 && reply.status < 300 && entry.path === "/hook") this.delivered.push({ id: headers["webhook-id"]!, body: JSON.parse(body), headers });
+    res.writeHead(reply.status, reply.headers).end();
+  }
+}
+
+/** A store over the shared Azurite with its own tables (prefix), like a separate deployment. */
+let prefixes = 0;
+export function freshStore(connectionString: string): { store: TableStore; prefix: string } {
+  const prefix = `t${process.pid}x${++prefixes}x${Date.now().toString(36)}`;
+  return { store: new TableStore({ connectionString, tablePrefix: prefix }), prefix };
+}
+
+const RULE = { id: "0b9ae89d-8cad-461c-808f-0494f70ad5c4", name: "Interactive STS refresh token modifications", severity: "Low" as Severity };
+let alertCounter = 0;
+
+/** An alert as the engine would make it (one rule, one account). */
+export function alert(account: string, time: number, severity: Severity = RULE.severity, ruleId = RULE.id): Omit<Alert, "incidentId"> {
+  const n = ++alertCounter;
+  return {
+    id: `alert${String(n).padStart(6, "0")}${Math.random().toString(16).slice(2, 10)}`,
+    ruleId,
+    ruleName: RULE.name,
+    severity,
+    time,
+    account,
+    ip: "198.51.100.7",
+    title: `token modified for ${account}`,
+    details: { n, operation: "Update StsRefreshTokenValidFrom Timestamp" },
+    entities: [
+      { type: "account", name: account.split("@")[0]!, upnSuffix: account.split("@")[1] },
+      { type: "ip", address: "198.51.100.7" },
+    ],
+  };
+}
+
+export async function place(store: TableStore, alerts: Omit<Alert, "incidentId">[], now: number) {
+  return new IncidentRepository(store).place(alerts, now);
+}
+
+export const ADMIN = { id: "admin-1", name: "admin@contoso.com", roles: ["Tokenwatch.Admin"] };
