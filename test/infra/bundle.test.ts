@@ -7,7 +7,7 @@
 // The bundle is built into a temporary directory outside the repository (no node_modules
 // above it), so the load also proves the deployed package needs nothing but itself.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import Module from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -261,6 +261,23 @@ describe("production bundle", () => {
       }
     }
     expect(clashes).toEqual([]);
+  });
+});
+
+describe("production-only guard of scripts/bundle.mjs", () => {
+  it("fails the build on a dev dependency or CLI code reached from the entry", async () => {
+    const { bundle } = (await import(pathToFileURL(join(root, "scripts", "bundle.mjs")).href)) as {
+      bundle(options: { outdir: string; entry: string; logLevel?: string }): Promise<BundleResult>;
+    };
+    const dir = mkdtempSync(join(tmpdir(), "tokenwatch-guard-"));
+    try {
+      writeFileSync(join(dir, "dev.ts"), 'import { describe } from "vitest";\nexport const d = describe;\n');
+      await expect(bundle({ outdir: join(dir, "out"), entry: join(dir, "dev.ts"), logLevel: "silent" })).rejects.toThrow(/dev-only package "vitest"/);
+      writeFileSync(join(dir, "cli.ts"), `import { UsageError } from ${JSON.stringify(join(root, "src", "cli", "usage.ts"))};\nexport const u = UsageError;\n`);
+      await expect(bundle({ outdir: join(dir, "out"), entry: join(dir, "cli.ts"), logLevel: "silent" })).rejects.toThrow(/src\/cli\/usage\.ts is CLI\/test code/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
