@@ -132,8 +132,10 @@ function lowerBound(rows: readonly AnyRow[], t: number): number {
 async function readLines(path: string, onLine: (line: string, lineNo: number) => void): Promise<void> {
   const lines = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
   let lineNo = 0;
-  for await (const line of lines) {
+  for await (const raw of lines) {
     lineNo++;
+    // A UTF-8 byte order mark (Windows tools write one) is not part of the first row.
+    const line = lineNo === 1 && raw.startsWith("\uFEFF") ? raw.slice(1) : raw;
     if (line.trim() !== "") onLine(line, lineNo);
   }
 }
