@@ -9,6 +9,7 @@ import { readFile, readdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, tempDir, writeLogs } from "../support/replay-fixtures.js";
 
@@ -255,12 +256,21 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
     // Lines 2 (not JSON), 3 (no TimeGenerated), 4 (InitiatedBy not JSON), 7 (not an object); Foo's 2 rows.
     expect(output.stats.rowsRejected).toBe(6);
     expect(output.stats.rowsRead).toBe(8);
-    for (const where of ["AuditLogs.ndjson:2", "AuditLogs.ndjson:3", "AuditLogs.ndjson:4", "AuditLogs.ndjson:7", "Foo.ndjson"]) expect(stderr).toContain(where);
+    for (const where of ["AuditLogs.ndjson:2", "AuditLogs.ndjson:3", "AuditLogs.ndjson:4", "AuditLogs.ndjson:7", "Foo.ndjson:1", "Foo.ndjson:2"]) expect(stderr).toContain(where);
     expect(stderr).toMatch(/AuditLogs\.ndjson:3\b.*TimeGenerated/);
     expect(stderr).toMatch(/AuditLogs\.ndjson:4\b.*InitiatedBy/);
     expect(stderr).not.toContain("AuditLogs.ndjson:1:");
     expect(stderr).not.toContain("AuditLogs.ndjson:5");
     expect(stderr).not.toContain("AuditLogs.ndjson:6");
+  });
+
+  it("reads files as Windows tools write them: a UTF-8 byte order mark and CRLF line ends", async () => {
+    const dir = await tempDir();
+    const rows = [stsAudit({ time: "2026-11-01T09:15:00Z", app: "Bom App" }), stsAudit({ time: "2026-11-01T10:15:00Z", app: "Crlf App" })];
+    await writeFile(join(dir, "AuditLogs.ndjson"), "\uFEFF" + rows.map((r) => JSON.stringify(r)).join("\r\n") + "\r\n");
+    const source = await ReplaySource.open(dir);
+    expect(source.load.rejected).toEqual([]);
+    expect(source.load.rowsRead).toBe(2);
   });
 
   it("accepts the .jsonl extension", async () => {
