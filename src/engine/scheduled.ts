@@ -3,6 +3,7 @@
 // under the rule's lease, and record the rule's health for the API.
 import { ruleById } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
+import type { Fetched, LogSource } from "../sources/source.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../store/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
@@ -34,34 +35,54 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   // A rule that never ran starts with the last complete window.
   const startAt = Math.floor(until / frequency) * frequency - frequency;
   const options = { startAt, until, maxWindows: deps.maxWindows };
-  const reports: WindowReport[] = [];
-  const collect = (report: WindowReport) => reports.push(report);
+  // Rows read are counted at the source, so a run that fails part-way still reports them.
+  const counter = { rows: 0, rejected: 0 };
+  const source = counting(deps.source, counter);
+  const before = (await deps.stores.ruleState.get(ruleId))?.windowEnd ?? null;
+  let reports: WindowReport[] = [];
   try {
-    if (deps.logger) {
-      const logger = deps.logger;
-      reports.push(...(await runRuleWithTelemetry(rule, deps, options, logger)));
-    } else await runRule(rule, deps, options, collect);
+    reports = deps.logger ? await runRuleWithTelemetry(rule, { ...deps, source }, options, deps.logger) : await runRule(rule, { ...deps, source }, options);
   } catch (error) {
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
-    await recordHealth(rule, deps, until, started, reports, error);
+    await recordHealth(rule, deps, until, started, before, counter, error);
     throw error;
   }
-  return { status: "ok", reports, health: await recordHealth(rule, deps, until, started, reports, null) };
+  return { status: "ok", reports, health: await recordHealth(rule, deps, until, started, before, counter, null) };
 }
 
-async function recordHealth(rule: Rule, deps: ScheduledDeps, until: number, started: number, reports: readonly WindowReport[], error: unknown): Promise<RuleHealth> {
+/** The source, counting the rows it returns and rejects. */
+function counting(source: LogSource, counter: { rows: number; rejected: number }): LogSource {
+  const add = <R>(fetched: Fetched<R>) => ((counter.rows += fetched.rows.length + fetched.rejected.length), (counter.rejected += fetched.rejected.length), fetched);
+  return {
+    rows: async (spec, kql, label) => add(await source.rows(spec, kql, label)),
+    sightings: async (spec, kql, label) => add(await source.sightings(spec, kql, label)),
+    earliest: (spec, kql, label) => source.earliest(spec, kql, label),
+  };
+}
+
+async function recordHealth(
+  rule: Rule,
+  deps: ScheduledDeps,
+  until: number,
+  started: number,
+  before: number | null,
+  counter: { rows: number; rejected: number },
+  error: unknown,
+): Promise<RuleHealth> {
   const { ruleState } = deps.stores;
   const [state, previous] = await Promise.all([ruleState.get(rule.meta.id), ruleState.health(rule.meta.id)]);
   const frequency = frequencyOf(rule);
   const windowEnd = state?.windowEnd ?? null;
+  const windowsUpTo = (t: number) => Math.floor(t / frequency);
   const now = deps.now();
   const health: RuleHealth = {
     ruleId: rule.meta.id,
     lastSuccessfulWindowEnd: windowEnd,
-    windowsBehind: windowEnd === null ? 0 : Math.max(0, Math.floor(until / frequency) - Math.floor(windowEnd / frequency)),
-    rowsRead: reports.reduce((n, r) => n + r.rowsFetched, 0),
-    rowsRejected: reports.reduce((n, r) => n + r.rejected.length, 0),
-    windowsProcessed: reports.length,
+    windowsBehind: windowEnd === null ? 0 : Math.max(0, windowsUpTo(until) - windowsUpTo(windowEnd)),
+    rowsRead: counter.rows,
+    rowsRejected: counter.rejected,
+    // Windows are aligned to the frequency, so the checkpoint's move counts them.
+    windowsProcessed: state ? Math.max(0, windowsUpTo(state.windowEnd) - windowsUpTo(before ?? state.firstWindowStart)) : 0,
     durationMs: now - started,
     lastRunAt: now,
     failing: error !== null,
