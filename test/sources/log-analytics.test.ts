@@ -61,6 +61,16 @@ describe("LogAnalyticsSource over the query API wire format", () => {
     await source().rows(spec, interactiveToNonInteractivePivot.kql("interactive", spec));
     expect(fake.requests[before]!.query!.timespan).toEqual({ from: spec.time.from, to: spec.time.to });
   });
+
+  it("sends a bearer token and the server timeout, and keeps its own bookkeeping header off the wire", async () => {
+    const spec = arrivedIn("AuditLogs", window);
+    const before = fake.requests.length;
+    await source({ serverTimeoutSeconds: 120 }).rows(spec, stsRefreshTokenModification.kql("audit", spec));
+    const { headers } = fake.requests[before]!;
+    expect(headers.authorization).toBe("Bearer test-token");
+    expect(headers.prefer).toBe("wait=120");
+    expect(Object.keys(headers).filter((h) => h.startsWith("x-tokenwatch"))).toEqual([]);
+  });
 });
 
 describe("incomplete answers are never accepted", () => {

@@ -47,6 +47,8 @@ export interface RequestRecord {
   rows: number;
   /** The query text as sent. */
   text?: string;
+  /** Request headers (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
   fault?: Fault["kind"];
 }
 
@@ -122,7 +124,7 @@ export class FakeLogAnalytics {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const record: RequestRecord = { at: Date.now(), status: 200, rows: 0 };
+    const record: RequestRecord = { at: Date.now(), status: 200, rows: 0, headers: req.headers };
     this.requests.push(record);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
