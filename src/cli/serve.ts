@@ -207,13 +207,24 @@ export function buildApi(
   return createApi(deps);
 }
 
-/** Runs the local host until SIGINT/SIGTERM. */
-export async function serve(options: ServeOptions): Promise<void> {
+export interface RunningHost {
+  /** http://127.0.0.1:PORT (the API under /api/). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the local host: storage (Azurite unless configured), dev-mode auth, the simulated tenant's timer, the HTTP server. */
+export async function startServe(options: ServeOptions): Promise<RunningHost> {
   const config = loadConfig({ ...process.env, TOKENWATCH_DEV_MODE: "true" });
   const storage = await openStorage(config);
   const { log } = options;
   let simulation: Simulation | undefined;
   let listening: Listening | undefined;
+  const close = async () => {
+    await listening?.close();
+    await simulation?.stop();
+    await storage.close();
+  };
   try {
     log(storage.azurite ? `storage: in-memory Azurite at ${storage.azurite.endpoint}` : "storage: the configured account");
     const key = await loadDevKey();
@@ -225,14 +236,23 @@ export async function serve(options: ServeOptions): Promise<void> {
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
     log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
+    return { url: listening.url, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Runs the local host until SIGINT/SIGTERM. */
+export async function serve(options: ServeOptions): Promise<void> {
+  const host = await startServe(options);
+  try {
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);
       process.once("SIGTERM", resolve);
     });
-    log("stopping");
+    options.log("stopping");
   } finally {
-    await listening?.close();
-    await simulation?.stop();
-    await storage.close();
+    await host.close();
   }
 }
