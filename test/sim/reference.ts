@@ -1,0 +1,100 @@
+// A small, independent reading of the four seed queries over replay rows, used to check that the
+// simulator's planted attacks alert and its benign noise does not. Not the product's rule engine:
+// it evaluates every row against an hourly window ending at the next full hour of its TimeGenerated.
+
+export type Row = Record<string, unknown>;
+
+export const RULES = {
+  sts: "4696e072-aca8-4a4f-bf05-89fddc5ac3c9",
+  solorigate: "634dfbd6-0a42-40da-854e-2161cf137f14",
+  intune: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508",
+  pivot: "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a",
+} as const;
+
+export interface RefAlert {
+  ruleId: string;
+  account: string;
+  ip: string | null;
+  time: string;
+}
+
+const HOUR = 3_600_000;
+const ALLOWED_PRINCIPALS = ["microsoft cloud app security", "adconnectsyncaccount1", "syncaccount2"];
+const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"];
+
+/** KQL `has`: a case-insensitive whole-term match (terms are runs of letters and digits). */
+export function has(text: string, term: string): boolean {
+  const escaped = term.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^a-z0-9])${escaped}($|[^a-z0-9])`, "i").test(text);
+}
+
+const json = (v: unknown): unknown => (typeof v === "string" ? JSON.parse(v) : v);
+const text = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
+const ms = (r: Row): number => Date.parse(String(r.TimeGenerated));
+const str = (v: unknown): string => (v === undefined || v === null ? "" : String(v));
+
+export function evaluate(tables: Record<string, Row[]>, fromMs: number, toMs: number): RefAlert[] {
+  const alerts: RefAlert[] = [];
+  const inRange = (r: Row) => ms(r) >= fromMs && ms(r) < toMs;
+
+  for (const r of (tables.AuditLogs ?? []).filter(inRange)) {
+    if (!has(str(r.OperationName), "StsRefreshTokenValidFrom")) continue;
+    const target = (json(r.TargetResources) as { modifiedProperties?: { displayName?: string }[] }[])[0];
+    const props = target?.modifiedProperties ?? [];
+    if (text(props) === "[]" || has(text(props), "DirectorySync")) continue;
+    const by = json(r.InitiatedBy) as { user?: { userPrincipalName?: string; ipAddress?: string }; app?: { displayName?: string; ipAddress?: string } };
+    const initiator = by.user?.userPrincipalName || by.app?.displayName || "";
+    if (ALLOWED_PRINCIPALS.includes(initiator.toLowerCase())) continue;
+    for (const p of props) {
+      if (str(p.displayName).toLowerCase() !== "stsrefreshtokensvalidfrom") continue;
+      alerts.push({ ruleId: RULES.sts, account: initiator.toLowerCase(), ip: by.user?.ipAddress || by.app?.ipAddress || null, time: str(r.TimeGenerated) });
+    }
+  }
+
+  for (const r of (tables.CloudAppEvents ?? []).filter(inRange)) {
+    if (r.ActionType !== "Update StsRefreshTokenValidFrom Timestamp.") continue;
+    if (has(text(r.RawEventData), "Directorysync")) continue;
+    const raw = json(r.RawEventData) as { UserId?: string; ModifiedProperties?: { Name?: string }[] };
+    if (raw.ModifiedProperties?.[0]?.Name !== "StsRefreshTokensValidFrom") continue;
+    alerts.push({ ruleId: RULES.solorigate, account: str(raw.UserId ?? r.AccountDisplayName).toLowerCase(), ip: str(r.IPAddress) || null, time: str(r.TimeGenerated) });
+  }
+
+  const ni = tables.AADNonInteractiveUserSignInLogs ?? [];
+  const niByUser = new Map<string, Row[]>();
+  for (const r of ni) {
+    const upn = str(r.UserPrincipalName).toLowerCase();
+    const list = niByUser.get(upn);
+    if (list) list.push(r);
+    else niByUser.set(upn, [r]);
+  }
+  for (const r of ni.filter(inRange)) {
+    if (str(r.ResultType) !== "0") continue;
+    if (!INTUNE_RESOURCES.some((name) => has(str(r.ResourceDisplayName), name))) continue;
+    if (has(text(r.AuthenticationDetails), "Multifactor")) continue;
+    const run = Math.ceil(ms(r) / HOUR) * HOUR;
+    const upn = str(r.UserPrincipalName).toLowerCase();
+    const baseline = (niByUser.get(upn) ?? []).filter((b) => ms(b) > run - 14 * 24 * HOUR && ms(b) <= run - HOUR);
+    const known = baseline.some((b) => b.IPAddress === r.IPAddress || str(b.AutonomousSystemNumber) === str(r.AutonomousSystemNumber));
+    if (baseline.length && known) continue;
+    alerts.push({ ruleId: RULES.intune, account: upn, ip: str(r.IPAddress), time: str(r.TimeGenerated) });
+  }
+
+  const interactive = new Map<string, Row[]>();
+  for (const r of tables.SigninLogs ?? []) {
+    if (str(r.ResultType) !== "0") continue;
+    if (r.AuthenticationRequirement !== "singleFactorAuthentication" && r.ConditionalAccessStatus !== "notApplied") continue;
+    const upn = str(r.UserPrincipalName);
+    const list = interactive.get(upn);
+    if (list) list.push(r);
+    else interactive.set(upn, [r]);
+  }
+  for (const r of ni.filter(inRange)) {
+    if (str(r.ResultType) !== "0") continue;
+    for (const i of interactive.get(str(r.UserPrincipalName)) ?? []) {
+      const gap = ms(r) - ms(i);
+      if (gap < 60_000 || gap > 2 * HOUR || r.IPAddress === i.IPAddress || r.Location === i.Location) continue;
+      alerts.push({ ruleId: RULES.pivot, account: str(r.UserPrincipalName).toLowerCase(), ip: str(r.IPAddress), time: str(r.TimeGenerated) });
+    }
+  }
+  return alerts;
+}
