@@ -2,7 +2,7 @@
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
 import { arrivedIn, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
-import type { Rejection } from "../sources/rows.js";
+import { mergeSightings, type Rejection, type SignInSighting } from "../sources/rows.js";
 import type { LogSource } from "../sources/source.js";
 import type { AllowlistRepository } from "../store/allowlists.js";
 import type { BaselineRepository } from "../store/baselines.js";
@@ -107,11 +107,15 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
   if (rule.baseline) {
     const { table, sightingsKql, earliestKql } = rule.baseline;
     const period = baselinePeriodOf(rule);
+    // Queried a day at a time (each answer stays small), written once: one transaction per
+    // bucket rather than one per bucket and day.
+    const merged = new Map<string, SignInSighting>();
     for (let from = firstWindowStart - period; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
       const spec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
       const { rows } = await deps.source.sightings(spec, sightingsKql(spec), `${rule.meta.id}/bootstrap`);
-      await deps.stores.baselines.record(rows);
+      mergeSightings(merged, rows);
     }
+    await deps.stores.baselines.record(merged.values());
     const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
     dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec), `${rule.meta.id}/earliest`);
   }
@@ -164,6 +168,8 @@ async function runWindow(
     rejected.push(...sightings.rejected);
     await stores.baselines.record(sightings.rows);
     for (const s of sightings.rows) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
+    // Reclaim expired entries, one bucket per window: the whole table every BUCKETS windows.
+    await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
   }
   return {
     report: { ruleId: rule.meta.id, window, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established },

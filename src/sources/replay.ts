@@ -6,7 +6,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { MAX_LATENESS_MS, type QuerySpec } from "../rules/rule.js";
-import { TABLES, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
+import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
 import type { Fetched, LogSource } from "./source.js";
 
 export interface ReplayLoad {
@@ -66,6 +66,11 @@ export class ReplaySource implements LogSource {
     return last;
   }
 
+  /** How many rows a spec's scope selects before any filter: what a query would scan. */
+  scanned(spec: QuerySpec): number {
+    return this.select(spec).length;
+  }
+
   async rows<T extends TableName>(spec: QuerySpec<T>): Promise<Fetched<RowOf<T>>> {
     return { rows: this.select(spec) as RowOf<T>[], rejected: [] };
   }
@@ -73,13 +78,12 @@ export class ReplaySource implements LogSource {
   async sightings(spec: QuerySpec): Promise<Fetched<SignInSighting>> {
     // | summarize lastSeen = max(TimeGenerated) by account = tolower(UserPrincipalName), ip = IPAddress, asn = ...
     const latest = new Map<string, SignInSighting>();
-    for (const row of this.select(spec) as SignInRow[]) {
-      if (!row.UserPrincipalName) continue;
-      const account = row.UserPrincipalName.toLowerCase();
-      const key = `${account}\u0000${row.IPAddress}\u0000${row.AutonomousSystemNumber}`;
-      const seen = latest.get(key);
-      if (!seen || seen.lastSeen < row.TimeGenerated) latest.set(key, { account, ip: row.IPAddress, asn: row.AutonomousSystemNumber, lastSeen: row.TimeGenerated });
-    }
+    mergeSightings(
+      latest,
+      (this.select(spec) as SignInRow[])
+        .filter((row) => row.UserPrincipalName)
+        .map((row) => ({ account: row.UserPrincipalName.toLowerCase(), ip: row.IPAddress, asn: row.AutonomousSystemNumber, lastSeen: row.TimeGenerated })),
+    );
     return { rows: [...latest.values()], rejected: [] };
   }
 
@@ -93,7 +97,8 @@ export class ReplaySource implements LogSource {
     const rows = this.tables.get(spec.table) ?? [];
     const accounts = spec.accounts && new Set(spec.accounts);
     if (accounts && accounts.size === 0) return [];
-    const from = spec.arrived.from === undefined ? 0 : lowerBound(rows, spec.arrived.from);
+    // Rows arrive at or after their TimeGenerated, so the time bound also bounds arrival.
+    const from = lowerBound(rows, Math.max(spec.arrived.from ?? -Infinity, spec.time.from));
     const to = lowerBound(rows, spec.arrived.to);
     const out: AnyRow[] = [];
     for (let i = from; i < to; i++) {

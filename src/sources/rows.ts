@@ -129,6 +129,15 @@ export const signInSightingSchema = z.object({
 });
 export type SignInSighting = z.infer<typeof signInSightingSchema>;
 
+/** Adds sightings to a summary: one per (account, ip, asn), the newest kept. */
+export function mergeSightings(into: Map<string, SignInSighting>, sightings: Iterable<SignInSighting>): void {
+  for (const s of sightings) {
+    const key = `${s.account}\u0000${s.ip}\u0000${s.asn}`;
+    const seen = into.get(key);
+    if (!seen || seen.lastSeen < s.lastSeen) into.set(key, s);
+  }
+}
+
 export interface Rejection {
   /** Where the row came from: `file:line` for replay, `query row N` for Log Analytics. */
   origin: string;

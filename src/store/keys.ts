@@ -1,8 +1,9 @@
 // Table Storage keys. PartitionKey and RowKey may not contain / \ # ? or control
 // characters (and guest UPNs contain #EXT#), so every user value is percent-encoded
-// before it becomes a key: readable for ordinary UPNs, reversible, and order-preserving
+// before it becomes a key (and `|`, which joins encoded parts of one key): readable for
+// ordinary UPNs, reversible, and order-preserving
 // enough for prefix scans.
-const FORBIDDEN = /[%/\\#?\u0000-\u001f\u007f-\u009f]/g;
+const FORBIDDEN = /[%|/\\#?\u0000-\u001f\u007f-\u009f]/g;
 
 export function encodeKey(value: string): string {
   const encoded = value.replace(FORBIDDEN, (ch) =>

@@ -82,7 +82,8 @@ export class TableStore {
   }
 }
 
-const isLoopback = (connectionString: string) => /Endpoint=https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/i.test(connectionString);
+const isLoopback = (connectionString: string) =>
+  /UseDevelopmentStorage=true/i.test(connectionString) || /Endpoint=http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/i.test(connectionString);
 
 /** The HTTP status of a storage error, for 404 / 409 / 412 handling. */
 export function statusOf(error: unknown): number | undefined {
