@@ -103,10 +103,8 @@ interface UserDay {
   phoneSession: string;
 }
 
-export interface Suppression {
-  /** True when a benign interactive sign-in of this user at t must be left out (a planted pivot's window). */
-  (user: number, t: number): boolean;
-}
+/** True when a benign interactive sign-in of this user at t must be left out (a planted pivot's window). */
+export type Suppression = (user: number, t: number) => boolean;
 
 /**
  * For each user and usual network (home, corporate egress, mobile carrier), the last three distinct

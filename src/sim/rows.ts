@@ -179,14 +179,14 @@ function authenticationDetails(s: SignIn): string {
   return pieces.join(isoSeconds(s.t));
 }
 
-const literal = (() => {
-  const cache = new Map<string, string>();
-  return (value: string): string => {
-    let l = cache.get(value);
-    if (l === undefined) cache.set(value, (l = JSON.stringify(value)));
-    return l;
-  };
-})();
+/** JSON string literals of the few distinct user agents and result descriptions, made once. */
+const literals = new Map<string, string>();
+
+function literal(value: string): string {
+  let l = literals.get(value);
+  if (l === undefined) literals.set(value, (l = JSON.stringify(value)));
+  return l;
+}
 
 /** One SigninLogs or AADNonInteractiveUserSignInLogs row. `rng` supplies ids and the ingestion delay. */
 export function signInLine(s: SignIn, rng: Rand): string {

@@ -101,7 +101,7 @@ function countryNetworks(table: Readonly<Record<string, readonly Network[]>>, co
 }
 
 /** Users with index i % 50 === 7 are guests (2%), so any tenant of 8 or more users has one. */
-export function isGuestIndex(i: number): boolean {
+function isGuestIndex(i: number): boolean {
   return i % 50 === 7;
 }
 
