@@ -2,11 +2,14 @@
 // RawRequest and its ApiResponse back. authLevel is anonymous because the app validates
 // Entra ID bearer tokens itself (src/api/auth.ts); routing, 404/405 and roles are the API's.
 import { app, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResponseInit } from "@azure/functions";
+import { DefaultAzureCredential } from "@azure/identity";
 import { createApi, responseBytes, type Api } from "../src/api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
 import { devTrust, loadDevKey } from "../src/api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
+import { createLogAnalyticsSource } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
+import { backfillRule } from "../src/engine/backfill.js";
 import { webhookAdminDeps } from "../src/delivery/index.js";
 import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";

@@ -4,7 +4,7 @@ import type { WindowReport } from "../engine/run.js";
 import type { Stores } from "../engine/run.js";
 import { ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import type { RuleState } from "../store/rule-state.js";
+import type { RuleHealth, RuleState } from "../store/rule-state.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
 import { BackfillBody, BackfillResultSchema, RuleSchema } from "./schemas.js";
 import { iso } from "./tokens.js";
@@ -21,15 +21,25 @@ const ADMIN = ["Tokenwatch.Admin"] as const;
 /** A rule whose checkpoint trails now by more than this many of its periods is lagging. */
 const LAGGING_AFTER_FREQUENCIES = 3;
 
-export function ruleHealth(rule: Rule, state: RuleState | undefined, now: number) {
-  if (!state) return { status: "never-run" as const, checkpoint: null, lagMinutes: null, firstWindowStart: null };
+/** Checkpoint lag (from the rule's state) and its last scheduled run (the `health` row the timers write). */
+export function ruleHealth(rule: Rule, state: RuleState | undefined, run: RuleHealth | undefined, now: number) {
+  const lastRun = run
+    ? {
+        at: iso(run.lastRunAt),
+        failing: run.failing,
+        windowsProcessed: run.windowsProcessed,
+        windowsBehind: run.windowsBehind,
+        rowsRead: run.rowsRead,
+        rowsRejected: run.rowsRejected,
+        durationMs: run.durationMs,
+        lastError: run.lastError,
+        lastErrorAt: run.lastErrorAt === null ? null : iso(run.lastErrorAt),
+      }
+    : null;
+  if (!state) return { status: run?.failing ? ("failing" as const) : ("never-run" as const), checkpoint: null, lagMinutes: null, firstWindowStart: null, lastRun };
   const lag = Math.max(0, now - state.windowEnd);
-  return {
-    status: lag > LAGGING_AFTER_FREQUENCIES * frequencyOf(rule) ? ("lagging" as const) : ("ok" as const),
-    checkpoint: iso(state.windowEnd),
-    lagMinutes: Math.round(lag / 60_000),
-    firstWindowStart: iso(state.firstWindowStart),
-  };
+  const status = run?.failing ? ("failing" as const) : lag > LAGGING_AFTER_FREQUENCIES * frequencyOf(rule) ? ("lagging" as const) : ("ok" as const);
+  return { status, checkpoint: iso(state.windowEnd), lagMinutes: Math.round(lag / 60_000), firstWindowStart: iso(state.firstWindowStart), lastRun };
 }
 
 export function ruleRoutes(deps: RuleDeps): RouteDef[] {
@@ -42,7 +52,7 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
       summary: "Every rule's metadata and health (checkpoint and lag)",
       response: { status: 200, schema: z.object({ items: z.array(RuleSchema) }) },
       async handler() {
-        const states = await deps.stores.ruleState.all();
+        const [states, runs] = await Promise.all([deps.stores.ruleState.all(), deps.stores.ruleState.allHealth()]);
         const now = deps.now();
         const items = rules.map((rule) => ({
           id: rule.meta.id,
@@ -53,7 +63,7 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
           relevantTechniques: rule.meta.relevantTechniques,
           queryFrequency: rule.meta.queryFrequency,
           queryPeriod: rule.meta.queryPeriod,
-          health: ruleHealth(rule, states.get(rule.meta.id), now),
+          health: ruleHealth(rule, states.get(rule.meta.id), runs.get(rule.meta.id), now),
         }));
         return { status: 200, body: { items } };
       },

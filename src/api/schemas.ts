@@ -162,10 +162,24 @@ export const RuleSchema = z
     queryFrequency: z.string(),
     queryPeriod: z.string(),
     health: z.object({
-      status: z.enum(["never-run", "ok", "lagging"]),
+      status: z.enum(["never-run", "ok", "lagging", "failing"]),
       checkpoint: time.nullable(),
       lagMinutes: z.number().nullable(),
       firstWindowStart: time.nullable(),
+      lastRun: z
+        .object({
+          at: time,
+          failing: z.boolean(),
+          windowsProcessed: z.number().int(),
+          windowsBehind: z.number().int(),
+          rowsRead: z.number().int(),
+          rowsRejected: z.number().int(),
+          durationMs: z.number(),
+          lastError: z.string().nullable(),
+          lastErrorAt: time.nullable(),
+        })
+        .nullable()
+        .meta({ description: "the last scheduled run (null before the first)" }),
     }),
   })
   ;

@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alignUp, runRule } from "../../src/engine/run.js";
+import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { frequencyOf } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
@@ -122,7 +123,14 @@ describe("rules", () => {
     for (const item of r.body.items) {
       expect(item.health.status).toBe("ok");
       expect(Date.parse(item.health.checkpoint)).toBeGreaterThanOrEqual(TO);
+      expect(item.health.lastRun).toBeNull();
     }
+    // A scheduled run (what the timers do) records the rule's last run for the API.
+    const outcome = await runScheduled(STS, { source, stores: host.stores, now: () => TO + 3_600_000, ingestionDelayMs: 0, maxWindows: 24 });
+    expect(outcome.status).toBe("ok");
+    const after = await host.call("GET", "/api/rules", { token: admin });
+    const sts = after.body.items.find((x: { id: string }) => x.id === STS);
+    expect(sts.health).toMatchObject({ status: "ok", lastRun: { failing: false, lastError: null, at: new Date(TO + 3_600_000).toISOString() } });
     const untouched = await fresh.call("GET", "/api/rules", { token: await fresh.token({ roles: [ADMIN] }) });
     expect(untouched.body.items.every((x: { health: { status: string } }) => x.health.status === "never-run")).toBe(true);
   });
