@@ -79,6 +79,13 @@ export class AllowlistRepository {
 
   // ---- HTTP API: single-entry administration, each change audited ----
 
+  /** A list's entries with their ETags (expired ones included). */
+  async entriesWithEtags(list: ListName): Promise<{ entry: AllowlistEntry; etag: string }[]> {
+    await this.seedDefaults(list);
+    const entities = await this.store.list<EntryEntity>("Allowlists", `PartitionKey eq ${odata(list)}`);
+    return entities.filter((e) => e.rowKey !== MARKER).map((e) => ({ entry: fromEntity(list, e), etag: e.etag }));
+  }
+
   /** One entry and its ETag. */
   async entry(list: ListName, id: string): Promise<{ entry: AllowlistEntry; etag: string } | undefined> {
     await this.seedDefaults(list);
