@@ -55,6 +55,21 @@ describe("LogAnalyticsSource over the query API wire format", () => {
     expect(rejected).toEqual([{ origin: "query solorigate/events row 1", reason: "RawEventData: dynamic column is not valid JSON" }]);
   });
 
+  it("parses every rule's projection: columns a query does not project read as empty, never reject the row", async () => {
+    const base = at("2026-11-09T10:00:00Z");
+    const w = { start: base, end: base + HOUR };
+    fake.add("SigninLogs", [interactiveSignIn({ time: base + 60_000, upn: "proj@contoso.com", ip: "192.0.2.1" })]);
+    fake.add("AADNonInteractiveUserSignInLogs", [nonInteractiveSignIn({ time: base + 60_000, upn: "proj@contoso.com", ip: "192.0.2.2", resource: "Microsoft Intune" })]);
+    fake.add("AuditLogs", [stsAudit({ time: base + 60_000, user: "proj@contoso.com" })]);
+    fake.add("CloudAppEvents", [{ TimeGenerated: new Date(base + 60_000).toISOString(), ActionType: "Update StsRefreshTokenValidFrom Timestamp.", RawEventData: {} }]);
+    for (const rule of rules)
+      for (const [name, spec] of Object.entries(rule.queries(w))) {
+        const { rows, rejected } = await source().rows(spec, rule.kql(name, spec), `${rule.meta.name}/${name}`);
+        expect(rejected, `${rule.meta.name}/${name}`).toEqual([]);
+        expect(rows.length, `${rule.meta.name}/${name}`).toBe(1);
+      }
+  });
+
   it("sends the spec's TimeGenerated range as the request timespan", async () => {
     const spec = arrivedIn("SigninLogs", window);
     const before = fake.requests.length;
