@@ -103,12 +103,12 @@ export function outboxEventFromEntity(e: Omit<OutboxEntity, "rowKey"> & { rowKey
  * one transaction in the common case (all or nothing); when it does not, an incident and
  * the announcement of its change still commit together.
  */
-export function packTransactions(alertActions: readonly TransactionAction[], groups: readonly TransactionAction[][]): TransactionAction[][] {
+export function packTransactions(alertActions: readonly TransactionAction[], groups: readonly TransactionAction[][], limit = MAX_BATCH): TransactionAction[][] {
   const transactions: TransactionAction[][] = [];
-  for (let i = 0; i < alertActions.length; i += MAX_BATCH) transactions.push(alertActions.slice(i, i + MAX_BATCH));
+  for (let i = 0; i < alertActions.length; i += limit) transactions.push(alertActions.slice(i, i + limit));
   for (const group of groups) {
     const last = transactions[transactions.length - 1];
-    if (last && last.length + group.length <= MAX_BATCH) last.push(...group);
+    if (last && last.length + group.length <= limit) last.push(...group);
     else transactions.push([...group]);
   }
   return transactions;

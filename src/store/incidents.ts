@@ -7,10 +7,12 @@ import { groupAlerts, groupingHorizon, type Alert, type Incident, type IncidentS
 import { outboxAction, packTransactions, placementEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
 import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
-import { forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
+import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
 const INCIDENT = "incident:";
 const ALERT = "alert:";
+/** One row per partition that every placement rewrites, ETag-chained: placements never interleave. */
+const PLACEMENT = "placement";
 const CONCURRENCY = 16;
 const CONFLICT_RETRIES = 5;
 
@@ -82,6 +84,9 @@ export class IncidentRepository {
 
   private async placeForAccount(account: string, alerts: Omit<Alert, "incidentId">[], now: number): Promise<Placement> {
     const partitionKey = encodeKey(account);
+    // Read first: every transaction below is conditional on this row being as this placement
+    // last saw it (see the end of this method).
+    let placementEtag = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
     const horizon = new Date(groupingHorizon(Math.min(...alerts.map((a) => a.time)))).toISOString();
     const range = prefixRange(INCIDENT);
     const incidentEntities = await this.store.list<IncidentEntity>(
@@ -105,9 +110,23 @@ export class IncidentRepository {
       const event = placementEvent(incident, !known.has(incident.id), added, now);
       return [known.has(incident.id) ? ["update", entity, "Merge", { etag: incident.etag }] : ["create", entity], outboxAction(partitionKey, event)];
     });
+    if (actions.length === 0 && groups.length === 0) return grouping;
     // Incidents go last: when a partition needs several transactions, the incident is
-    // written only once all its alerts are.
-    for (const transaction of packTransactions(actions, groups)) await this.store.submit("Incidents", transaction);
+    // written only once all its alerts are. Each transaction also rewrites the partition's
+    // placement row under the ETag the previous one left (or the one read above), so two
+    // placements into one account cannot interleave: the second to write fails with 412/409
+    // and place() groups again from what the first stored. Without it, two writers whose
+    // alerts began at different alerts created two different incidents holding the same
+    // alerts (a backfill next to the live run, or a run whose lease expired).
+    const client = await this.store.table("Incidents");
+    for (const transaction of packTransactions(actions, groups, MAX_BATCH - 1)) {
+      const row = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
+      transaction.push(placementEtag ? ["update", row, "Replace", { etag: placementEtag }] : ["create", row]);
+      const response = await client.submitTransaction(transaction);
+      // Sub-responses come in request order; an update's carries no RowKey, so by position.
+      placementEtag = response.subResponses[transaction.length - 1]?.etag;
+      if (!placementEtag) throw new Error("Table service returned no ETag for the placement row");
+    }
     return grouping;
   }
 
