@@ -13,6 +13,7 @@ import {
   IncidentPageSchema,
   IncidentPatch,
   PageQuery,
+  isKeyable,
 } from "./schemas.js";
 import { decodeContinuation, encodeContinuation, httpEtag, ifMatch, iso, stale } from "./tokens.js";
 
@@ -160,7 +161,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       response: { status: 200, schema: IncidentPageSchema },
       async handler(req) {
         const account = req.params.account!;
-        if (account.length > 512) throw notFound(`account ${account.slice(0, 40)}…`);
+        if (account.length > 512 || !isKeyable(account)) throw notFound(`account ${account.slice(0, 40)}…`);
         const incidents = await deps.stores.incidents.queryIncidents({ account });
         if (incidents.length === 0) throw notFound(`account ${account} (no incidents)`);
         return { status: 200, body: page(incidents, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation) };

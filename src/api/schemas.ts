@@ -5,6 +5,17 @@ import { z } from "zod";
 import { INCIDENT_STATUSES } from "../engine/incidents.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../rules/rule.js";
+import { encodeKey } from "../store/keys.js";
+
+/** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */
+export function isKeyable(value: string): boolean {
+  try {
+    encodeKey(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** An ISO 8601 date-time with an offset or Z, as epoch ms. */
 export const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -33,7 +44,7 @@ export const IncidentListQuery = z
     status: csvOf(INCIDENT_STATUSES).optional(),
     severity: csvOf(Severity.options as [Severity, ...Severity[]]).optional(),
     ruleId: z.enum(ruleIds).optional(),
-    account: z.string().min(1).max(512).optional(),
+    account: z.string().min(1).max(512).refine(isKeyable, "too long once encoded").optional(),
     from: isoTime.optional().meta({ description: "incidents with an alert at or after this time" }),
     to: isoTime.optional().meta({ description: "incidents with an alert before this time" }),
     limit: limit.optional(),

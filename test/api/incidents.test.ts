@@ -297,6 +297,11 @@ describe("accounts", () => {
     expect(guest.status).toBe(200);
     expect(guest.body.items[0].account).toBe(GUEST);
     expect((await host.call("GET", "/api/accounts/nobody%40contoso.com/incidents")).status).toBe(404);
+    // Longer than a storage key once encoded (# becomes %23): still a plain 404 / 400.
+    expect((await host.call("GET", `/api/accounts/${"%23".repeat(400)}/incidents`)).status).toBe(404);
+    const tooLong = await host.call("GET", `/api/incidents?account=${"%23".repeat(400)}`);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errors).toEqual([{ field: "query.account", message: "too long once encoded" }]);
     expect((await host.call("GET", "/api/accounts/alice%40contoso.com/incidents?status=New")).status).toBe(400);
   });
 });
