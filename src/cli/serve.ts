@@ -1,7 +1,8 @@
 // `tokenwatch serve [--port N]`: the local host. The same API handlers as the Functions app,
 // under /api/ on 127.0.0.1, over the configured storage or a fresh in-memory Azurite, in dev
 // mode (tokens from `tokenwatch dev-token`; the dev JWKS at /dev/jwks.json), with the rules
-// running on a timer over a simulated tenant replayed in fast-forward (one simulated hour
+// running on a timer: against Log Analytics on their schedules when TOKENWATCH_WORKSPACE_ID
+// is set, otherwise over a simulated tenant replayed in fast-forward (one simulated hour
 // every few seconds), so incidents appear within a minute.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -15,9 +16,14 @@ import { MAX_BODY_BYTES, type RawRequest } from "../api/router.js";
 import { loadConfig } from "../config.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
+import { runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
+import { createLogAnalyticsSource } from "../compose.js";
+import { DefaultAzureCredential } from "@azure/identity";
 import { rules } from "../rules/index.js";
+import { frequencyOf } from "../rules/rule.js";
 import { simulateTenant } from "../sim/simulate.js";
 import { ReplaySource } from "../sources/replay.js";
+import type { LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
 import type { TableStore } from "../store/tables.js";
 import { UsageError } from "./usage.js";
@@ -170,6 +176,46 @@ export async function startSimulation(stores: Stores, options: SimulationOptions
   };
 }
 
+/**
+ * The timers' schedule against Log Analytics (TOKENWATCH_WORKSPACE_ID set): each rule runs as
+ * its timer does (runScheduled) once at start-up, then each time a period boundary plus the
+ * ingestion delay passes. A minute's check is enough: the shortest frequency is 5 minutes.
+ */
+export function startScheduledRules(deps: Omit<ScheduledDeps, "logger">, log: (line: string) => void): { settled(): Promise<void>; stop(): Promise<void> } {
+  const lastBoundary = new Map<string, number>();
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const check = async () => {
+    for (const rule of rules) {
+      if (stopped) return;
+      const frequency = frequencyOf(rule);
+      const boundary = Math.floor((deps.now() - deps.ingestionDelayMs) / frequency) * frequency;
+      if (lastBoundary.get(rule.meta.id) === boundary) continue;
+      lastBoundary.set(rule.meta.id, boundary);
+      try {
+        const outcome = await runScheduled(rule.meta.id, deps);
+        if (outcome.status === "busy") log(`${rule.meta.name}: ${outcome.reason}`);
+        else log(`${rule.meta.name}: ${outcome.reports.length} window(s), ${outcome.reports.reduce((n, r) => n + r.alerts.length, 0)} alert(s)`);
+      } catch (error) {
+        log(`${rule.meta.name}: run failed (retried at its next period): ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+  running = check();
+  const timer = setInterval(() => {
+    running = running.then(check);
+  }, 60_000);
+  return {
+    /** Resolves once the checks started so far are done. */
+    settled: () => running,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running.catch(() => undefined);
+    },
+  };
+}
+
 export interface ServeOptions {
   port: number;
   stepMs: number;
@@ -193,7 +239,7 @@ export function buildApi(
   stores: Stores,
   store: TableStore,
   trusts: Trust[],
-  options: { ruleNow?: () => number; source?: ReplaySource; log?: (line: string) => void } = {},
+  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void } = {},
 ): Api {
   const source = options.source;
   const deps: ApiDeps = {
@@ -219,10 +265,12 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   const storage = await openStorage(config);
   const { log } = options;
   let simulation: Simulation | undefined;
+  let scheduled: { stop(): Promise<void> } | undefined;
   let listening: Listening | undefined;
   const close = async () => {
     await listening?.close();
     await simulation?.stop();
+    await scheduled?.stop();
     await storage.close();
   };
   try {
@@ -231,8 +279,18 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     const trusts = [devTrust(key)];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
-    simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1 }, log);
-    const api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source });
+    let api: Api;
+    if (config.TOKENWATCH_WORKSPACE_ID) {
+      // Log Analytics configured: the rules run on their real schedules against it.
+      const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
+      const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
+      log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
+      scheduled = startScheduledRules(deps, log);
+      api = buildApi(storage.stores, storage.store, trusts, { log, source });
+    } else {
+      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1 }, log);
+      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source });
+    }
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
     log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);

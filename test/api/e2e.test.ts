@@ -9,6 +9,7 @@ import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { frequencyOf } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
+import { startScheduledRules } from "../../src/cli/serve.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
@@ -158,5 +159,29 @@ describe("rules", () => {
     ];
     for (const [path, b, status] of bad) expect((await fresh.call("POST", path, { token: admin, body: b })).status, JSON.stringify(b)).toBe(status);
     expect(await fresh.dump()).toBe(before);
+  });
+});
+
+describe("serve's schedule against a log source", () => {
+  it("runs each rule as its timer would at start-up and the API shows their last runs; a restart redoes no window", async () => {
+    const scheduledHost = await startHost({ source, ruleNow: () => TO + 3_600_000 });
+    try {
+      const lines: string[] = [];
+      let now = TO + 3_600_000;
+      const schedule = startScheduledRules({ source, stores: scheduledHost.stores, now: () => now, ingestionDelayMs: 0, maxWindows: 24 }, (l) => lines.push(l));
+      await schedule.settled();
+      await schedule.stop();
+      expect(lines).toHaveLength(rules.length);
+      const r = await scheduledHost.call("GET", "/api/rules", { token: await scheduledHost.token({ roles: [ADMIN] }) });
+      for (const item of r.body.items) expect(item.health).toMatchObject({ status: "ok", lastRun: { failing: false, at: new Date(now).toISOString() } });
+      now += 1;
+      const again = startScheduledRules({ source, stores: scheduledHost.stores, now: () => now, ingestionDelayMs: 0, maxWindows: 24 }, (l) => lines.push(l));
+      await again.settled();
+      await again.stop();
+      // A new scheduler runs each rule once at start-up; its checkpoint makes the run a no-op.
+      expect(lines.slice(rules.length).every((l) => l.endsWith("0 window(s), 0 alert(s)"))).toBe(true);
+    } finally {
+      await scheduledHost.close();
+    }
   });
 });
