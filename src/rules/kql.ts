@@ -227,8 +227,19 @@ function parseDatetimeText(text: string): number | null {
  * Anything else, or text that does not parse, is null.
  * https://learn.microsoft.com/kusto/query/todatetime-function (formats: .../scalar-data-types/datetime)
  */
+const UTC_ISO = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z$/;
+
 export function toDateTime(value: unknown): number | null {
-  if (typeof value === "string") return parseDatetimeText(value);
+  if (typeof value === "string") {
+    // Fast path for what Log Analytics itself returns (UTC, "Z", at most millisecond digits):
+    // Date.parse reads exactly that form identically, at a fraction of the general parser's cost.
+    // V8 rolls an impossible day over (Feb 30 -> Mar 2), so the day must survive the parse.
+    if (value.length <= 24 && UTC_ISO.test(value)) {
+      const ms = Date.parse(value);
+      return new Date(ms).getUTCDate() === Number(value.slice(8, 10)) ? ms : null;
+    }
+    return parseDatetimeText(value);
+  }
   if (typeof value === "number") return Number.isFinite(value) ? value : null;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.getTime();
   return null;
