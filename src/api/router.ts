@@ -19,7 +19,9 @@
 //       }),
 //     ];
 //   }
-//   // then: createApi({ ..., extraRoutes: webhookRoutes(deps) }) or router.add(...webhookRoutes(deps))
+//   // then: createApi({ ..., extraRoutes: webhookRoutes(deps) }) or api.router.add(...webhookRoutes(deps)),
+//   // plus, for Azure, one line in functions/http.ts: group("apiWebhooks", "webhooks/{*rest}");
+//   // `serve` takes the same list: buildApi(..., { extraRoutes }).
 //
 // Paths are relative to /api and use {name} segments. Roles: any one listed grants access;
 // "anonymous" skips authentication. Throw HttpError (or use problem()) for a 4xx; anything

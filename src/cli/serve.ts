@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createApi, responseBytes, type Api, type ApiDeps } from "../api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
 import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
-import { MAX_BODY_BYTES, type RawRequest } from "../api/router.js";
+import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
@@ -239,7 +239,7 @@ export function buildApi(
   stores: Stores,
   store: TableStore,
   trusts: Trust[],
-  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void } = {},
+  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[] } = {},
 ): Api {
   const source = options.source;
   const deps: ApiDeps = {
@@ -248,6 +248,7 @@ export function buildApi(
     now: Date.now,
     ruleNow: options.ruleNow,
     log: options.log,
+    extraRoutes: options.extraRoutes,
     ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
   };
   return createApi(deps);
