@@ -26,7 +26,16 @@ function getApi(): Promise<Api> {
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     if (config.TOKENWATCH_DEV_MODE) trusts.push(devTrust(await loadDevKey()));
-    return createApi({ stores, auth: new Authenticator(trusts), now: Date.now, log: (line) => console.error(line), extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
+    // Backfill reads the same workspace as the timers; without one configured the route answers 503.
+    const source = config.TOKENWATCH_WORKSPACE_ID ? createLogAnalyticsSource(config, new DefaultAzureCredential()) : undefined;
+    return createApi({
+      stores,
+      auth: new Authenticator(trusts),
+      now: Date.now,
+      log: (line) => console.error(line),
+      extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
+      ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+    });
   })().catch((error: unknown) => {
     api = undefined;
     throw error;

@@ -73,7 +73,7 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
       path: "/rules/{id}/backfill",
       group: "rules",
       roles: ADMIN,
-      summary: "Run a rule over a past range (at most 7 days, ending by now) without moving its checkpoint",
+      summary: "Run a rule over a past range (at most one day per call, ending by now) without moving its checkpoint",
       body: BackfillBody,
       response: { status: 200, schema: BackfillResultSchema },
       async handler(req) {
@@ -81,7 +81,7 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
         if (!rule) throw notFound(`rule ${req.params.id}`);
         const { from, to } = req.body;
         const bad = (field: string, message: string) => new HttpError(400, "Invalid request", `${field}: ${message}`, [{ field: `body.${field}`, message }]);
-        if (to - from > MAX_BACKFILL_MS) throw bad("to", "at most 7 days after from");
+        if (to - from > MAX_BACKFILL_MS) throw bad("to", "at most one day after from");
         if (to > deps.now()) throw bad("to", "must not be in the future");
         if (!deps.backfill) throw new HttpError(503, "Service unavailable", "no log source is configured for this deployment");
         const reports = await deps.backfill(rule, { from, to });

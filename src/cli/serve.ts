@@ -14,6 +14,8 @@ import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
 import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
+import { webhookAdminDeps } from "../delivery/index.js";
+import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
 import { runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
@@ -281,16 +283,17 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     let api: Api;
+    const extraRoutes = webhookRoutes(webhookAdminDeps(storage.store, config));
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
       const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, source });
+      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes });
     } else {
       simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1 }, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source });
+      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes });
     }
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
