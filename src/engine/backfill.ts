@@ -11,12 +11,8 @@ import { BaselineRepository } from "../store/baselines.js";
 import { RuleStateRepository, type RuleState } from "../store/rule-state.js";
 import type { TableStore } from "../store/tables.js";
 
-/**
- * The longest range one backfill call covers. It runs inside one HTTP request, and Azure's
- * front end gives up on a request after 230 s: a day (24 hourly windows) stays well inside;
- * longer ranges are several calls.
- */
-export const MAX_BACKFILL_MS = 86_400_000;
+/** The longest range one backfill call covers: keeps it within one Functions invocation. */
+export const MAX_BACKFILL_MS = 7 * 86_400_000;
 
 /** How long after the range's end its events are still expected to arrive. */
 const LATE_ARRIVAL_MS = 3_600_000;
@@ -79,7 +75,7 @@ class MemoryBaselines extends BaselineRepository {
  */
 export async function backfillRule(rule: Rule, deps: EngineDeps, store: TableStore, range: BackfillRange): Promise<WindowReport[]> {
   if (!(range.from < range.to)) throw new RangeError("backfill: from must be before to");
-  if (range.to - range.from > MAX_BACKFILL_MS) throw new RangeError("backfill: at most one day at a time");
+  if (range.to - range.from > MAX_BACKFILL_MS) throw new RangeError("backfill: at most 7 days at a time");
   const stores = { ...deps.stores, ruleState: new MemoryRuleState(store), baselines: new MemoryBaselines(store) };
   // Events of the range that arrived a little after it are still looked at, up to now.
   const until = Math.min(alignUp(range.to + LATE_ARRIVAL_MS, frequencyOf(rule)), deps.now());
