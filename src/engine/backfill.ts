@@ -44,13 +44,25 @@ class MemoryRuleState extends RuleStateRepository {
 class MemoryBaselines extends BaselineRepository {
   private readonly seen = new Map<string, Map<string, number>>();
 
-  override async record(sightings: readonly SignInSighting[]): Promise<void> {
+  override async record(sightings: Iterable<SignInSighting>): Promise<void> {
     for (const s of sightings) {
       if (!s.account) continue;
       let entries = this.seen.get(s.account);
       if (!entries) this.seen.set(s.account, (entries = new Map()));
       for (const key of [s.ip && `ip:${s.ip}`, s.asn && `asn:${s.asn}`]) if (key) entries.set(key, Math.max(entries.get(key) ?? 0, s.lastSeen));
     }
+  }
+
+  /** Expiry happens in memory too: the live table is never touched by a backfill. */
+  override async purge(_bucketIndex: number, since: number): Promise<number> {
+    let removed = 0;
+    for (const entries of this.seen.values())
+      for (const [key, lastSeen] of entries)
+        if (lastSeen <= since) {
+          entries.delete(key);
+          removed++;
+        }
+    return removed;
   }
 
   override async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {

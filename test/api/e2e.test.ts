@@ -148,6 +148,15 @@ describe("rules", () => {
     const again = await fresh.call("POST", `/api/rules/${PIVOT}/backfill`, { token: admin, body });
     expect(again.body).toMatchObject({ alerts: 0, incidents: 0 });
 
+    // A rule with a per-user baseline learns it in memory: the live baseline and checkpoint stay as they are.
+    const INTUNE = "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508";
+    const tables = async () => JSON.stringify([await fresh.store.list("Baselines"), await fresh.store.list("Checkpoints")]);
+    const liveState = await tables();
+    const intune = await fresh.call("POST", `/api/rules/${INTUNE}/backfill`, { token: admin, body });
+    expect(intune.status).toBe(200);
+    expect(intune.body.windows).toBeGreaterThan(0);
+    expect(await tables()).toBe(liveState);
+
     const before = await fresh.dump();
     const bad: [string, unknown, number][] = [
       [`/api/rules/${PIVOT}/backfill`, { from: "2026-11-02T00:00:00Z", to: "2026-11-01T00:00:00Z" }, 400],
