@@ -13,7 +13,6 @@ import { openApiDocument } from "./openapi.js";
 import {
   HttpError,
   MAX_BODY_BYTES,
-  METHODS,
   problemResponse,
   queryObject,
   route,
@@ -148,5 +147,3 @@ export function responseBytes(response: ApiResponse): Buffer | undefined {
   if (response.body === undefined) return undefined;
   return Buffer.from(typeof response.body === "string" ? response.body : JSON.stringify(response.body), "utf8");
 }
-
-export { METHODS };
