@@ -9,9 +9,12 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { allowlistsAt } from "../engine/allowlists.js";
+import { fetchInputs } from "../engine/run.js";
 import { IpMatcher, parseIp } from "../net/ip.js";
 import { rules } from "../rules/index.js";
 import type { RuleContext, Specs } from "../rules/rule.js";
+import { ReplaySource } from "../sources/replay.js";
+import type { LogSource } from "../sources/source.js";
 import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type SignInSighting, type TableName } from "../sources/rows.js";
 import { LIST_DEFAULTS } from "../engine/allowlists.js";
 import { Rand } from "../sim/prng.js";
@@ -46,6 +49,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   const dir = await mkdtemp(join(tmpdir(), "tokenwatch-bench-"));
   const tenantDir = join(dir, "tenant");
   const sliceDir = join(dir, "slice");
+  const daySliceDir = join(dir, "day");
   const azurite = await startAzurite();
   try {
     let t0 = Date.now();
@@ -53,23 +57,33 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
     log(`simulated ${users} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     t0 = Date.now();
-    const prepared = await prepareSteadyState(tenantDir, sliceDir, Date.parse(tenant.from), MEASURED_HOUR_END);
+    const from = Date.parse(tenant.from);
+    const to = Date.parse(tenant.to);
+    const prepared = await prepareSteadyState(tenantDir, sliceDir, daySliceDir, from, MEASURED_HOUR_END);
     const store = new TableStore({ connectionString: azurite.connectionString });
-    await seedSteadyState(store, prepared, Date.parse(tenant.from), MEASURED_HOUR_END);
+    await seedSteadyState(store, prepared, from, MEASURED_HOUR_END);
     log(`prepared the steady state before ${new Date(MEASURED_HOUR_END - HOUR).toISOString()} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const hour = await runMeasuredHour(sliceDir, azurite.connectionString, MEASURED_HOUR_END);
+    const ours = await tokenwatchRowsPerRun(daySliceDir, from, to);
+    let seedDay = 0;
+    let oursDay = 0;
+    for (const [end, rows] of ours) {
+      seedDay += seedRowsAt(prepared.hourly, end);
+      oursDay += rows;
+    }
     const engine = await engineVsJsonParse(prepared.dayLines);
     const cidr = cidrVsNaive();
 
-    const seedRows = prepared.seedRowsPerRun;
+    const seedBusiest = seedRowsAt(prepared.hourly, MEASURED_HOUR_END);
     const results = {
       scale: options.scale,
       users,
       measuredHour: new Date(MEASURED_HOUR_END - HOUR).toISOString(),
-      laRowsRatio: round(seedRows / hour.rowsScanned),
-      laRowsSeed: seedRows,
-      laRowsTokenwatch: hour.rowsScanned,
+      laRowsRatio: round(seedDay / oursDay),
+      laRowsSeedPerRun: Math.round(seedDay / ours.size),
+      laRowsTokenwatchPerRun: Math.round(oursDay / ours.size),
+      laRowsRatioMeasuredHour: round(seedBusiest / hour.rowsScanned),
       engineVsJsonParse: round(engine.ratio),
       engineRowsPerSecond: Math.round(engine.engineRate),
       jsonParseRowsPerSecond: Math.round(engine.parseRate),
@@ -106,8 +120,8 @@ function table(r: Record<string, string | number>): string {
 }
 
 interface Prepared {
-  /** Rows the seed queries as written would read in the measured hourly run, all four rules. */
-  seedRowsPerRun: number;
+  /** Rows per table per hour of TimeGenerated: what the seeds' `TimeGenerated > ago(period)` scopes select. */
+  hourly: Record<TableName, Map<number, number>>;
   /** Baseline sightings before the measured hour, as the hourly updates would have left them. */
   sightings: SignInSighting[];
   earliestNonInteractive: number | null;
@@ -115,39 +129,56 @@ interface Prepared {
   dayLines: { table: TableName; line: string }[];
 }
 
+// The seeds' own scopes for a run: TimeGenerated > ago(period), per table.
+const SEED_SCOPES: Record<TableName, number[]> = {
+  AuditLogs: [HOUR],
+  CloudAppEvents: [HOUR],
+  // Intune: baseline between (ago(14d) .. ago(1h)) plus detection > ago(1h); pivot: > ago(3h).
+  AADNonInteractiveUserSignInLogs: [14 * DAY + HOUR, 3 * HOUR],
+  SigninLogs: [3 * HOUR],
+};
+
+/** Rows the four seed queries as written read in the run at `runEnd`. */
+function seedRowsAt(hourly: Prepared["hourly"], runEnd: number): number {
+  let rows = 0;
+  for (const table of TABLES)
+    for (const period of SEED_SCOPES[table])
+      for (let h = runEnd - period; h < runEnd; h += HOUR) rows += hourly[table].get(h) ?? 0;
+  return rows;
+}
+
 /**
- * One streaming pass over the tenant: counts what the seeds would read, collects the
- * baseline the hourly runs would have built, and writes the slice of rows the measured
- * hour can touch (its arrivals, and the earlier rows its follow-up queries may reach).
+ * One streaming pass over the tenant: counts rows per hour for the seeds' scopes, collects
+ * the baseline the hourly runs would have built, and writes two slices: the rows the
+ * measured hour can touch (its arrivals, and the earlier rows its follow-up queries may
+ * reach) and the same for the whole detection day.
  */
-async function prepareSteadyState(tenantDir: string, sliceDir: string, from: number, hourEnd: number): Promise<Prepared> {
+async function prepareSteadyState(tenantDir: string, sliceDir: string, daySliceDir: string, from: number, hourEnd: number): Promise<Prepared> {
   const start = hourEnd - HOUR;
-  // The seeds' own scopes for a run at hourEnd: TimeGenerated > ago(period).
-  const seedScope: Record<TableName, number[]> = {
-    AuditLogs: [HOUR],
-    CloudAppEvents: [HOUR],
-    // Intune: baseline between (ago(14d) .. ago(1h)) plus detection > ago(1h); pivot: > ago(3h).
-    AADNonInteractiveUserSignInLogs: [14 * DAY + HOUR, 3 * HOUR],
-    SigninLogs: [3 * HOUR],
-  };
-  let seedRowsPerRun = 0;
+  const hourly = Object.fromEntries(TABLES.map((t) => [t, new Map<number, number>()])) as Prepared["hourly"];
   const latest = new Map<string, SignInSighting>();
   let earliestNonInteractive: number | null = null;
   const dayLines: Prepared["dayLines"] = [];
   await mkdir(sliceDir, { recursive: true });
+  await mkdir(daySliceDir, { recursive: true });
+  const write = async (out: WriteStream, line: string) => {
+    if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
+  };
+  const close = (out: WriteStream) => new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   for (const table of TABLES) {
     const out: WriteStream = createWriteStream(join(sliceDir, `${table}.ndjson`));
+    const dayOut: WriteStream = createWriteStream(join(daySliceDir, `${table}.ndjson`));
     const lines = createInterface({ input: createReadStream(join(tenantDir, `${table}.ndjson`)), crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line) continue;
       const parsed = parseRow(rowSchemas[table], JSON.parse(line));
       if (!parsed.ok) continue;
       const row = parsed.row as AnyRow;
-      for (const period of seedScope[table]) if (row.TimeGenerated >= hourEnd - period && row.TimeGenerated < hourEnd) seedRowsPerRun++;
+      const hour = Math.floor(row.TimeGenerated / HOUR) * HOUR;
+      hourly[table].set(hour, (hourly[table].get(hour) ?? 0) + 1);
       if (row.TimeGenerated >= from && dayLines.length < 400_000 && row.TimeGenerated % 3 === 0) dayLines.push({ table, line });
-      if (row.arrival < hourEnd && (row.arrival >= start || row.TimeGenerated >= start - 4 * HOUR)) {
-        if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
-      }
+      if (row.arrival < hourEnd && (row.arrival >= start || row.TimeGenerated >= start - 4 * HOUR)) await write(out, line);
+      if (row.arrival >= from || row.TimeGenerated >= from - 4 * HOUR) await write(dayOut, line);
       if (table === "AADNonInteractiveUserSignInLogs" && row.arrival < start) {
         const r = row as AnyRow & { UserPrincipalName: string; IPAddress: string; AutonomousSystemNumber: string };
         if (earliestNonInteractive === null || r.TimeGenerated < earliestNonInteractive) earliestNonInteractive = r.TimeGenerated;
@@ -155,9 +186,31 @@ async function prepareSteadyState(tenantDir: string, sliceDir: string, from: num
         mergeSightings(latest, [{ account: r.UserPrincipalName.toLowerCase(), ip: r.IPAddress, asn: r.AutonomousSystemNumber, lastSeen: r.TimeGenerated }]);
       }
     }
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await Promise.all([close(out), close(dayOut)]);
   }
-  return { seedRowsPerRun, sightings: [...latest.values()], earliestNonInteractive, dayLines };
+  return { hourly, sightings: [...latest.values()], earliestNonInteractive, dayLines };
+}
+
+/**
+ * Rows tokenwatch's queries read in each hourly run of the detection day: the engine's own
+ * fetch (first stage and follow-up), counted by scope.
+ */
+async function tokenwatchRowsPerRun(daySliceDir: string, from: number, to: number): Promise<Map<number, number>> {
+  const replay = await ReplaySource.open(daySliceDir);
+  let scanned = 0;
+  const counting: LogSource = {
+    rows: (spec) => ((scanned += replay.scanned(spec)), replay.rows(spec)),
+    sightings: (spec) => ((scanned += replay.scanned(spec)), replay.sightings(spec)),
+    earliest: (spec) => ((scanned += replay.scanned(spec)), replay.earliest(spec)),
+  };
+  const perRun = new Map<number, number>();
+  for (let end = from + HOUR; end <= to; end += HOUR) {
+    scanned = 0;
+    const window = { start: end - HOUR, end };
+    for (const rule of rules) await fetchInputs(rule, window, counting);
+    perRun.set(end, scanned);
+  }
+  return perRun;
 }
 
 /** The state a deployment running since `from` has at the measured hour: baselines and checkpoints. */

@@ -1,7 +1,7 @@
 // Running a rule: plan its windows from the checkpoint, and for each window fetch, evaluate,
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
-import { arrivedIn, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
+import { frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../sources/rows.js";
 import type { LogSource } from "../sources/source.js";
 import type { AllowlistRepository } from "../store/allowlists.js";
@@ -122,15 +122,8 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
   return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
 }
 
-async function runWindow(
-  rule: Rule,
-  window: Window,
-  state: RuleState,
-  allowlists: readonly AllowlistEntry[],
-  deps: EngineDeps,
-  eventRange: TimeRange = { from: -Infinity, to: Infinity },
-): Promise<{ report: WindowReport; dataSince: number | null }> {
-  const { source, stores } = deps;
+/** A window's inputs for a rule: its first-stage queries, then the follow-up they call for. */
+export async function fetchInputs(rule: Rule, window: Window, source: LogSource): Promise<{ inputs: Results<Specs>; rowsFetched: number; rejected: Rejection[] }> {
   const rejected: Rejection[] = [];
   let rowsFetched = 0;
   const fetchAll = async (specs: Specs) => {
@@ -144,9 +137,21 @@ async function runWindow(
     );
     return Object.fromEntries(entries) as Results<Specs>;
   };
-
   const first = await fetchAll(rule.queries(window));
   const inputs = rule.followUp ? { ...first, ...(await fetchAll(rule.followUp(window, first))) } : first;
+  return { inputs, rowsFetched, rejected };
+}
+
+async function runWindow(
+  rule: Rule,
+  window: Window,
+  state: RuleState,
+  allowlists: readonly AllowlistEntry[],
+  deps: EngineDeps,
+  eventRange: TimeRange = { from: -Infinity, to: Infinity },
+): Promise<{ report: WindowReport; dataSince: number | null }> {
+  const { source, stores } = deps;
+  const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
   const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE };
   let established: boolean | null = null;
@@ -163,11 +168,10 @@ async function runWindow(
   let dataSince = state.dataSince;
   if (rule.baseline) {
     // After evaluation: the window's own sign-ins are not part of its baseline (the seed's `ago(1h)` bound).
-    const spec = arrivedIn(rule.baseline.table, window);
-    const sightings = await source.sightings(spec, rule.baseline.sightingsKql(spec), `${rule.meta.id}/sightings`);
-    rejected.push(...sightings.rejected);
-    await stores.baselines.record(sightings.rows);
-    for (const s of sightings.rows) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
+    const sightings = new Map<string, SignInSighting>();
+    mergeSightings(sightings, rule.baseline.observe(inputs));
+    await stores.baselines.record(sightings.values());
+    for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
     // Reclaim expired entries, one bucket per window: the whole table every BUCKETS windows.
     await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
   }

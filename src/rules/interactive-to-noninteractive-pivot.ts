@@ -46,8 +46,8 @@ export const interactiveToNonInteractivePivot = defineRule({
   // The other side of each new row, among rows that arrived before this window (rows that
   // arrived in it are in the first stage already), for the users concerned only.
   followUp: (w, { nonInteractive, interactive }) => ({
-    earlierInteractive: otherSide(INTERACTIVE, w, nonInteractive, -MAX_GAP, -MIN_GAP),
-    earlierNonInteractive: otherSide(NON_INTERACTIVE, w, interactive, MIN_GAP, MAX_GAP),
+    earlierInteractive: otherSide(INTERACTIVE, w, nonInteractive.filter(isSuccess), -MAX_GAP, -MIN_GAP),
+    earlierNonInteractive: otherSide(NON_INTERACTIVE, w, interactive.filter(isSessionCandidate), MIN_GAP, MAX_GAP),
   }),
 
   kql: (name, spec) => {
@@ -73,7 +73,7 @@ export const interactiveToNonInteractivePivot = defineRule({
     const newSessions = new Set(interactive);
     const alerts = new Map<string, AlertDraft>();
     const pair = (ni: SignInRow, onlyNewSessions: boolean) => {
-      if (!isNewEvent(ctx, ni.TimeGenerated) || !passesNetworkFilters(ni, ctx)) return;
+      if (!isNewEvent(ctx, ni.TimeGenerated) || !isSuccess(ni) || !passesNetworkFilters(ni, ctx)) return;
       const user = ni.UserPrincipalName.toLowerCase();
       for (const session of sessionsByUser.get(user) ?? []) {
         if (onlyNewSessions && !newSessions.has(session)) continue;
@@ -93,7 +93,7 @@ export const interactiveToNonInteractivePivot = defineRule({
   },
 });
 
-/** The first-stage rows' users and time span, shifted by the join's bounds. */
+/** The users of the rows that could pair, and their time span shifted by the join's bounds. */
 function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   table: T,
   w: Window,
@@ -105,7 +105,6 @@ function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   let max = -Infinity;
   const accounts = new Set<string>();
   for (const row of rows) {
-    if (row.ResultType !== "0") continue;
     accounts.add(row.UserPrincipalName.toLowerCase());
     min = Math.min(min, row.TimeGenerated);
     max = Math.max(max, row.TimeGenerated);
@@ -114,17 +113,21 @@ function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   return { table, arrived: { to: w.start }, time: { from: min + fromOffset, to: max + toOffset + 1 }, accounts: [...accounts].sort() };
 }
 
-/** | where ResultType == 0 | where not(IPAddress in (KnownSafeIPs)) | evaluate ipv4_lookup(KnownSafeNetworks, ...) | where isempty(network) */
+/** | where ResultType == 0 */
+const isSuccess = (row: SignInRow) => row.ResultType === "0";
+
+/** The interactive side's own conditions: successful, and single factor or CA not applied. */
+const isSessionCandidate = (row: SignInRow) =>
+  isSuccess(row) && (row.AuthenticationRequirement === "singleFactorAuthentication" || row.ConditionalAccessStatus === "notApplied");
+
+/** | where not(IPAddress in (KnownSafeIPs)) | evaluate ipv4_lookup(KnownSafeNetworks, ...) | where isempty(network) */
 function passesNetworkFilters(row: SignInRow, ctx: RuleContext): boolean {
   // ipv4_lookup with return_unmatched keeps an address it cannot parse, unlike ipv4_is_in_any_range.
-  return row.ResultType === "0" && ctx.lists.network.lookup(row.IPAddress) !== true;
+  return ctx.lists.network.lookup(row.IPAddress) !== true;
 }
 
 function isInteractiveSession(row: SignInRow, ctx: RuleContext): boolean {
-  return (
-    passesNetworkFilters(row, ctx) &&
-    (row.AuthenticationRequirement === "singleFactorAuthentication" || row.ConditionalAccessStatus === "notApplied")
-  );
+  return isSessionCandidate(row) && passesNetworkFilters(row, ctx);
 }
 
 function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft {

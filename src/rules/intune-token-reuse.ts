@@ -4,7 +4,7 @@
 // being re-read from Log Analytics on every run.
 import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
-import { ARRIVAL, kqlString, scopeKql } from "./kql-text.js";
+import { ARRIVAL, scopeKql } from "./kql-text.js";
 import type { SignInRow } from "../sources/rows.js";
 import { arrivedIn, defineRule, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
 
@@ -35,12 +35,11 @@ export const intuneTokenReuse = defineRule({
 
   queries: (w: Window) => ({ signIns: arrivedIn("AADNonInteractiveUserSignInLogs", w) }),
 
+  // Every non-interactive sign-in of the hour, whatever its result or resource: one read
+  // serves both the detection (evaluate narrows) and the hourly baseline update (observe).
   kql: (_name, spec) =>
     [
       scopeKql(spec),
-      `| where ResultType == "0"`,
-      `| where ResourceDisplayName has_any (${INTUNE_RESOURCES.map(kqlString).join(", ")})`,
-      `| where tostring(AuthenticationDetails) !has "Multifactor"`,
       `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
         ` ResourceDisplayName, AppDisplayName, UserAgent, AuthenticationDetails, LocationDetails, Location`,
     ].join("\n"),
@@ -57,6 +56,10 @@ export const intuneTokenReuse = defineRule({
         `| summarize lastSeen = max(TimeGenerated) by account = tolower(UserPrincipalName), ip = IPAddress, asn = tostring(AutonomousSystemNumber)`,
       ].join("\n"),
     earliestKql: (spec) => [scopeKql(spec), `| summarize earliest = min(TimeGenerated)`].join("\n"),
+    observe: ({ signIns }) =>
+      signIns
+        .filter((row) => row.UserPrincipalName)
+        .map((row) => ({ account: row.UserPrincipalName.toLowerCase(), ip: row.IPAddress, asn: row.AutonomousSystemNumber, lastSeen: row.TimeGenerated })),
   },
 
   baselineAccounts: ({ signIns }, ctx) => candidates(signIns, ctx).map((row) => row.UserPrincipalName.toLowerCase()),

@@ -2,7 +2,7 @@
 // Analytics (or in a replay), and a pure evaluate() that decides.
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
-import type { RowOf, TableName } from "../sources/rows.js";
+import type { RowOf, SignInSighting, TableName } from "../sources/rows.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
 export function parseDuration(text: string): number {
@@ -182,10 +182,12 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Spe
   /** The per-user baseline this rule keeps (Intune): which table feeds it, and how to summarize it. */
   baseline?: {
     table: TableName;
-    /** Summarizes a spec's rows to (account, ip, asn, lastSeen). */
+    /** Summarizes a spec's rows to (account, ip, asn, lastSeen): the bootstrap over past days. */
     sightingsKql(spec: QuerySpec): string;
     /** The earliest TimeGenerated among a spec's rows (column `earliest`). */
     earliestKql(spec: QuerySpec): string;
+    /** What a window's own rows add to the baseline, once evaluated: the hourly update. */
+    observe(inputs: Results<S1> & Results<S2>): Iterable<SignInSighting>;
   };
   /** Accounts whose baseline evaluate() will read. */
   baselineAccounts?(inputs: Results<S1> & Results<S2>, ctx: RuleContext): Iterable<string>;

@@ -90,7 +90,7 @@ describe("scheduled detection through the Log Analytics query API", () => {
     expect(health).toMatchObject({ lastSuccessfulWindowEnd: T + 8 * HOUR, windowsBehind: 0, windowsProcessed: 2, failing: false, lastError: null });
   });
 
-  it("a crash after the alerts were stored but before the checkpoint moved (the baseline query failed) duplicates nothing on the retry", async () => {
+  it("a crash after the alerts were stored but before the checkpoint moved duplicates nothing on the retry", async () => {
     const rule = intuneTokenReuse;
     fake.add("AADNonInteractiveUserSignInLogs", [
       // history well before the first window: the baseline is established
@@ -103,24 +103,40 @@ describe("scheduled detection through the Log Analytics query API", () => {
     const clock = at_(11);
     await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock)); // first run: bootstrap + window 10-11
     Object.assign(clock, at_(12));
-    // Every attempt at the window's baseline update fails: after evaluate() and the alert writes.
-    fake.inject({ kind: "status", status: 500 }, { times: 100, match: (q) => q.shape === "sightings" });
-    await expect(runScheduled(rule.meta.id, scheduledDeps(source, stores, clock))).rejects.toThrow(/HTTP 500/);
-    expect(await checkpoint(rule)).toBe(T + HOUR);
+    await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock)); // window 11-12: four alerts stored
     expect((await alertsOf(rule)).length).toBe(4);
-    const failed = await stores.ruleState.health(rule.meta.id);
-    expect(failed).toMatchObject({ failing: true, lastSuccessfulWindowEnd: T + HOUR, windowsBehind: 1 });
-    expect(failed!.lastError).toMatch(/sightings: HTTP 500/);
-    fake.clearFaults();
+    // The process died after the alert writes, before its checkpoint write: as if that write never happened.
+    const state = await stores.ruleState.get(rule.meta.id);
+    await stores.ruleState.put(rule.meta.id, { ...state!, windowEnd: T + HOUR });
     const retried = await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock));
     // The retry finds the same four alerts; they are stored already, so it places none.
     expect(retried.status === "ok" && retried.reports.map((r) => r.alerts.length)).toEqual([0]);
     expect(await checkpoint(rule)).toBe(T + 2 * HOUR);
     expect((await alertsOf(rule)).length).toBe(4);
     await expectNoDuplicates(rule);
-    const healed = await stores.ruleState.health(rule.meta.id);
-    expect(healed).toMatchObject({ failing: false, windowsBehind: 0, lastErrorAt: clock.now });
-    expect(healed!.lastError).toMatch(/HTTP 500/);
+  });
+
+  it("a window whose query fails stays un-checkpointed, records the error, and succeeds on the next run", async () => {
+    const rule = intuneTokenReuse;
+    fake.add("AADNonInteractiveUserSignInLogs", [
+      nonInteractiveSignIn({ time: T - 20 * DAY, upn: "old@contoso.com", ip: "10.1.1.1", asn: "100", resource: "Microsoft Intune" }),
+      nonInteractiveSignIn({ time: T + HOUR + 10 * MIN, upn: "late@contoso.com", ip: "198.51.100.9", asn: "64500", resource: "Microsoft Intune", id: "ni-f" }),
+    ]);
+    const source = fakeSource(fake);
+    const clock = at_(11);
+    await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock));
+    Object.assign(clock, at_(12));
+    fake.inject({ kind: "status", status: 500 }, { times: 100 });
+    await expect(runScheduled(rule.meta.id, scheduledDeps(source, stores, clock))).rejects.toThrow(/HTTP 500/);
+    expect(await checkpoint(rule)).toBe(T + HOUR);
+    const failed = await stores.ruleState.health(rule.meta.id);
+    expect(failed).toMatchObject({ failing: true, lastSuccessfulWindowEnd: T + HOUR, windowsBehind: 1 });
+    expect(failed!.lastError).toMatch(/HTTP 500/);
+    fake.clearFaults();
+    const healed = await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock));
+    expect(healed.status === "ok" && healed.reports.map((r) => r.alerts.length)).toEqual([1]);
+    expect(await checkpoint(rule)).toBe(T + 2 * HOUR);
+    expect(await stores.ruleState.health(rule.meta.id)).toMatchObject({ failing: false, windowsBehind: 0 });
   });
 
   it("overlapping lookbacks (the pivot's 3 h period over 1 h windows) alert once for a pair that spans windows", async () => {
@@ -158,8 +174,8 @@ describe("scheduled detection through the Log Analytics query API", () => {
     Object.assign(clock, at_(12));
     const outcome = await runScheduled(rule.meta.id, scheduledDeps(source, stores, clock));
     expect(outcome.status === "ok" && outcome.reports[0]!.rowsFetched).toBe(30);
-    // Health counts every row read from the logs: the 30 sign-ins and their 30 summarized sightings.
-    expect(outcome.status === "ok" && outcome.health).toMatchObject({ rowsRead: 60, windowsProcessed: 1 });
+    // Health counts every row read from the logs: the 30 sign-ins, read once for detection and baseline.
+    expect(outcome.status === "ok" && outcome.health).toMatchObject({ rowsRead: 30, windowsProcessed: 1 });
     expect(fake.requests.some((r) => r.query?.partition)).toBe(true);
     expect((await alertsOf(rule)).map((a) => a.account).sort()).toEqual(burst.map((r) => String(r.UserPrincipalName)).sort());
     await expectNoDuplicates(rule);
