@@ -73,9 +73,12 @@ export const interactiveToNonInteractivePivot = defineRule({
     const newSessions = new Set(interactive);
     const alerts = new Map<string, AlertDraft>();
     const pair = (ni: SignInRow, onlyNewSessions: boolean) => {
-      if (!isNewEvent(ctx, ni.TimeGenerated) || !isSuccess(ni) || !passesNetworkFilters(ni, ctx)) return;
+      if (!isNewEvent(ctx, ni.TimeGenerated) || !isSuccess(ni)) return;
       const user = ni.UserPrincipalName.toLowerCase();
-      for (const session of sessionsByUser.get(user) ?? []) {
+      const sessions = sessionsByUser.get(user);
+      // Most refreshes have no candidate session: look that up before parsing the IP.
+      if (!sessions || !passesNetworkFilters(ni, ctx)) return;
+      for (const session of sessions) {
         if (onlyNewSessions && !newSessions.has(session)) continue;
         // | join kind=inner InteractiveSessions on UserPrincipalName
         // | where IPAddress != InteractiveIP and Location != InteractiveCountry

@@ -99,17 +99,18 @@ export const intuneTokenReuse = defineRule({
 
 /** The seed's filters before the baseline join: new, successful, not allowlisted, Intune, no MFA. */
 function candidates(rows: readonly SignInRow[], ctx: RuleContext): SignInRow[] {
+  // The seed's conjunction, cheapest test first; parsing the IP comes last.
   return rows.filter(
     (row) =>
       isNewEvent(ctx, row.TimeGenerated) &&
       // | where ResultType == 0   (a string column holding the AADSTS code)
       row.ResultType === "0" &&
-      // | where not(ipv4_is_in_any_range(tostring(IPAddress), AllowedRanges)): an address that does not
-      // parse gives null, and not(null) drops the row, as in KQL.
-      ipIsInAnyRange(row.IPAddress, ctx.lists.network) === false &&
       // | where ResourceDisplayName has_any (intuneResources)
       hasAny(row.ResourceDisplayName, INTUNE_RESOURCES) &&
       // | where AuthDetails !has "Multifactor"
-      !has(row.AuthenticationDetails, "Multifactor"),
+      !has(row.AuthenticationDetails, "Multifactor") &&
+      // | where not(ipv4_is_in_any_range(tostring(IPAddress), AllowedRanges)): an address that does not
+      // parse gives null, and not(null) drops the row, as in KQL.
+      ipIsInAnyRange(row.IPAddress, ctx.lists.network) === false,
   );
 }
