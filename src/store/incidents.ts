@@ -4,7 +4,7 @@
 // leave an alert stored without its incident or the other way round.
 import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
-import { outboxAction, packTransactions, placementEvent } from "../delivery/outbox.js";
+import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
 import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
@@ -193,8 +193,9 @@ export class IncidentRepository {
 
   /**
    * Applies an analyst's changes if the incident is unchanged since `etag` was read: the
-   * incident and one history row per change are one entity-group transaction, so a change
-   * is never stored without its history. "stale" when someone (or a run placing alerts)
+   * incident, one history row per change and, when a field changed, the outbox row of its
+   * `incident.updated` event are one entity-group transaction, so a change is never stored
+   * without its history or unannounced. "stale" when someone (or a run placing alerts)
    * changed it first; "missing" when it does not exist.
    */
   async updateIncident(
@@ -231,6 +232,8 @@ export class IncidentRepository {
         },
       ]),
     );
+    // A comment alone announces nothing: the payload carries the incident, not its history, so the event would repeat the last one.
+    if (log.some((c) => c.field !== "comment")) actions.push(outboxAction(partitionKey, updateEvent(next, now)));
     const client = await this.store.table("Incidents");
     try {
       const response = await client.submitTransaction(actions);
