@@ -2,8 +2,8 @@
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
-import type { Alert, Incident } from "../engine/incidents.js";
-import { severityRank, type Entity, type Severity } from "../rules/rule.js";
+import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
+import { severityRank, type Severity } from "../rules/rule.js";
 import type { IncidentChange } from "../store/incidents.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
 import {
@@ -27,27 +27,9 @@ const READ = ["Incidents.Read", "Incidents.Write"] as const;
 const ID = /^[0-9a-f]{32}$/;
 
 export function incidentView(i: Incident) {
-  return {
-    id: i.id,
-    ruleId: i.ruleId,
-    ruleName: i.ruleName,
-    account: i.account,
-    severity: i.severity,
-    status: i.status,
-    title: i.title,
-    firstAlertTime: iso(i.firstAlertTime),
-    lastAlertTime: iso(i.lastAlertTime),
-    alertCount: i.alertIds.length,
-    alertIds: i.alertIds,
-    createdAt: iso(i.createdAt),
-    updatedAt: iso(i.updatedAt),
-    owner: i.owner,
-    classification: i.classification,
-    etag: httpEtag(i.etag ?? ""),
-  };
+  return { ...incidentJson(i), etag: httpEtag(i.etag ?? "") };
 }
 
-const alertView = (a: Alert) => ({ id: a.id, ruleId: a.ruleId, severity: a.severity, time: iso(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities });
 const historyView = (c: IncidentChange) => ({ at: iso(c.at), actor: c.actor, field: c.field, before: c.before, after: c.after });
 
 /** Newest first: latest alert, then id for a stable order. */
@@ -65,11 +47,6 @@ function page(incidents: Incident[], limit: number, scope: string, token: string
   return { items: items.map(incidentView), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime, id: last.id }) : null };
 }
 
-function uniqueEntities(alerts: readonly Alert[]): Entity[] {
-  const seen = new Map<string, Entity>();
-  for (const a of alerts) for (const e of a.entities) seen.set(JSON.stringify(e), e);
-  return [...seen.values()];
-}
 
 async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
   const incident = ID.test(id) ? await deps.stores.incidents.getIncident(id) : undefined;
@@ -79,7 +56,7 @@ async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
 
 async function detail(deps: IncidentDeps, incident: Incident) {
   const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), deps.stores.incidents.historyOf(incident)]);
-  return { ...incidentView(incident), alerts: alerts.map(alertView), entities: uniqueEntities(alerts), history: history.map(historyView) };
+  return { ...incidentView(incident), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.map(historyView) };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {

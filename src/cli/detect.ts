@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.js";
-import type { Alert, Incident } from "../engine/incidents.js";
+import { alertJson, incidentJson } from "../engine/incidents.js";
 import { alignUp, runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
@@ -118,27 +118,6 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   } finally {
     await storage.close();
   }
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-export function alertJson(a: Alert) {
-  return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: iso(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
-}
-
-export function incidentJson(i: Incident) {
-  return {
-    id: i.id,
-    ruleId: i.ruleId,
-    ruleName: i.ruleName,
-    account: i.account,
-    severity: i.severity,
-    status: i.status,
-    title: i.title,
-    firstAlertTime: iso(i.firstAlertTime),
-    lastAlertTime: iso(i.lastAlertTime),
-    alertIds: i.alertIds,
-  };
 }
 
 function requireString(values: Record<string, string | boolean | undefined>, name: string): string {

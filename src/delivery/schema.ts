@@ -2,8 +2,7 @@
 // in zod so the same definition validates in tests and becomes the JSON Schema in the
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
-import type { Alert, Incident } from "../engine/incidents.js";
-import type { Entity } from "../rules/rule.js";
+import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 
 export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -89,34 +88,11 @@ export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
 /** JSON Schema (draft 2020-12) of the webhook payload, for the OpenAPI document. */
 export const WEBHOOK_EVENT_JSON_SCHEMA = z.toJSONSchema(WebhookEventSchema, { target: "draft-2020-12" });
 
-export function toWebhookIncident(incident: Incident): WebhookEvent["data"]["incident"] {
-  return {
-    id: incident.id,
-    ruleId: incident.ruleId,
-    ruleName: incident.ruleName,
-    account: incident.account,
-    severity: incident.severity,
-    status: incident.status,
-    title: incident.title,
-    firstAlertTime: new Date(incident.firstAlertTime).toISOString(),
-    lastAlertTime: new Date(incident.lastAlertTime).toISOString(),
-    alertIds: incident.alertIds,
-    alertCount: incident.alertIds.length,
-    createdAt: new Date(incident.createdAt).toISOString(),
-    updatedAt: new Date(incident.updatedAt).toISOString(),
-    owner: incident.owner,
-    classification: incident.classification,
-  };
-}
-
-export function toWebhookAlert(alert: Alert): WebhookEvent["data"]["alerts"][number] {
-  return { ...alert, time: new Date(alert.time).toISOString() };
-}
+export const toWebhookIncident = (incident: Incident): WebhookEvent["data"]["incident"] => incidentJson(incident);
+export const toWebhookAlert = (alert: Alert): WebhookEvent["data"]["alerts"][number] => alertJson(alert);
 
 /** The event announcing one incident change. */
 export function buildEvent(e: { id: string; type: EventType; time: number; incident: Incident; alerts: readonly Alert[] }): WebhookEvent {
-  const entities = new Map<string, Entity>();
-  for (const alert of e.alerts) for (const entity of alert.entities) entities.set(JSON.stringify(entity), entity);
   return {
     specversion: "1.0",
     id: e.id,
@@ -125,6 +101,6 @@ export function buildEvent(e: { id: string; type: EventType; time: number; incid
     subject: e.incident.id,
     time: new Date(e.time).toISOString(),
     datacontenttype: "application/json",
-    data: { incident: toWebhookIncident(e.incident), alerts: e.alerts.map(toWebhookAlert), entities: [...entities.values()] },
+    data: { incident: toWebhookIncident(e.incident), alerts: e.alerts.map(toWebhookAlert), entities: uniqueEntities(e.alerts) },
   };
 }

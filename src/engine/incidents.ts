@@ -130,3 +130,38 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
 export function groupingHorizon(earliestAlert: number): number {
   return earliestAlert - INCIDENT_LOOKBACK_MS;
 }
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** An incident as JSON: the one shape detect prints, the API serves and webhooks carry. */
+export function incidentJson(i: Incident) {
+  return {
+    id: i.id,
+    ruleId: i.ruleId,
+    ruleName: i.ruleName,
+    account: i.account,
+    severity: i.severity,
+    status: i.status,
+    title: i.title,
+    firstAlertTime: iso(i.firstAlertTime),
+    lastAlertTime: iso(i.lastAlertTime),
+    alertIds: i.alertIds,
+    alertCount: i.alertIds.length,
+    createdAt: iso(i.createdAt),
+    updatedAt: iso(i.updatedAt),
+    owner: i.owner,
+    classification: i.classification,
+  };
+}
+
+/** An alert as JSON (time in ISO 8601 UTC). */
+export function alertJson(a: Alert) {
+  return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: iso(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
+}
+
+/** The distinct entities of some alerts, in first-seen order. */
+export function uniqueEntities(alerts: readonly Alert[]): Entity[] {
+  const seen = new Map<string, Entity>();
+  for (const a of alerts) for (const e of a.entities) if (!seen.has(JSON.stringify(e))) seen.set(JSON.stringify(e), e);
+  return [...seen.values()];
+}
