@@ -3,7 +3,10 @@
 // mode (tokens from `tokenwatch dev-token`; the dev JWKS at /dev/jwks.json), with the rules
 // running on a timer: against Log Analytics on their schedules when TOKENWATCH_WORKSPACE_ID
 // is set, otherwise over a simulated tenant replayed in fast-forward (one simulated hour
-// every few seconds), so incidents appear within a minute.
+// every few seconds), so incidents appear within a minute. Webhooks as in the Functions
+// app: the admin routes under /api/webhooks, and the delivery worker after each detection
+// run and every minute; unlike the app's, its targets may be http and loopback/private
+// (local receivers), unless the environment sets the two flags otherwise.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,7 +17,7 @@ import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
 import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
-import { webhookAdminDeps } from "../delivery/index.js";
+import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../delivery/index.js";
 import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
@@ -118,6 +121,8 @@ export interface SimulationOptions {
   stepMs: number;
   users: number;
   seed: number;
+  /** Called after each step's rule runs (the delivery worker, in serve). */
+  afterStep?: () => void;
 }
 
 export interface Simulation {
@@ -151,6 +156,7 @@ export async function startSimulation(stores: Stores, options: SimulationOptions
       alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
     }
     log(`rules ran to ${new Date(clock).toISOString()}${alerts ? `: ${alerts} new alert(s)` : ""}`);
+    options.afterStep?.();
   };
   const schedule = () => {
     if (stopped) return;
@@ -183,7 +189,11 @@ export async function startSimulation(stores: Stores, options: SimulationOptions
  * its timer does (runScheduled) once at start-up, then each time a period boundary plus the
  * ingestion delay passes. A minute's check is enough: the shortest frequency is 5 minutes.
  */
-export function startScheduledRules(deps: Omit<ScheduledDeps, "logger">, log: (line: string) => void): { settled(): Promise<void>; stop(): Promise<void> } {
+export function startScheduledRules(
+  deps: Omit<ScheduledDeps, "logger">,
+  log: (line: string) => void,
+  afterCheck: () => void = () => {},
+): { settled(): Promise<void>; stop(): Promise<void> } {
   const lastBoundary = new Map<string, number>();
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
@@ -202,6 +212,7 @@ export function startScheduledRules(deps: Omit<ScheduledDeps, "logger">, log: (l
         log(`${rule.meta.name}: run failed (retried at its next period): ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    afterCheck();
   };
   running = check();
   const timer = setInterval(() => {
@@ -214,6 +225,42 @@ export function startScheduledRules(deps: Omit<ScheduledDeps, "logger">, log: (l
       stopped = true;
       clearInterval(timer);
       await running.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Runs the delivery worker on `kick()` (after each detection run) and every `intervalMs`
+ * (retries, redeliveries). Runs never overlap, and kicks made while one runs coalesce into
+ * the next. A failed run is logged: the outbox keeps what it did not send.
+ */
+export function startDelivery(worker: DeliveryWorker, log: (line: string) => void, intervalMs = 60_000): { kick(): Promise<void>; stop(): Promise<void> } {
+  let stopped = false;
+  let current: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | undefined;
+  const kick = () => {
+    if (queued) return queued;
+    const next = current.then(async () => {
+      queued = undefined;
+      if (stopped) return;
+      try {
+        const r = await worker.run();
+        if (r.fannedOut || r.attempted)
+          log(`webhooks: ${r.fannedOut} event(s) fanned out, ${r.delivered} delivered, ${r.failed} to retry, ${r.deadLettered} dead-lettered`);
+      } catch (error) {
+        log(`webhooks: delivery run failed (retried in a minute): ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    queued = current = next;
+    return next;
+  };
+  const timer = setInterval(() => void kick(), intervalMs);
+  return {
+    kick,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current;
     },
   };
 }
@@ -264,16 +311,20 @@ export interface RunningHost {
 
 /** Starts the local host: storage (Azurite unless configured), dev-mode auth, the simulated tenant's timer, the HTTP server. */
 export async function startServe(options: ServeOptions): Promise<RunningHost> {
-  const config = loadConfig({ ...process.env, TOKENWATCH_DEV_MODE: "true" });
+  // The local host allows http and loopback/private webhook targets (local receivers) unless
+  // the environment says otherwise; the Functions app's defaults stay strict (config.ts).
+  const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", ...process.env, TOKENWATCH_DEV_MODE: "true" });
   const storage = await openStorage(config);
   const { log } = options;
   let simulation: Simulation | undefined;
   let scheduled: { stop(): Promise<void> } | undefined;
   let listening: Listening | undefined;
+  const delivery = startDelivery(createDeliveryWorker(storage.store, config), log);
   const close = async () => {
     await listening?.close();
     await simulation?.stop();
     await scheduled?.stop();
+    await delivery.stop();
     await storage.close();
   };
   try {
@@ -289,15 +340,16 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
       const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
-      scheduled = startScheduledRules(deps, log);
+      scheduled = startScheduledRules(deps, log, () => void delivery.kick());
       api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes });
     } else {
-      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1 }, log);
+      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, afterStep: () => void delivery.kick() }, log);
       api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes });
     }
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
     log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
+    log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);
     return { url: listening.url, close };
   } catch (error) {
     await close();
