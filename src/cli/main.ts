@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 // The `tokenwatch` command. Subcommands live in their own files; this one parses, runs,
-// and turns failures into one line on stderr and a non-zero exit.
+// and turns failures into one line on stderr and a non-zero exit. Each command's module is
+// loaded when it runs, so `detect` does not pay for the API host's or Azure identity's imports.
 import { writeFile } from "node:fs/promises";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { detect, parseDetectArgs } from "./detect.js";
-import { bench, parseBenchArgs } from "./bench.js";
-import { demo } from "./demo.js";
-import { parseSimulateArgs, simulate } from "./simulate.js";
+import { DEV_TOKEN_OPTIONS } from "./dev-token.js";
 import { UsageError } from "./usage.js";
-import { parseServeArgs, serve } from "./serve.js";
-import { DEV_TOKEN_OPTIONS, devToken, parseDevTokenArgs } from "./dev-token.js";
-import { backfill, parseBackfillArgs } from "./backfill.js";
 
 const USAGE = `usage:
   tokenwatch detect --logs DIR --from ISO --to ISO [--allowlist FILE] [--out FILE]
@@ -27,6 +22,7 @@ const commands: Record<string, { options: ParseArgsConfig["options"]; run(values
   detect: {
     options: { logs: { type: "string" }, from: { type: "string" }, to: { type: "string" }, allowlist: { type: "string" }, out: { type: "string" } },
     async run(values) {
+      const { detect, parseDetectArgs } = await import("./detect.js");
       const options = await parseDetectArgs(values);
       const output = await detect({ ...options, log });
       const text = `${JSON.stringify(output, null, 2)}\n`;
@@ -37,36 +33,42 @@ const commands: Record<string, { options: ParseArgsConfig["options"]; run(values
   simulate: {
     options: { out: { type: "string" }, users: { type: "string" }, days: { type: "string" }, "history-days": { type: "string" }, seed: { type: "string" }, to: { type: "string" } },
     async run(values) {
+      const { parseSimulateArgs, simulate } = await import("./simulate.js");
       await simulate(parseSimulateArgs(values), log);
     },
   },
   bench: {
     options: { scale: { type: "string" }, json: { type: "boolean" } },
     async run(values) {
+      const { bench, parseBenchArgs } = await import("./bench.js");
       await bench(parseBenchArgs(values), log);
     },
   },
   demo: {
     options: { users: { type: "string" }, days: { type: "string" } },
     async run(values) {
+      const { demo } = await import("./demo.js");
       await demo(values, log);
     },
   },
   serve: {
     options: { port: { type: "string" }, "step-seconds": { type: "string" }, users: { type: "string" } },
     async run(values) {
+      const { parseServeArgs, serve } = await import("./serve.js");
       await serve({ ...parseServeArgs(values), log });
     },
   },
   backfill: {
     options: { rule: { type: "string" }, from: { type: "string" }, to: { type: "string" }, logs: { type: "string" } },
     async run(values) {
+      const { backfill, parseBackfillArgs } = await import("./backfill.js");
       process.stdout.write(`${JSON.stringify(await backfill(await parseBackfillArgs(values), log), null, 2)}\n`);
     },
   },
   "dev-token": {
     options: DEV_TOKEN_OPTIONS,
     async run(values) {
+      const { devToken, parseDevTokenArgs } = await import("./dev-token.js");
       process.stdout.write(`${await devToken(parseDevTokenArgs(values))}\n`);
     },
   },

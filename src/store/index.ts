@@ -1,5 +1,4 @@
 // Composition of the storage side: one TableStore, the repositories over it.
-import { DefaultAzureCredential } from "@azure/identity";
 import type { Config } from "../config.js";
 import type { Stores } from "../engine/run.js";
 import { AllowlistRepository } from "./allowlists.js";
@@ -31,8 +30,11 @@ export async function openStorage(config: Config): Promise<OpenedStorage> {
   let target: StorageTarget;
   let azurite: AzuriteTables | undefined;
   if (config.TOKENWATCH_STORAGE_CONNECTION_STRING) target = { connectionString: config.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
-  else if (config.TOKENWATCH_STORAGE_TABLE_ENDPOINT)
+  else if (config.TOKENWATCH_STORAGE_TABLE_ENDPOINT) {
+    // Loaded only here: @azure/identity costs a quarter second at start-up that replay never needs.
+    const { DefaultAzureCredential } = await import("@azure/identity");
     target = { endpoint: config.TOKENWATCH_STORAGE_TABLE_ENDPOINT, credential: new DefaultAzureCredential(), tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
+  }
   else {
     azurite = await startAzurite();
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
