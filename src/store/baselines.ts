@@ -17,6 +17,8 @@ interface BaselineEntity {
 /** Enough partitions to spread 100k users' hourly writes, few enough that a small tenant's hour is a handful of transactions. */
 export const BUCKETS = 32;
 const CONCURRENCY = 16;
+/** 1 (partition) + 1 (lastSeen) + 2 per account <= 15 comparisons per filter. */
+const ACCOUNTS_PER_QUERY = 6;
 
 /** FNV-1a of the account, to spread accounts evenly over the buckets. */
 export function bucketOf(account: string): string {
@@ -58,25 +60,44 @@ export class BaselineRepository {
     });
   }
 
-  /** The known networks of each account, counting only entries seen after `since` (the baseline period). */
+  /**
+   * The known networks of each account, counting only entries seen after `since` (the
+   * baseline period). Accounts of one bucket are read together, a few per query: Table
+   * Storage allows at most 15 comparisons in a filter (partition, lastSeen, and a RowKey
+   * range of two per account).
+   */
   async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {
     const out = new Map<string, KnownNetworks>();
     const sinceIso = new Date(since).toISOString();
-    await forEachLimit(new Set(accounts), CONCURRENCY, async (account) => {
-      const prefix = rowPrefix(account);
-      const range = prefixRange(prefix);
+    const byBucket = new Map<string, string[]>();
+    for (const account of new Set(accounts)) {
+      const bucket = bucketOf(account);
+      const group = byBucket.get(bucket);
+      if (group) group.push(account);
+      else byBucket.set(bucket, [account]);
+    }
+    const queries: { bucket: string; accounts: string[] }[] = [];
+    for (const [bucket, list] of byBucket)
+      for (let i = 0; i < list.length; i += ACCOUNTS_PER_QUERY) queries.push({ bucket, accounts: list.slice(i, i + ACCOUNTS_PER_QUERY) });
+    await forEachLimit(queries, CONCURRENCY, async ({ bucket, accounts: group }) => {
+      const ranges = group.map((account) => {
+        const range = prefixRange(rowPrefix(account));
+        return `(RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)})`;
+      });
       const entities = await this.store.list<BaselineEntity>(
         "Baselines",
-        `PartitionKey eq ${odata(bucketOf(account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastSeen gt ${odata(sinceIso)}`,
+        `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sinceIso)} and (${ranges.join(" or ")})`,
       );
-      const ips = new Set<string>();
-      const asns = new Set<string>();
       for (const e of entities) {
-        const rest = (e.rowKey ?? "").slice(prefix.length);
-        if (rest.startsWith("ip:")) ips.add(decodeKey(rest.slice(3)));
-        else if (rest.startsWith("asn:")) asns.add(decodeKey(rest.slice(4)));
+        const rowKey = e.rowKey ?? "";
+        const separator = rowKey.indexOf("|");
+        const account = decodeKey(rowKey.slice(0, separator));
+        const rest = rowKey.slice(separator + 1);
+        let known = out.get(account);
+        if (!known) out.set(account, (known = { ips: new Set(), asns: new Set() }));
+        if (rest.startsWith("ip:")) (known.ips as Set<string>).add(decodeKey(rest.slice(3)));
+        else if (rest.startsWith("asn:")) (known.asns as Set<string>).add(decodeKey(rest.slice(4)));
       }
-      if (ips.size || asns.size) out.set(account, { ips, asns });
     });
     return out;
   }
