@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 
 import { solorigateStsRefreshToken as rule } from "../../src/rules/solorigate-sts-refresh-token.js";
-import { asJsonText, at, context, evaluate, parse, raw, row, summary, type ContextOptions, type Overrides } from "../support/rows.js";
+import { asJsonText, at, context, evaluate, parse, raw, row, summary, type ContextOptions, type Overrides, NARROW_RANGE, RANGE_EDGE_CASES } from "../support/rows.js";
 
 const PROP = "RawEventData.ModifiedProperties.0";
 
@@ -174,13 +174,8 @@ describe("distinct AccountObjectId, AccountDisplayName, Role, IPAddress, IsAnony
 });
 
 describe("time bounds: only events with TimeGenerated in [from, to) are new", () => {
-  const range = { from: at("2026-11-01T10:00:00Z"), to: at("2026-11-01T11:00:00Z") };
-  it.each([
-    ["before from", "2026-11-01T09:59:59.999Z", 0],
-    ["at from", "2026-11-01T10:00:00.000Z", 1],
-    ["just before to", "2026-11-01T10:59:59.999Z", 1],
-    ["at to", "2026-11-01T11:00:00.000Z", 0],
-  ])("%s (%s) -> %i alert(s)", (_name, time, expected) => {
+  const range = NARROW_RANGE;
+  it.each(RANGE_EDGE_CASES)("%s (%s) -> %i alert(s)", (_name, time, expected) => {
     expect(alerts({ TimeGenerated: time }, { eventRange: range })).toBe(expected);
   });
 

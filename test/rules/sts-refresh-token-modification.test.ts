@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 
 import { stsRefreshTokenModification as rule } from "../../src/rules/sts-refresh-token-modification.js";
-import { asJsonText, at, context, entry, evaluate, parse, raw, row, summary, WINDOW, type ContextOptions, type Overrides } from "../support/rows.js";
+import { asJsonText, at, context, entry, evaluate, parse, raw, row, summary, WINDOW, type ContextOptions, type Overrides, NARROW_RANGE, RANGE_EDGE_CASES } from "../support/rows.js";
 
 const PROPS = "TargetResources.0.modifiedProperties";
 const STS_PROP = { displayName: "StsRefreshTokensValidFrom", oldValue: '["2026-10-01T00:00:00Z"]', newValue: '["2026-11-01T10:10:00Z"]' };
@@ -165,13 +165,8 @@ describe("where InitiatingUserOrApp !in~ (AllowedUserList) (the principals allow
 });
 
 describe("time bounds: only events with TimeGenerated in [from, to) are new", () => {
-  const range = { from: at("2026-11-01T10:00:00Z"), to: at("2026-11-01T11:00:00Z") };
-  it.each([
-    ["before from", "2026-11-01T09:59:59.999Z", 0],
-    ["at from", "2026-11-01T10:00:00.000Z", 1],
-    ["just before to", "2026-11-01T10:59:59.999Z", 1],
-    ["at to", "2026-11-01T11:00:00.000Z", 0],
-  ])("%s (%s) -> %i alert(s)", (_name, time, expected) => {
+  const range = NARROW_RANGE;
+  it.each(RANGE_EDGE_CASES)("%s (%s) -> %i alert(s)", (_name, time, expected) => {
     expect(alerts({ TimeGenerated: time }, { eventRange: range })).toBe(expected);
   });
 });

@@ -17,6 +17,15 @@ export const WINDOW: Window = { start: at("2026-11-01T10:00:00Z"), end: at("2026
 /** The replay's --from/--to: events with TimeGenerated here are new, anything else is history. */
 export const EVENT_RANGE: TimeRange = { from: at("2026-11-01T00:00:00Z"), to: at("2026-11-02T00:00:00Z") };
 
+/** The [from, to) bounds every rule honours for triggering events: name, TimeGenerated, alerts expected. */
+export const NARROW_RANGE: TimeRange = { from: at("2026-11-01T10:00:00Z"), to: at("2026-11-01T11:00:00Z") };
+export const RANGE_EDGE_CASES: readonly (readonly [string, string, number])[] = [
+  ["before from", "2026-11-01T09:59:59.999Z", 0],
+  ["at from", "2026-11-01T10:00:00.000Z", 1],
+  ["just before to", "2026-11-01T10:59:59.999Z", 1],
+  ["at to", "2026-11-01T11:00:00.000Z", 0],
+];
+
 type Raw = Record<string, unknown>;
 
 /** Realistic rows, one per table, as Log Analytics column names and types deliver them. */
