@@ -2,8 +2,8 @@
 // lines a run writes, and the queries analysed by the Kusto language service against the
 // Application Insights tables, using only fields the lines have.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
+import { kqlValidator } from "../support/kusto.js";
 import { runRuleWithTelemetry, RUN_EVENT, WINDOW_EVENT, type RunRecord, type WindowRecord } from "../../src/engine/telemetry.js";
 import type { EngineDeps, Stores } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
@@ -111,47 +111,24 @@ describe("run telemetry", () => {
 
 // ---- The KQL in docs/deploy.md.
 
-interface KSymbol {
-  readonly Name: string;
-}
-interface KDiagnostic {
-  readonly Code: string;
-  readonly Message: string;
-  readonly Severity: string;
-  readonly Start: number;
-  readonly Length: number;
-}
-
 /** Kusto.Language over the Application Insights `traces` table and its workspace form `AppTraces`. */
 function appInsightsValidator(): (query: string) => string[] {
-  const require = createRequire(import.meta.url);
-  const bridge = require("@kusto/language-service-next/bridge.js") as { toArray<T>(list: unknown): T[] };
-  require("@kusto/language-service-next/Kusto.Language.Bridge.js");
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const kusto = (globalThis as any).Kusto.Language;
-  const { ScalarTypes, ColumnSymbol, TableSymbol, DatabaseSymbol } = kusto.Symbols;
-  const table = (name: string, columns: Record<string, string>) =>
-    new TableSymbol.$ctor4(
-      name,
-      Object.entries(columns).map(([c, t]) => new ColumnSymbol(c, ScalarTypes[t] as KSymbol, null, null, null, null)),
-    );
-  const traces = table("traces", {
-    timestamp: "DateTime",
-    message: "String",
-    severityLevel: "Int",
-    itemType: "String",
-    customDimensions: "Dynamic",
-    operation_Name: "String",
-    operation_Id: "String",
-    cloud_RoleName: "String",
-  });
-  const appTraces = table("AppTraces", { TimeGenerated: "DateTime", Message: "String", SeverityLevel: "Int", Properties: "Dynamic", OperationName: "String", AppRoleName: "String" });
-  const globals = kusto.GlobalState.Default.WithDatabase(new DatabaseSymbol.$ctor2("AppInsights", null, [traces, appTraces]));
-  return (query) =>
-    bridge
-      .toArray<KDiagnostic>(kusto.KustoCode.ParseAndAnalyze(query, globals).GetDiagnostics())
-      .filter((d) => d.Severity === kusto.DiagnosticSeverity.Error)
-      .map((d) => `${d.Code} '${query.slice(d.Start, d.Start + d.Length)}': ${d.Message}`);
+  return kqlValidator(
+    {
+      traces: {
+        timestamp: "datetime",
+        message: "string",
+        severityLevel: "int",
+        itemType: "string",
+        customDimensions: "dynamic",
+        operation_Name: "string",
+        operation_Id: "string",
+        cloud_RoleName: "string",
+      },
+      AppTraces: { TimeGenerated: "datetime", Message: "string", SeverityLevel: "int", Properties: "dynamic", OperationName: "string", AppRoleName: "string" },
+    },
+    "AppInsights",
+  );
 }
 
 describe("docs/deploy.md KQL", () => {

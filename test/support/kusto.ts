@@ -54,10 +54,9 @@ interface BridgeRuntime {
   toArray<T>(list: unknown): T[];
 }
 
-interface Loaded {
+interface Library {
   readonly kusto: KustoLanguage;
   readonly bridge: BridgeRuntime;
-  readonly globals: KGlobalState;
 }
 
 /** Kusto scalar type names to the ScalarTypes members of Kusto.Language. */
@@ -74,10 +73,10 @@ const SCALAR_TYPE_MEMBER: Record<KustoType, string> = {
   timespan: "TimeSpan",
 };
 
-let loaded: Loaded | undefined;
+let library: Library | undefined;
 
-function load(): Loaded {
-  if (loaded) return loaded;
+function loadLibrary(): Library {
+  if (library) return library;
   const require = createRequire(import.meta.url);
   const bridge = require("@kusto/language-service-next/bridge.js") as BridgeRuntime;
   require("@kusto/language-service-next/Kusto.Language.Bridge.js");
@@ -85,9 +84,14 @@ function load(): Loaded {
   if (!kusto) {
     throw new Error("@kusto/language-service-next did not define the global Kusto.Language");
   }
+  library = { kusto, bridge };
+  return library;
+}
 
+/** The language service's global state with a database of these tables as the default. */
+function globalsFor(kusto: KustoLanguage, databaseName: string, schemas: Record<string, Record<string, KustoType>>): KGlobalState {
   const { ScalarTypes, ColumnSymbol, TableSymbol, DatabaseSymbol } = kusto.Symbols;
-  const tables = Object.entries(LOG_ANALYTICS_SCHEMAS).map(([tableName, columns]) => {
+  const tables = Object.entries(schemas).map(([tableName, columns]) => {
     const columnSymbols = Object.entries(columns).map(([columnName, type]) => {
       const scalar = ScalarTypes[SCALAR_TYPE_MEMBER[type]];
       if (!scalar) throw new Error(`No Kusto scalar type for ${tableName}.${columnName}: ${type}`);
@@ -95,19 +99,7 @@ function load(): Loaded {
     });
     return new TableSymbol.$ctor4(tableName, columnSymbols);
   });
-  const database = new DatabaseSymbol.$ctor2("LogAnalytics", null, tables);
-  const globals = kusto.GlobalState.Default.WithDatabase(database);
-
-  // The first analysis initialises the built-in function tables (close to a second); do it here.
-  kusto.KustoCode.ParseAndAnalyze("AuditLogs | where TimeGenerated > ago(1h) | take 1", globals);
-
-  loaded = { kusto, bridge, globals };
-  return loaded;
-}
-
-/** Loads the language service, builds the schema and warms it up (1-2 s); later calls are no-ops. */
-export function loadKusto(): void {
-  load();
+  return kusto.GlobalState.Default.WithDatabase(new DatabaseSymbol.$ctor2(databaseName, null, tables));
 }
 
 /** 1-based line and column of a character offset. */
@@ -119,22 +111,38 @@ function position(text: string, offset: number): string {
 }
 
 /**
- * Analyses `query` against SigninLogs, AADNonInteractiveUserSignInLogs, AuditLogs and
- * CloudAppEvents and returns its error diagnostics (syntax errors, unknown tables, columns or
- * functions, type errors) as readable strings such as
+ * A validator for queries over the given tables: returns their error diagnostics (syntax
+ * errors, unknown tables, columns or functions, type errors) as readable strings such as
  * `KS142 at 1:19 'OperationNam': The name 'OperationNam' does not refer to any known column, ...`.
- * Warnings and suggestions are left out. An empty list means the query analyses cleanly.
+ * Warnings and suggestions are left out; an empty list means the query analyses cleanly.
  */
+export function kqlValidator(schemas: Record<string, Record<string, KustoType>>, databaseName = "Database"): (query: string) => string[] {
+  const { kusto, bridge } = loadLibrary();
+  const globals = globalsFor(kusto, databaseName, schemas);
+  return (query) =>
+    bridge
+      .toArray<KDiagnostic>(kusto.KustoCode.ParseAndAnalyze(query, globals).GetDiagnostics())
+      .filter((d) => d.Severity === kusto.DiagnosticSeverity.Error)
+      .map((d) => {
+        if (!d.HasLocation) return `${d.Code}: ${d.Message}`;
+        const snippet = query.slice(d.Start, d.Start + d.Length).trim();
+        const at = `${d.Code} at ${position(query, d.Start)}`;
+        return snippet ? `${at} '${snippet}': ${d.Message}` : `${at}: ${d.Message}`;
+      });
+}
+
+let logAnalytics: ((query: string) => string[]) | undefined;
+
+/** Loads the language service, builds the Log Analytics schema and warms it up (1-2 s); later calls are no-ops. */
+export function loadKusto(): void {
+  if (logAnalytics) return;
+  logAnalytics = kqlValidator(LOG_ANALYTICS_SCHEMAS, "LogAnalytics");
+  // The first analysis initialises the built-in function tables (close to a second); do it here.
+  logAnalytics("AuditLogs | where TimeGenerated > ago(1h) | take 1");
+}
+
+/** Analyses `query` against SigninLogs, AADNonInteractiveUserSignInLogs, AuditLogs and CloudAppEvents (see kqlValidator). */
 export function validateKql(query: string): string[] {
-  const { kusto, bridge, globals } = load();
-  const code = kusto.KustoCode.ParseAndAnalyze(query, globals);
-  const diagnostics = bridge.toArray<KDiagnostic>(code.GetDiagnostics());
-  return diagnostics
-    .filter((d) => d.Severity === kusto.DiagnosticSeverity.Error)
-    .map((d) => {
-      if (!d.HasLocation) return `${d.Code}: ${d.Message}`;
-      const snippet = query.slice(d.Start, d.Start + d.Length).trim();
-      const at = `${d.Code} at ${position(query, d.Start)}`;
-      return snippet ? `${at} '${snippet}': ${d.Message}` : `${at}: ${d.Message}`;
-    });
+  loadKusto();
+  return logAnalytics!(query);
 }
