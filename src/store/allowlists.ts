@@ -32,9 +32,7 @@ export class AllowlistRepository {
   }
 
   async list(list: ListName): Promise<AllowlistEntry[]> {
-    await this.seedDefaults(list);
-    const entities = await this.store.list<EntryEntity>("Allowlists", `PartitionKey eq '${list}'`);
-    return entities.filter((e) => e.rowKey !== MARKER).map((e) => fromEntity(list, e));
+    return (await this.entriesWithEtags(list)).map((e) => e.entry);
   }
 
   /**
@@ -48,18 +46,18 @@ export class AllowlistRepository {
       return c;
     });
     const before = await this.list(list);
-    const actions: TransactionAction[] = before.map((e) => ["delete", { partitionKey: list, rowKey: e.id }]);
-    const ids = new Set<string>();
+    const after = new Map<string, AllowlistEntry>();
     for (const c of canonical) {
       const id = entryId(list, c.key);
-      if (ids.has(id)) continue;
-      ids.add(id);
-      actions.push(["upsert", toEntity({ id, list, value: c.value, reason, expiresAt: null, createdBy: actor, createdAt: now }), "Replace"]);
+      if (!after.has(id)) after.set(id, { id, list, value: c.value, reason, expiresAt: null, createdBy: actor, createdAt: now });
     }
-    actions.push(["upsert", { partitionKey: list, rowKey: MARKER, seededAt: new Date(now).toISOString() }, "Replace"]);
-    // Deletes and upserts of one id in one transaction are not allowed: drop the delete.
-    const deduped = actions.filter((a) => !(a[0] === "delete" && ids.has(a[1].rowKey as string)));
-    await this.store.submit("Allowlists", deduped);
+    // A transaction may not touch one entity twice: entries that stay are only rewritten.
+    const actions: TransactionAction[] = [
+      ...before.filter((e) => !after.has(e.id)).map((e): TransactionAction => ["delete", { partitionKey: list, rowKey: e.id }]),
+      ...[...after.values()].map((e): TransactionAction => ["upsert", toEntity(e), "Replace"]),
+      ["upsert", { partitionKey: list, rowKey: MARKER, seededAt: new Date(now).toISOString() }, "Replace"],
+    ];
+    await this.store.submit("Allowlists", actions);
     this.seeded.add(list);
     await this.audit(list, actor, "replace", before.map((e) => e.value), canonical.map((c) => c.value), now);
   }
