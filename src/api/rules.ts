@@ -37,6 +37,7 @@ export function ruleHealth(rule: Rule, state: RuleState | undefined, run: RuleHe
         windowsBehind: run.windowsBehind,
         rowsRead: run.rowsRead,
         rowsRejected: run.rowsRejected,
+        eventsHeldBack: run.eventsHeldBack,
         durationMs: run.durationMs,
         lastError: run.lastError,
         lastErrorAt: run.lastErrorAt === null ? null : iso(run.lastErrorAt),

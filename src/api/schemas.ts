@@ -185,6 +185,7 @@ export const RuleSchema = z
           windowsBehind: z.number().int(),
           rowsRead: z.number().int(),
           rowsRejected: z.number().int(),
+          eventsHeldBack: z.number().int().meta({ description: "events the rule could not judge yet (Intune: users without a baseline while the tenant's baseline is learning)" }),
           durationMs: z.number(),
           lastError: z.string().nullable(),
           lastErrorAt: time.nullable(),

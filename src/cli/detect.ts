@@ -31,7 +31,7 @@ export interface DetectOutput {
     rowsFetched: number;
     unknownFiles: string[];
     rejections: { origin: string; reason: string }[];
-    rules: Record<string, { windows: number; alerts: number; baselineEstablished: boolean | null }>;
+    rules: Record<string, { windows: number; alerts: number; baselineEstablished: boolean | null; eventsHeldBack: number }>;
   };
 }
 
@@ -90,8 +90,10 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
       const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } });
       reports.push(...ruleReports);
       const established = ruleReports.at(-1)?.baselineEstablished ?? null;
-      perRule[rule.meta.id] = { windows: ruleReports.length, alerts: ruleReports.reduce((n, r) => n + r.alerts.length, 0), baselineEstablished: established };
-      options.log(`${rule.meta.name}: ${ruleReports.length} windows, ${perRule[rule.meta.id]!.alerts} alerts${established === false ? " (baseline still learning: no history before --from)" : ""}`);
+      const eventsHeldBack = ruleReports.reduce((n, r) => n + r.heldBack, 0);
+      perRule[rule.meta.id] = { windows: ruleReports.length, alerts: ruleReports.reduce((n, r) => n + r.alerts.length, 0), baselineEstablished: established, eventsHeldBack };
+      const learning = eventsHeldBack > 0 ? ` (baseline still learning: ${eventsHeldBack} sign-ins of users without a baseline held back, not judged)` : "";
+      options.log(`${rule.meta.name}: ${ruleReports.length} windows, ${perRule[rule.meta.id]!.alerts} alerts${learning}`);
     }
 
     const alerts = (await stores.incidents.listAlerts())

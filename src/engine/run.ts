@@ -52,6 +52,8 @@ export interface WindowReport {
   alerts: Alert[];
   incidents: Incident[];
   baselineEstablished: boolean | null;
+  /** Events the rule could not judge yet (see Rule.heldBack): counted, not alerted. */
+  heldBack: number;
 }
 
 /** How far back a new deployment looks for any baseline data at all (Sentinel workspaces keep 90 days). */
@@ -163,6 +165,7 @@ async function runWindow(
   }
 
   const alerts = rule.evaluate(inputs, ctx).map((draft) => alertFromDraft(rule, draft));
+  const heldBack = rule.heldBack?.(inputs, ctx) ?? 0;
   const placed = await stores.incidents.place(alerts, deps.now());
 
   let dataSince = state.dataSince;
@@ -176,7 +179,7 @@ async function runWindow(
     await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
   }
   return {
-    report: { ruleId: rule.meta.id, window, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established },
+    report: { ruleId: rule.meta.id, window, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
   };
 }

@@ -36,12 +36,15 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   const startAt = Math.floor(until / frequency) * frequency - frequency;
   const options = { startAt, until, maxWindows: deps.maxWindows };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
-  const counter = { rows: 0, rejected: 0 };
+  const counter = { rows: 0, rejected: 0, heldBack: 0 };
+  const onWindow = (report: WindowReport) => void (counter.heldBack += report.heldBack);
   const source = counting(deps.source, counter);
   const before = (await deps.stores.ruleState.get(ruleId))?.windowEnd ?? null;
   let reports: WindowReport[] = [];
   try {
-    reports = deps.logger ? await runRuleWithTelemetry(rule, { ...deps, source }, options, deps.logger) : await runRule(rule, { ...deps, source }, options);
+    reports = deps.logger
+      ? await runRuleWithTelemetry(rule, { ...deps, source }, options, deps.logger, undefined, onWindow)
+      : await runRule(rule, { ...deps, source }, options, onWindow);
   } catch (error) {
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
     await recordHealth(rule, deps, until, started, before, counter, error);
@@ -51,7 +54,7 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
 }
 
 /** The source, counting the rows it returns and rejects. */
-function counting(source: LogSource, counter: { rows: number; rejected: number }): LogSource {
+function counting(source: LogSource, counter: { rows: number; rejected: number; heldBack: number }): LogSource {
   const add = <R>(fetched: Fetched<R>) => ((counter.rows += fetched.rows.length + fetched.rejected.length), (counter.rejected += fetched.rejected.length), fetched);
   return {
     rows: async (spec, kql, label) => add(await source.rows(spec, kql, label)),
@@ -66,7 +69,7 @@ async function recordHealth(
   until: number,
   started: number,
   before: number | null,
-  counter: { rows: number; rejected: number },
+  counter: { rows: number; rejected: number; heldBack: number },
   error: unknown,
 ): Promise<RuleHealth> {
   const { ruleState } = deps.stores;
@@ -81,6 +84,7 @@ async function recordHealth(
     windowsBehind: windowEnd === null ? 0 : Math.max(0, windowsUpTo(until) - windowsUpTo(windowEnd)),
     rowsRead: counter.rows,
     rowsRejected: counter.rejected,
+    eventsHeldBack: counter.heldBack,
     // Windows are aligned to the frequency, so the checkpoint's move counts them.
     windowsProcessed: state ? Math.max(0, windowsUpTo(state.windowEnd) - windowsUpTo(before ?? state.firstWindowStart)) : 0,
     durationMs: now - started,

@@ -27,6 +27,8 @@ export interface WindowRecord {
   rowsRejected: number;
   alerts: number;
   incidents: number;
+  /** Events the rule could not judge yet (Intune users without a baseline while learning). */
+  eventsHeldBack: number;
   durationMs: number;
   outcome: "ok" | "error";
   error: string | null;
@@ -66,6 +68,7 @@ export function windowRecord(rule: Rule, report: WindowReport, durationMs: numbe
     rowsRejected: report.rejected.length,
     alerts: report.alerts.length,
     incidents: report.incidents.length,
+    eventsHeldBack: report.heldBack,
     durationMs: round(durationMs),
     outcome: "ok",
     error: null,
@@ -83,6 +86,7 @@ export function failedWindowRecord(rule: Rule, window: Window | null, durationMs
     rowsRejected: 0,
     alerts: 0,
     incidents: 0,
+    eventsHeldBack: 0,
     durationMs: round(durationMs),
     outcome: "error",
     error: errorText(error),
@@ -108,6 +112,7 @@ export async function runRuleWithTelemetry(
   options: RunOptions,
   logger: RunLogger,
   clock: () => number = () => performance.now(),
+  onWindow?: (report: WindowReport) => void,
 ): Promise<WindowReport[]> {
   const started = clock();
   let last = started;
@@ -128,6 +133,7 @@ export async function runRuleWithTelemetry(
     await runRule(rule, deps, options, (report) => {
       const now = clock();
       reports.push(report);
+      onWindow?.(report);
       emit(logger, windowRecord(rule, report, now - last));
       last = now;
     });

@@ -64,9 +64,12 @@ export const intuneTokenReuse = defineRule({
 
   baselineAccounts: ({ signIns }, ctx) => candidates(signIns, ctx).map((row) => row.UserPrincipalName.toLowerCase()),
 
+  // While the tenant is learning, a user without a baseline cannot be told from a user not
+  // yet learned: those sign-ins are held back (and counted), never alerted on nor dropped silently.
+  heldBack: ({ signIns }, ctx) =>
+    ctx.baselines.established ? 0 : candidates(signIns, ctx).filter((row) => !ctx.baselines.get(row.UserPrincipalName.toLowerCase())).length,
+
   evaluate({ signIns }, ctx) {
-    // A tenant without a baseline yet cannot tell a new network from an unlearned one.
-    if (!ctx.baselines.established) return [];
     const alerts: AlertDraft[] = [];
     for (const row of candidates(signIns, ctx)) {
       const upn = row.UserPrincipalName.toLowerCase();
@@ -74,6 +77,8 @@ export const intuneTokenReuse = defineRule({
       // | join kind=leftouter baseline on UPN
       // | where isnull(KnownIPs) or (not(set_has_element(KnownIPs, IPAddress)) and not(set_has_element(KnownASNs, ASN)))
       const known = ctx.baselines.get(upn);
+      // A user with a baseline is judged against it whether or not the tenant is still learning.
+      if (!known && !ctx.baselines.established) continue;
       if (known && (known.ips.has(row.IPAddress) || known.asns.has(asn))) continue;
       const location = toString(dynamicGet(parseJson(toString(row.LocationDetails)), "countryOrRegion"));
       alerts.push({

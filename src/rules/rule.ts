@@ -189,6 +189,11 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Spe
     /** What a window's own rows add to the baseline, once evaluated: the hourly update. */
     observe(inputs: Results<S1> & Results<S2>): Iterable<SignInSighting>;
   };
+  /**
+   * How many of a window's would-be triggering events evaluate() could not judge (the Intune
+   * rule's users without a baseline while the tenant is still learning): reported, never silent.
+   */
+  heldBack?(inputs: Results<S1> & Results<S2>, ctx: RuleContext): number;
   /** Accounts whose baseline evaluate() will read. */
   baselineAccounts?(inputs: Results<S1> & Results<S2>, ctx: RuleContext): Iterable<string>;
   evaluate(inputs: Results<S1> & Results<S2>, ctx: RuleContext): AlertDraft[];

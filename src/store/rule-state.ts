@@ -43,6 +43,8 @@ export interface RuleHealth {
   /** Rows read from the logs by the last run, and rows of it rejected by validation. */
   rowsRead: number;
   rowsRejected: number;
+  /** Events the last run's rule could not judge yet (users without a baseline while learning). */
+  eventsHeldBack: number;
   /** Windows the last run completed. */
   windowsProcessed: number;
   durationMs: number;
@@ -59,6 +61,7 @@ interface HealthEntity {
   windowsBehind: number;
   rowsRead: number;
   rowsRejected: number;
+  eventsHeldBack?: number;
   windowsProcessed: number;
   durationMs: number;
   lastRunAt: string;
@@ -77,6 +80,7 @@ function healthFromEntity(ruleId: string, e: HealthEntity): RuleHealth {
     windowsBehind: e.windowsBehind,
     rowsRead: e.rowsRead,
     rowsRejected: e.rowsRejected,
+    eventsHeldBack: e.eventsHeldBack ?? 0,
     windowsProcessed: e.windowsProcessed,
     durationMs: e.durationMs,
     lastRunAt: Date.parse(e.lastRunAt),
@@ -168,6 +172,7 @@ export class RuleStateRepository {
       windowsBehind: health.windowsBehind,
       rowsRead: health.rowsRead,
       rowsRejected: health.rowsRejected,
+      eventsHeldBack: health.eventsHeldBack,
       windowsProcessed: health.windowsProcessed,
       durationMs: Math.round(health.durationMs),
       lastRunAt: new Date(health.lastRunAt).toISOString(),

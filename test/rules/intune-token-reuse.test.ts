@@ -70,9 +70,35 @@ describe("join kind=leftouter baseline on UPN | where isnull(KnownIPs) or (IP un
     expect(run({ UserPrincipalName: "Dan@Contoso.COM" })[0]?.account).toBe("dan@contoso.com");
   });
 
-  it("raises nothing while the tenant's baseline is not established, even for a user without one", () => {
-    expect(alerts({}, { established: false })).toBe(0);
-    expect(alerts({}, { established: false, baseline: {} })).toBe(0);
+});
+
+describe("while the tenant's baseline is still learning (not established)", () => {
+  const learning = (overrides: Overrides = {}, options: ContextOptions = {}) => {
+    const signIns = [row(NI, overrides)];
+    const ctx = context({ baseline: OFFICE, established: false, ...options });
+    return { alerts: evaluate(rule, { signIns }, ctx).length, heldBack: rule.heldBack!({ signIns }, ctx) };
+  };
+
+  it("still alerts on a user who has a baseline, from a new IP and a new ASN", () => {
+    expect(learning()).toEqual({ alerts: 1, heldBack: 0 });
+  });
+
+  it("raises nothing for a user with a baseline from a known IP or a known ASN", () => {
+    expect(learning({ IPAddress: "198.18.1.10" })).toEqual({ alerts: 0, heldBack: 0 });
+    expect(learning({ AutonomousSystemNumber: "8075" })).toEqual({ alerts: 0, heldBack: 0 });
+  });
+
+  it("holds back a user without a baseline, and counts the sign-in", () => {
+    expect(learning({}, { baseline: {} })).toEqual({ alerts: 0, heldBack: 1 });
+  });
+
+  it("counts only sign-ins that pass the seed's other filters", () => {
+    expect(learning({ ResultType: "50126" }, { baseline: {} })).toEqual({ alerts: 0, heldBack: 0 });
+    expect(learning({ ResourceDisplayName: "Office 365 Exchange Online" }, { baseline: {} })).toEqual({ alerts: 0, heldBack: 0 });
+  });
+
+  it("holds nothing back once the baseline is established: a user without one alerts", () => {
+    expect(learning({}, { baseline: {}, established: true })).toEqual({ alerts: 1, heldBack: 0 });
   });
 });
 
@@ -98,6 +124,10 @@ describe("where ResourceDisplayName has_any (intuneResources)", () => {
     ["another resource", "Office 365 Exchange Online", 0],
     ["a listed name only inside a longer term", "Microsoft Intunes", 0],
     ["part of a listed name", "Intune", 0],
+    // A multi-term needle is a phrase: its separators match literally (README, "has_any phrases").
+    ["the terms joined by another separator", "Microsoft.Intune", 0],
+    ["the terms with two spaces between them", "Microsoft  Intune", 0],
+    ["the phrase bounded by punctuation", "(Microsoft Intune)", 1],
   ])("%s: %j -> %i alert(s)", (_name, resource, expected) => {
     expect(alerts({ ResourceDisplayName: resource })).toBe(expected);
   });
