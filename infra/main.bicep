@@ -145,6 +145,10 @@ module api 'app/function.bicep' = {
         value: '5'
       }
       {
+        name: 'TOKENWATCH_MAX_LATENESS_HOURS'
+        value: '168'
+      }
+      {
         name: 'TOKENWATCH_MAX_WINDOWS_PER_RUN'
         value: '24'
       }

@@ -29,6 +29,7 @@ export async function openDetection(config: Config, credential: TokenCredential 
       stores: storage.stores,
       now: Date.now,
       ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
+      maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
       maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
     },
   };

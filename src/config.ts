@@ -26,6 +26,11 @@ export const ConfigSchema = z
     TOKENWATCH_WORKSPACE_ID: z.guid("a workspace id (GUID)").optional().or(z.literal("").transform(() => undefined)),
     /** Windows end this long before now, so late-ingested rows are in (Sentinel uses 5 minutes). */
     TOKENWATCH_INGESTION_DELAY_MINUTES: wholeNumber(0, 1440, 5),
+    /**
+     * How late a row may arrive after its TimeGenerated and still be evaluated (hours, default 7 days).
+     * Each window's query reaches this far back on TimeGenerated; replay applies the same bound.
+     */
+    TOKENWATCH_MAX_LATENESS_HOURS: wholeNumber(1, 90 * 24, 7 * 24),
     /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
     /** Query endpoint with version for sovereign clouds or tests, e.g. https://api.loganalytics.azure.cn/v1. */

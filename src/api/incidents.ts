@@ -3,6 +3,7 @@
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
+import { compareTime, isoOf } from "../rules/kql.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { IncidentChange } from "../store/incidents.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
@@ -33,9 +34,10 @@ export function incidentView(i: Incident) {
 const historyView = (c: IncidentChange) => ({ at: iso(c.at), actor: c.actor, field: c.field, before: c.before, after: c.after });
 
 /** Newest first: latest alert, then id for a stable order. */
-const newestFirst = (a: Incident, b: Incident) => b.lastAlertTime - a.lastAlertTime || a.id.localeCompare(b.id);
+const newestFirst = (a: Incident, b: Incident) => compareTime(b.lastAlertTime, a.lastAlertTime) || a.id.localeCompare(b.id);
 
-const IncidentCursor = z.strictObject({ t: z.number().int(), id: z.string().regex(ID) });
+/** The cursor holds the last item's exact time as decimal ticks (JSON has no bigint). */
+const IncidentCursor = z.strictObject({ t: z.string().regex(/^-?\d{1,20}$/).transform((t) => BigInt(t)), id: z.string().regex(ID) });
 
 /** Keyset pagination: a page starts strictly after the cursor, so new incidents never shift pages. */
 function page(incidents: Incident[], limit: number, scope: string, token: string | undefined) {
@@ -44,7 +46,7 @@ function page(incidents: Incident[], limit: number, scope: string, token: string
   const rest = cursor ? sorted.filter((i) => i.lastAlertTime < cursor.t || (i.lastAlertTime === cursor.t && i.id > cursor.id)) : sorted;
   const items = rest.slice(0, limit);
   const last = items.at(-1);
-  return { items: items.map(incidentView), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime, id: last.id }) : null };
+  return { items: items.map(incidentView), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime.toString(), id: last.id }) : null };
 }
 
 
@@ -181,8 +183,8 @@ export function summarize(incidents: readonly Incident[]): AccountSummary[] {
       highestOpenSeverity: highestOpen,
       rules: [...rules].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
       multipleRules: rules.size > 1,
-      first: Math.min(...list.map((i) => i.firstAlertTime)),
-      last: Math.max(...list.map((i) => i.lastAlertTime)),
+      first: list.reduce((t, i) => (i.firstAlertTime < t ? i.firstAlertTime : t), list[0]!.firstAlertTime),
+      last: list.reduce((t, i) => (i.lastAlertTime > t ? i.lastAlertTime : t), list[0]!.lastAlertTime),
     };
   });
   rows.sort(
@@ -190,8 +192,8 @@ export function summarize(incidents: readonly Incident[]): AccountSummary[] {
       Number(b.multipleRules) - Number(a.multipleRules) ||
       b.rules.length - a.rules.length ||
       severityRank[b.highestSeverity] - severityRank[a.highestSeverity] ||
-      b.last - a.last ||
+      compareTime(b.last, a.last) ||
       a.account.localeCompare(b.account),
   );
-  return rows.map(({ first, last, ...r }) => ({ ...r, firstSeen: iso(first), lastSeen: iso(last) }));
+  return rows.map(({ first, last, ...r }) => ({ ...r, firstSeen: isoOf(first), lastSeen: isoOf(last) }));
 }

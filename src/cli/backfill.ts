@@ -6,13 +6,13 @@ import { stat } from "node:fs/promises";
 import { openDetection } from "../compose.js";
 import { loadConfig, type Config } from "../config.js";
 import { backfillRule, MAX_BACKFILL_MS } from "../engine/backfill.js";
-import { toDateTime } from "../rules/kql.js";
 import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
 import { ReplaySource } from "../sources/replay.js";
 import type { LogSource } from "../sources/source.js";
 import { openStorage, type OpenedStorage } from "../store/index.js";
-import { UsageError } from "./usage.js";
+import { isoOf } from "../rules/kql.js";
+import { requireTime, UsageError } from "./usage.js";
 
 export interface BackfillArgs {
   rule: Rule;
@@ -39,8 +39,8 @@ export async function parseBackfillArgs(values: Record<string, string | boolean 
   if (!id) throw new UsageError("--rule is required");
   const rule = ruleById(id);
   if (!rule) throw new UsageError(`--rule ${id}: no such rule (rules: ${rules.map((r) => `${r.meta.id} ${r.meta.name}`).join("; ")})`);
-  const from = time(values, "from");
-  const to = time(values, "to");
+  const from = requireTime(values, "from");
+  const to = requireTime(values, "to");
   if (from >= to) throw new UsageError("--from must be before --to");
   if (to - from > MAX_BACKFILL_MS) throw new UsageError(`--from .. --to spans more than ${MAX_BACKFILL_MS / 86_400_000} days: backfill in several runs`);
   let logs: string | undefined;
@@ -49,14 +49,6 @@ export async function parseBackfillArgs(values: Record<string, string | boolean 
     logs = values.logs;
   }
   return { rule, from, to, logs };
-}
-
-function time(values: Record<string, string | boolean | undefined>, name: string): number {
-  const text = values[name];
-  if (typeof text !== "string" || text === "") throw new UsageError(`--${name} is required`);
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? toDateTime(text) : null;
-  if (ms === null) throw new UsageError(`--${name} ${text}: not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)`);
-  return ms;
 }
 
 export async function backfill(args: BackfillArgs, log: (line: string) => void, config: Config = loadConfig()): Promise<BackfillOutput> {
@@ -83,7 +75,7 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
       windows: reports.length,
       rowsRead: reports.reduce((n, r) => n + r.rowsFetched, 0),
       rowsRejected: reports.reduce((n, r) => n + r.rejected.length, 0),
-      newAlerts: newAlerts.map((a) => ({ id: a.id, time: new Date(a.time).toISOString(), account: a.account, title: a.title, incidentId: a.incidentId })),
+      newAlerts: newAlerts.map((a) => ({ id: a.id, time: isoOf(a.time), account: a.account, title: a.title, incidentId: a.incidentId })),
       checkpoint: live ? new Date(live.windowEnd).toISOString() : null,
     };
   } finally {

@@ -12,6 +12,7 @@ import { allowlistsAt } from "../engine/allowlists.js";
 import { fetchInputs } from "../engine/run.js";
 import { IpMatcher, parseIp } from "../net/ip.js";
 import { rules } from "../rules/index.js";
+import { toMs, type DateTime } from "../rules/kql.js";
 import type { RuleContext, Specs } from "../rules/rule.js";
 import { ReplaySource } from "../sources/replay.js";
 import type { LogSource } from "../sources/source.js";
@@ -124,7 +125,7 @@ interface Prepared {
   hourly: Record<TableName, Map<number, number>>;
   /** Baseline sightings before the measured hour, as the hourly updates would have left them. */
   sightings: SignInSighting[];
-  earliestNonInteractive: number | null;
+  earliestNonInteractive: DateTime | null;
   /** A sample of the detection day's lines, for the parse benchmark. */
   dayLines: { table: TableName; line: string; hour: number }[];
 }
@@ -157,7 +158,7 @@ async function prepareSteadyState(tenantDir: string, sliceDir: string, daySliceD
   const start = hourEnd - HOUR;
   const hourly = Object.fromEntries(TABLES.map((t) => [t, new Map<number, number>()])) as Prepared["hourly"];
   const latest = new Map<string, SignInSighting>();
-  let earliestNonInteractive: number | null = null;
+  let earliestNonInteractive: DateTime | null = null;
   const dayLines: Prepared["dayLines"] = [];
   await mkdir(sliceDir, { recursive: true });
   await mkdir(daySliceDir, { recursive: true });
@@ -174,15 +175,18 @@ async function prepareSteadyState(tenantDir: string, sliceDir: string, daySliceD
       const parsed = parseRow(rowSchemas[table], JSON.parse(line));
       if (!parsed.ok) continue;
       const row = parsed.row as AnyRow;
-      const hour = Math.floor(row.TimeGenerated / HOUR) * HOUR;
+      // Whole milliseconds are enough to place rows in hours and slices.
+      const time = toMs(row.TimeGenerated);
+      const arrival = toMs(row.arrival);
+      const hour = Math.floor(time / HOUR) * HOUR;
       hourly[table].set(hour, (hourly[table].get(hour) ?? 0) + 1);
-      if (row.TimeGenerated >= from && dayLines.length < 400_000 && row.TimeGenerated % 3 === 0) dayLines.push({ table, line, hour: Math.floor(row.arrival / HOUR) });
-      if (row.arrival < hourEnd && (row.arrival >= start || row.TimeGenerated >= start - 4 * HOUR)) await write(out, line);
-      if (row.arrival >= from || row.TimeGenerated >= from - 4 * HOUR) await write(dayOut, line);
-      if (table === "AADNonInteractiveUserSignInLogs" && row.arrival < start) {
+      if (time >= from && dayLines.length < 400_000 && time % 3 === 0) dayLines.push({ table, line, hour: Math.floor(arrival / HOUR) });
+      if (arrival < hourEnd && (arrival >= start || time >= start - 4 * HOUR)) await write(out, line);
+      if (arrival >= from || time >= from - 4 * HOUR) await write(dayOut, line);
+      if (table === "AADNonInteractiveUserSignInLogs" && arrival < start) {
         const r = row as AnyRow & { UserPrincipalName: string; IPAddress: string; AutonomousSystemNumber: string };
         if (earliestNonInteractive === null || r.TimeGenerated < earliestNonInteractive) earliestNonInteractive = r.TimeGenerated;
-        if (r.TimeGenerated < start - 14 * DAY || !r.UserPrincipalName) continue;
+        if (time < start - 14 * DAY || !r.UserPrincipalName) continue;
         mergeSightings(latest, [{ account: r.UserPrincipalName.toLowerCase(), ip: r.IPAddress, asn: r.AutonomousSystemNumber, lastSeen: r.TimeGenerated }]);
       }
     }

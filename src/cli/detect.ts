@@ -6,11 +6,12 @@ import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.
 import { alertJson, incidentJson } from "../engine/incidents.js";
 import { alignUp, runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
-import { frequencyOf } from "../rules/rule.js";
-import { toDateTime } from "../rules/kql.js";
+import { frequencyOf, inRange } from "../rules/rule.js";
+import { compareTime } from "../rules/kql.js";
+import type { AnyRow } from "../sources/rows.js";
 import { ReplaySource } from "../sources/replay.js";
 import { openStorage } from "../store/index.js";
-import { UsageError } from "./usage.js";
+import { requireString, requireTime, UsageError } from "./usage.js";
 
 export interface DetectOptions {
   logs: string;
@@ -29,6 +30,8 @@ export interface DetectOutput {
     rowsRejected: number;
     windows: number;
     rowsFetched: number;
+    /** Rows of [from, to) that arrived later than TOKENWATCH_MAX_LATENESS_HOURS after their event: not evaluated, as in production. */
+    rowsTooLate: number;
     unknownFiles: string[];
     rejections: { origin: string; reason: string }[];
     rules: Record<string, { windows: number; alerts: number; baselineEstablished: boolean | null; eventsHeldBack: number }>;
@@ -81,13 +84,17 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
       await stores.allowlists.replace(list, entries, "tokenwatch detect", "--allowlist file");
 
-    // Every row with TimeGenerated in [from, to) must have arrived by the last window.
-    const lastArrival = source.lastArrivalOfRowsBefore(options.to) ?? options.to;
+    const range = { from: options.from, to: options.to };
+    const maxLatenessMs = config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000;
     const perRule: DetectOutput["stats"]["rules"] = {};
     const reports: WindowReport[] = [];
+    const tooLate = new Set<AnyRow>();
     for (const rule of rules) {
+      // Every row of [from, to) that a window can see must have arrived by the last window.
+      const lastArrival = source.lastArrivalOf(range, frequencyOf(rule), maxLatenessMs) ?? options.to;
       const until = alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule));
-      const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } });
+      for (const row of source.tooLate(range, frequencyOf(rule), maxLatenessMs)) tooLate.add(row);
+      const ruleReports = await runRule(rule, { source, stores, now: Date.now, maxLatenessMs }, { startAt: options.from, until, eventRange: range });
       reports.push(...ruleReports);
       const established = ruleReports.at(-1)?.baselineEstablished ?? null;
       const eventsHeldBack = ruleReports.reduce((n, r) => n + r.heldBack, 0);
@@ -96,13 +103,19 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
       options.log(`${rule.meta.name}: ${ruleReports.length} windows, ${perRule[rule.meta.id]!.alerts} alerts${learning}`);
     }
 
+    if (tooLate.size > 0)
+      options.log(
+        `warning: ${tooLate.size} rows arrived more than ${config.TOKENWATCH_MAX_LATENESS_HOURS} h after their TimeGenerated and were not evaluated, ` +
+          `as a live run would not see them (TOKENWATCH_MAX_LATENESS_HOURS); counted in stats.rowsTooLate`,
+      );
+
     const alerts = (await stores.incidents.listAlerts())
-      .filter((a) => a.time >= options.from && a.time < options.to)
-      .sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+      .filter((a) => inRange(a.time, range))
+      .sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
     const incidentIds = new Set(alerts.map((a) => a.incidentId));
     const incidents = (await stores.incidents.listIncidents())
       .filter((i) => incidentIds.has(i.id))
-      .sort((a, b) => a.firstAlertTime - b.firstAlertTime || a.id.localeCompare(b.id));
+      .sort((a, b) => compareTime(a.firstAlertTime, b.firstAlertTime) || a.id.localeCompare(b.id));
     const rejections = [...source.load.rejected, ...reports.flatMap((r) => r.rejected)];
     return {
       alerts: alerts.map(alertJson),
@@ -112,6 +125,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
         rowsRejected: rejections.length,
         windows: reports.length,
         rowsFetched: reports.reduce((n, r) => n + r.rowsFetched, 0),
+        rowsTooLate: tooLate.size,
         unknownFiles: source.load.unknownFiles,
         rejections: rejections.slice(0, 100),
         rules: perRule,
@@ -120,17 +134,4 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   } finally {
     await storage.close();
   }
-}
-
-function requireString(values: Record<string, string | boolean | undefined>, name: string): string {
-  const v = values[name];
-  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function requireTime(values: Record<string, string | boolean | undefined>, name: string): number {
-  const text = requireString(values, name);
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? toDateTime(text) : null;
-  if (ms === null) throw new UsageError(`--${name} ${text}: not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)`);
-  return ms;
 }

@@ -338,7 +338,7 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
-      const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
+      const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
       api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes });

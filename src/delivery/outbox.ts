@@ -80,7 +80,7 @@ export function outboxAction(partitionKey: string, event: OutboxEvent): Transact
     eventTime: new Date(event.time).toISOString(),
     seq: event.seq,
     incidentId: event.incident.id,
-    incident: JSON.stringify(event.incident),
+    incident: incidentText(event.incident),
     alertIds: JSON.stringify(event.alertIds),
   };
   return ["upsert", entity, "Replace"];
@@ -92,7 +92,7 @@ export function outboxEventFromEntity(e: Omit<OutboxEntity, "rowKey"> & { rowKey
     type: e.eventType as EventType,
     time: Date.parse(e.eventTime),
     seq: e.seq,
-    incident: JSON.parse(e.incident) as Incident,
+    incident: incidentFromText(e.incident),
     alertIds: JSON.parse(e.alertIds) as string[],
   };
 }
@@ -112,4 +112,14 @@ export function packTransactions(alertActions: readonly TransactionAction[], gro
     else transactions.push([...group]);
   }
   return transactions;
+}
+
+/** An incident in an outbox row: JSON, with its exact event times as decimal ticks (JSON has no bigint). */
+function incidentText(incident: Incident): string {
+  return JSON.stringify({ ...incident, firstAlertTime: String(incident.firstAlertTime), lastAlertTime: String(incident.lastAlertTime) });
+}
+
+function incidentFromText(text: string): Incident {
+  const stored = JSON.parse(text) as Omit<Incident, "firstAlertTime" | "lastAlertTime"> & { firstAlertTime: string; lastAlertTime: string };
+  return { ...stored, firstAlertTime: BigInt(stored.firstAlertTime), lastAlertTime: BigInt(stored.lastAlertTime) };
 }

@@ -9,6 +9,7 @@
 //    first, so two workers running at once do not send the same attempt twice.
 import { createHash } from "node:crypto";
 import type { Alert } from "../engine/incidents.js";
+import { compareTime } from "../rules/kql.js";
 import { alertFromEntity } from "../store/incidents.js";
 import { prefixRange } from "../store/keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";
@@ -149,7 +150,7 @@ export class DeliveryWorker {
       const found = await this.store.list<Parameters<typeof alertFromEntity>[0]>("Incidents", `PartitionKey eq ${odata(partitionKey)} and (${terms.join(" or ")})`);
       alerts.push(...found.map(alertFromEntity));
     }
-    return alerts.sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+    return alerts.sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
   }
 
   private async sendDue(subscriptions: readonly SubscriptionWithSecrets[], report: WorkerReport): Promise<void> {

@@ -7,6 +7,7 @@ import type { KnownNetworks, Rule } from "../rules/rule.js";
 import { alignUp, runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { frequencyOf } from "../rules/rule.js";
 import type { SignInSighting } from "../sources/rows.js";
+import { fromMs, type DateTime } from "../rules/kql.js";
 import { BaselineRepository } from "../store/baselines.js";
 import { RuleStateRepository, type RuleState } from "../store/rule-state.js";
 import type { TableStore } from "../store/tables.js";
@@ -42,19 +43,23 @@ class MemoryRuleState extends RuleStateRepository {
 
 /** A per-user baseline kept in memory, as of the backfilled windows rather than now. */
 class MemoryBaselines extends BaselineRepository {
-  private readonly seen = new Map<string, Map<string, number>>();
+  private readonly seen = new Map<string, Map<string, DateTime>>();
 
   override async record(sightings: Iterable<SignInSighting>): Promise<void> {
     for (const s of sightings) {
       if (!s.account) continue;
       let entries = this.seen.get(s.account);
       if (!entries) this.seen.set(s.account, (entries = new Map()));
-      for (const key of [s.ip && `ip:${s.ip}`, s.asn && `asn:${s.asn}`]) if (key) entries.set(key, Math.max(entries.get(key) ?? 0, s.lastSeen));
+      for (const key of [s.ip && `ip:${s.ip}`, s.asn && `asn:${s.asn}`]) {
+        const seen = key ? entries.get(key) : undefined;
+        if (key && (seen === undefined || s.lastSeen > seen)) entries.set(key, s.lastSeen);
+      }
     }
   }
 
   /** Expiry happens in memory too: the live table is never touched by a backfill. */
-  override async purge(_bucketIndex: number, since: number): Promise<number> {
+  override async purge(_bucketIndex: number, sinceMs: number): Promise<number> {
+    const since = fromMs(sinceMs);
     let removed = 0;
     for (const entries of this.seen.values())
       for (const [key, lastSeen] of entries)
@@ -65,7 +70,8 @@ class MemoryBaselines extends BaselineRepository {
     return removed;
   }
 
-  override async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {
+  override async load(accounts: Iterable<string>, sinceMs: number): Promise<Map<string, KnownNetworks>> {
+    const since = fromMs(sinceMs);
     const out = new Map<string, KnownNetworks>();
     for (const account of new Set(accounts)) {
       const ips = new Set<string>();

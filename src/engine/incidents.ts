@@ -1,5 +1,6 @@
 // Alerts and incidents, and the pure grouping of one into the other.
 import { createHash } from "node:crypto";
+import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
 import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
 
 export interface Alert {
@@ -7,8 +8,8 @@ export interface Alert {
   ruleId: string;
   ruleName: string;
   severity: Severity;
-  /** The triggering event's TimeGenerated, epoch ms. */
-  time: number;
+  /** The triggering event's TimeGenerated, exact (100-ns ticks). */
+  time: DateTime;
   account: string;
   ip: string | null;
   title: string;
@@ -28,8 +29,9 @@ export interface Incident {
   severity: Severity;
   status: IncidentStatus;
   title: string;
-  firstAlertTime: number;
-  lastAlertTime: number;
+  /** Event times of its first and last alert, exact. */
+  firstAlertTime: DateTime;
+  lastAlertTime: DateTime;
   alertIds: string[];
   createdAt: number;
   updatedAt: number;
@@ -40,6 +42,7 @@ export interface Incident {
 
 /** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
 export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
+const INCIDENT_LOOKBACK: DateTime = BigInt(INCIDENT_LOOKBACK_MS) * TICKS_PER_MS;
 export const MAX_ALERTS_PER_INCIDENT = 150;
 
 const digest = (parts: readonly string[]) => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
@@ -80,7 +83,7 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
   const already = new Set(incidents.flatMap((i) => i.alertIds));
   const changed = new Set<Incident>();
   const placed: Alert[] = [];
-  const ordered = [...alerts].sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+  const ordered = [...alerts].sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
   for (const alert of ordered) {
     if (already.has(alert.id)) continue;
     already.add(alert.id);
@@ -88,11 +91,11 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
     for (const incident of incidents) {
       if (incident.status === "Closed" || incident.ruleId !== alert.ruleId || incident.account !== alert.account) continue;
       if (incident.alertIds.length >= MAX_ALERTS_PER_INCIDENT) continue;
-      const distance = Math.abs(alert.time - incident.firstAlertTime);
+      const distance = abs(alert.time - incident.firstAlertTime);
       // Joining must keep every alert within the lookback of the incident's first alert:
       // a late alert earlier than the first would otherwise stretch the incident past it.
-      if (Math.max(incident.lastAlertTime, alert.time) - Math.min(incident.firstAlertTime, alert.time) > INCIDENT_LOOKBACK_MS) continue;
-      if (!best || distance < Math.abs(alert.time - best.firstAlertTime)) best = incident;
+      if (max(incident.lastAlertTime, alert.time) - min(incident.firstAlertTime, alert.time) > INCIDENT_LOOKBACK) continue;
+      if (!best || distance < abs(alert.time - best.firstAlertTime)) best = incident;
     }
     if (!best) {
       best = {
@@ -114,8 +117,8 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
       incidents.push(best);
     }
     best.alertIds.push(alert.id);
-    best.firstAlertTime = Math.min(best.firstAlertTime, alert.time);
-    best.lastAlertTime = Math.max(best.lastAlertTime, alert.time);
+    best.firstAlertTime = min(best.firstAlertTime, alert.time);
+    best.lastAlertTime = max(best.lastAlertTime, alert.time);
     best.updatedAt = now;
     changed.add(best);
     placed.push({ ...alert, incidentId: best.id });
@@ -127,10 +130,13 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
  * The oldest lastAlertTime an incident may have and still matter for alerts at or after
  * `earliestAlert`: it may already hold one of them, or they may join it.
  */
-export function groupingHorizon(earliestAlert: number): number {
-  return earliestAlert - INCIDENT_LOOKBACK_MS;
+export function groupingHorizon(earliestAlert: DateTime): DateTime {
+  return earliestAlert - INCIDENT_LOOKBACK;
 }
 
+const abs = (t: DateTime) => (t < 0n ? -t : t);
+const min = (a: DateTime, b: DateTime) => (a < b ? a : b);
+const max = (a: DateTime, b: DateTime) => (a > b ? a : b);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An incident as JSON: the one shape detect prints, the API serves and webhooks carry. */
@@ -143,8 +149,8 @@ export function incidentJson(i: Incident) {
     severity: i.severity,
     status: i.status,
     title: i.title,
-    firstAlertTime: iso(i.firstAlertTime),
-    lastAlertTime: iso(i.lastAlertTime),
+    firstAlertTime: isoOf(i.firstAlertTime),
+    lastAlertTime: isoOf(i.lastAlertTime),
     alertIds: i.alertIds,
     alertCount: i.alertIds.length,
     createdAt: iso(i.createdAt),
@@ -156,7 +162,7 @@ export function incidentJson(i: Incident) {
 
 /** An alert as JSON (time in ISO 8601 UTC). */
 export function alertJson(a: Alert) {
-  return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: iso(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
+  return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: isoOf(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
 }
 
 /** The distinct entities of some alerts, in first-seen order. */

@@ -1,7 +1,8 @@
 // Running a rule: plan its windows from the checkpoint, and for each window fetch, evaluate,
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
-import { frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
+import { fromMs, type DateTime } from "../rules/kql.js";
+import { DEFAULT_MAX_LATENESS_MS, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../sources/rows.js";
 import type { LogSource } from "../sources/source.js";
 import type { AllowlistRepository } from "../store/allowlists.js";
@@ -23,6 +24,8 @@ export interface EngineDeps {
   stores: Stores;
   /** Wall-clock time for createdAt/updatedAt stamps. */
   now: () => number;
+  /** How late a row may arrive and still be looked for (TOKENWATCH_MAX_LATENESS_HOURS); default 7 days. */
+  maxLatenessMs?: number;
 }
 
 export interface RunOptions {
@@ -87,10 +90,12 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
     if (windows.length === 0) return [];
     const allowlists = await stores.allowlists.all();
     const reports: WindowReport[] = [];
-    for (const window of windows) {
+    const maxLatenessMs = deps.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
+    for (const planned of windows) {
+      const window = { ...planned, maxLatenessMs };
       const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
       // Moving the checkpoint renews the lease; the ETag makes it fail if the lease was lost.
-      state = await stores.ruleState.put(id, { ...state, windowEnd: window.end, dataSince, lease: { owner, until: deps.now() + ttl } });
+      state = await stores.ruleState.put(id, { ...state, windowEnd: planned.end, dataSince, lease: { owner, until: deps.now() + ttl } });
       reports.push(report);
       onWindow?.(report);
     }
@@ -105,7 +110,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
  * learns from the history before it (the same bootstrap for a deployment and a replay).
  */
 async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number): Promise<RuleState> {
-  let dataSince: number | null = null;
+  let dataSince: DateTime | null = null;
   if (rule.baseline) {
     const { table, sightingsKql, earliestKql } = rule.baseline;
     const period = baselinePeriodOf(rule);
@@ -151,7 +156,7 @@ async function runWindow(
   allowlists: readonly AllowlistEntry[],
   deps: EngineDeps,
   eventRange: TimeRange = { from: -Infinity, to: Infinity },
-): Promise<{ report: WindowReport; dataSince: number | null }> {
+): Promise<{ report: WindowReport; dataSince: DateTime | null }> {
   const { source, stores } = deps;
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
@@ -159,7 +164,8 @@ async function runWindow(
   let established: boolean | null = null;
   if (rule.baseline) {
     const period = baselinePeriodOf(rule);
-    established = state.dataSince !== null && (state.dataSince < state.firstWindowStart || window.end - state.dataSince >= period);
+    // Data since before the first window, or for at least a whole baseline period: exact ticks.
+    established = state.dataSince !== null && (state.dataSince < fromMs(state.firstWindowStart) || state.dataSince <= fromMs(window.end - period));
     const known = rule.baselineAccounts ? await stores.baselines.load(rule.baselineAccounts(inputs, ctx), window.end - period) : new Map();
     ctx.baselines = { established, get: (account) => known.get(account) };
   }

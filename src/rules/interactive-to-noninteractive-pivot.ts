@@ -4,14 +4,15 @@
 // and fetches only the other side it needs, for the users concerned, so each pair is
 // evaluated when its later side arrives, including a side that arrived late.
 import type { SignInRow } from "../sources/rows.js";
-import { between } from "./kql.js";
-import { ARRIVAL, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
+import { between, isoOf, TICKS_PER_MS, toMs, type DateTime } from "./kql.js";
+import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
 
-const MINUTE = 60_000;
-/** | where (TimeGenerated - InteractiveTime) between (1m .. 2h) */
+const MINUTE_MS = 60_000;
+const MINUTE = BigInt(MINUTE_MS) * TICKS_PER_MS;
+/** | where (TimeGenerated - InteractiveTime) between (1m .. 2h): inclusive, exact to the 100-ns tick. */
 const MIN_GAP = MINUTE;
-const MAX_GAP = 120 * MINUTE;
+const MAX_GAP = 120n * MINUTE;
 
 const NON_INTERACTIVE = "AADNonInteractiveUserSignInLogs";
 const INTERACTIVE = "SigninLogs";
@@ -58,6 +59,7 @@ export const interactiveToNonInteractivePivot = defineRule({
       ...(interactiveSide ? [`| where AuthenticationRequirement == "singleFactorAuthentication" or ConditionalAccessStatus == "notApplied"`] : []),
       `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
         ` AuthenticationRequirement, ConditionalAccessStatus, AppDisplayName`,
+      exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n");
   },
 
@@ -101,19 +103,20 @@ function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   table: T,
   w: Window,
   rows: readonly SignInRow[],
-  fromOffset: number,
-  toOffset: number,
+  fromOffset: DateTime,
+  toOffset: DateTime,
 ): QuerySpec<T> {
-  let min = Infinity;
-  let max = -Infinity;
+  let min: DateTime | null = null;
+  let max: DateTime | null = null;
   const accounts = new Set<string>();
   for (const row of rows) {
     accounts.add(row.UserPrincipalName.toLowerCase());
-    min = Math.min(min, row.TimeGenerated);
-    max = Math.max(max, row.TimeGenerated);
+    if (min === null || row.TimeGenerated < min) min = row.TimeGenerated;
+    if (max === null || row.TimeGenerated > max) max = row.TimeGenerated;
   }
-  if (accounts.size === 0) return { table, arrived: { to: w.start }, time: { from: w.start, to: w.start }, accounts: [] };
-  return { table, arrived: { to: w.start }, time: { from: min + fromOffset, to: max + toOffset + 1 }, accounts: [...accounts].sort() };
+  if (min === null || max === null) return { table, arrived: { to: w.start }, time: { from: w.start, to: w.start }, accounts: [] };
+  // Whole milliseconds that cover the exact span: evaluate() applies the exact bounds.
+  return { table, arrived: { to: w.start }, time: { from: toMs(min + fromOffset), to: toMs(max + toOffset) + 1 }, accounts: [...accounts].sort() };
 }
 
 /** | where ResultType == 0 */
@@ -134,9 +137,11 @@ function isInteractiveSession(row: SignInRow, ctx: RuleContext): boolean {
 }
 
 function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft {
-  const minutes = Math.round((ni.TimeGenerated - session.TimeGenerated) / MINUTE);
+  const minutes = Math.round(Number(ni.TimeGenerated - session.TimeGenerated) / Number(MINUTE));
   return {
-    identity: [ni.Id || ni.UniqueTokenIdentifier || String(ni.TimeGenerated), session.Id || session.UniqueTokenIdentifier || String(session.TimeGenerated)],
+    // One alert per seed output row, i.e. per (non-interactive, interactive) pair of rows: each
+    // side is named by its ids and by the columns the seed projects, so rows without an Id stay apart.
+    identity: [...signInIdentity(ni), ...signInIdentity(session)],
     time: ni.TimeGenerated,
     account: user,
     ip: ni.IPAddress || null,
@@ -147,7 +152,7 @@ function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft
       InteractiveCountry: session.Location,
       NonInteractiveCountry: ni.Location,
       AppDisplayName: ni.AppDisplayName,
-      InteractiveTime: new Date(session.TimeGenerated).toISOString(),
+      InteractiveTime: isoOf(session.TimeGenerated),
       TimeSinceInteractiveMinutes: minutes,
       CorrelationId: ni.CorrelationId,
       UniqueTokenIdentifier: ni.UniqueTokenIdentifier,
@@ -155,3 +160,7 @@ function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft
     entities: [{ type: "account", name: user }, ...(ni.IPAddress ? [{ type: "ip" as const, address: ni.IPAddress }] : [])],
   };
 }
+
+/** A sign-in row's identity: its ids, and the columns the seed projects from it. */
+const signInIdentity = (row: SignInRow) =>
+  identity(row.Id, row.UniqueTokenIdentifier, row.TimeGenerated, row.UserPrincipalName.toLowerCase(), row.IPAddress, row.Location, row.AppDisplayName, row.CorrelationId);

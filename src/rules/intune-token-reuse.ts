@@ -4,9 +4,9 @@
 // being re-read from Log Analytics on every run.
 import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
-import { ARRIVAL, scopeKql } from "./kql-text.js";
+import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
 import type { SignInRow } from "../sources/rows.js";
-import { arrivedIn, defineRule, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
+import { arrivedIn, defineRule, identity, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
 
 const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
 
@@ -42,6 +42,7 @@ export const intuneTokenReuse = defineRule({
       scopeKql(spec),
       `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
         ` ResourceDisplayName, AppDisplayName, UserAgent, AuthenticationDetails, LocationDetails, Location`,
+      exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n"),
 
   // | summarize KnownIPs = make_set(IPAddress), KnownASNs = make_set(tostring(AutonomousSystemNumber))
@@ -53,9 +54,10 @@ export const intuneTokenReuse = defineRule({
       [
         scopeKql(spec),
         `| where isnotempty(UserPrincipalName)`,
-        `| summarize lastSeen = max(TimeGenerated) by account = tolower(UserPrincipalName), ip = IPAddress, asn = tostring(AutonomousSystemNumber)`,
+        // As text, to keep the 100-ns ticks (see exactTimes).
+        `| summarize lastSeen = tostring(max(TimeGenerated)) by account = tolower(UserPrincipalName), ip = IPAddress, asn = tostring(AutonomousSystemNumber)`,
       ].join("\n"),
-    earliestKql: (spec) => [scopeKql(spec), `| summarize earliest = min(TimeGenerated)`].join("\n"),
+    earliestKql: (spec) => [scopeKql(spec), `| summarize earliest = tostring(min(TimeGenerated))`].join("\n"),
     observe: ({ signIns }) =>
       signIns
         .filter((row) => row.UserPrincipalName)
@@ -82,7 +84,8 @@ export const intuneTokenReuse = defineRule({
       if (known && (known.ips.has(row.IPAddress) || known.asns.has(asn))) continue;
       const location = toString(dynamicGet(parseJson(toString(row.LocationDetails)), "countryOrRegion"));
       alerts.push({
-        identity: [row.Id || row.UniqueTokenIdentifier, String(row.TimeGenerated), upn, row.IPAddress],
+        // The sign-in's ids and the columns the seed projects: one alert per seed output row.
+        identity: identity(row.Id, row.UniqueTokenIdentifier, row.TimeGenerated, upn, row.IPAddress, asn, row.ResourceDisplayName, row.AppDisplayName, row.UserAgent, location),
         time: row.TimeGenerated,
         account: upn,
         ip: row.IPAddress || null,

@@ -1,7 +1,8 @@
 // The KQL operators and functions the four Sentinel rules use, as small pure functions with
 // the semantics the Kusto documentation gives them. Values follow the rules' data model:
-// a KQL `string` is a JS string (never null; a missing value is ""), a `datetime` is epoch
-// milliseconds in UTC, a `dynamic` is parsed JSON (undefined or null is KQL's null).
+// a KQL `string` is a JS string (never null; a missing value is ""), a `datetime` is a
+// bigint of 100-ns ticks since the Unix epoch (KQL's own resolution, so every comparison is
+// exact), a `dynamic` is parsed JSON (undefined or null is KQL's null).
 //
 // Decisions where the docs leave room, so that every rule reads the same way:
 // - Terms (`has`, `has_any`) are maximal runs of ASCII letters and digits. `_` and every
@@ -111,60 +112,100 @@ export function notInCi(value: string, list: readonly string[]): boolean {
  * KQL `between (low .. high)`: low <= value <= high, both ends included (NaN: false).
  * https://learn.microsoft.com/kusto/query/between-operator
  */
-export function between(value: number, low: number, high: number): boolean {
+export function between<T extends number | bigint>(value: T, low: T, high: T): boolean {
   return value >= low && value <= high;
 }
 
 // ---------------------------------------------------------------------------------------
 // Datetimes
 
-const MS_PER: Record<"day" | "hour" | "minute" | "second" | "millisecond", number> = {
-  day: 86_400_000,
-  hour: 3_600_000,
-  minute: 60_000,
-  second: 1_000,
-  millisecond: 1,
+/** A KQL datetime: 100-ns ticks since 1970-01-01T00:00:00Z (a double cannot hold them exactly). */
+export type DateTime = bigint;
+
+export const TICKS_PER_MS = 10_000n;
+const TICKS_PER: Record<"day" | "hour" | "minute" | "second" | "millisecond" | "microsecond", bigint> = {
+  day: 86_400_000n * TICKS_PER_MS,
+  hour: 3_600_000n * TICKS_PER_MS,
+  minute: 60_000n * TICKS_PER_MS,
+  second: 1_000n * TICKS_PER_MS,
+  millisecond: TICKS_PER_MS,
+  microsecond: 10n,
 };
 // 1970-01-04 (epoch day 3) was a Sunday.
 const FIRST_SUNDAY_EPOCH_DAY = 3;
+
+/** Sort order of two datetimes (Array.prototype.sort wants a number). */
+export const compareTime = (a: DateTime, b: DateTime): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Floor division, for instants before the epoch as well (bigint `/` truncates toward zero). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+}
+
+/** The datetime of an integral epoch millisecond (window edges, wall-clock times). */
+export function fromMs(ms: number): DateTime {
+  return BigInt(ms) * TICKS_PER_MS;
+}
+
+/** The epoch millisecond a datetime falls in (floor): for Date, display and day arithmetic. */
+export function toMs(t: DateTime): number {
+  return Number(floorDiv(t, TICKS_PER_MS));
+}
+
+/**
+ * ISO 8601 UTC text of a datetime: milliseconds as Date.toISOString() writes them, or all
+ * seven fraction digits when the instant is not a whole millisecond.
+ */
+export function isoOf(t: DateTime): string {
+  const ms = toMs(t);
+  const iso = new Date(ms).toISOString();
+  const sub = t - BigInt(ms) * TICKS_PER_MS;
+  return sub === 0n ? iso : `${iso.slice(0, -1)}${sub.toString().padStart(4, "0")}Z`;
+}
+
+/** Fixed-width ISO text with seven fraction digits: sorts as the instants do (storage keys, filters). */
+export function sortableIso(t: DateTime): string {
+  const ms = toMs(t);
+  const sub = t - BigInt(ms) * TICKS_PER_MS;
+  return `${new Date(ms).toISOString().slice(0, -1)}${sub.toString().padStart(4, "0")}Z`;
+}
 
 /**
  * KQL `datetime_diff(period, a, b)`: a − b counted in calendar periods, i.e. the number of period
  * boundaries between the two instants after truncating both to the period (UTC), so
  * ('minute', 10:00:59, 10:01:00) is -1 and ('year', 2017-01-01, 2000-12-31) is 17. Weeks start
- * on Sunday (startofweek()). Datetimes are whole epoch milliseconds, so microsecond and
- * nanosecond are the millisecond difference scaled. A null datetime gives null.
+ * on Sunday (startofweek()). Nanoseconds are ticks × 100. A null datetime gives null.
  * https://learn.microsoft.com/kusto/query/datetime-diff-function
  */
-export function datetimeDiff(period: DatetimePeriod, a: number | null, b: number | null): number | null {
-  if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b)) return null;
+export function datetimeDiff(period: DatetimePeriod, a: DateTime | null, b: DateTime | null): number | null {
+  if (a === null || b === null) return null;
   switch (period) {
     case "year":
     case "quarter":
     case "month": {
-      const da = new Date(a);
-      const db = new Date(b);
+      const da = new Date(toMs(a));
+      const db = new Date(toMs(b));
       const years = da.getUTCFullYear() - db.getUTCFullYear();
       if (period === "year") return years;
       if (period === "quarter") return years * 4 + (Math.floor(da.getUTCMonth() / 3) - Math.floor(db.getUTCMonth() / 3));
       return years * 12 + (da.getUTCMonth() - db.getUTCMonth());
     }
     case "week": {
-      const week = (ms: number) => Math.floor((Math.floor(ms / MS_PER.day) - FIRST_SUNDAY_EPOCH_DAY) / 7);
-      return week(a) - week(b);
+      const week = (t: DateTime) => floorDiv(floorDiv(t, TICKS_PER.day) - BigInt(FIRST_SUNDAY_EPOCH_DAY), 7n);
+      return Number(week(a) - week(b));
     }
     case "day":
     case "hour":
     case "minute":
     case "second":
-    case "millisecond": {
-      const unit = MS_PER[period];
-      return Math.floor(a / unit) - Math.floor(b / unit);
+    case "millisecond":
+    case "microsecond": {
+      const unit = TICKS_PER[period];
+      return Number(floorDiv(a, unit) - floorDiv(b, unit));
     }
-    case "microsecond":
-      return (Math.floor(a) - Math.floor(b)) * 1_000;
     case "nanosecond":
-      return (Math.floor(a) - Math.floor(b)) * 1_000_000;
+      return Number((a - b) * 100n);
     default:
       throw new Error(`datetime_diff: unknown period ${JSON.stringify(period as unknown)}`);
   }
@@ -180,12 +221,12 @@ const RFC_DATETIME =
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 /** Epoch ms of a UTC calendar time, or null when a field is out of range (Feb 30, 25:00…). */
-function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number): number | null {
+function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number | null {
   if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
   const d = new Date(0);
   d.setUTCFullYear(year, month - 1, day); // not Date.UTC, which maps years 0-99 to 1900-1999
   if (d.getUTCMonth() !== month - 1) return null; // the day overflowed the month
-  d.setUTCHours(hour, minute, second, ms);
+  d.setUTCHours(hour, minute, second, 0);
   return d.getTime();
 }
 
@@ -197,15 +238,15 @@ function zoneOffsetMinutes(zone: string | undefined): number {
   return zone.startsWith("-") ? -minutes : minutes;
 }
 
-function parseDatetimeText(text: string): number | null {
+function parseDatetimeText(text: string): DateTime | null {
   const s = text.trim();
   const iso = ISO_DATETIME.exec(s);
   if (iso) {
-    // Fraction digits past milliseconds (KQL keeps 100 ns ticks) are truncated: every period
-    // datetime_diff counts is a whole number of milliseconds, so the counts stay exact.
-    const ms = iso[7] === undefined ? 0 : Number(iso[7].slice(0, 3).padEnd(3, "0"));
-    const local = utcMs(Number(iso[1]), Number(iso[2]), Number(iso[3]), Number(iso[4] ?? 0), Number(iso[5] ?? 0), Number(iso[6] ?? 0), ms);
-    return local === null ? null : local - zoneOffsetMinutes(iso[8]) * 60_000;
+    const local = utcMs(Number(iso[1]), Number(iso[2]), Number(iso[3]), Number(iso[4] ?? 0), Number(iso[5] ?? 0), Number(iso[6] ?? 0));
+    if (local === null) return null;
+    // Seven fraction digits are KQL's 100-ns ticks; digits past them are truncated.
+    const fraction = iso[7] === undefined ? 0n : BigInt(iso[7].slice(0, 7).padEnd(7, "0"));
+    return fromMs(local - zoneOffsetMinutes(iso[8]) * 60_000) + fraction;
   }
   const rfc = RFC_DATETIME.exec(s);
   if (rfc) {
@@ -214,34 +255,40 @@ function parseDatetimeText(text: string): number | null {
     const yy = Number(rfc[4]);
     // Two-digit years as .NET reads them (TwoDigitYearMax 2049): 00-49 -> 20xx, 50-99 -> 19xx.
     const year = (rfc[4] ?? "").length === 4 ? yy : yy < 50 ? 2000 + yy : 1900 + yy;
-    const local = utcMs(year, month, Number(rfc[1]), Number(rfc[5]), Number(rfc[6]), Number(rfc[7] ?? 0), 0);
-    return local === null ? null : local - zoneOffsetMinutes(rfc[8]) * 60_000;
+    const local = utcMs(year, month, Number(rfc[1]), Number(rfc[5]), Number(rfc[6]), Number(rfc[7] ?? 0));
+    return local === null ? null : fromMs(local - zoneOffsetMinutes(rfc[8]) * 60_000);
   }
   return null;
 }
 
-/**
- * KQL `todatetime()`, to epoch ms: ISO 8601 text (any number of fraction digits up to 9, e.g.
- * "2021-08-02T13:11:39.7724491Z"; no zone means UTC; ±hh:mm offsets applied) and the RFC 822 /
- * RFC 850 forms. A number is taken as a datetime already (epoch ms), a Date as its time.
- * Anything else, or text that does not parse, is null.
- * https://learn.microsoft.com/kusto/query/todatetime-function (formats: .../scalar-data-types/datetime)
- */
 const UTC_ISO = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z$/;
 
-export function toDateTime(value: unknown): number | null {
+/**
+ * KQL `todatetime()`, to 100-ns ticks: ISO 8601 text (up to 7 fraction digits kept, e.g.
+ * "2021-08-02T13:11:39.7724491Z"; more are truncated; no zone means UTC; ±hh:mm offsets applied)
+ * and the RFC 822 / RFC 850 forms. A number is taken as a datetime already (epoch ms, a fraction
+ * kept to the tick), a Date as its time, a bigint as ticks. Anything else, or text that does
+ * not parse, is null.
+ * https://learn.microsoft.com/kusto/query/todatetime-function (formats: .../scalar-data-types/datetime)
+ */
+export function toDateTime(value: unknown): DateTime | null {
   if (typeof value === "string") {
-    // Fast path for what Log Analytics itself returns (UTC, "Z", at most millisecond digits):
-    // Date.parse reads exactly that form identically, at a fraction of the general parser's cost.
+    // Fast path for what Log Analytics itself returns when the time is a whole millisecond
+    // (UTC, "Z", at most 3 fraction digits): Date.parse reads exactly that form identically.
     // V8 rolls an impossible day over (Feb 30 -> Mar 2), so the day must survive the parse.
     if (value.length <= 24 && UTC_ISO.test(value)) {
       const ms = Date.parse(value);
-      return new Date(ms).getUTCDate() === Number(value.slice(8, 10)) ? ms : null;
+      return new Date(ms).getUTCDate() === Number(value.slice(8, 10)) ? fromMs(ms) : null;
     }
     return parseDatetimeText(value);
   }
-  if (typeof value === "number") return Number.isFinite(value) ? value : null;
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.getTime();
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return null;
+    const whole = Math.floor(value);
+    return fromMs(whole) + BigInt(Math.round((value - whole) * 10_000));
+  }
+  if (typeof value === "bigint") return value;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : fromMs(value.getTime());
   return null;
 }
 

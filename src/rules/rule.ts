@@ -2,6 +2,7 @@
 // Analytics (or in a replay), and a pure evaluate() that decides.
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
+import type { DateTime } from "./kql.js";
 import type { RowOf, SignInSighting, TableName } from "../sources/rows.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
@@ -81,11 +82,25 @@ export const groupByAccount = {
   },
 } as const satisfies RuleMeta["incidentConfiguration"];
 
-/** A half-open interval of epoch milliseconds, [from, to). */
+/** A half-open interval of integral epoch milliseconds, [from, to). */
 export interface TimeRange {
   from: number;
   to: number;
 }
+
+/**
+ * The tick count of an integral epoch millisecond, as a number: exact (ms × 10,000 needs at
+ * most 53 bits before the year 2400), compared with a DateTime as it is (bigint/number
+ * comparison is exact), and ±Infinity stays unbounded. Window edges are whole milliseconds,
+ * so an event's 100-ns time is compared with them exactly.
+ */
+export const ticksAt = (ms: number): number => ms * 10_000;
+
+/** Whether an exact event time lies in a millisecond range [from, to). */
+export const inRange = (t: DateTime, range: TimeRange): boolean => t >= ticksAt(range.from) && t < ticksAt(range.to);
+
+/** How late (arrival after TimeGenerated) a row may be and still be looked for, unless configured. */
+export const DEFAULT_MAX_LATENESS_MS = 7 * 86_400_000;
 
 /**
  * One scheduled run's slice of the data: the rows that ARRIVED (ingestion time) in
@@ -94,6 +109,11 @@ export interface TimeRange {
 export interface Window {
   start: number;
   end: number;
+  /**
+   * Rows whose event is older than this before `start` are not looked for (TOKENWATCH_MAX_LATENESS_HOURS,
+   * default 7 days): it keeps each query on the time index. Replay applies the same bound.
+   */
+  maxLatenessMs?: number;
 }
 
 /** What a rule asks of a table; the source serves it from KQL or from replay files. */
@@ -107,12 +127,10 @@ export interface QuerySpec<T extends TableName = TableName> {
   accounts?: readonly string[];
 }
 
-/** Events older than this when they arrive are not looked for: keeps KQL on the time index. */
-export const MAX_LATENESS_MS = 2 * 86_400_000;
-
 /** The rows of a table that arrived in a window: each rule's new events. */
 export function arrivedIn<T extends TableName>(table: T, window: Window): QuerySpec<T> {
-  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - MAX_LATENESS_MS, to: window.end } };
+  const lateness = window.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
+  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end } };
 }
 
 export type Specs = Record<string, QuerySpec>;
@@ -128,7 +146,7 @@ export interface AlertDraft {
   /** Window-independent identity of the triggering event(s): same event, same alert id. */
   identity: readonly string[];
   /** The triggering event's TimeGenerated. */
-  time: number;
+  time: DateTime;
   account: string;
   ip: string | null;
   title: string;
@@ -167,8 +185,16 @@ export interface RuleContext {
   baselines: BaselineView;
 }
 
-export function isNewEvent(ctx: RuleContext, timeGenerated: number): boolean {
-  return timeGenerated >= ctx.eventRange.from && timeGenerated < ctx.eventRange.to;
+export function isNewEvent(ctx: RuleContext, timeGenerated: DateTime): boolean {
+  return inRange(timeGenerated, ctx.eventRange);
+}
+
+/**
+ * An alert identity from typed values, so that the same event has the same identity however
+ * it was exported: datetimes as exact ticks, booleans as true/false, null and undefined as "".
+ */
+export function identity(...parts: (string | number | bigint | boolean | null | undefined)[]): string[] {
+  return parts.map((p) => (p === null || p === undefined ? "" : String(p)));
 }
 
 export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Specs> {

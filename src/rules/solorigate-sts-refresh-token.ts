@@ -1,8 +1,8 @@
 // UpdateStsRefreshToken[Solorigate] (CloudAppEvents).
 // Seed: Azure-Sentinel Hunting Queries/Microsoft 365 Defender/Defense evasion, operator for operator.
 import { datetimeDiff, dynamicGet, has, isNotEmpty, parseJson, toDateTime, toString } from "./kql.js";
-import { ARRIVAL, kqlString, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type Window } from "./rule.js";
+import { ARRIVAL, exactTimes, kqlString, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Window } from "./rule.js";
 
 /** Compared exactly, trailing period included: the CloudAppEvents / unified audit log name. */
 const ACTION_TYPE = "Update StsRefreshTokenValidFrom Timestamp.";
@@ -36,6 +36,7 @@ export const solorigateStsRefreshToken = defineRule({
       scopeKql(spec),
       `| where ActionType == ${kqlString(ACTION_TYPE)}`,
       `| project TimeGenerated, ${ARRIVAL}, Timestamp, ReportId, ActionType, AccountObjectId, AccountDisplayName, IPAddress, IsAnonymousProxy, ISP, RawEventData`,
+      exactTimes("TimeGenerated", "_TimeReceived", "Timestamp"),
     ].join("\n"),
 
   evaluate({ events }, ctx) {
@@ -56,8 +57,9 @@ export const solorigateStsRefreshToken = defineRule({
       const tokenMinutesRemaining = datetimeDiff("minute", row.Timestamp, newValidFrom);
       // | extend Role = parse_json(RawEventData.Actor[-1]).ID
       const role = toString(dynamicGet(parseJson(dynamicGet(row.RawEventData, "Actor", -1)), "ID"));
-      const isAnonymousProxy = toString(row.IsAnonymousProxy);
-      const tuple = [row.AccountObjectId, row.AccountDisplayName, role, row.IPAddress, isAnonymousProxy, row.ISP, String(tokenMinutesAdded), String(tokenMinutesRemaining)];
+      // Compared as values of their column types (IsAnonymousProxy a bool, the minutes longs):
+      // 0, false and "False" are one value, and null is only equal to null.
+      const tuple = [row.AccountObjectId, row.AccountDisplayName, role, row.IPAddress, row.IsAnonymousProxy, row.ISP, tokenMinutesAdded, tokenMinutesRemaining];
       const key = JSON.stringify(tuple);
       const seen = byTuple.get(key);
       // The earliest event stands for the tuple (the lowest ReportId on a tie), whatever the row order.
@@ -69,7 +71,7 @@ export const solorigateStsRefreshToken = defineRule({
       byTuple.set(key, {
         // The tuple is distinct within one run only: a later run's same tuple is a new alert,
         // so the identity also names the event this run's alert stands for.
-        identity: [...tuple, row.ReportId || String(row.TimeGenerated)],
+        identity: identity(...tuple, row.ReportId, row.TimeGenerated),
         time: row.TimeGenerated,
         account,
         ip: row.IPAddress || null,
@@ -78,7 +80,7 @@ export const solorigateStsRefreshToken = defineRule({
           accountObjectId: row.AccountObjectId,
           accountDisplayName: row.AccountDisplayName,
           role,
-          isAnonymousProxy: row.IsAnonymousProxy === null ? null : isAnonymousProxy,
+          isAnonymousProxy: row.IsAnonymousProxy,
           isp: row.ISP,
           target,
           tokenMinutesAdded,

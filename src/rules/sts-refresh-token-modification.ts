@@ -1,8 +1,8 @@
 // Interactive STS refresh token modifications (AuditLogs).
 // Seed: Azure-Sentinel StsRefreshTokenModification.yaml, reproduced operator for operator.
-import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, notInCi, parseJson, toDateTime, toString } from "./kql.js";
-import { ARRIVAL, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, isNewEvent, type AlertDraft, type Entity, type Window } from "./rule.js";
+import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, isoOf, notInCi, parseJson, toDateTime, toString, type DateTime } from "./kql.js";
+import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
+import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Entity, type Window } from "./rule.js";
 
 export const stsRefreshTokenModification = defineRule({
   meta: {
@@ -34,6 +34,7 @@ export const stsRefreshTokenModification = defineRule({
       scopeKql(spec),
       `| where OperationName has 'StsRefreshTokenValidFrom'`,
       `| project TimeGenerated, ${ARRIVAL}, Id, CorrelationId, OperationName, Result, AADOperationType, InitiatedBy, TargetResources`,
+      exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n"),
 
   evaluate({ audit }, ctx) {
@@ -63,7 +64,10 @@ export const stsRefreshTokenModification = defineRule({
         const oldValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(prop, "oldValue"))), 0));
         const newValidFrom = toDateTime(dynamicGet(parseJson(toString(dynamicGet(prop, "newValue"))), 0));
         alerts.push({
-          identity: [row.Id || row.CorrelationId || `${row.TimeGenerated}|${initiator}|${target}`, String(index)],
+          // One alert per seed output row (an audit record's modified property): the record's ids
+          // and the columns that tell its output rows apart, so an empty Id never merges two
+          // changes of one operation (same CorrelationId) on different targets.
+          identity: identity(row.Id, row.CorrelationId, row.TimeGenerated, row.OperationName, initiator, target, index),
           time: row.TimeGenerated,
           account: initiator.toLowerCase(),
           ip: ip || null,
@@ -99,4 +103,4 @@ function initiatorEntities(initiator: string, ip: string): Entity[] {
   return entities;
 }
 
-const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const isoOrNull = (t: DateTime | null) => (t === null ? null : isoOf(t));

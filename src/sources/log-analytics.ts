@@ -9,7 +9,7 @@
 import type { Agent } from "node:https";
 import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type LogsTable } from "@azure/monitor-query-logs";
 import type { TokenCredential } from "@azure/identity";
-import { toDateTime } from "../rules/kql.js";
+import { toDateTime, type DateTime } from "../rules/kql.js";
 import { scopeKql } from "../rules/kql-text.js";
 import type { QuerySpec } from "../rules/rule.js";
 import { parseRow, rowSchemas, signInSightingSchema, type Rejection, type RowOf, type SignInSighting, type TableName } from "./rows.js";
@@ -180,8 +180,8 @@ export class LogAnalyticsSource implements LogSource {
     return { rows: [...latest.values()], rejected };
   }
 
-  async earliest(spec: QuerySpec, kql: string, label = `${spec.table}/earliest`): Promise<number | null> {
-    let min: number | null = null;
+  async earliest(spec: QuerySpec, kql: string, label = `${spec.table}/earliest`): Promise<DateTime | null> {
+    let min: DateTime | null = null;
     for (const raw of await this.collect(spec, kql, label)) {
       const value = raw.earliest;
       if (value === null || value === undefined || value === "") continue;

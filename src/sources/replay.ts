@@ -5,7 +5,8 @@ import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { MAX_LATENESS_MS, type QuerySpec } from "../rules/rule.js";
+import { toMs, type DateTime } from "../rules/kql.js";
+import { inRange, ticksAt, type QuerySpec, type TimeRange } from "../rules/rule.js";
 import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
 import type { Fetched, LogSource } from "./source.js";
 
@@ -49,21 +50,39 @@ export class ReplaySource implements LogSource {
           return reject({ origin, reason: "line is not valid JSON" });
         }
         const parsed = parseRow(rowSchemas[table as TableName], raw);
-        if (parsed.ok) rows.push(withinLateness(parsed.row));
+        if (parsed.ok) rows.push(parsed.row);
         else reject({ origin, reason: parsed.reason });
       });
       if (known) source.tables.set(table as TableName, rows);
     }
-    for (const rows of source.tables.values()) rows.sort((a, b) => a.arrival - b.arrival);
+    for (const rows of source.tables.values()) rows.sort((a, b) => (a.arrival < b.arrival ? -1 : a.arrival > b.arrival ? 1 : 0));
     return source;
   }
 
-  /** The latest arrival among rows whose TimeGenerated is before `time` (replay's last window). */
-  lastArrivalOfRowsBefore(time: number): number | null {
-    let last: number | null = null;
+  /**
+   * Rows of `range` (TimeGenerated) that no window of `frequency` looks for, because they
+   * arrived more than `maxLatenessMs` after their event (measured from the start of the window
+   * they arrived in, as the windows' queries bound TimeGenerated). Production never queries them
+   * either; replay counts them so that they are reported, not silently missed.
+   */
+  tooLate(range: TimeRange, frequency: number, maxLatenessMs: number): AnyRow[] {
+    const out: AnyRow[] = [];
     for (const rows of this.tables.values())
-      for (const row of rows) if (row.TimeGenerated < time && (last === null || row.arrival > last)) last = row.arrival;
-    return last;
+      for (const row of rows) {
+        if (!inRange(row.TimeGenerated, range)) continue;
+        const windowStart = Math.floor(toMs(row.arrival) / frequency) * frequency;
+        if (row.TimeGenerated < ticksAt(windowStart - maxLatenessMs)) out.push(row);
+      }
+    return out;
+  }
+
+  /** The latest arrival (epoch ms, rounded down) among the rows of `range` that some window will look for: replay's last window. */
+  lastArrivalOf(range: TimeRange, frequency: number, maxLatenessMs: number): number | null {
+    const missed = new Set(this.tooLate(range, frequency, maxLatenessMs));
+    let last: DateTime | null = null;
+    for (const rows of this.tables.values())
+      for (const row of rows) if (row.TimeGenerated < ticksAt(range.to) && !missed.has(row) && (last === null || row.arrival > last)) last = row.arrival;
+    return last === null ? null : toMs(last);
   }
 
   /** How many rows a spec's scope selects before any filter: what a query would scan. */
@@ -87,8 +106,8 @@ export class ReplaySource implements LogSource {
     return { rows: [...latest.values()], rejected: [] };
   }
 
-  async earliest(spec: QuerySpec): Promise<number | null> {
-    let min: number | null = null;
+  async earliest(spec: QuerySpec): Promise<DateTime | null> {
+    let min: DateTime | null = null;
     for (const row of this.select(spec)) if (min === null || row.TimeGenerated < min) min = row.TimeGenerated;
     return min;
   }
@@ -103,7 +122,7 @@ export class ReplaySource implements LogSource {
     const out: AnyRow[] = [];
     for (let i = from; i < to; i++) {
       const row = rows[i]!;
-      if (row.TimeGenerated < spec.time.from || row.TimeGenerated >= spec.time.to) continue;
+      if (!inRange(row.TimeGenerated, spec.time)) continue;
       if (accounts && !accounts.has(((row as SignInRow).UserPrincipalName ?? "").toLowerCase())) continue;
       out.push(row);
     }
@@ -111,19 +130,9 @@ export class ReplaySource implements LogSource {
   }
 }
 
-/**
- * A window's query looks back at most MAX_LATENESS_MS on TimeGenerated (what keeps KQL on
- * the time index), so a row that arrived later than that after its event would fall between
- * every window and never be evaluated. Replay promises that each row of its range is
- * evaluated once: such a row is taken as arriving at the bound.
- */
-function withinLateness(row: AnyRow): AnyRow {
-  const latest = row.TimeGenerated + MAX_LATENESS_MS;
-  return row.arrival > latest ? { ...row, arrival: latest } : row;
-}
-
-/** First index whose arrival is >= t. */
-function lowerBound(rows: readonly AnyRow[], t: number): number {
+/** First index whose arrival is at or after the epoch millisecond `ms`. */
+function lowerBound(rows: readonly AnyRow[], ms: number): number {
+  const t = ticksAt(ms);
   let lo = 0;
   let hi = rows.length;
   while (lo < hi) {

@@ -2,7 +2,7 @@
 // the columns some rule reads. Every row from Log Analytics or a replay file passes
 // through here once; a row that does not fit is rejected with a reason, never thrown.
 import { z } from "zod";
-import { toDateTime, toString } from "../rules/kql.js";
+import { toDateTime, toString, type DateTime } from "../rules/kql.js";
 
 export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "CloudAppEvents"] as const;
 export const TableName = z.enum(TABLES);
@@ -29,28 +29,49 @@ function asText<T extends object>(row: T, columns: readonly string[]): AsText<T>
   return row as unknown as AsText<T>;
 }
 
-// A `datetime` column, to epoch milliseconds (KQL reads a zone-less ISO text as UTC).
+// A `datetime` column, to exact 100-ns ticks (KQL reads a zone-less ISO text as UTC).
 // (z.custom + transform: a union().nullish().transform() chain costs several times more per row.)
 const isTimeText = (v: unknown): v is string | number => typeof v === "string" || typeof v === "number";
 const datetime = z.custom<string | number>(isTimeText, { message: "expected a datetime" }).transform((v, ctx) => {
-  const ms = toDateTime(v);
-  if (ms === null) {
+  const t = toDateTime(v);
+  if (t === null) {
     ctx.addIssue({ code: "custom", message: `not a datetime: ${JSON.stringify(v).slice(0, 60)}` });
     return z.NEVER;
   }
-  return ms;
+  return t;
 });
+// `az monitor log-analytics query` writes a null of a typed column as Python's "None".
+const isNullText = (v: unknown) => v === null || v === undefined || v === "" || v === "None";
 const optionalDatetime = z
   .custom<string | number | null | undefined>((v) => v === null || v === undefined || isTimeText(v), { message: "expected a datetime" })
   .optional()
-  .transform((v) => (v === null || v === undefined ? null : toDateTime(v)));
+  .transform((v) => (isNullText(v) ? null : toDateTime(v)));
+
+// A `bool` column, typed: the query API answers true/false, exports write 0/1, "0"/"1",
+// "false"/"true", or Python's "False"/"True"/"None". One event must read the same however it
+// was exported, or `distinct` and alert identities would tell its copies apart.
+const BOOL_TEXT: Record<string, boolean> = { true: true, false: false, "1": true, "0": false };
+const bool = z
+  .unknown()
+  .optional()
+  .transform((v, ctx): boolean | null => {
+    if (isNullText(v)) return null;
+    if (typeof v === "boolean") return v;
+    if (typeof v === "number" && Number.isFinite(v)) return v !== 0;
+    const b = typeof v === "string" ? BOOL_TEXT[v.trim().toLowerCase()] : undefined;
+    if (b === undefined) {
+      ctx.addIssue({ code: "custom", message: `not a bool: ${JSON.stringify(v)?.slice(0, 60)}` });
+      return z.NEVER;
+    }
+    return b;
+  });
 
 // A `dynamic` column. Query API answers and data exports carry it as JSON, but some
 // exports serialise it as JSON text ("InitiatedBy":"{\"user\":...}"): parse that text,
 // and reject the row when it is not JSON, because the rule cannot read it.
 const dynamic = z.unknown().optional().transform((v, ctx) => {
   if (typeof v !== "string") return v ?? null;
-  if (v === "") return null;
+  if (isNullText(v)) return null;
   try {
     return JSON.parse(v) as unknown;
   } catch {
@@ -69,9 +90,10 @@ const timing = {
 };
 /** Text columns normalised and arrival derived, on zod's output object itself (no copies per row). */
 function finish(textColumns: readonly string[]) {
-  return <T extends { TimeGenerated: number; _TimeReceived?: number | null }>(row: T) => {
-    const out = asText(row, textColumns) as AsText<T> & { arrival: number };
-    out.arrival = Math.max(row._TimeReceived ?? row.TimeGenerated, row.TimeGenerated);
+  return <T extends { TimeGenerated: DateTime; _TimeReceived?: DateTime | null }>(row: T) => {
+    const out = asText(row, textColumns) as AsText<T> & { arrival: DateTime };
+    const received = row._TimeReceived ?? row.TimeGenerated;
+    out.arrival = received > row.TimeGenerated ? received : row.TimeGenerated;
     return out;
   };
 }
@@ -123,7 +145,7 @@ const cloudAppEventShape = {
     AccountObjectId: text,
     AccountDisplayName: text,
     IPAddress: text,
-    IsAnonymousProxy: z.union([z.boolean(), z.number(), z.string()]).nullish().transform((v) => v ?? null),
+    IsAnonymousProxy: bool,
     ISP: text,
     RawEventData: dynamic,
 };

@@ -1,6 +1,7 @@
 // The port between the engine and the logs: Log Analytics in Azure, replay files here.
 // A source answers a rule's QuerySpec; the Log Analytics source runs the rule's KQL for
 // it, the replay source applies the spec's bounds to the rows it loaded.
+import type { DateTime } from "../rules/kql.js";
 import type { QuerySpec } from "../rules/rule.js";
 import type { Rejection, RowOf, SignInSighting, TableName } from "./rows.js";
 
@@ -16,5 +17,5 @@ export interface LogSource {
   /** (account, ip, asn, lastSeen) of the spec's rows: a summarized query. */
   sightings(spec: QuerySpec, kql: string, label?: string): Promise<Fetched<SignInSighting>>;
   /** The earliest TimeGenerated among the spec's rows, or null when there are none. */
-  earliest(spec: QuerySpec, kql: string, label?: string): Promise<number | null>;
+  earliest(spec: QuerySpec, kql: string, label?: string): Promise<DateTime | null>;
 }

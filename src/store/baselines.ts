@@ -5,10 +5,11 @@
 // a few hundred entity-group transactions (100 entities each, one partition each) instead
 // of one per user, while one account's baseline is still a single prefix query.
 import type { TransactionAction } from "@azure/data-tables";
+import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../rules/kql.js";
 import type { KnownNetworks } from "../rules/rule.js";
 import type { SignInSighting } from "../sources/rows.js";
 import { decodeKey, encodeKey, prefixRange } from "./keys.js";
-import { forEachLimit, odata, type TableStore } from "./tables.js";
+import { forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
 interface BaselineEntity {
   lastSeen: string;
@@ -17,6 +18,13 @@ interface BaselineEntity {
 /** Enough partitions to spread 100k users' hourly writes, few enough that a small tenant's hour is a handful of transactions. */
 export const BUCKETS = 32;
 const CONCURRENCY = 16;
+/**
+ * Sightings this much older than a bucket's newest are checked one by one (point reads) rather
+ * than by widening the bucket's read: a row days late must not make the hour read days of entries.
+ */
+const RECENT_SPAN: DateTime = 2n * 3_600_000n * TICKS_PER_MS;
+/** A write that lost a race with another writer is re-read and merged again, this many times. */
+const MERGE_ATTEMPTS = 5;
 /** 1 (partition) + 1 (lastSeen) + 2 per account <= 15 comparisons per filter. */
 const ACCOUNTS_PER_QUERY = 6;
 
@@ -33,11 +41,11 @@ export class BaselineRepository {
   constructor(private readonly store: TableStore) {}
 
   /**
-   * Merges sightings into the table. An entry's lastSeen is the newest sighting written;
-   * a row arriving late with an older time can pull it back by at most its lateness.
+   * Merges sightings into the table: an entry's lastSeen becomes the latest ever observed, so a
+   * row that arrives late with an older TimeGenerated never moves it back.
    */
   async record(sightings: Iterable<SignInSighting>): Promise<void> {
-    const byBucket = new Map<string, Map<string, number>>();
+    const byBucket = new Map<string, Map<string, DateTime>>();
     for (const s of sightings) {
       if (!s.account) continue;
       const bucket = bucketOf(s.account);
@@ -46,18 +54,68 @@ export class BaselineRepository {
       // Empty values are not a network: an unknown ASN must not make every unknown ASN "known".
       const prefix = rowPrefix(s.account);
       for (const rowKey of [s.ip && `${prefix}ip:${encodeKey(s.ip)}`, s.asn && `${prefix}asn:${encodeKey(s.asn)}`]) {
-        if (rowKey) entries.set(rowKey, Math.max(entries.get(rowKey) ?? 0, s.lastSeen));
+        const seen = rowKey ? entries.get(rowKey) : undefined;
+        if (rowKey && (seen === undefined || s.lastSeen > seen)) entries.set(rowKey, s.lastSeen);
       }
     }
-    await forEachLimit(byBucket, CONCURRENCY, async ([partitionKey, entries]) => {
-      const actions: TransactionAction[] = [...entries].map(([rowKey, lastSeen]) => [
-        "upsert",
-        { partitionKey, rowKey, lastSeen: new Date(lastSeen).toISOString() },
-        // The entity is nothing but lastSeen: Replace, which skips the read Merge implies.
-        "Replace",
-      ]);
-      await this.store.submit("Baselines", actions);
+    await forEachLimit(byBucket, CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+  }
+
+  /**
+   * Read, keep the later time, write conditionally; start again from the read when another
+   * writer changed an entry in between (412/409). An entry the read returned is written only
+   * with its ETag, and a new one only if it still does not exist. Entries the bucket read
+   * did not return were last seen before every recent sighting, so writing those can only
+   * move them forward.
+   */
+  private async mergeBucket(partitionKey: string, entries: Map<string, DateTime>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.storedEntries(partitionKey, entries);
+      const actions: TransactionAction[] = [];
+      for (const [rowKey, lastSeen] of entries) {
+        const entity = { partitionKey, rowKey, lastSeen: sortableIso(lastSeen) };
+        const current = stored.get(rowKey);
+        if (current === undefined) actions.push(["upsert", entity, "Replace"]);
+        else if (current === null) actions.push(["create", entity]);
+        else if (lastSeen > current.lastSeen) actions.push(["update", entity, "Replace", { etag: current.etag }]);
+      }
+      try {
+        await this.store.submit("Baselines", actions);
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        if ((status !== 412 && status !== 409) || attempt >= MERGE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * What the table holds for a bucket's entries: a stored entry with its ETag, null where a
+   * point read found none, and no value where the bucket read (entries seen at or after the
+   * oldest recent sighting) did not return one: that entry is absent or older than every
+   * recent sighting.
+   */
+  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>) {
+    let newest: DateTime | null = null;
+    for (const t of entries.values()) if (newest === null || t > newest) newest = t;
+    let oldestRecent = newest!;
+    const recentFrom = newest! - RECENT_SPAN;
+    const old: string[] = [];
+    for (const [rowKey, t] of entries) {
+      if (t < recentFrom) old.push(rowKey);
+      else if (t < oldestRecent) oldestRecent = t;
+    }
+    const stored = new Map<string, { lastSeen: DateTime; etag: string } | null>();
+    const read = (rowKey: string, e: { lastSeen: string; etag: string }) => stored.set(rowKey, { lastSeen: toDateTime(e.lastSeen) ?? 0n, etag: e.etag });
+    const recent = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`);
+    for (const e of recent) if (e.rowKey && entries.has(e.rowKey)) read(e.rowKey, e);
+    await forEachLimit(old, CONCURRENCY, async (rowKey) => {
+      if (stored.has(rowKey)) return;
+      const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
+      if (e) read(rowKey, e);
+      else stored.set(rowKey, null);
     });
+    return stored;
   }
 
   /**
@@ -68,7 +126,7 @@ export class BaselineRepository {
    */
   async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {
     const out = new Map<string, KnownNetworks>();
-    const sinceIso = new Date(since).toISOString();
+    const sinceIso = sortableIso(fromMs(since));
     const byBucket = new Map<string, string[]>();
     for (const account of new Set(accounts)) {
       const bucket = bucketOf(account);
@@ -111,7 +169,7 @@ export class BaselineRepository {
     const partitionKey = `b${(((bucketIndex % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
     const expired = await this.store.list<BaselineEntity>(
       "Baselines",
-      `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(new Date(since).toISOString())}`,
+      `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`,
       ["RowKey"],
     );
     // Only this rule's run writes baselines, and runs of a rule never overlap (checkpoint

@@ -6,6 +6,7 @@ import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
+import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
 import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
@@ -87,7 +88,7 @@ export class IncidentRepository {
     // Read first: every transaction below is conditional on this row being as this placement
     // last saw it (see the end of this method).
     let placementEtag = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
-    const horizon = new Date(groupingHorizon(Math.min(...alerts.map((a) => a.time)))).toISOString();
+    const horizon = sortableIso(groupingHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time)));
     const range = prefixRange(INCIDENT);
     const incidentEntities = await this.store.list<IncidentEntity>(
       "Incidents",
@@ -154,8 +155,8 @@ export class IncidentRepository {
     if (q.severity?.length) terms.push(`(${q.severity.map((s) => `severity eq ${odata(s)}`).join(" or ")})`);
     if (q.ruleId !== undefined) terms.push(`ruleId eq ${odata(q.ruleId)}`);
     // Incidents whose alerts overlap [from, to).
-    if (q.from !== undefined) terms.push(`lastAlertTime ge ${odata(new Date(q.from).toISOString())}`);
-    if (q.to !== undefined) terms.push(`firstAlertTime lt ${odata(new Date(q.to).toISOString())}`);
+    if (q.from !== undefined) terms.push(`lastAlertTime ge ${odata(sortableIso(fromMs(q.from)))}`);
+    if (q.to !== undefined) terms.push(`firstAlertTime lt ${odata(sortableIso(fromMs(q.to)))}`);
     return this.listIncidents(terms.length ? terms.join(" and ") : undefined);
   }
 
@@ -172,7 +173,7 @@ export class IncidentRepository {
       "Incidents",
       `PartitionKey eq ${odata(encodeKey(incident.account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and incidentId eq ${odata(incident.id)}`,
     );
-    return entities.map(alertFromEntity).sort((a, b) => a.time - b.time || a.id.localeCompare(b.id));
+    return entities.map(alertFromEntity).sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
   }
 
   /** An incident's change history, newest first. */
@@ -298,8 +299,8 @@ function incidentToEntity(partitionKey: string, i: Incident) {
     severity: i.severity,
     status: i.status,
     title: i.title,
-    firstAlertTime: new Date(i.firstAlertTime).toISOString(),
-    lastAlertTime: new Date(i.lastAlertTime).toISOString(),
+    firstAlertTime: sortableIso(i.firstAlertTime),
+    lastAlertTime: sortableIso(i.lastAlertTime),
     alertIds: JSON.stringify(i.alertIds),
     alertCount: i.alertIds.length,
     createdAt: new Date(i.createdAt).toISOString(),
@@ -318,8 +319,8 @@ export function incidentFromEntity(e: IncidentEntity & { rowKey?: string; partit
     severity: e.severity as Severity,
     status: e.status as IncidentStatus,
     title: e.title,
-    firstAlertTime: Date.parse(e.firstAlertTime),
-    lastAlertTime: Date.parse(e.lastAlertTime),
+    firstAlertTime: storedTime(e.firstAlertTime),
+    lastAlertTime: storedTime(e.lastAlertTime),
     alertIds: JSON.parse(e.alertIds) as string[],
     createdAt: Date.parse(e.createdAt),
     updatedAt: Date.parse(e.updatedAt),
@@ -336,7 +337,7 @@ function alertToEntity(partitionKey: string, a: Alert) {
     ruleId: a.ruleId,
     ruleName: a.ruleName,
     severity: a.severity,
-    time: new Date(a.time).toISOString(),
+    time: sortableIso(a.time),
     account: a.account,
     ip: a.ip ?? "",
     title: a.title,
@@ -352,7 +353,7 @@ export function alertFromEntity(e: AlertEntity & { rowKey?: string }): Alert {
     ruleId: e.ruleId,
     ruleName: e.ruleName,
     severity: e.severity as Severity,
-    time: Date.parse(e.time),
+    time: storedTime(e.time),
     account: e.account,
     ip: e.ip || null,
     title: e.title,
@@ -360,4 +361,11 @@ export function alertFromEntity(e: AlertEntity & { rowKey?: string }): Alert {
     entities: JSON.parse(e.entities) as Alert["entities"],
     incidentId: e.incidentId,
   };
+}
+
+/** An event time as stored: fixed-width seven-digit ISO text (so filters compare it as a time), exact. */
+function storedTime(text: string): DateTime {
+  const t = toDateTime(text);
+  if (t === null) throw new Error(`stored time is not a datetime: ${JSON.stringify(text)}`);
+  return t;
 }

@@ -2,6 +2,7 @@
 // baseline needs to know about the data's history, plus the lease that lets one invocation
 // at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
 // (row key `health`) the rule's health after its last run, for the API.
+import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
 import { odata, statusOf, type TableStore } from "./tables.js";
 
 /** Who processes the rule's windows now, and until when the claim holds without renewal. */
@@ -15,8 +16,8 @@ export interface RuleState {
   windowEnd: number;
   /** Start of the rule's first window: data that arrived before it is the bootstrap history. */
   firstWindowStart: number;
-  /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet). */
-  dataSince: number | null;
+  /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet), exact. */
+  dataSince: DateTime | null;
   /** Absent when no run holds the rule (released, or never taken). */
   lease?: Lease;
   etag?: string;
@@ -94,7 +95,7 @@ function fromEntity(entity: StateEntity & { etag: string }): RuleState {
   return {
     windowEnd: Date.parse(entity.windowEnd),
     firstWindowStart: Date.parse(entity.firstWindowStart),
-    dataSince: entity.dataSince ? Date.parse(entity.dataSince) : null,
+    dataSince: entity.dataSince ? toDateTime(entity.dataSince) : null,
     ...(entity.leaseOwner && entity.leaseUntil ? { lease: { owner: entity.leaseOwner, until: Date.parse(entity.leaseUntil) } } : {}),
     etag: entity.etag,
   };
@@ -120,7 +121,7 @@ export class RuleStateRepository {
       rowKey: ROW,
       windowEnd: new Date(state.windowEnd).toISOString(),
       firstWindowStart: new Date(state.firstWindowStart).toISOString(),
-      dataSince: state.dataSince === null ? "" : new Date(state.dataSince).toISOString(),
+      dataSince: state.dataSince === null ? "" : sortableIso(state.dataSince),
       leaseOwner: state.lease?.owner ?? "",
       leaseUntil: state.lease ? new Date(state.lease.until).toISOString() : "",
     };

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alignUp, runRule } from "../../src/engine/run.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf } from "../../src/rules/rule.js";
+import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startScheduledRules } from "../../src/cli/serve.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
@@ -25,7 +25,7 @@ let fresh: Host;
 
 /** The replay exactly as `tokenwatch detect` drives the engine. */
 async function detect(target: Host) {
-  const lastArrival = source.lastArrivalOfRowsBefore(TO) ?? TO;
+  const lastArrival = source.lastArrivalOf({ from: FROM, to: TO }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? TO;
   let alerts = 0;
   for (const rule of rules) {
     const until = alignUp(Math.max(TO, lastArrival + 1), frequencyOf(rule));

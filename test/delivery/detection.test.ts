@@ -12,7 +12,7 @@ import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";
 import { alignUp, runRule } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf } from "../../src/rules/rule.js";
+import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
@@ -51,7 +51,7 @@ describe("delivery after detection", () => {
 
     const source = await ReplaySource.open(LOGS);
     const detect = async () => {
-      const lastArrival = source.lastArrivalOfRowsBefore(TO) ?? TO;
+      const lastArrival = source.lastArrivalOf({ from: FROM, to: TO }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? TO;
       for (const rule of rules) {
         const until = alignUp(Math.max(TO, lastArrival + 1), frequencyOf(rule));
         await runRule(rule, { source, stores, now: Date.now }, { startAt: FROM, until, eventRange: { from: FROM, to: TO } });

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
+import { sortableIso, toDateTime, type DateTime } from "../../src/rules/kql.js";
 
 export type Row = Record<string, unknown>;
 
@@ -37,6 +38,8 @@ export interface ParsedQuery {
   timespan?: { from: number; to: number };
   /** Projected columns: [output name, source column, or "@arrival" for ingestion_time()]. */
   columns: [string, string][];
+  /** Columns the query turns to text (`| extend X = tostring(X)`): datetimes with their seven fraction digits. */
+  asText: Set<string>;
 }
 
 export interface RequestRecord {
@@ -56,6 +59,9 @@ interface StoredRow {
   raw: Row;
   time: number;
   arrival: number;
+  /** TimeGenerated and arrival to the 100-ns tick, as the service keeps them. */
+  exactTime: DateTime;
+  exactArrival: DateTime;
 }
 
 interface FaultRule {
@@ -104,7 +110,9 @@ export class FakeLogAnalytics {
     for (const raw of rows) {
       const time = Date.parse(String(raw.TimeGenerated));
       const received = raw._TimeReceived === undefined ? time : Date.parse(String(raw._TimeReceived));
-      list.push({ raw, time, arrival: Math.max(time, received) });
+      const exactTime = toDateTime(raw.TimeGenerated) ?? 0n;
+      const exactReceived = raw._TimeReceived === undefined ? exactTime : (toDateTime(raw._TimeReceived) ?? exactTime);
+      list.push({ raw, time, arrival: Math.max(time, received), exactTime, exactArrival: exactReceived > exactTime ? exactReceived : exactTime });
     }
     this.tables.set(table, list);
   }
@@ -185,18 +193,18 @@ export class FakeLogAnalytics {
   private answer(q: ParsedQuery): { name: string; columns: { name: string; type: KustoType }[]; rows: unknown[][] } {
     const selected = this.select(q);
     if (q.shape === "earliest") {
-      const min = selected.reduce<number | null>((m, r) => (m === null || r.time < m ? r.time : m), null);
-      return { name: "PrimaryResult", columns: [{ name: "earliest", type: "datetime" }], rows: [[min === null ? null : new Date(min).toISOString()]] };
+      const min = selected.reduce<DateTime | null>((m, r) => (m === null || r.exactTime < m ? r.exactTime : m), null);
+      return { name: "PrimaryResult", columns: [{ name: "earliest", type: typeOf(q, "earliest", "datetime") }], rows: [[min === null ? null : sortableIso(min)]] };
     }
     if (q.shape === "sightings") {
-      const latest = new Map<string, [string, string, string, number]>();
+      const latest = new Map<string, [string, string, string, DateTime]>();
       for (const r of selected) {
         const upn = String(r.raw.UserPrincipalName ?? "");
         if (upn === "") continue;
-        const tuple: [string, string, string, number] = [upn.toLowerCase(), String(r.raw.IPAddress ?? ""), String(r.raw.AutonomousSystemNumber ?? ""), r.time];
+        const tuple: [string, string, string, DateTime] = [upn.toLowerCase(), String(r.raw.IPAddress ?? ""), String(r.raw.AutonomousSystemNumber ?? ""), r.exactTime];
         const key = tuple.slice(0, 3).join("\u0000");
         const seen = latest.get(key);
-        if (!seen || seen[3] < r.time) latest.set(key, tuple);
+        if (!seen || seen[3] < r.exactTime) latest.set(key, tuple);
       }
       return {
         name: "PrimaryResult",
@@ -204,17 +212,17 @@ export class FakeLogAnalytics {
           { name: "account", type: "string" },
           { name: "ip", type: "string" },
           { name: "asn", type: "string" },
-          { name: "lastSeen", type: "datetime" },
+          { name: "lastSeen", type: typeOf(q, "lastSeen", "datetime") },
         ],
-        rows: [...latest.values()].map(([a, ip, asn, t]) => [a, ip, asn, new Date(t).toISOString()]),
+        rows: [...latest.values()].map(([a, ip, asn, t]) => [a, ip, asn, sortableIso(t)]),
       };
     }
     const schema = (LOG_ANALYTICS_SCHEMAS as Record<string, Record<string, KustoType>>)[q.table] ?? {};
-    const columns = q.columns.map(([name, source]) => ({ name, type: source === "@arrival" ? ("datetime" as const) : (schema[source] ?? "string") }));
+    const columns = q.columns.map(([name, source]) => ({ name, type: typeOf(q, name, source === "@arrival" ? "datetime" : (schema[source] ?? "string")) }));
     const rows = selected.map((r) =>
       q.columns.map(([, source], i) => {
-        if (source === "@arrival") return new Date(r.arrival).toISOString();
-        return wire(r.raw[source], columns[i]!.type);
+        if (source === "@arrival") return sortableIso(r.exactArrival);
+        return wire(r.raw[source], schema[source] ?? "string");
       }),
     );
     return { name: "PrimaryResult", columns, rows };
@@ -265,11 +273,17 @@ function kustoLikeHash(text: string): number {
   return h | 0;
 }
 
-/** A value as the query API writes it: datetimes as ISO text, dynamic as JSON text. */
+/** A column's type in the answer: text when the query applied tostring() to it. */
+const typeOf = (q: ParsedQuery, name: string, type: KustoType): KustoType => (q.asText.has(name) ? "string" : type);
+
+/** A value as the query API writes it: datetimes as ISO text with seven fraction digits (tostring() writes the same), dynamic as JSON text. */
 function wire(value: unknown, type: KustoType): unknown {
   if (value === undefined || value === null) return type === "string" ? "" : null;
   if (type === "dynamic") return typeof value === "string" ? value : JSON.stringify(value);
-  if (type === "datetime") return new Date(typeof value === "number" ? value : String(value)).toISOString();
+  if (type === "datetime") {
+    const t = toDateTime(value);
+    return t === null ? null : sortableIso(t);
+  }
   if (type === "string") return typeof value === "object" ? JSON.stringify(value) : String(value);
   return value;
 }
@@ -292,14 +306,26 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     time: { from: Date.parse(time[1]!), to: Date.parse(time[2]!) },
     arrived: arrivedBoth ? { from: Date.parse(arrivedBoth[1]!), to: Date.parse(arrivedBoth[2]!) } : { to: Date.parse(arrivedTo![1]!) },
     columns: [],
+    asText: new Set(),
   };
   for (const line of lines.slice(3)) {
     const accounts = /^\| where tolower\(UserPrincipalName\) in \((.*)\)$/.exec(line);
     if (accounts) q.accounts = decodeKqlLiteralList(accounts[1]!);
     const partition = /^\| where \(hash\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
     if (partition) q.partition = { n: Number(partition[1]), k: Number(partition[4]) };
-    if (/^\| summarize lastSeen = max\(TimeGenerated\) by account = tolower\(UserPrincipalName\)/.test(line)) q.shape = "sightings";
-    if (/^\| summarize earliest = min\(TimeGenerated\)$/.test(line)) q.shape = "earliest";
+    const sightings = /^\| summarize lastSeen = (tostring\()?max\(TimeGenerated\)\)? by account = tolower\(UserPrincipalName\)/.exec(line);
+    if (sightings) q.shape = "sightings";
+    if (sightings?.[1]) q.asText.add("lastSeen");
+    const earliest = /^\| summarize earliest = (tostring\()?min\(TimeGenerated\)\)?$/.exec(line);
+    if (earliest) q.shape = "earliest";
+    if (earliest?.[1]) q.asText.add("earliest");
+    const extend = /^\| extend (.+)$/.exec(line);
+    if (extend)
+      for (const assignment of extend[1]!.split(",")) {
+        const text = /^\s*(\w+) = tostring\((\w+)\)\s*$/.exec(assignment);
+        if (!text || text[1] !== text[2]) throw new Error(`unsupported extend ${assignment}`);
+        q.asText.add(text[1]!);
+      }
     if (line.startsWith("| project ")) {
       q.columns = line
         .slice("| project ".length)

@@ -3,6 +3,7 @@
 // overrides and parses the result through the table's zod schema exactly as a replay or
 // Log Analytics row is parsed, and a RuleContext made of plain in-memory values.
 import { allowlistsAt, LIST_DEFAULTS, LIST_NAMES, type AllowlistEntry, type ListName } from "../../src/engine/allowlists.js";
+import { isoOf, toDateTime, type DateTime } from "../../src/rules/kql.js";
 import type { AlertDraft, BaselineView, Rule, RuleContext, TimeRange, Window } from "../../src/rules/rule.js";
 import { parseRow, rowSchemas, type RowOf, type TableName } from "../../src/sources/rows.js";
 
@@ -10,6 +11,13 @@ export const at = (iso: string): number => {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) throw new Error(`bad test time ${iso}`);
   return ms;
+};
+
+/** An exact event time (100-ns ticks) from ISO text with up to seven fraction digits. */
+export const tick = (iso: string): DateTime => {
+  const t = toDateTime(iso);
+  if (t === null) throw new Error(`bad test time ${iso}`);
+  return t;
 };
 
 /** The scheduled run every case evaluates in, unless it says otherwise. */
@@ -276,5 +284,5 @@ export function evaluate(rule: Rule, inputs: Record<string, readonly RowOf<Table
 
 /** The fields a case asserts on most: who, from where, when. */
 export function summary(alert: AlertDraft): { account: string; ip: string | null; time: string } {
-  return { account: alert.account, ip: alert.ip, time: new Date(alert.time).toISOString() };
+  return { account: alert.account, ip: alert.ip, time: isoOf(alert.time) };
 }
