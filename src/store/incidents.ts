@@ -97,7 +97,7 @@ export class IncidentRepository {
       ),
       this.store.list<HistoryEntity & { rowKey: string }>(
         "Incidents",
-        `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(history.ge)} and RowKey lt ${odata(history.lt)} and field eq 'comment'`,
+        `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(history.ge)} and RowKey lt ${odata(history.lt)} and field eq ${odata("comment")}`,
       ),
     ]);
     // An alert counts as placed only when an incident holds it: every incident that could
