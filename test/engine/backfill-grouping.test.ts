@@ -1,18 +1,19 @@
 // Backfill groups as a live run: a simulated tenant detected over 12:00–24:00 and then
 // backfilled over 00:00–12:00 (the split) ends with exactly the incidents, as groups of
 // alert ids, that one straight 00:00–24:00 run gives, and both are the chronological
-// grouping of their alerts. Everything runs on the real engine over Azurite.
+// grouping of their alerts. It runs the `tokenwatch detect` and `tokenwatch backfill`
+// commands' own functions, on one storage (Azurite) per run.
 import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backfillRule } from "../../src/engine/backfill.js";
+import { backfill } from "../../src/cli/backfill.js";
+import { detect } from "../../src/cli/detect.js";
+import { loadConfig } from "../../src/config.js";
 import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, type Alert, type Incident } from "../../src/engine/incidents.js";
-import { alignUp, runRule, type Stores } from "../../src/engine/run.js";
+import type { Stores } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf } from "../../src/rules/rule.js";
 import { Rand } from "../../src/sim/prng.js";
 import { simulateTenant } from "../../src/sim/simulate.js";
-import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { TableStore } from "../../src/store/tables.js";
@@ -21,19 +22,14 @@ import { HOUR, at, cleanupTempDirs, ndjson, stsAudit, tempDir, type Row } from "
 const FROM = at("2026-11-01T00:00:00Z");
 const MID = FROM + 12 * HOUR;
 const TO = FROM + 24 * HOUR;
-/** Backfill's `now`: long after the day, so every late row of it has arrived. */
-const LATER = TO + 2 * 24 * HOUR;
 
 let azurite: AzuriteTables;
-let source: ReplaySource;
-let prefix = 0;
-const tables = () => new TableStore({ connectionString: azurite.connectionString, tablePrefix: `bg${process.pid}n${++prefix}` });
+let logs: string;
 beforeAll(async () => {
   azurite = await startAzurite();
-  const dir = await tempDir();
+  const dir = (logs = await tempDir());
   await simulateTenant(dir, { users: 60, days: 1, historyDays: 2, seed: 7, to: new Date(TO).toISOString() });
   await appendFile(join(dir, "AuditLogs.ndjson"), ndjson(campaign()));
-  source = await ReplaySource.open(dir, () => {});
 }, 120_000);
 afterAll(async () => {
   await azurite?.stop();
@@ -64,13 +60,21 @@ function campaign(): Row[] {
   return rows;
 }
 
-/** What `tokenwatch detect --from from --to to` does: every rule, every window until the range's rows have arrived. */
-async function detect(stores: Stores, from: number, to: number) {
-  const lastArrival = source.lastArrivalOfRowsBefore(to) ?? to;
-  for (const rule of rules) {
-    const until = alignUp(Math.max(to, lastArrival + 1), frequencyOf(rule));
-    await runRule(rule, { source, stores, now: () => until }, { startAt: from, until, eventRange: { from, to } });
-  }
+/** One storage: what the commands get from TOKENWATCH_STORAGE_CONNECTION_STRING and TOKENWATCH_TABLE_PREFIX. */
+function storage(name: string) {
+  const env = { TOKENWATCH_STORAGE_CONNECTION_STRING: azurite.connectionString, TOKENWATCH_TABLE_PREFIX: `bg${process.pid}${name}` };
+  return { env, stores: createStores(new TableStore({ connectionString: env.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: env.TOKENWATCH_TABLE_PREFIX })) };
+}
+
+/** `tokenwatch detect --logs DIR --from FROM --to TO` (detect reads its storage from the environment). */
+async function detectRange(env: Record<string, string>, from: number, to: number) {
+  Object.assign(process.env, env);
+  await detect({ logs, from, to, log: () => {} });
+}
+
+/** `tokenwatch backfill --rule ID --from FROM --to TO --logs DIR`, for every rule. */
+async function backfillRange(env: Record<string, string>, from: number, to: number) {
+  for (const rule of rules) await backfill({ rule, from, to, logs }, () => {}, loadConfig(env));
 }
 
 /** The incidents as sorted groups of alert ids (ids do not matter, membership does). */
@@ -109,13 +113,12 @@ function expectConsistent(incidents: readonly Incident[], alerts: readonly Alert
 
 describe("backfill grouping on a simulated tenant", () => {
   it("detect 12:00–24:00 then backfill 00:00–12:00 gives the incidents of a straight 00:00–24:00 run", async () => {
-    const straight = createStores(tables());
-    await detect(straight, FROM, TO);
+    const { env: straightEnv, stores: straight } = storage("straight");
+    await detectRange(straightEnv, FROM, TO);
 
-    const store = tables();
-    const split = createStores(store);
-    await detect(split, MID, TO);
-    for (const rule of rules) await backfillRule(rule, { source, stores: split, now: () => LATER }, store, { from: FROM, to: MID });
+    const { env: splitEnv, stores: split } = storage("split");
+    await detectRange(splitEnv, MID, TO);
+    await backfillRange(splitEnv, FROM, MID);
 
     const straightAlerts = await straight.incidents.listAlerts();
     const splitAlerts = await split.incidents.listAlerts();
