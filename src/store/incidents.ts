@@ -3,7 +3,7 @@
 // incident is then one entity-group transaction, all or nothing, so a crash can never
 // leave an alert stored without its incident or the other way round.
 import type { TransactionAction } from "@azure/data-tables";
-import { groupAlerts, groupingHorizon, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
+import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
@@ -90,27 +90,48 @@ export class IncidentRepository {
     let placementEtag = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
     const horizon = sortableIso(groupingHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time)));
     const range = prefixRange(INCIDENT);
-    const incidentEntities = await this.store.list<IncidentEntity>(
-      "Incidents",
-      `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastAlertTime ge ${odata(horizon)}`,
-    );
+    const history = prefixRange(HISTORY);
+    const [incidentEntities, comments] = await Promise.all([
+      this.store.list<IncidentEntity>(
+        "Incidents",
+        `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastAlertTime ge ${odata(horizon)}`,
+      ),
+      this.store.list<HistoryEntity & { rowKey: string }>(
+        "Incidents",
+        `PartitionKey eq ${odata(partitionKey)} and RowKey ge ${odata(history.ge)} and RowKey lt ${odata(history.lt)} and field eq ${odata("comment")}`,
+      ),
+    ]);
     // An alert counts as placed only when an incident holds it: every incident that could
     // (lastAlertTime >= its time) is loaded above, and groupAlerts skips those alerts. An
     // alert entity alone is not enough: with more than 100 actions the alerts go in earlier
     // transactions than their incident, and a crash or an ETag conflict between them would
     // otherwise leave those alerts without an incident for good.
     const existing = incidentEntities.map(incidentFromEntity);
-    const grouping = groupAlerts(existing, alerts, now);
+    const commented = new Set(comments.map((c) => c.rowKey.slice(HISTORY.length).split(":")[0]!));
+    // Untriaged incidents are regrouped with the new alerts, from their stored alerts.
+    const untriaged = existing.filter((i) => !isTriaged(i, commented));
+    const stored = untriaged.length ? await this.listAlerts(`PartitionKey eq ${odata(partitionKey)} and time ge ${odata(sortableIso(untriaged.reduce((t, i) => (i.firstAlertTime < t ? i.firstAlertTime : t), untriaged[0]!.firstAlertTime)))}`) : [];
+    const grouping = groupAlerts(existing, alerts, now, { stored, commented });
     const known = new Set(existing.map((i) => i.id));
-    const actions: TransactionAction[] = grouping.alerts.map((a) => ["upsert", alertToEntity(partitionKey, a), "Replace"]);
+    const actions: TransactionAction[] = [...grouping.alerts, ...grouping.moved].map((a) => ["upsert", alertToEntity(partitionKey, a), "Replace"]);
     // Each incident travels with the outbox row announcing its change (webhooks): both in
-    // one transaction, so no change is stored unannounced (src/delivery/outbox.ts).
+    // one transaction, so no change is stored unannounced (src/delivery/outbox.ts). An
+    // incident that gained alerts (new or moved in by a regrouping) announces them; one that
+    // only lost alerts to a regrouping, or was merged away, announces its new state.
     const groups = grouping.incidents.map((incident): TransactionAction[] => {
       const entity = incidentToEntity(partitionKey, incident);
-      const added = grouping.alerts.filter((a) => a.incidentId === incident.id).map((a) => a.id);
-      const event = placementEvent(incident, !known.has(incident.id), added, now);
+      const added = [...grouping.alerts, ...grouping.moved].filter((a) => a.incidentId === incident.id).map((a) => a.id);
+      const event = known.has(incident.id) && added.length === 0 ? updateEvent(incident, now) : placementEvent(incident, !known.has(incident.id), added, now);
       return [known.has(incident.id) ? ["update", entity, "Merge", { etag: incident.etag }] : ["create", entity], outboxAction(partitionKey, event)];
     });
+    for (const incident of grouping.removed)
+      groups.push([
+        // A batch delete takes no ETag; the placement row guards it instead: an analyst's
+        // update rewrites that row too (updateIncident), so a placement that read this
+        // incident before it was triaged fails and groups again.
+        ["delete", { partitionKey, rowKey: INCIDENT + incident.id }],
+        outboxAction(partitionKey, updateEvent({ ...incident, alertIds: [], updatedAt: now }, now)),
+      ]);
     if (actions.length === 0 && groups.length === 0) return grouping;
     // Incidents go last: when a partition needs several transactions, the incident is
     // written only once all its alerts are. Each transaction also rewrites the partition's
@@ -235,6 +256,9 @@ export class IncidentRepository {
     );
     // A comment alone announces nothing: the payload carries the incident, not its history, so the event would repeat the last one.
     if (log.some((c) => c.field !== "comment")) actions.push(outboxAction(partitionKey, updateEvent(next, now)));
+    // Any change, a comment too, triages the incident: a placement that read the account
+    // before it must group again rather than regroup or remove it (placeForAccount).
+    actions.push(["upsert", { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() }, "Replace"]);
     const client = await this.store.table("Incidents");
     try {
       const response = await client.submitTransaction(actions);

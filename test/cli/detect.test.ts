@@ -152,8 +152,9 @@ const SCENARIO_INCIDENTS: Record<string, { ruleId: string; account: string; coun
 describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtures/scenarios)", async () => {
   const names = (await readdir(SCENARIOS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
 
-  it("has the four public scenarios", () => {
-    expect(names).toEqual(["intune-new-ip-and-asn", "pivot-basic", "solorigate-cloudappevents-basic", "sts-auditlogs-basic"]);
+  it("has the four public scenarios, and the project's own", () => {
+    expect(names).toEqual(expect.arrayContaining(["intune-new-ip-and-asn", "pivot-basic", "solorigate-cloudappevents-basic", "sts-auditlogs-basic"]));
+    expect(names).toContain("incidents-late-alert-regroups");
   });
 
   it.each(names)("%s: the expected alerts exactly, via --out FILE", async (name) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, groupAlerts, type Alert, type Incident } from "../../src/engine/incidents.js";
+import fc from "fast-check";
+import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, groupAlerts, type Alert, type Grouping, type Incident } from "../../src/engine/incidents.js";
 
 const H = 3_600_000;
 const M = 60_000;
@@ -153,7 +154,7 @@ describe("groupAlerts", () => {
     // Not even when its incident is closed.
     const closed = first.incidents.map((i) => ({ ...i, status: "Closed" as const }));
     const third = groupAlerts(closed, [a], NOW);
-    expect(third).toEqual({ incidents: [], alerts: [] });
+    expect(third).toEqual({ incidents: [], removed: [], alerts: [], moved: [] });
   });
 
   it("a late alert earlier than the first joins when within the lookback, and becomes the first", () => {
@@ -204,3 +205,157 @@ describe("groupAlerts", () => {
     expect(groupAlerts([], alerts, NOW).incidents.map((i) => i.id)).toEqual(groupAlerts([], alerts, NOW + 1).incidents.map((i) => i.id));
   });
 });
+
+/** A store in memory: what IncidentRepository.place keeps, applied from each Grouping. */
+class Placed {
+  incidents = new Map<string, Incident>();
+  alerts = new Map<string, Alert>();
+  commented = new Set<string>();
+
+  place(alerts: readonly NewAlert[], now = NOW): Grouping {
+    const grouping = groupAlerts([...this.incidents.values()], alerts, now, { stored: [...this.alerts.values()], commented: this.commented });
+    for (const i of grouping.removed) this.incidents.delete(i.id);
+    for (const i of grouping.incidents) this.incidents.set(i.id, i);
+    for (const a of [...grouping.alerts, ...grouping.moved]) this.alerts.set(a.id, a);
+    return grouping;
+  }
+
+  /** Incidents as sorted alert times; every stored alert's incidentId names the incident holding it. */
+  membership(): number[][] {
+    for (const i of this.incidents.values()) for (const id of i.alertIds) expect(this.alerts.get(id)!.incidentId).toBe(i.id);
+    const all = [...this.alerts.values()];
+    expectWellFormed([...this.incidents.values()], all);
+    return membership([...this.incidents.values()], all);
+  }
+
+  incidentOf(a: NewAlert): Incident {
+    return this.incidents.get(this.alerts.get(a.id)!.incidentId)!;
+  }
+}
+
+/** The chronological grouping of alert times (one rule and account): what a straight run gives. */
+function chronological(times: readonly number[]): number[][] {
+  const groups: number[][] = [];
+  for (const t of [...times].sort((a, b) => a - b)) {
+    const open = groups.at(-1);
+    if (open && t - open[0]! <= INCIDENT_LOOKBACK_MS && open.length < MAX_ALERTS_PER_INCIDENT) open.push(t);
+    else groups.push([t]);
+  }
+  return groups;
+}
+
+describe("groupAlerts: earlier alerts arriving later (late rows, backfill)", () => {
+  it("an alert within the lookback before an untriaged incident's first alert joins it and becomes its first; the id stays", () => {
+    const store = new Placed();
+    const [a3, a4] = [alert(T0 + 3 * H), alert(T0 + 7 * H)];
+    store.place([a3, a4]);
+    const [before] = [...store.incidents.values()];
+    const early = alert(T0 + 2.5 * H);
+    const grouping = store.place([early], NOW + H);
+    expect(store.membership()).toEqual([[T0 + 2.5 * H, T0 + 3 * H, T0 + 7 * H]]);
+    expect(grouping.incidents.map((i) => i.id)).toEqual([before!.id]);
+    expect(grouping.incidents[0]!.firstAlertTime).toBe(T0 + 2.5 * H);
+    expect(grouping.incidents[0]!.updatedAt).toBe(NOW + H);
+    expect(grouping.incidents[0]!.createdAt).toBe(NOW);
+    expect(grouping.alerts.map((a) => [a.id, a.incidentId])).toEqual([[early.id, before!.id]]);
+    expect(grouping).toMatchObject({ removed: [], moved: [] });
+  });
+
+  it("re-splits an untriaged incident when an earlier alert moves its first: the later alerts go where a chronological run put them", () => {
+    // 10:00 and 14:30 form one incident. 09:00 arrives late: a chronological run groups
+    // 09:00, 10:00 | 14:30 (5h30m after 09:00).
+    const store = new Placed();
+    const [a10, a1430] = [alert(T0 + 2 * H), alert(T0 + 6.5 * H)];
+    store.place([a10, a1430]);
+    const [before] = [...store.incidents.values()];
+    const a9 = alert(T0 + H);
+    const grouping = store.place([a9], NOW + H);
+    expect(store.membership()).toEqual([[T0 + H, T0 + 2 * H], [T0 + 6.5 * H]]);
+    // The incident keeps its id with its founding alert (10:00); 14:30 starts one named after it.
+    expect(store.incidentOf(a10).id).toBe(before!.id);
+    expect(store.incidentOf(a9).id).toBe(before!.id);
+    const split = store.incidentOf(a1430);
+    expect(split.id).not.toBe(before!.id);
+    expect(split).toMatchObject({ status: "New", createdAt: NOW + H, firstAlertTime: T0 + 6.5 * H, alertIds: [a1430.id] });
+    expect(grouping.alerts.map((a) => a.id)).toEqual([a9.id]);
+    expect(grouping.moved.map((a) => [a.id, a.incidentId])).toEqual([[a1430.id, split.id]]);
+    expect(grouping.removed).toEqual([]);
+    // The grouping a straight run over the same alerts gives (its ids follow its own founding alerts).
+    const straight = new Placed();
+    straight.place([a10, a1430, a9]);
+    expect(straight.membership()).toEqual(store.membership());
+  });
+
+  it("merges when two founding alerts end up in one group: the earlier founding alert keeps its id, the other incident is removed", () => {
+    // 11:00 founds A, 08:00 arrives late and joins it (A = 08:00, 11:00); 13:30 founds B
+    // (5h30m after 08:00). Then 05:00 arrives: chronologically 05:00, 08:00 | 11:00, 13:30.
+    const store = new Placed();
+    const [a11, a8, a1330, a5] = [alert(T0 + 3 * H), alert(T0), alert(T0 + 5.5 * H), alert(T0 - 3 * H)];
+    store.place([a11]);
+    store.place([a8]);
+    store.place([a1330]);
+    expect(store.membership()).toEqual([[T0, T0 + 3 * H], [T0 + 5.5 * H]]);
+    const [idA, idB] = [store.incidentOf(a11).id, store.incidentOf(a1330).id];
+    const grouping = store.place([a5], NOW + H);
+    expect(store.membership()).toEqual([[T0 - 3 * H, T0], [T0 + 3 * H, T0 + 5.5 * H]]);
+    expect(store.incidentOf(a11).id).toBe(idA);
+    expect(store.incidentOf(a1330).id).toBe(idA);
+    expect(grouping.removed.map((i) => i.id)).toEqual([idB]);
+    expect([idA, idB]).not.toContain(store.incidentOf(a5).id);
+    expect(grouping.moved.map((a) => a.id).sort()).toEqual([a8.id, a1330.id].sort());
+  });
+
+  it("a triaged incident is never re-split: an earlier alert joins only while all its alerts stay within the lookback of the first", () => {
+    for (const triage of [
+      (i: Incident) => ({ ...i, status: "Active" as const }),
+      (i: Incident) => ({ ...i, owner: "bob@contoso.com" }),
+      (i: Incident) => ({ ...i, classification: "TruePositive" }),
+      (i: Incident, store: Placed) => (store.commented.add(i.id), i),
+    ]) {
+      const store = new Placed();
+      const [a10, a1430] = [alert(T0 + 2 * H), alert(T0 + 6.5 * H)];
+      store.place([a10, a1430]);
+      const [before] = [...store.incidents.values()];
+      store.incidents.set(before!.id, triage(before!, store));
+      // 09:00 would stretch it to 5h30m: a new incident; 09:45 keeps it within 4h45m: joins.
+      const [a9, a945] = [alert(T0 + H), alert(T0 + 1.75 * H)];
+      const grouping = store.place([a9, a945], NOW + H);
+      expect(store.membership()).toEqual([[T0 + H], [T0 + 1.75 * H, T0 + 2 * H, T0 + 6.5 * H]]);
+      expect(store.incidentOf(a945).id).toBe(before!.id);
+      expect(store.incidentOf(a9).id).not.toBe(before!.id);
+      expect(grouping).toMatchObject({ removed: [], moved: [] });
+    }
+  });
+
+  it("a closed incident takes no earlier alert either", () => {
+    const store = new Placed();
+    const a10 = alert(T0 + 2 * H);
+    store.place([a10]);
+    const [before] = [...store.incidents.values()];
+    store.incidents.set(before!.id, { ...before!, status: "Closed" });
+    const a9 = alert(T0 + H);
+    store.place([a9]);
+    expect(store.incidentOf(a9).id).not.toBe(before!.id);
+    expect(store.incidents.get(before!.id)!.alertIds).toEqual([a10.id]);
+  });
+
+  it("whatever the arrival order and batches, untriaged incidents are the chronological grouping", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 48 * 12 }), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.nat(), { minLength: 60, maxLength: 60 }),
+        (slots, batchSizes, keys) => {
+          // Times on a 5-minute grid so that exactly-5h gaps occur.
+          const alerts = slots.map((s) => alert(T0 + s * 5 * M));
+          const order = alerts.map((a, i) => ({ a, k: keys[i]! })).sort((x, y) => x.k - y.k).map((x) => x.a);
+          const store = new Placed();
+          for (let i = 0, b = 0; i < order.length; i += batchSizes[b++ % batchSizes.length]!) store.place(order.slice(i, i + batchSizes[b % batchSizes.length]!));
+          expect(store.membership()).toEqual(chronological(alerts.map((a) => a.time)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
