@@ -185,7 +185,7 @@ async function runWindow(
     await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
   }
   return {
-    report: { ruleId: rule.meta.id, window, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
+    report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
   };
 }

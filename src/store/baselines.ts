@@ -9,7 +9,7 @@ import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "..
 import type { KnownNetworks } from "../rules/rule.js";
 import type { SignInSighting } from "../sources/rows.js";
 import { decodeKey, encodeKey, prefixRange } from "./keys.js";
-import { forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
+import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
 interface BaselineEntity {
   lastSeen: string;
@@ -24,7 +24,9 @@ const CONCURRENCY = 16;
  */
 const RECENT_SPAN: DateTime = 2n * 3_600_000n * TICKS_PER_MS;
 /** A write that lost a race with another writer is re-read and merged again, this many times. */
-const MERGE_ATTEMPTS = 5;
+const MERGE_ATTEMPTS = 8;
+/** Each bucket's guard row: rewritten by every merge into the bucket (no lastSeen, so no query returns it). */
+const GUARD = "~merge";
 /** 1 (partition) + 1 (lastSeen) + 2 per account <= 15 comparisons per filter. */
 const ACCOUNTS_PER_QUERY = 6;
 
@@ -62,25 +64,26 @@ export class BaselineRepository {
   }
 
   /**
-   * Read, keep the later time, write conditionally; start again from the read when another
-   * writer changed an entry in between (412/409). An entry the read returned is written only
-   * with its ETag, and a new one only if it still does not exist. Entries the bucket read
-   * did not return were last seen before every recent sighting, so writing those can only
-   * move them forward.
+   * Read, keep the later time, write; start again from the read when another writer wrote
+   * the bucket in between. Every transaction also rewrites the bucket's guard row under the
+   * ETag read first (TableStore.submitGuarded), so a write goes through only if nobody wrote
+   * the bucket since this writer read it: what it read is still what is stored, and the
+   * entries the bucket read did not return were last seen before every recent sighting here.
    */
   private async mergeBucket(partitionKey: string, entries: Map<string, DateTime>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      const guardEtag = (await this.store.get("Baselines", partitionKey, GUARD))?.etag;
       const stored = await this.storedEntries(partitionKey, entries);
       const actions: TransactionAction[] = [];
       for (const [rowKey, lastSeen] of entries) {
-        const entity = { partitionKey, rowKey, lastSeen: sortableIso(lastSeen) };
         const current = stored.get(rowKey);
-        if (current === undefined) actions.push(["upsert", entity, "Replace"]);
-        else if (current === null) actions.push(["create", entity]);
-        else if (lastSeen > current.lastSeen) actions.push(["update", entity, "Replace", { etag: current.etag }]);
+        // The entity is nothing but lastSeen: Replace, which skips the read Merge implies.
+        if (current === undefined || lastSeen > current) actions.push(["upsert", { partitionKey, rowKey, lastSeen: sortableIso(lastSeen) }, "Replace"]);
       }
+      const transactions: TransactionAction[][] = [];
+      for (let i = 0; i < actions.length; i += MAX_BATCH - 1) transactions.push(actions.slice(i, i + MAX_BATCH - 1));
       try {
-        await this.store.submit("Baselines", actions);
+        await this.store.submitGuarded("Baselines", { partitionKey, rowKey: GUARD }, guardEtag, transactions);
         return;
       } catch (error) {
         const status = statusOf(error);
@@ -90,30 +93,33 @@ export class BaselineRepository {
   }
 
   /**
-   * What the table holds for a bucket's entries: a stored entry with its ETag, null where a
-   * point read found none, and no value where the bucket read (entries seen at or after the
-   * oldest recent sighting) did not return one: that entry is absent or older than every
-   * recent sighting.
+   * What the table holds for a bucket's entries, as far as it matters: an entry's stored
+   * lastSeen where it might be later than this write's. One query reads the entries seen at
+   * or after the oldest recent sighting; sightings much older than the bucket's newest (rows
+   * that arrived days late) are point reads, so that they never widen that query to days of
+   * entries. An entry with no value here is absent, or older than every sighting written.
    */
-  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>) {
+  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>): Promise<Map<string, DateTime>> {
     let newest: DateTime | null = null;
     for (const t of entries.values()) if (newest === null || t > newest) newest = t;
-    let oldestRecent = newest!;
     const recentFrom = newest! - RECENT_SPAN;
+    let oldestRecent = newest!;
     const old: string[] = [];
     for (const [rowKey, t] of entries) {
       if (t < recentFrom) old.push(rowKey);
       else if (t < oldestRecent) oldestRecent = t;
     }
-    const stored = new Map<string, { lastSeen: DateTime; etag: string } | null>();
-    const read = (rowKey: string, e: { lastSeen: string; etag: string }) => stored.set(rowKey, { lastSeen: toDateTime(e.lastSeen) ?? 0n, etag: e.etag });
+    const stored = new Map<string, DateTime>();
+    const keep = (rowKey: string, lastSeen: string) => {
+      const t = toDateTime(lastSeen);
+      if (t !== null) stored.set(rowKey, t);
+    };
     const recent = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`);
-    for (const e of recent) if (e.rowKey && entries.has(e.rowKey)) read(e.rowKey, e);
+    for (const e of recent) if (e.rowKey && entries.has(e.rowKey)) keep(e.rowKey, e.lastSeen);
     await forEachLimit(old, CONCURRENCY, async (rowKey) => {
       if (stored.has(rowKey)) return;
       const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
-      if (e) read(rowKey, e);
-      else stored.set(rowKey, null);
+      if (e) keep(rowKey, e.lastSeen);
     });
     return stored;
   }

@@ -140,15 +140,8 @@ export class IncidentRepository {
     // and place() groups again from what the first stored. Without it, two writers whose
     // alerts began at different alerts created two different incidents holding the same
     // alerts (a backfill next to the live run, or a run whose lease expired).
-    const client = await this.store.table("Incidents");
-    for (const transaction of packTransactions(actions, groups, MAX_BATCH - 1)) {
-      const row = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
-      transaction.push(placementEtag ? ["update", row, "Replace", { etag: placementEtag }] : ["create", row]);
-      const response = await client.submitTransaction(transaction);
-      // Sub-responses come in request order; an update's carries no RowKey, so by position.
-      placementEtag = response.subResponses[transaction.length - 1]?.etag;
-      if (!placementEtag) throw new Error("Table service returned no ETag for the placement row");
-    }
+    const guard = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
+    await this.store.submitGuarded("Incidents", guard, placementEtag, packTransactions(actions, groups, MAX_BATCH - 1));
     return grouping;
   }
 

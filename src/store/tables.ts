@@ -62,6 +62,25 @@ export class TableStore {
     for (let i = 0; i < actions.length; i += MAX_BATCH) await client.submitTransaction(actions.slice(i, i + MAX_BATCH));
   }
 
+  /**
+   * Writes one partition's transactions (at most MAX_BATCH - 1 actions each), each also
+   * rewriting a guard row under the ETag the previous one left, starting from `etag` (the
+   * guard as read before the caller decided what to write; undefined: it did not exist).
+   * Two writers of one partition therefore cannot interleave: the second to write fails with
+   * 412/409 and starts again from a new read. Returns the guard's new ETag.
+   */
+  async submitGuarded(name: TableKey, guard: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string | undefined, transactions: TransactionAction[][]): Promise<string | undefined> {
+    const client = await this.table(name);
+    for (const transaction of transactions) {
+      const actions: TransactionAction[] = [...transaction, etag ? ["update", guard, "Replace", { etag }] : ["create", guard]];
+      const response = await client.submitTransaction(actions);
+      // Sub-responses come in request order; an update's carries no RowKey, so by position.
+      etag = response.subResponses[actions.length - 1]?.etag;
+      if (!etag) throw new Error("Table service returned no ETag for the guard row");
+    }
+    return etag;
+  }
+
   /** All entities matching an OData filter, every page. */
   async list<T extends object>(name: TableKey, filter?: string, select?: string[]): Promise<(TableEntity<T> & { etag: string })[]> {
     const client = await this.table(name);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { fromMs, toMs } from "../../src/rules/kql.js";
 import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, groupAlerts, type Alert, type Grouping, type Incident } from "../../src/engine/incidents.js";
 
 const H = 3_600_000;
@@ -19,7 +20,7 @@ function alert(time: number, over: Partial<NewAlert> = {}): NewAlert {
     ruleId: RULE_A,
     ruleName: "Rule A",
     severity: "Low",
-    time,
+    time: fromMs(time),
     account: "alice@contoso.com",
     ip: "203.0.113.1",
     title: "t",
@@ -31,7 +32,7 @@ function alert(time: number, over: Partial<NewAlert> = {}): NewAlert {
 
 /** Every incident's alerts, as sorted times, for readable assertions. */
 function membership(incidents: readonly Incident[], alerts: readonly NewAlert[]): number[][] {
-  const timeOf = new Map(alerts.map((a) => [a.id, a.time]));
+  const timeOf = new Map(alerts.map((a) => [a.id, toMs(a.time)]));
   return incidents
     .map((i) => i.alertIds.map((id) => timeOf.get(id)!).sort((a, b) => a - b))
     .sort((a, b) => a[0]! - b[0]!);
@@ -39,16 +40,16 @@ function membership(incidents: readonly Incident[], alerts: readonly NewAlert[])
 
 /** Every alert of an incident lies within the lookback of its first alert; first/last match its alerts. */
 function expectWellFormed(incidents: readonly Incident[], alerts: readonly NewAlert[]) {
-  const timeOf = new Map(alerts.map((a) => [a.id, a.time]));
+  const timeOf = new Map(alerts.map((a) => [a.id, toMs(a.time)]));
   for (const i of incidents) {
     const times = i.alertIds.map((id) => timeOf.get(id)).filter((t): t is number => t !== undefined);
     expect(i.alertIds.length).toBeLessThanOrEqual(MAX_ALERTS_PER_INCIDENT);
     expect(new Set(i.alertIds).size).toBe(i.alertIds.length);
     if (times.length === i.alertIds.length) {
-      expect(i.firstAlertTime).toBe(Math.min(...times));
-      expect(i.lastAlertTime).toBe(Math.max(...times));
+      expect(toMs(i.firstAlertTime)).toBe(Math.min(...times));
+      expect(toMs(i.lastAlertTime)).toBe(Math.max(...times));
     }
-    for (const t of times) expect(t - i.firstAlertTime).toBeLessThanOrEqual(INCIDENT_LOOKBACK_MS);
+    for (const t of times) expect(t - toMs(i.firstAlertTime)).toBeLessThanOrEqual(INCIDENT_LOOKBACK_MS);
   }
 }
 
@@ -59,8 +60,8 @@ describe("groupAlerts", () => {
     expect(incidents).toHaveLength(1);
     const [incident] = incidents;
     expect(incident!.alertIds).toEqual(alerts.map((a) => a.id));
-    expect(incident!.firstAlertTime).toBe(T0);
-    expect(incident!.lastAlertTime).toBe(T0 + 5 * H);
+    expect(incident!.firstAlertTime).toBe(fromMs(T0));
+    expect(incident!.lastAlertTime).toBe(fromMs(T0 + 5 * H));
     expect(incident!.status).toBe("New");
     expect(incident!.ruleId).toBe(RULE_A);
     expect(incident!.account).toBe("alice@contoso.com");
@@ -83,7 +84,7 @@ describe("groupAlerts", () => {
     expect(incidents).toHaveLength(2);
     const joined = incidents.find((i) => i.id === first[0]!.id)!;
     expect(joined.alertIds).toHaveLength(2);
-    expect(joined.lastAlertTime).toBe(T0 + 3 * H);
+    expect(joined.lastAlertTime).toBe(fromMs(T0 + 3 * H));
     expect(joined.updatedAt).toBe(NOW + H);
     expect(placed[0]!.incidentId).toBe(first[0]!.id);
     expect(placed[1]!.incidentId).not.toBe(first[0]!.id);
@@ -163,8 +164,8 @@ describe("groupAlerts", () => {
     const { incidents } = groupAlerts(existing, [late], NOW + 5 * H);
     expect(incidents).toHaveLength(1);
     expect(incidents[0]!.id).toBe(existing[0]!.id);
-    expect(incidents[0]!.firstAlertTime).toBe(T0 + H);
-    expect(incidents[0]!.lastAlertTime).toBe(T0 + 4 * H);
+    expect(incidents[0]!.firstAlertTime).toBe(fromMs(T0 + H));
+    expect(incidents[0]!.lastAlertTime).toBe(fromMs(T0 + 4 * H));
     expect(incidents[0]!.alertIds).toContain(late.id);
   });
 
@@ -254,7 +255,7 @@ describe("groupAlerts: earlier alerts arriving later (late rows, backfill)", () 
     const grouping = store.place([early], NOW + H);
     expect(store.membership()).toEqual([[T0 + 2.5 * H, T0 + 3 * H, T0 + 7 * H]]);
     expect(grouping.incidents.map((i) => i.id)).toEqual([before!.id]);
-    expect(grouping.incidents[0]!.firstAlertTime).toBe(T0 + 2.5 * H);
+    expect(grouping.incidents[0]!.firstAlertTime).toBe(fromMs(T0 + 2.5 * H));
     expect(grouping.incidents[0]!.updatedAt).toBe(NOW + H);
     expect(grouping.incidents[0]!.createdAt).toBe(NOW);
     expect(grouping.alerts.map((a) => [a.id, a.incidentId])).toEqual([[early.id, before!.id]]);
@@ -276,7 +277,7 @@ describe("groupAlerts: earlier alerts arriving later (late rows, backfill)", () 
     expect(store.incidentOf(a9).id).toBe(before!.id);
     const split = store.incidentOf(a1430);
     expect(split.id).not.toBe(before!.id);
-    expect(split).toMatchObject({ status: "New", createdAt: NOW + H, firstAlertTime: T0 + 6.5 * H, alertIds: [a1430.id] });
+    expect(split).toMatchObject({ status: "New", createdAt: NOW + H, firstAlertTime: fromMs(T0 + 6.5 * H), alertIds: [a1430.id] });
     expect(grouping.alerts.map((a) => a.id)).toEqual([a9.id]);
     expect(grouping.moved.map((a) => [a.id, a.incidentId])).toEqual([[a1430.id, split.id]]);
     expect(grouping.removed).toEqual([]);
@@ -351,7 +352,7 @@ describe("groupAlerts: earlier alerts arriving later (late rows, backfill)", () 
           const order = alerts.map((a, i) => ({ a, k: keys[i]! })).sort((x, y) => x.k - y.k).map((x) => x.a);
           const store = new Placed();
           for (let i = 0, b = 0; i < order.length; i += batchSizes[b++ % batchSizes.length]!) store.place(order.slice(i, i + batchSizes[b % batchSizes.length]!));
-          expect(store.membership()).toEqual(chronological(alerts.map((a) => a.time)));
+          expect(store.membership()).toEqual(chronological(alerts.map((a) => toMs(a.time))));
         },
       ),
       { numRuns: 300 },

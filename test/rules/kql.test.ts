@@ -11,13 +11,18 @@ import {
   isEmpty,
   isNotEmpty,
   isNull,
+  isoOf,
   notInCi,
   parseJson,
   toDateTime,
   toString,
 } from "../../src/rules/kql.js";
 
-const utc = (text: string): number => Date.parse(text);
+const utc = (text: string): bigint => {
+  const t = toDateTime(text);
+  if (t === null) throw new Error(`bad test time ${text}`);
+  return t;
+};
 
 describe("has", () => {
   it.each([
@@ -120,6 +125,13 @@ describe("between", () => {
     expect(between(7_200_001, 60_000, 7_200_000)).toBe(false);
     expect(between(Number.NaN, 0, 1)).toBe(false);
   });
+
+  it("compares exact datetimes: one 100-ns tick past either end is out", () => {
+    const minute = 600_000_000n;
+    expect(between(minute, minute, 120n * minute)).toBe(true);
+    expect(between(minute - 1n, minute, 120n * minute)).toBe(false);
+    expect(between(120n * minute + 1n, minute, 120n * minute)).toBe(false);
+  });
 });
 
 describe("datetimeDiff", () => {
@@ -167,9 +179,13 @@ describe("datetimeDiff", () => {
     expect(datetimeDiff("minute", utc("1970-01-01T00:00:00Z"), utc("1969-12-31T23:59:59.999Z"))).toBe(1);
   });
 
-  it("scales whole milliseconds for microsecond and nanosecond", () => {
+  it("counts microseconds and nanoseconds on the 100-ns ticks", () => {
     expect(datetimeDiff("microsecond", utc("2017-10-30T23:00:00.002Z"), utc("2017-10-30T23:00:00.001Z"))).toBe(1_000);
     expect(datetimeDiff("nanosecond", utc("2017-10-30T23:00:00.001Z"), utc("2017-10-30T23:00:00.002Z"))).toBe(-1_000_000);
+    expect(datetimeDiff("microsecond", utc("2017-10-30T23:00:00.0000015Z"), utc("2017-10-30T23:00:00.0000005Z"))).toBe(1);
+    expect(datetimeDiff("nanosecond", utc("2017-10-30T23:00:00.0000001Z"), utc("2017-10-30T23:00:00.0000000Z"))).toBe(100);
+    expect(datetimeDiff("millisecond", utc("2017-10-30T23:00:00.0020000Z"), utc("2017-10-30T23:00:00.0019999Z"))).toBe(1);
+    expect(datetimeDiff("millisecond", utc("2017-10-30T23:00:00.0019999Z"), utc("2017-10-30T23:00:00.0010000Z"))).toBe(0);
   });
 
   it("gives null for a null datetime", () => {
@@ -181,8 +197,10 @@ describe("datetimeDiff", () => {
 
 describe("toDateTime", () => {
   it.each([
-    ["2021-08-02T13:11:39.7724491Z", "2021-08-02T13:11:39.772Z"], // 7 fraction digits, truncated
-    ["2021-08-02T13:11:39.9999999Z", "2021-08-02T13:11:39.999Z"],
+    ["2021-08-02T13:11:39.7724491Z", "2021-08-02T13:11:39.7724491Z"], // KQL's 100-ns ticks, kept
+    ["2021-08-02T13:11:39.9999999Z", "2021-08-02T13:11:39.9999999Z"],
+    ["2021-08-02T13:11:39.123456789Z", "2021-08-02T13:11:39.1234567Z"], // past 7 digits: truncated
+    ["2021-08-02T13:11:39.1230000Z", "2021-08-02T13:11:39.123Z"],
     ["2021-08-02T13:11:39Z", "2021-08-02T13:11:39.000Z"],
     ["2021-08-02T13:11:39", "2021-08-02T13:11:39.000Z"], // no zone: UTC, not local time
     ["2021-08-02 13:11:39.5", "2021-08-02T13:11:39.500Z"],
@@ -197,7 +215,7 @@ describe("toDateTime", () => {
     ["Saturday, 08-Nov-14 15:05:02 GMT", "2014-11-08T15:05:02.000Z"],
     ["0099-01-01T00:00:00Z", "0099-01-01T00:00:00.000Z"],
   ])("%j", (text, iso) => {
-    expect(toDateTime(text)).toBe(new Date(iso).getTime());
+    expect(isoOf(toDateTime(text)!)).toBe(iso);
   });
 
   it.each(["", "not a date", "2021-02-30T00:00:00Z", "2021-13-01", "2021-08-02T24:00:00Z", "2021-08-02T13:61:00Z", "[\"2021-08-02T13:11:39Z\"]", "1627909899772"])(
@@ -208,7 +226,8 @@ describe("toDateTime", () => {
   );
 
   it("takes a number as a datetime already and rejects other types", () => {
-    expect(toDateTime(1_627_909_899_772)).toBe(1_627_909_899_772);
+    expect(toDateTime(1_627_909_899_772)).toBe(16_279_098_997_720_000n);
+    expect(toDateTime(1_627_909_899_772.5)).toBe(16_279_098_997_725_000n);
     expect(toDateTime(new Date("2021-08-02T13:11:39Z"))).toBe(utc("2021-08-02T13:11:39Z"));
     expect(toDateTime(Number.NaN)).toBeNull();
     expect(toDateTime(null)).toBeNull();

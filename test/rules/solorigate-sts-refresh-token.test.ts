@@ -1,9 +1,10 @@
 // UpdateStsRefreshToken[Solorigate]: one named case per condition of the seed hunting
 // query, each the base CloudAppEvents row plus the fields it is about.
 import { describe, expect, it } from "vitest";
+import { parseRow, rowSchemas } from "../../src/sources/rows.js";
 
 import { solorigateStsRefreshToken as rule } from "../../src/rules/solorigate-sts-refresh-token.js";
-import { asJsonText, at, context, evaluate, parse, raw, row, summary, type ContextOptions, type Overrides, NARROW_RANGE, RANGE_EDGE_CASES } from "../support/rows.js";
+import { asJsonText, at, tick, context, evaluate, parse, raw, row, summary, type ContextOptions, type Overrides, NARROW_RANGE, RANGE_EDGE_CASES } from "../support/rows.js";
 
 const PROP = "RawEventData.ModifiedProperties.0";
 
@@ -22,7 +23,7 @@ describe("Solorigate STS refresh token update: the base row", () => {
       accountDisplayName: "Evil App",
       // Actor[-1]: the LAST actor's ID
       role: "a09fb1af-f043-8a41-92b3-c375a2e750e7",
-      isAnonymousProxy: "false",
+      isAnonymousProxy: false,
       isp: "Contoso ISP",
       target: "victim@contoso.com",
       // 2026-10-01T00:00 -> 2026-11-01T09:55
@@ -121,7 +122,7 @@ describe("distinct AccountObjectId, AccountDisplayName, Role, IPAddress, IsAnony
     for (const order of [[{}, duplicate], [duplicate, {}]]) {
       const result = runRows(order);
       expect(result).toHaveLength(1);
-      expect(result[0]!.time).toBe(at("2026-11-01T10:05:00Z"));
+      expect(result[0]!.time).toBe(tick("2026-11-01T10:05:00Z"));
     }
   });
 
@@ -137,6 +138,38 @@ describe("distinct AccountObjectId, AccountDisplayName, Role, IPAddress, IsAnony
       { Timestamp: "2026-11-01T10:06:00.000Z" },
     ];
     for (const variant of variants) expect(runRows([{}, { ...duplicate, ...variant }]), JSON.stringify(variant)).toHaveLength(2);
+  });
+
+  // IsAnonymousProxy is a bool column: the query API answers false, exports write 0, "0",
+  // "false", or Python's "False" (az monitor log-analytics query); one value for distinct.
+  it.each([
+    ["0 and false", 0, false],
+    ['"0" and false', "0", false],
+    ['"False" and false', "False", false],
+    ['"false" and 0', "false", 0],
+    ["1 and true", 1, true],
+    ['"True" and true', "True", true],
+    ['"None" and null', "None", null],
+    ['"" and null', "", null],
+  ])("compares IsAnonymousProxy as a bool: %s are one tuple, one alert", (_name, a, b) => {
+    expect(runRows([{ IsAnonymousProxy: a }, { ...duplicate, IsAnonymousProxy: b }])).toHaveLength(1);
+  });
+
+  it.each([
+    ["false and null", false, null],
+    ["0 and None", 0, "None"],
+    ["true and false", "True", "False"],
+  ])("keeps IsAnonymousProxy values apart that differ as bools: %s", (_name, a, b) => {
+    expect(runRows([{ IsAnonymousProxy: a }, { ...duplicate, IsAnonymousProxy: b }])).toHaveLength(2);
+  });
+
+  it("gives the same alert identity to an event however its bool was exported", () => {
+    const identities = [false, 0, "0", "False", "false"].map((v) => run({ IsAnonymousProxy: v })[0]!.identity);
+    for (const identity of identities) expect(identity).toEqual(identities[0]);
+  });
+
+  it("rejects a row whose IsAnonymousProxy is not a bool in any spelling", () => {
+    expect(parseRow(rowSchemas.CloudAppEvents, raw("CloudAppEvents", { IsAnonymousProxy: "maybe" }))).toEqual({ ok: false, reason: 'IsAnonymousProxy: not a bool: "maybe"' });
   });
 
   it("ignores columns outside the tuple: another ReportId or UserId does not make a second alert", () => {

@@ -2,6 +2,7 @@
 // query API: wire format, row validation, limits and splitting, retries and timeouts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { arrivedIn, type QuerySpec } from "../../src/rules/rule.js";
+import { fromMs, isoOf } from "../../src/rules/kql.js";
 import { rules } from "../../src/rules/index.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
@@ -38,9 +39,25 @@ describe("LogAnalyticsSource over the query API wire format", () => {
     const { rows, rejected } = await source().rows(spec, stsRefreshTokenModification.kql("audit", spec), "sts/audit");
     expect(rejected).toEqual([]);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.TimeGenerated).toBe(T + 10 * 60_000);
-    expect(rows[0]!.arrival).toBe(T + 12 * 60_000);
+    expect(rows[0]!.TimeGenerated).toBe(fromMs(T + 10 * 60_000));
+    expect(rows[0]!.arrival).toBe(fromMs(T + 12 * 60_000));
     expect(rows[0]!.InitiatedBy).toEqual({ user: { userPrincipalName: "admin@contoso.com", ipAddress: "1.2.3.4" } });
+  });
+
+  it("keeps datetimes to the 100-ns tick through LogsQueryClient (which would turn datetime columns into milliseconds)", async () => {
+    const time = `${new Date(T + 10 * 60_000).toISOString().slice(0, -1)}4567Z`; // .0004567 s: sub-millisecond
+    const received = `${new Date(T + 12 * 60_000).toISOString().slice(0, -1)}0001Z`;
+    fake.add("AuditLogs", [{ ...stsAudit({ time: T + 10 * 60_000, user: "admin@contoso.com", ip: "1.2.3.4" }), TimeGenerated: time, _TimeReceived: received }]);
+    const spec = arrivedIn("AuditLogs", window);
+    const { rows } = await source().rows(spec, stsRefreshTokenModification.kql("audit", spec), "sts/audit");
+    expect(rows.map((r) => [isoOf(r.TimeGenerated), isoOf(r.arrival)])).toContainEqual([time, received]);
+    const tick = `${new Date(T + 20 * 60_000).toISOString().slice(0, -1)}0009Z`;
+    fake.add("AADNonInteractiveUserSignInLogs", [nonInteractiveSignIn({ time: tick, upn: "tick@contoso.com", ip: "10.1.1.1", asn: "1" })]);
+    const summarySpec: QuerySpec = { table: "AADNonInteractiveUserSignInLogs", arrived: { to: window.end }, time: { from: window.start, to: window.end } };
+    const sightings = await source().sightings(summarySpec, intuneTokenReuse.baseline!.sightingsKql(summarySpec));
+    expect(sightings.rows.map((r) => isoOf(r.lastSeen))).toEqual([tick]);
+    const earliest = await source().earliest(summarySpec, intuneTokenReuse.baseline!.earliestKql(summarySpec));
+    expect(isoOf(earliest!)).toBe(tick);
   });
 
   it("reports a row that fails its schema with origin `query <rule>/<name> row N`, and keeps the others", async () => {
@@ -135,7 +152,7 @@ describe("incomplete answers are never accepted", () => {
     const events: QueryEvent[] = [];
     const { rows } = await source({}, events).sightings(spec, intuneTokenReuse.baseline!.sightingsKql(spec));
     expect(events[0]!.outcome).toBe("partial: limit");
-    expect(rows).toEqual([{ account: "same@contoso.com", ip: "10.9.9.9", asn: "1", lastSeen: base + 50 * 60_000 }]);
+    expect(rows).toEqual([{ account: "same@contoso.com", ip: "10.9.9.9", asn: "1", lastSeen: fromMs(base + 50 * 60_000) }]);
   });
 
   it("a response at the size limit is split too (the service also truncates by bytes)", async () => {
