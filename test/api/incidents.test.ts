@@ -1,5 +1,6 @@
 // Incidents and accounts over real HTTP: filters, newest-first pagination with continuation
 // tokens, detail with alerts/entities/history, the ETag flow, and every 4xx changing nothing.
+import { fromMs } from "../../src/rules/kql.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert } from "../../src/engine/incidents.js";
 import { ruleById } from "../../src/rules/index.js";
@@ -21,7 +22,7 @@ function alert(ruleId: string, account: string, time: number, ip = "203.0.113.7"
     ruleId,
     ruleName: rule.meta.name,
     severity: rule.meta.severity,
-    time,
+    time: fromMs(time),
     account,
     ip,
     title: `${rule.meta.name} for ${account}`,

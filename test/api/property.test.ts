@@ -1,6 +1,7 @@
 // Random and malformed requests at every route, over raw HTTP (methods, paths, query strings,
 // bodies, headers, tokens): the API never answers 5xx, and a request answered 4xx leaves
 // every table exactly as it was.
+import { fromMs } from "../../src/rules/kql.js";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -47,8 +48,8 @@ beforeAll(async () => {
   const pivot = ruleById(PIVOT)!;
   const placed = await host.stores.incidents.place(
     ["alice@contoso.com", "bob@contoso.com", "guest_x.com#EXT#@contoso.onmicrosoft.com"].flatMap((account, i) => [
-      { id: `p-${i}-a`, ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: T0 + i * HOUR, account, ip: "203.0.113.1", title: "t", details: {}, entities: [{ type: "account" as const, name: account }] },
-      { id: `p-${i}-b`, ruleId: PIVOT, ruleName: pivot.meta.name, severity: pivot.meta.severity, time: T0 + i * HOUR, account, ip: null, title: "t", details: {}, entities: [] },
+      { id: `p-${i}-a`, ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: fromMs(T0 + i * HOUR), account, ip: "203.0.113.1", title: "t", details: {}, entities: [{ type: "account" as const, name: account }] },
+      { id: `p-${i}-b`, ruleId: PIVOT, ruleName: pivot.meta.name, severity: pivot.meta.severity, time: fromMs(T0 + i * HOUR), account, ip: null, title: "t", details: {}, entities: [] },
     ]),
     Date.now(),
   );

@@ -46,8 +46,8 @@ let runs = 0;
 const runId = Math.random().toString(36).slice(2, 8);
 
 /** Runs the CLI against the shared Azurite (fresh tables), or with no storage setting at all. */
-function cli(args: readonly string[], options: { ownAzurite?: boolean } = {}): Promise<CliResult> {
-  const env = { ...process.env };
+function cli(args: readonly string[], options: { ownAzurite?: boolean; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const env = { ...process.env, ...options.env };
   for (const name of ["TOKENWATCH_STORAGE_CONNECTION_STRING", "TOKENWATCH_STORAGE_TABLE_ENDPOINT", "TOKENWATCH_TABLE_PREFIX"]) delete env[name];
   if (!options.ownAzurite) {
     env.TOKENWATCH_STORAGE_CONNECTION_STRING = azurite.connectionString;
@@ -90,7 +90,7 @@ interface Output {
 }
 
 /** A detect run that must succeed: exit 0, stdout exactly one JSON document. */
-async function detectOk(args: readonly string[], options: { ownAzurite?: boolean } = {}): Promise<{ output: Output; stderr: string }> {
+async function detectOk(args: readonly string[], options: { ownAzurite?: boolean; env?: Record<string, string> } = {}): Promise<{ output: Output; stderr: string }> {
   const result = await cli(["detect", ...args], options);
   expect(result.code, result.stderr).toBe(0);
   return { output: JSON.parse(result.stdout) as Output, stderr: result.stderr };
@@ -314,16 +314,31 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
     expect(output.alerts.map((a) => a.account)).toEqual(["app 00:30", "app 00:40", "app 23:20"]);
   });
 
-  it("a row of the range arriving days after it happened is still evaluated, once", async () => {
+  it("a row arriving days late is evaluated once within TOKENWATCH_MAX_LATENESS_HOURS, and reported, not evaluated, past it, as a live run", async () => {
     const dir = await writeLogs({
       AuditLogs: [
-        stsAudit({ time: "2026-11-01T09:15:00Z", app: "Very Late App", received: "2026-11-04T12:10:00Z" }),
-        stsAudit({ time: "2026-11-01T10:15:00Z", app: "Very Late App", received: "2026-11-20T00:00:00Z" }),
+        stsAudit({ time: "2026-11-01T09:15:00Z", app: "Very Late App", received: "2026-11-04T12:10:00Z" }), // 3 days late
+        stsAudit({ time: "2026-11-01T10:15:00Z", app: "Very Late App", received: "2026-11-20T00:00:00Z" }), // 19 days late
       ],
     });
-    const { output } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
-    expect(output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["very late app@2026-11-01T09:15:00.000Z", "very late app@2026-11-01T10:15:00.000Z"]);
-    expect(output.incidents).toHaveLength(1);
+    const byDefault = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(byDefault.output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["very late app@2026-11-01T09:15:00.000Z"]);
+    expect(byDefault.output.stats.rowsTooLate).toBe(1);
+    expect(byDefault.stderr).toMatch(/1 rows arrived more than 168 h after their TimeGenerated and were not evaluated/);
+    const longer = await detectOk(["--logs", dir, "--from", FROM, "--to", TO], { env: { TOKENWATCH_MAX_LATENESS_HOURS: String(30 * 24) } });
+    expect(longer.output.alerts.map((a) => `${a.account}@${a.time}`)).toEqual(["very late app@2026-11-01T09:15:00.000Z", "very late app@2026-11-01T10:15:00.000Z"]);
+    expect(longer.output.stats.rowsTooLate).toBe(0);
+    expect(longer.output.incidents).toHaveLength(1);
+    // The bound is the window's look-back: 2 h short of it is still seen, 2 h past it is not.
+    const edge = await writeLogs({
+      AuditLogs: [
+        stsAudit({ time: "2026-11-01T09:15:00Z", app: "Edge App", received: "2026-11-08T07:15:00Z" }),
+        stsAudit({ time: "2026-11-01T10:15:00Z", app: "Edge App", received: "2026-11-08T12:15:00Z" }),
+      ],
+    });
+    const atEdge = await detectOk(["--logs", edge, "--from", FROM, "--to", TO]);
+    expect(atEdge.output.alerts.map((a) => a.time)).toEqual(["2026-11-01T09:15:00.000Z"]);
+    expect(atEdge.output.stats.rowsTooLate).toBe(1);
   });
 });
 

@@ -6,7 +6,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { webhookHandlers, type AdminDeps } from "../../src/delivery/admin.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
-import { OUTBOX } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity } from "../../src/delivery/outbox.js";
 import { MAX_ATTEMPTS } from "../../src/delivery/schedule.js";
 import { buildEvent, WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
@@ -262,7 +262,7 @@ describe("webhook delivery", () => {
     // What a fan-out that died before deleting the outbox row leaves behind: the delivery
     // is recorded, the outbox row is still there.
     const [row] = await outboxRows(ctx.store);
-    const incident = JSON.parse(String(row!.incident));
+    const incident = outboxEventFromEntity(row as Parameters<typeof outboxEventFromEntity>[0]).incident;
     const eventId = row!.rowKey!.slice(OUTBOX.length);
     const alerts = await new IncidentRepository(ctx.store).listAlerts(`PartitionKey eq '${row!.partitionKey}'`);
     const body = JSON.stringify(buildEvent({ id: eventId, type: "incident.created", time: ctx.clock.t, incident, alerts }));

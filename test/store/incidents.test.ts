@@ -2,6 +2,7 @@
 // are regrouped (alert rows follow, each change is announced in the outbox, a merged-away
 // incident is deleted), triaged ones (a comment is enough) keep their alerts, also when the
 // analyst's change lands between a placement's read and its write.
+import { fromMs } from "../../src/rules/kql.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
 import type { Alert } from "../../src/engine/incidents.js";
@@ -30,7 +31,7 @@ const alert = (time: number): Omit<Alert, "incidentId"> => ({
   ruleId: RULE,
   ruleName: "Rule",
   severity: "Medium",
-  time,
+  time: fromMs(time),
   account: "op@contoso.com",
   ip: null,
   title: "t",
