@@ -136,3 +136,83 @@ describe("register-api-app.sh finds the app registration by its exact name", () 
     expect(lookup[lookup.indexOf("--filter") + 1]).toBe("displayName eq 'o''brien api'");
   });
 });
+
+describe("scripts/preflight.sh checks the permissions azd up needs, before it runs", () => {
+  const SUBSCRIPTION = `/subscriptions/${account.id}`;
+  const permissions = (...entries: { actions: string[]; notActions?: string[] }[]) => ({ value: entries.map((e) => ({ notActions: [], ...e })) });
+  const arm = (scope: string) => `https://management.azure.com${scope}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01`;
+  // Built-in role definitions, as their actions and notActions read.
+  const owner = { actions: ["*"] };
+  const contributor = { actions: ["*"], notActions: ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"] };
+  const rbacAdministrator = { actions: ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "*/read", "Microsoft.Support/*"] };
+  const logAnalyticsReader = { actions: ["*/read", "Microsoft.OperationalInsights/workspaces/analytics/query/action", "Microsoft.OperationalInsights/workspaces/search/action"] };
+  const workspaceResource = { id: WORKSPACE, properties: { customerId: "88888888-8888-8888-8888-888888888888" } };
+  const graph = "https://graph.microsoft.com/v1.0";
+  const usersMayRegister = (allowed: boolean) => ({ [`${graph}/policies/authorizationPolicy`]: { defaultUserRolePermissions: { allowedToCreateApps: allowed } } });
+  const preflight = (world: object, env: Record<string, string> = {}) => runScript("scripts/preflight.sh", [], { account, ...world }, { TOKENWATCH_WORKSPACE_RESOURCE_ID: WORKSPACE, ...env });
+  const line = (run: Run, what: string) => run.stdout.split("\n").find((l) => l.includes(` ${what}`)) ?? `(no line for ${what})`;
+
+  it("the usual split passes: Contributor + RBAC Administrator on the app's subscription, RBAC Administrator on the security team's workspace", async () => {
+    const run = await preflight({
+      resources: { [WORKSPACE]: workspaceResource },
+      rest: { [arm(SUBSCRIPTION)]: permissions(contributor, rbacAdministrator), [arm(WORKSPACE)]: permissions(rbacAdministrator), ...usersMayRegister(true) },
+    });
+    expect(run.stdout).not.toMatch(/MISSING|UNKNOWN/);
+    expect(line(run, "workspace read")).toContain("88888888-8888-8888-8888-888888888888");
+    expect(run.code).toBe(0);
+  });
+
+  it("Contributor alone, Log Analytics Reader on the workspace, no app-registration right: each gap is named, exit 1", async () => {
+    const run = await preflight({
+      resources: { [WORKSPACE]: workspaceResource },
+      rest: { [arm(SUBSCRIPTION)]: permissions(contributor), [arm(WORKSPACE)]: permissions(logAnalyticsReader), ...usersMayRegister(false), [`${graph}/me/transitiveMemberOf/microsoft.graph.directoryRole`]: { value: [] } },
+    });
+    expect(run.code).toBe(1);
+    expect(line(run, "subscription")).toMatch(/^MISSING .*lacks Microsoft\.Authorization\/roleAssignments\/write;/);
+    expect(line(run, "workspace read")).toMatch(/^ok/);
+    expect(line(run, "workspace role")).toMatch(/^MISSING .*cannot assign roles on the workspace/);
+    expect(line(run, "Entra app registration")).toMatch(/^MISSING .*Application Developer/);
+  });
+
+  it("an app-registering directory role passes where the tenant forbids users to register apps", async () => {
+    const run = await preflight({
+      resources: { [WORKSPACE]: workspaceResource },
+      rest: {
+        [arm(SUBSCRIPTION)]: permissions(owner),
+        [arm(WORKSPACE)]: permissions(owner),
+        ...usersMayRegister(false),
+        [`${graph}/me/transitiveMemberOf/microsoft.graph.directoryRole`]: { value: [{ displayName: "Application Developer", roleTemplateId: "cf1c38e5-3621-4004-a7cb-879624dced7c" }] },
+      },
+    });
+    expect(line(run, "Entra app registration")).toBe("ok       Entra app registration: you hold Application Developer");
+    expect(run.code).toBe(0);
+  });
+
+  it("what it cannot look at is UNKNOWN, never ok: exit 2", async () => {
+    const run = await preflight({ resources: { [WORKSPACE]: workspaceResource }, rest: { [arm(SUBSCRIPTION)]: permissions(owner) } });
+    expect(line(run, "workspace role")).toMatch(/^UNKNOWN .*cannot read your permissions on the workspace/);
+    expect(line(run, "Entra app registration")).toMatch(/^UNKNOWN .*cannot read the tenant's authorization policy/);
+    expect(run.code).toBe(2);
+    const signedOut = await runScript("scripts/preflight.sh", [], {}, { TOKENWATCH_WORKSPACE_RESOURCE_ID: WORKSPACE });
+    expect(signedOut.code).toBe(1);
+    expect(signedOut.stdout).toMatch(/^MISSING  Azure CLI sign-in: not signed in: az login/m);
+  });
+
+  it("a redeployment needs no right on the workspace once the identity has the role, nor Entra rights once the API is registered", async () => {
+    const run = await preflight(
+      { resources: { [WORKSPACE]: workspaceResource }, rest: { [arm(SUBSCRIPTION)]: permissions(owner) }, assignments: [readerAt(WORKSPACE)] },
+      { TOKENWATCH_IDENTITY_PRINCIPAL_ID: IDENTITY, TOKENWATCH_API_AUDIENCE: "api://x,x" },
+    );
+    expect(run.stdout).not.toMatch(/MISSING|UNKNOWN/);
+    expect(run.code).toBe(0);
+  });
+
+  it("a workspace id that is not one, or a workspace it cannot read, is MISSING", async () => {
+    const wrong = await preflight({ rest: { [arm(SUBSCRIPTION)]: permissions(owner), ...usersMayRegister(true) } }, { TOKENWATCH_WORKSPACE_RESOURCE_ID: "law-sentinel" });
+    expect(line(wrong, "workspace")).toMatch(/^MISSING .*not a workspace resource id: law-sentinel/);
+    expect(wrong.code).toBe(1);
+    const unreadable = await preflight({ rest: { [arm(SUBSCRIPTION)]: permissions(owner), [arm(WORKSPACE)]: permissions(owner), ...usersMayRegister(true) } });
+    expect(line(unreadable, "workspace read")).toMatch(/^MISSING .*ResourceNotFound/);
+    expect(unreadable.code).toBe(1);
+  });
+});
