@@ -16,7 +16,8 @@
 # not be checked: the line says why; check it by hand). Exit status 0 only when every check
 # is ok, 1 when something is missing, 2 when something could not be checked.
 # Role assignment conditions (as on a delegated Role Based Access Control Administrator) and
-# deny assignments are not evaluated: Azure applies them when azd up runs.
+# deny assignments are not evaluated: Azure applies them when azd up runs (a condition on
+# the subscription is pointed out).
 set -uo pipefail
 
 ARM="https://management.azure.com"
@@ -63,10 +64,10 @@ err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 first_line() { head -n 1 "$err" | cut -c 1-300; }
 
-# Which of the actions the permissions answer (GET .../providers/Microsoft.Authorization/
-# permissions: the caller's actions and notActions at a scope) does not grant. Wildcards and
-# case as Azure RBAC matches them; an action is granted when one entry allows it and that
-# same entry's notActions do not take it away.
+# Which of the actions a set of permissions ({ value: [{ actions, notActions }] }: the answer
+# of GET <resource>/providers/Microsoft.Authorization/permissions, or role definitions'
+# permissions) does not grant. Wildcards and case as Azure RBAC matches them; an action is
+# granted when one entry allows it and that same entry's notActions do not take it away.
 not_granted() { # permissions JSON, actions...
   json '
     const entries = JSON.parse(process.argv[1]).value ?? [];
@@ -86,19 +87,45 @@ who=$(json 'const a = JSON.parse(process.argv[1]); process.stdout.write(`${a.use
 user_type=$(json 'process.stdout.write(JSON.parse(process.argv[1]).user.type)' "$account")
 report ok "Azure CLI sign-in" "$who"
 
-# 1. The app's subscription.
+# 1. The app's subscription: the caller's role assignments there (directly, through groups or
+# inherited from above; the assignedTo filter), and what their role definitions allow.
 subscription=$(setting AZURE_SUBSCRIPTION_ID)
 [[ -n "$subscription" ]] || subscription=$(json 'process.stdout.write(JSON.parse(process.argv[1]).id)' "$account")
-if permissions=$(az rest --method get --url "$ARM/subscriptions/$subscription/$PERMISSIONS_API" -o json 2>"$err"); then
+subscription_check() {
+  local token oid assignments id definition lacking conditional permissions
+  local -a definitions=()
+  token=$(az account get-access-token -o json 2>"$err") || { report UNKNOWN "subscription $subscription" "cannot get a token: $(first_line)"; return; }
+  oid=$(json 'const t = JSON.parse(process.argv[1]).accessToken; process.stdout.write(JSON.parse(Buffer.from(t.split(".")[1], "base64url")).oid ?? "")' "$token")
+  assignments=$(az rest --method get --url "$ARM/subscriptions/$subscription/providers/Microsoft.Authorization/roleAssignments?\$filter=assignedTo('$oid')&api-version=2022-04-01" -o json 2>"$err") ||
+    { report UNKNOWN "subscription $subscription" "cannot read your role assignments there: $(first_line)"; return; }
+  # Only assignments at the subscription or above it apply to everything the deployment creates.
+  for id in $(json '
+    const sub = process.argv[2].toLowerCase();
+    const above = (s) => { s = s.toLowerCase(); return s === "/" || s === sub || s.startsWith("/providers/microsoft.management/managementgroups/"); };
+    const ids = (JSON.parse(process.argv[1]).value ?? []).filter((a) => above(a.properties.scope)).map((a) => a.properties.roleDefinitionId);
+    process.stdout.write([...new Set(ids)].join(" "));
+  ' "$assignments" "/subscriptions/$subscription"); do
+    definition=$(az rest --method get --url "$ARM$id?api-version=2022-04-01" -o json 2>"$err") ||
+      { report UNKNOWN "subscription $subscription" "cannot read the role definition $id: $(first_line)"; return; }
+    definitions+=("$definition")
+  done
+  # The permissions of every role held, as one permissions answer, to match the actions against.
+  permissions=$(json 'process.stdout.write(JSON.stringify({ value: process.argv.slice(1).flatMap((d) => JSON.parse(d).properties.permissions ?? []) }))' "${definitions[@]}")
   lacking=$(not_granted "$permissions" "${SUBSCRIPTION_ACTIONS[@]}")
-  if [[ -z "$lacking" ]]; then
-    report ok "subscription $subscription" "can create the resource group, its resources and their role assignments"
-  else
+  conditional=$(json '
+    const sub = process.argv[2].toLowerCase();
+    const applies = (a) => { const s = a.properties.scope.toLowerCase(); return s === "/" || s === sub || s.startsWith("/providers/microsoft.management/managementgroups/"); };
+    process.stdout.write((JSON.parse(process.argv[1]).value ?? []).some((a) => applies(a) && a.properties.condition) ? "yes" : "");
+  ' "$assignments" "/subscriptions/$subscription")
+  if [[ -n "$lacking" ]]; then
     report MISSING "subscription $subscription" "lacks $lacking; get Owner, or Contributor plus Role Based Access Control Administrator (or User Access Administrator), on the subscription"
+  elif [[ -n "$conditional" ]]; then
+    report ok "subscription $subscription" "can create the resource group, its resources and their role assignments (one of your assignments has a condition, which is not evaluated here: it must allow Storage Blob Data Owner, Storage Queue Data Contributor, Storage Table Data Contributor and Monitoring Metrics Publisher)"
+  else
+    report ok "subscription $subscription" "can create the resource group, its resources and their role assignments"
   fi
-else
-  report UNKNOWN "subscription $subscription" "cannot read your permissions there: $(first_line)"
-fi
+}
+subscription_check
 
 # 2. The tenant's Log Analytics workspace.
 workspace=$(setting TOKENWATCH_WORKSPACE_RESOURCE_ID)

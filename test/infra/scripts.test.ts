@@ -15,7 +15,7 @@ const LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893";
 const WORKSPACE = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-sec/providers/Microsoft.OperationalInsights/workspaces/law-sentinel";
 const SECURITY_SUB = "/subscriptions/22222222-2222-2222-2222-222222222222";
 const IDENTITY = "33333333-3333-3333-3333-333333333333";
-const account = { id: "11111111-1111-1111-1111-111111111111", tenantId: "44444444-4444-4444-4444-444444444444", user: { name: "deployer@contoso.com", type: "user" } };
+const account = { id: "11111111-1111-1111-1111-111111111111", tenantId: "44444444-4444-4444-4444-444444444444", objectId: "99999999-9999-9999-9999-999999999999", user: { name: "deployer@contoso.com", type: "user" } };
 
 interface Run {
   code: number;
@@ -139,13 +139,26 @@ describe("register-api-app.sh finds the app registration by its exact name", () 
 
 describe("scripts/preflight.sh checks the permissions azd up needs, before it runs", () => {
   const SUBSCRIPTION = `/subscriptions/${account.id}`;
-  const permissions = (...entries: { actions: string[]; notActions?: string[] }[]) => ({ value: entries.map((e) => ({ notActions: [], ...e })) });
+  const permissions = (...entries: Role[]) => ({ value: entries.map((e) => ({ notActions: [], ...e })) });
   const arm = (scope: string) => `https://management.azure.com${scope}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01`;
   // Built-in role definitions, as their actions and notActions read.
-  const owner = { actions: ["*"] };
-  const contributor = { actions: ["*"], notActions: ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"] };
-  const rbacAdministrator = { actions: ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "*/read", "Microsoft.Support/*"] };
-  const logAnalyticsReader = { actions: ["*/read", "Microsoft.OperationalInsights/workspaces/analytics/query/action", "Microsoft.OperationalInsights/workspaces/search/action"] };
+  interface Role { id?: string; actions: string[]; notActions?: string[] }
+  const owner: Role = { id: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", actions: ["*"] };
+  const contributor: Role = { id: "b24988ac-6180-42a0-ab88-20f7382dd24c", actions: ["*"], notActions: ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"] };
+  const rbacAdministrator: Role = { id: "f58310d9-a9f6-439a-9e8d-f62e7b41a168", actions: ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete", "*/read", "Microsoft.Support/*"] };
+  const logAnalyticsReader: Role = { actions: ["*/read", "Microsoft.OperationalInsights/workspaces/analytics/query/action", "Microsoft.OperationalInsights/workspaces/search/action"] };
+  /** The deployer's role assignments on the app's subscription (or elsewhere), and those roles' definitions. */
+  const holds = (...held: { role: Role; scope?: string; condition?: string }[]) =>
+    Object.fromEntries([
+      [
+        `https://management.azure.com${SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments?$filter=assignedTo('${account.objectId}')&api-version=2022-04-01`,
+        { value: held.map(({ role, scope, condition }) => ({ properties: { scope: scope ?? SUBSCRIPTION, roleDefinitionId: `${SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/${role.id}`, condition } })) },
+      ],
+      ...held.map(({ role }) => [
+        `https://management.azure.com${SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/${role.id}?api-version=2022-04-01`,
+        { properties: { permissions: [{ actions: role.actions, notActions: role.notActions ?? [] }] } },
+      ]),
+    ]);
   const workspaceResource = { id: WORKSPACE, properties: { customerId: "88888888-8888-8888-8888-888888888888" } };
   const graph = "https://graph.microsoft.com/v1.0";
   const usersMayRegister = (allowed: boolean) => ({ [`${graph}/policies/authorizationPolicy`]: { defaultUserRolePermissions: { allowedToCreateApps: allowed } } });
@@ -155,7 +168,7 @@ describe("scripts/preflight.sh checks the permissions azd up needs, before it ru
   it("the usual split passes: Contributor + RBAC Administrator on the app's subscription, RBAC Administrator on the security team's workspace", async () => {
     const run = await preflight({
       resources: { [WORKSPACE]: workspaceResource },
-      rest: { [arm(SUBSCRIPTION)]: permissions(contributor, rbacAdministrator), [arm(WORKSPACE)]: permissions(rbacAdministrator), ...usersMayRegister(true) },
+      rest: { ...holds({ role: contributor }, { role: rbacAdministrator }), [arm(WORKSPACE)]: permissions(rbacAdministrator), ...usersMayRegister(true) },
     });
     expect(run.stdout).not.toMatch(/MISSING|UNKNOWN/);
     expect(line(run, "workspace read")).toContain("88888888-8888-8888-8888-888888888888");
@@ -165,20 +178,30 @@ describe("scripts/preflight.sh checks the permissions azd up needs, before it ru
   it("Contributor alone, Log Analytics Reader on the workspace, no app-registration right: each gap is named, exit 1", async () => {
     const run = await preflight({
       resources: { [WORKSPACE]: workspaceResource },
-      rest: { [arm(SUBSCRIPTION)]: permissions(contributor), [arm(WORKSPACE)]: permissions(logAnalyticsReader), ...usersMayRegister(false), [`${graph}/me/transitiveMemberOf/microsoft.graph.directoryRole`]: { value: [] } },
+      rest: { ...holds({ role: contributor }, { role: rbacAdministrator, scope: `${SUBSCRIPTION}/resourceGroups/someone-elses` }), [arm(WORKSPACE)]: permissions(logAnalyticsReader), ...usersMayRegister(false), [`${graph}/me/transitiveMemberOf/microsoft.graph.directoryRole`]: { value: [] } },
     });
     expect(run.code).toBe(1);
+    // RBAC Administrator on some other resource group does not count for the new one.
     expect(line(run, "subscription")).toMatch(/^MISSING .*lacks Microsoft\.Authorization\/roleAssignments\/write;/);
     expect(line(run, "workspace read")).toMatch(/^ok/);
     expect(line(run, "workspace role")).toMatch(/^MISSING .*cannot assign roles on the workspace/);
     expect(line(run, "Entra app registration")).toMatch(/^MISSING .*Application Developer/);
   });
 
+  it("a delegated RBAC Administrator (an assignment with a condition) passes, with the condition pointed out", async () => {
+    const run = await preflight({
+      resources: { [WORKSPACE]: workspaceResource },
+      rest: { ...holds({ role: contributor }, { role: rbacAdministrator, condition: "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {...}" }), [arm(WORKSPACE)]: permissions(rbacAdministrator), ...usersMayRegister(true) },
+    });
+    expect(line(run, "subscription")).toMatch(/^ok .*has a condition, which is not evaluated here/);
+    expect(run.code).toBe(0);
+  });
+
   it("an app-registering directory role passes where the tenant forbids users to register apps", async () => {
     const run = await preflight({
       resources: { [WORKSPACE]: workspaceResource },
       rest: {
-        [arm(SUBSCRIPTION)]: permissions(owner),
+        ...holds({ role: owner }),
         [arm(WORKSPACE)]: permissions(owner),
         ...usersMayRegister(false),
         [`${graph}/me/transitiveMemberOf/microsoft.graph.directoryRole`]: { value: [{ displayName: "Application Developer", roleTemplateId: "cf1c38e5-3621-4004-a7cb-879624dced7c" }] },
@@ -189,7 +212,7 @@ describe("scripts/preflight.sh checks the permissions azd up needs, before it ru
   });
 
   it("what it cannot look at is UNKNOWN, never ok: exit 2", async () => {
-    const run = await preflight({ resources: { [WORKSPACE]: workspaceResource }, rest: { [arm(SUBSCRIPTION)]: permissions(owner) } });
+    const run = await preflight({ resources: { [WORKSPACE]: workspaceResource }, rest: { ...holds({ role: owner }) } });
     expect(line(run, "workspace role")).toMatch(/^UNKNOWN .*cannot read your permissions on the workspace/);
     expect(line(run, "Entra app registration")).toMatch(/^UNKNOWN .*cannot read the tenant's authorization policy/);
     expect(run.code).toBe(2);
@@ -200,7 +223,7 @@ describe("scripts/preflight.sh checks the permissions azd up needs, before it ru
 
   it("a redeployment needs no right on the workspace once the identity has the role, nor Entra rights once the API is registered", async () => {
     const run = await preflight(
-      { resources: { [WORKSPACE]: workspaceResource }, rest: { [arm(SUBSCRIPTION)]: permissions(owner) }, assignments: [readerAt(WORKSPACE)] },
+      { resources: { [WORKSPACE]: workspaceResource }, rest: { ...holds({ role: owner }) }, assignments: [readerAt(WORKSPACE)] },
       { TOKENWATCH_IDENTITY_PRINCIPAL_ID: IDENTITY, TOKENWATCH_API_AUDIENCE: "api://x,x" },
     );
     expect(run.stdout).not.toMatch(/MISSING|UNKNOWN/);
@@ -208,10 +231,10 @@ describe("scripts/preflight.sh checks the permissions azd up needs, before it ru
   });
 
   it("a workspace id that is not one, or a workspace it cannot read, is MISSING", async () => {
-    const wrong = await preflight({ rest: { [arm(SUBSCRIPTION)]: permissions(owner), ...usersMayRegister(true) } }, { TOKENWATCH_WORKSPACE_RESOURCE_ID: "law-sentinel" });
+    const wrong = await preflight({ rest: { ...holds({ role: owner }), ...usersMayRegister(true) } }, { TOKENWATCH_WORKSPACE_RESOURCE_ID: "law-sentinel" });
     expect(line(wrong, "workspace")).toMatch(/^MISSING .*not a workspace resource id: law-sentinel/);
     expect(wrong.code).toBe(1);
-    const unreadable = await preflight({ rest: { [arm(SUBSCRIPTION)]: permissions(owner), [arm(WORKSPACE)]: permissions(owner), ...usersMayRegister(true) } });
+    const unreadable = await preflight({ rest: { ...holds({ role: owner }), [arm(WORKSPACE)]: permissions(owner), ...usersMayRegister(true) } });
     expect(line(unreadable, "workspace read")).toMatch(/^MISSING .*ResourceNotFound/);
     expect(unreadable.code).toBe(1);
   });
