@@ -1,7 +1,14 @@
 // tokenwatch on Azure Functions Flex Consumption, for `azd up` (see docs/deploy.md).
 // Subscription scope, like the official Flex Consumption azd templates: a resource group,
-// then modules for the platform (identity, storage, monitoring, plan), the tenant's
-// existing Log Analytics workspace (read access for the app's identity), and the app.
+// then modules for the platform (identity, storage, monitoring, plan) and the app, both
+// deployed into that group only.
+//
+// The tenant's Log Analytics workspace (often in a security team's subscription) is only
+// read here, as an `existing` resource, for its customer id: nothing is deployed into its
+// resource group, so the deployer needs no Microsoft.Resources/deployments/write there and
+// `azd down` has no reason to count that group as its own. The app's identity gets Log
+// Analytics Reader on it in the azd postprovision hook (infra/hooks/assign-workspace-reader.sh),
+// which needs only the right to assign roles on the workspace (docs/deploy.md explains why).
 //
 // Identity without secrets: the app runs as a user-assigned managed identity; storage,
 // App Insights ingestion and Log Analytics queries all use Entra ID tokens for it. No
@@ -40,9 +47,9 @@ param tablePrefix string = ''
 @description('Memory of each Flex Consumption instance.')
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Upper bound on instances the app scales out to.')
+@description('Upper bound on instances the app scales out to; Flex Consumption has documented 40 as the lowest maximum (docs/deploy.md).')
 param maximumInstanceCount int = 40
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -60,7 +67,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
 }
 
 module platform 'app/platform.bicep' = {
-  name: 'platform'
+  name: 'platform-${resourceToken}'
   scope: rg
   params: {
     location: location
@@ -70,17 +77,14 @@ module platform 'app/platform.bicep' = {
   }
 }
 
-module tenantWorkspace 'app/workspace-reader.bicep' = {
-  name: 'tenant-workspace-reader'
+// Read where it lives (any subscription and resource group), never deployed to.
+resource tenantWorkspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: last(workspaceIdParts)
   scope: resourceGroup(workspaceIdParts[2], workspaceIdParts[4])
-  params: {
-    workspaceName: last(workspaceIdParts)
-    principalId: platform.outputs.identityPrincipalId
-  }
 }
 
 module api 'app/function.bicep' = {
-  name: 'api'
+  name: 'api-${resourceToken}'
   scope: rg
   params: {
     name: functionAppName
@@ -134,7 +138,7 @@ module api 'app/function.bicep' = {
       }
       {
         name: 'TOKENWATCH_WORKSPACE_ID'
-        value: tenantWorkspace.outputs.customerId
+        value: tenantWorkspace.properties.customerId
       }
       {
         name: 'TOKENWATCH_LOG_ANALYTICS_ENDPOINT'

@@ -45,8 +45,17 @@ uuid() { node -e 'process.stdout.write(require("node:crypto").randomUUID())'; }
 # JSON helpers in Node (always present: tokenwatch needs it), so no jq dependency.
 json() { node -e "$1" "${@:2}"; }
 
-app_object() { # display-name -> the application's JSON ("" if none)
-  az ad app list --display-name "$1" --query "[0]" -o json 2>/dev/null | sed 's/^null$//'
+# The application with exactly this display name, as JSON ("" if none). `az ad app list
+# --display-name` matches by prefix (Graph's startswith), which would pick up
+# "tokenwatch-api-prod-old" for "tokenwatch-api-prod"; an eq filter matches the whole name.
+app_object() {
+  local odata="${1//\'/\'\'}" apps
+  apps=$(az ad app list --filter "displayName eq '$odata'" -o json) || die "cannot list app registrations"
+  json '
+    const apps = JSON.parse(process.argv[1]);
+    if (apps.length > 1) { process.stderr.write(`register-api-app: ${apps.length} app registrations are named ${process.argv[2]}; rename all but one\n`); process.exit(1); }
+    process.stdout.write(apps.length ? JSON.stringify(apps[0]) : "");
+  ' "$apps" "$1"
 }
 
 register() {
@@ -120,8 +129,10 @@ assign() {
   [[ -n "$who" && -n "$role" ]] || die "usage: $0 assign <user-UPN | client-app-id> <role> [display-name]"
   [[ " ${ROLES[*]} " == *" $role "* ]] || die "role must be one of: ${ROLES[*]}"
   local app_id sp_id role_id principal_id
-  app_id=$(az ad app list --display-name "$name" --query "[0].appId" -o tsv)
-  [[ -n "$app_id" ]] || die "no app registration named $name: run $0 register first"
+  local app
+  app=$(app_object "$name")
+  [[ -n "$app" ]] || die "no app registration named $name: run $0 register first"
+  app_id=$(json 'process.stdout.write(JSON.parse(process.argv[1]).appId)' "$app")
   sp_id=$(az ad sp list --filter "appId eq '$app_id'" --query "[0].id" -o tsv)
   role_id=$(az ad sp show --id "$sp_id" --query "appRoles[?value=='$role'].id | [0]" -o tsv)
   if [[ "$who" == *@* ]]; then

@@ -35,6 +35,8 @@ export interface RunOptions {
   until: number;
   /** At most this many windows in this invocation; the next one resumes (catch-up after downtime). */
   maxWindows?: number;
+  /** No window after the first begins at or after this time (the invocation's budget); the next invocation resumes. */
+  deadline?: number;
   /** Triggering events must have TimeGenerated here (replay's [--from, --to)); default: any. */
   eventRange?: TimeRange;
   /** The lease this run holds on the rule: who it is, and how long a claim lasts unrenewed. */
@@ -42,10 +44,10 @@ export interface RunOptions {
 }
 
 /**
- * A lease outlives the Functions timeout (10 min in host.json), so a live invocation never
+ * A lease outlives the Functions timeout (30 min in host.json), so a live invocation never
  * loses it; one that crashed holds the rule at most this long.
  */
-export const LEASE_TTL_MS = 15 * 60_000;
+export const LEASE_TTL_MS = 35 * 60_000;
 
 export interface WindowReport {
   ruleId: string;
@@ -92,6 +94,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
     const reports: WindowReport[] = [];
     const maxLatenessMs = deps.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
     for (const planned of windows) {
+      if (options.deadline !== undefined && reports.length > 0 && deps.now() >= options.deadline) break;
       const window = { ...planned, maxLatenessMs };
       const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
       // Moving the checkpoint renews the lease; the ETag makes it fail if the lease was lost.

@@ -1,6 +1,6 @@
 // What a rule's timer does: process the rule's due windows up to now minus the ingestion
-// delay (at most maxWindows of them; a longer backlog resumes in the next invocation),
-// under the rule's lease, and record the rule's health for the API.
+// delay (at most maxWindows of them, and none begun after RUN_BUDGET_MS; a longer backlog
+// resumes in the next invocation), under the rule's lease, and record the rule's health.
 import { ruleById } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import type { Fetched, LogSource } from "../sources/source.js";
@@ -16,6 +16,13 @@ export interface ScheduledDeps extends EngineDeps {
   /** Run and window traces (the invocation's logger in Azure). */
   logger?: RunLogger;
 }
+
+/**
+ * How long an invocation keeps beginning windows. A catch-up run stops between windows once
+ * this has passed; the window in flight then has the rest of host.json's functionTimeout
+ * (30 min) to finish, more than one Log Analytics query's worst case (test/infra/timeout.test.ts).
+ */
+export const RUN_BUDGET_MS = 15 * 60_000;
 
 export type ScheduledOutcome =
   | { status: "ok"; reports: WindowReport[]; health: RuleHealth }
@@ -34,7 +41,7 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   const frequency = frequencyOf(rule);
   // A rule that never ran starts with the last complete window.
   const startAt = Math.floor(until / frequency) * frequency - frequency;
-  const options = { startAt, until, maxWindows: deps.maxWindows };
+  const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
   const counter = { rows: 0, rejected: 0, heldBack: 0 };
   const onWindow = (report: WindowReport) => void (counter.heldBack += report.heldBack);

@@ -33,7 +33,7 @@ const EXPRESSION_EXAMPLES: Record<string, string> = {
   "platform.outputs.identityClientId": "00000000-0000-0000-0000-000000000001",
   "platform.outputs.appInsightsConnectionString": "InstrumentationKey=00000000-0000-0000-0000-000000000002;IngestionEndpoint=https://example.in.applicationinsights.azure.com/",
   "'ClientId=${platform.outputs.identityClientId};Authorization=AAD'": "ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD",
-  "tenantWorkspace.outputs.customerId": "00000000-0000-0000-0000-000000000003",
+  "tenantWorkspace.properties.customerId": "00000000-0000-0000-0000-000000000003",
   "tenant().tenantId": "00000000-0000-0000-0000-000000000004",
   apiAudience: "api://tokenwatch",
   tablePrefix: "",
@@ -143,7 +143,7 @@ describe("settings: src/config.ts, local.settings.sample.json and infra/main.bic
     expect(names.has("AzureWebJobsStorage"), "AzureWebJobsStorage is a connection string: use the identity-based __accountName form").toBe(false);
     expect(bicep.find((s) => s.name === "AzureWebJobsStorage__credential")?.literal).toBe("managedidentity");
     expect(bicep.find((s) => s.name === "TOKENWATCH_STORAGE_CONNECTION_STRING")?.literal, "Azure uses the table endpoint and the identity").toBe("");
-    const infra = ["infra/main.bicep", "infra/app/platform.bicep", "infra/app/function.bicep", "infra/app/workspace-reader.bicep"].map(read).join("\n");
+    const infra = ["infra/main.bicep", "infra/app/platform.bicep", "infra/app/function.bicep"].map(read).join("\n");
     expect(infra).not.toMatch(/listKeys\(|AccountKey=|InstrumentationKey=/);
   });
 
