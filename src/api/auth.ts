@@ -1,7 +1,7 @@
 // Bearer-token authentication with jose: Entra ID access tokens checked against the
 // tenant's JWKS (signature), issuer, audience and expiry; roles from the `roles` claim
 // (app roles assigned to the user or the calling app). A second trust, the local dev key,
-// exists only in dev mode (`tokenwatch serve`, or TOKENWATCH_DEV_MODE outside Azure).
+// exists only in dev mode (`tokenwatch serve` on loopback, never in a hosted environment).
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Config } from "../config.js";
 import { HttpError, type Principal, type Role } from "./router.js";

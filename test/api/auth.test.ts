@@ -3,7 +3,6 @@ import { generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Authenticator } from "../../src/api/auth.js";
 import { DEV_AUDIENCE, DEV_ISSUER, devTrust, loadDevKey, signDevToken } from "../../src/api/dev-auth.js";
-import { loadConfig } from "../../src/config.js";
 import { ADMIN, AUDIENCE, ISSUER, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
 
 let host: Host;
@@ -96,13 +95,6 @@ describe("authentication", () => {
 });
 
 describe("dev mode", () => {
-  it("is refused when running in Azure", () => {
-    for (const marker of [{ WEBSITE_INSTANCE_ID: "abc123" }, { WEBSITE_SITE_NAME: "tokenwatch-prod" }])
-      expect(() => loadConfig({ TOKENWATCH_DEV_MODE: "true", ...marker })).toThrow(/TOKENWATCH_DEV_MODE: dev mode .* refused when running in Azure/);
-    expect(loadConfig({ TOKENWATCH_DEV_MODE: "true" }).TOKENWATCH_DEV_MODE).toBe(true);
-    expect(loadConfig({ WEBSITE_SITE_NAME: "tokenwatch-prod" }).TOKENWATCH_DEV_MODE).toBe(false);
-  });
-
   it("accepts dev tokens with the dev trust only, and their roles decide", async () => {
     process.env.TOKENWATCH_HOME = await import("node:fs/promises").then((fs) => fs.mkdtemp(`${process.env.TMPDIR ?? "/tmp"}/tw-dev-`));
     const key = await loadDevKey();
