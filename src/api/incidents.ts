@@ -5,7 +5,7 @@ import type { Stores } from "../engine/run.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { IncidentChange } from "../store/incidents.js";
-import { HttpError, notFound, route, type RouteDef } from "./router.js";
+import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
   AccountPageSchema,
   IncidentDetailSchema,
@@ -23,7 +23,6 @@ export interface IncidentDeps {
 }
 
 const DEFAULT_PAGE = 50;
-const READ = ["Incidents.Read", "Incidents.Write"] as const;
 const ID = /^[0-9a-f]{32}$/;
 
 export function incidentView(i: Incident) {
@@ -65,7 +64,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/incidents",
       group: "incidents",
-      roles: READ,
+      roles: READERS,
       summary: "Incidents, newest first (by latest alert), filtered and paginated",
       query: IncidentListQuery,
       response: { status: 200, schema: IncidentPageSchema },
@@ -80,7 +79,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/incidents/{id}",
       group: "incidents",
-      roles: READ,
+      roles: READERS,
       summary: "One incident with its alerts, entities and change history",
       response: { status: 200, schema: IncidentDetailSchema },
       async handler(req) {
@@ -114,7 +113,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/accounts",
       group: "accounts",
-      roles: READ,
+      roles: READERS,
       summary: "Accounts with incidents: accounts hit by more than one rule first, then by severity and recency",
       query: PageQuery,
       response: { status: 200, schema: AccountPageSchema },
@@ -132,7 +131,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/accounts/{account}/incidents",
       group: "accounts",
-      roles: READ,
+      roles: READERS,
       summary: "One account's incidents across all rules, newest first",
       query: PageQuery,
       response: { status: 200, schema: IncidentPageSchema },

@@ -30,6 +30,8 @@ import { z } from "zod";
 
 export const ROLES = ["Incidents.Read", "Incidents.Write", "Tokenwatch.Admin"] as const;
 export type Role = (typeof ROLES)[number];
+/** Who reads incidents, accounts and rule health: every role (the README's role matrix). */
+export const READERS: readonly Role[] = ROLES;
 
 export interface Principal {
   /** Stable id: the token's oid, else sub. */
