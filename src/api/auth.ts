@@ -91,7 +91,7 @@ function principalOf(payload: JWTPayload): Principal {
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
   const id = text("oid") ?? text("sub") ?? "unknown";
   const name = text("upn") ?? text("preferred_username") ?? text("unique_name") ?? text("name") ?? text("azp") ?? text("appid") ?? id;
-  return { id, name: name.slice(0, 256), roles };
+  return { id: id.slice(0, 256), name: name.slice(0, 256), tenantId: text("tid")?.slice(0, 64) ?? null, roles };
 }
 
 /** 403 unless the principal holds one of the roles. */

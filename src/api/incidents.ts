@@ -1,5 +1,6 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
+import { flatActor } from "../audit.js";
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
@@ -15,7 +16,7 @@ import {
   PageQuery,
   isKeyable,
 } from "./schemas.js";
-import { decodeContinuation, encodeContinuation, httpEtag, ifMatch, iso, stale } from "./tokens.js";
+import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface IncidentDeps {
   stores: Stores;
@@ -29,7 +30,7 @@ export function incidentView(i: Incident) {
   return { ...incidentJson(i), etag: httpEtag(i.etag ?? "") };
 }
 
-const historyView = (c: IncidentChange) => ({ at: iso(c.at), actor: c.actor, field: c.field, before: c.before, after: c.after });
+const historyView = (c: IncidentChange) => ({ at: iso(c.at), ...flatActor("actor", c.actor), field: c.field, before: c.before, after: c.after });
 
 /** Newest first: latest alert, then id for a stable order. */
 const newestFirst = (a: Incident, b: Incident) => b.lastAlertTime - a.lastAlertTime || a.id.localeCompare(b.id);
@@ -97,15 +98,19 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       requestHeaders: [{ name: "If-Match", required: true, description: "the ETag of the incident as last read" }],
       response: { status: 200, schema: IncidentDetailSchema },
       async handler(req) {
-        const incident = await loadIncident(deps, req.params.id!);
-        const etag = ifMatch(req.headers, incident.etag ?? "");
         const body = req.body;
-        const status = body.status ?? incident.status;
-        const classification = body.classification === undefined ? incident.classification : body.classification;
-        if (status === "Closed" && classification === null)
-          throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
-        const result = await deps.stores.incidents.updateIncident(incident, etag, body, req.principal!.name, deps.now());
-        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${incident.id}`);
+        const read = async () => {
+          const incident = await loadIncident(deps, req.params.id!);
+          return { ...incident, etag: incident.etag ?? "" };
+        };
+        const result = await writeIfMatch(req.headers, true, read, async (incident, etag) => {
+          const status = body.status ?? incident.status;
+          const classification = body.classification === undefined ? incident.classification : body.classification;
+          if (status === "Closed" && classification === null)
+            throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
+          return deps.stores.incidents.updateIncident(incident, etag, body, req.principal!, deps.now());
+        });
+        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${req.params.id!}`);
         return { status: 200, headers: { etag: httpEtag(result.incident.etag ?? "") }, body: await detail(deps, result.incident) };
       },
     }),

@@ -1,4 +1,5 @@
 // `tokenwatch detect`: replay logs through every rule exactly as the hourly timers would.
+import { systemActor } from "../audit.js";
 import { readFile, stat } from "node:fs/promises";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
@@ -79,7 +80,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
-      await stores.allowlists.replace(list, entries, "tokenwatch detect", "--allowlist file");
+      await stores.allowlists.replace(list, entries, systemActor("tokenwatch detect"), "--allowlist file");
 
     // Every row with TimeGenerated in [from, to) must have arrived by the last window.
     const lastArrival = source.lastArrivalOfRowsBefore(options.to) ?? options.to;

@@ -4,6 +4,7 @@
 // once, when generated (create, rotate). In Azure the storage account is reachable only
 // by the app's managed identity (no shared keys; see infra), so the table is as private
 // as the app's own memory.
+import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import { randomUUID } from "node:crypto";
 import { severityRank, type Severity } from "../rules/rule.js";
 import { odata, statusOf, type TableStore } from "../store/tables.js";
@@ -28,7 +29,7 @@ export interface Subscription {
   enabled: boolean;
   createdAt: number;
   updatedAt: number;
-  createdBy: string;
+  createdBy: Actor;
   etag: string;
 }
 
@@ -48,6 +49,8 @@ interface SubscriptionEntity {
   createdAt: string;
   updatedAt: string;
   createdBy: string;
+  createdById?: string;
+  createdByTenantId?: string;
   secrets: string;
 }
 
@@ -75,7 +78,7 @@ export function publicView(sub: SubscriptionWithSecrets): Subscription & { secre
 export class SubscriptionRepository {
   constructor(private readonly store: TableStore) {}
 
-  async create(input: SubscriptionInput, createdBy: string, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
+  async create(input: SubscriptionInput, createdBy: Actor, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
     const id = randomUUID();
     const secret = generateSecret();
     const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
@@ -162,7 +165,7 @@ function toEntity(s: Omit<SubscriptionWithSecrets, "etag">) {
     enabled: s.enabled,
     createdAt: new Date(s.createdAt).toISOString(),
     updatedAt: new Date(s.updatedAt).toISOString(),
-    createdBy: s.createdBy,
+    ...actorColumns("createdBy", s.createdBy),
     secrets: JSON.stringify(s.secrets),
   };
 }
@@ -177,7 +180,7 @@ function fromEntity(e: SubscriptionEntity & { rowKey?: string; etag: string }): 
     enabled: e.enabled,
     createdAt: Date.parse(e.createdAt),
     updatedAt: Date.parse(e.updatedAt),
-    createdBy: e.createdBy,
+    createdBy: actorFromColumns("createdBy", e),
     etag: e.etag,
     secrets: JSON.parse(e.secrets) as SigningSecret[],
   };
