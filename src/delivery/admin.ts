@@ -85,6 +85,7 @@ export const SubscriptionSchema = z
     createdAt: time,
     updatedAt: time,
     ...actorFields("createdBy"),
+    ...actorFields("updatedBy"),
     secrets: z.array(z.object({ createdAt: time, expiresAt: time.nullable() })).describe("signing secrets in use (values are never returned after creation)"),
     etag: z.string(),
   })
@@ -129,6 +130,7 @@ function subscriptionView(s: SubscriptionWithSecrets) {
   return {
     ...v,
     ...flatActor("createdBy", v.createdBy),
+    ...flatActor("updatedBy", v.updatedBy),
     createdAt: iso(v.createdAt),
     updatedAt: iso(v.updatedAt),
     secrets: v.secrets.map((x) => ({ createdAt: iso(x.createdAt), expiresAt: x.expiresAt === null ? null : iso(x.expiresAt) })),
@@ -260,7 +262,7 @@ export function webhookHandlers(deps: AdminDeps) {
       const id = req.params.id ?? "";
       if (body.url !== undefined) await checkTarget(deps, body.url);
       const changes = { ...body, ...(body.eventTypes ? { eventTypes: [...new Set(body.eventTypes)] } : {}) };
-      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.update(sub.id, changes, etag, deps.now()));
+      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.update(sub.id, changes, etag, req.principal!, deps.now()));
       if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
       return { status: 200, headers: { etag: httpEtag(result.value.etag) }, body: subscriptionView(result.value) };
     }),
@@ -278,7 +280,7 @@ export function webhookHandlers(deps: AdminDeps) {
     rotateSecret: admin(async (req) => {
       const body = parse(RotateBody, req.body ?? {}, "body");
       const id = req.params.id ?? "";
-      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, deps.now()));
+      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, req.principal!, deps.now()));
       if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
       return { status: 200, headers: { etag: httpEtag(result.value.subscription.etag) }, body: { subscription: subscriptionView(result.value.subscription), secret: result.value.secret } };
     }),

@@ -30,6 +30,8 @@ export interface Subscription {
   createdAt: number;
   updatedAt: number;
   createdBy: Actor;
+  /** Who made the last change (creation, settings, secret rotation). */
+  updatedBy: Actor;
   etag: string;
 }
 
@@ -51,6 +53,10 @@ interface SubscriptionEntity {
   createdBy: string;
   createdById?: string;
   createdByTenantId?: string;
+  /** Absent on rows written before it was kept: the creator then. */
+  updatedBy?: string;
+  updatedById?: string;
+  updatedByTenantId?: string;
   secrets: string;
 }
 
@@ -81,7 +87,7 @@ export class SubscriptionRepository {
   async create(input: SubscriptionInput, createdBy: Actor, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
     const id = randomUUID();
     const secret = generateSecret();
-    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
+    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, updatedBy: createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
     const client = await this.store.table("Subscriptions");
     const response = await client.createEntity(toEntity(sub));
     return { subscription: { ...sub, etag: response.etag ?? "" }, secret };
@@ -98,19 +104,20 @@ export class SubscriptionRepository {
   }
 
   /** Changes settings if the subscription is unchanged since `etag` (any when undefined). */
-  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
-    return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now }));
+  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
+    return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now, updatedBy: actor }));
   }
 
   /**
    * A new secret, returned once. The previous ones keep signing for `overlapMs` (at most
    * until they were already due to expire), then drop out; expired ones are removed.
    */
-  async rotate(id: string, overlapMs: number, etag: string | undefined, now: number): Promise<Outcome<{ subscription: SubscriptionWithSecrets; secret: string }>> {
+  async rotate(id: string, overlapMs: number, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<{ subscription: SubscriptionWithSecrets; secret: string }>> {
     const secret = generateSecret();
     const result = await this.replace(id, etag, (sub) => ({
       ...sub,
       updatedAt: now,
+      updatedBy: actor,
       secrets: [
         { secret, createdAt: now, expiresAt: null },
         ...sub.secrets
@@ -166,6 +173,7 @@ function toEntity(s: Omit<SubscriptionWithSecrets, "etag">) {
     createdAt: new Date(s.createdAt).toISOString(),
     updatedAt: new Date(s.updatedAt).toISOString(),
     ...actorColumns("createdBy", s.createdBy),
+    ...actorColumns("updatedBy", s.updatedBy),
     secrets: JSON.stringify(s.secrets),
   };
 }
@@ -181,6 +189,7 @@ function fromEntity(e: SubscriptionEntity & { rowKey?: string; etag: string }): 
     createdAt: Date.parse(e.createdAt),
     updatedAt: Date.parse(e.updatedAt),
     createdBy: actorFromColumns("createdBy", e),
+    updatedBy: actorFromColumns(e.updatedBy ? "updatedBy" : "createdBy", e),
     etag: e.etag,
     secrets: JSON.parse(e.secrets) as SigningSecret[],
   };

@@ -53,13 +53,20 @@ describe("audit records keep the caller's object id and tenant with the display 
     expect(list.body.entries.find((e: { createdBy: string }) => e.createdBy === "tokenwatch")).toMatchObject({ createdById: null, createdByTenantId: null });
   });
 
-  it("webhook subscriptions", async () => {
+  it("webhook subscriptions: who created one and who changed it last", async () => {
     const token = await host.token(impostor([ADMIN]));
     const r = await host.call("POST", "/api/webhooks/subscriptions", { token, body: { url: "https://hooks.example.com/tokenwatch", eventTypes: ["incident.created"] } });
     expect(r.status).toBe(201);
     expectActor(r.body.subscription, "createdBy");
-    const read = await host.call("GET", `/api/webhooks/subscriptions/${r.body.subscription.id}`, { token: await host.token({ roles: [ADMIN] }) });
-    expectActor(read.body, "createdBy");
+    expectActor(r.body.subscription, "updatedBy");
+    const ops = await host.token({ roles: [ADMIN], user: "ops@contoso.com", claims: { oid: "00000000-0000-4000-8000-0000000000b0" } });
+    const path = `/api/webhooks/subscriptions/${r.body.subscription.id}`;
+    const changed = await host.call("PATCH", path, { token: ops, body: { enabled: false }, headers: { "if-match": r.headers.get("etag")! } });
+    expect(changed.status).toBe(200);
+    expectActor(changed.body, "createdBy");
+    expect(changed.body).toMatchObject({ updatedBy: "ops@contoso.com", updatedById: "00000000-0000-4000-8000-0000000000b0", updatedByTenantId: TENANT });
+    const rotated = await host.call("POST", `${path}/rotate-secret`, { token, body: {}, headers: { "if-match": "*" } });
+    expectActor(rotated.body.subscription, "updatedBy");
   });
 
   it("the OpenAPI document describes the ids", async () => {

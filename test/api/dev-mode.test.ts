@@ -2,13 +2,16 @@
 // whole story: no hosting platform's marker in the environment, a loopback listener, and a
 // key file nobody else can have written. And the Entra JWKS comes over https.
 import { chmod, chown, lstat, mkdir, mkdtemp, stat, symlink, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { devKeyDir, loadDevKey, UnsafeDevKey } from "../../src/api/dev-auth.js";
 import { startServe } from "../../src/cli/serve.js";
 import { HOSTED_MARKERS, loadConfig } from "../../src/config.js";
 
+const root = fileURLToPath(new URL("../..", import.meta.url));
 const fresh = () => mkdtemp(join(tmpdir(), "tw-devkey-"));
 
 describe("dev mode is refused in a hosted environment", () => {
@@ -32,6 +35,22 @@ describe("dev mode is refused in a hosted environment", () => {
       delete process.env.CONTAINER_APP_NAME;
     }
     await expect(start("0.0.0.0")).rejects.toThrow(/loopback address, not 0\.0\.0\.0/);
+  });
+});
+
+describe("the Functions host", () => {
+  // The built app, loaded the way the Functions worker loads it (scripts/functions-host-harness.mjs).
+  const load = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [join(root, "scripts", "functions-host-harness.mjs"), join(root, "dist", "bundle")], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
+
+  it("refuses dev mode (its listening address is not the app's to check), and starts without it", () => {
+    const refused = load({ TOKENWATCH_DEV_MODE: "true" });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/TOKENWATCH_DEV_MODE: the Functions host does not accept dev tokens/);
+    const hosted = load({ TOKENWATCH_DEV_MODE: "true", CONTAINER_APP_NAME: "tokenwatch" });
+    expect(hosted.stderr).toMatch(/hosted environment \(CONTAINER_APP_NAME set\)/);
+    const started = load({});
+    expect(started.status, started.stderr).toBe(0);
   });
 });
 
