@@ -5,7 +5,6 @@ import { app, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResp
 import { DefaultAzureCredential } from "@azure/identity";
 import { createApi, responseBytes, type Api } from "../src/api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
-import { devTrust, loadDevKey } from "../src/api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
 import { createLogAnalyticsSource } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
@@ -14,8 +13,12 @@ import { webhookAdminDeps } from "../src/delivery/index.js";
 import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";
 
-// Read at start-up: an invalid setting (dev mode in Azure included) stops the app with its reason.
+// Read at start-up: an invalid setting stops the app with its reason. Dev mode is
+// `tokenwatch serve`'s alone: it checks it listens on loopback, and a Functions host's
+// listening address is not the app's to see, so the setting is refused here.
 const config = loadConfig();
+if (config.TOKENWATCH_DEV_MODE)
+  throw new Error("invalid configuration: TOKENWATCH_DEV_MODE: the Functions host does not accept dev tokens (use `tokenwatch serve`, which listens on loopback only)");
 
 let api: Promise<Api> | undefined;
 
@@ -25,7 +28,6 @@ function getApi(): Promise<Api> {
     const trusts: Trust[] = [];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
-    if (config.TOKENWATCH_DEV_MODE) trusts.push(devTrust(await loadDevKey()));
     // Backfill reads the same workspace as the timers; without one configured the route answers 503.
     const source = config.TOKENWATCH_WORKSPACE_ID ? createLogAnalyticsSource(config, new DefaultAzureCredential()) : undefined;
     return createApi({

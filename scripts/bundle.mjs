@@ -90,7 +90,7 @@ export async function bundle({ outdir = DEFAULT_OUTDIR, entry = ENTRY, logLevel 
     outfile,
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node22",
     format: "esm",
     external: ["@azure/functions-core"],
     banner: { js: BANNER },

@@ -1,6 +1,7 @@
 // Every setting tokenwatch reads, validated once at start-up. Names are app settings in
 // Azure (infra/main.bicep) and local.settings.json values locally.
 import { z } from "zod";
+import { isLoopbackHost } from "./net/ip.js";
 
 const optionalText = z.string().trim().min(1).optional().or(z.literal("").transform(() => undefined));
 /** A whole number setting; unset or empty takes the default. */
@@ -40,16 +41,16 @@ export const ConfigSchema = z
     TOKENWATCH_AUTH_AUDIENCE: optionalText,
     /** Overrides of the tenant's token issuer and JWKS URL (default: Entra ID v2.0 and v1 issuers, the tenant's discovery keys). */
     TOKENWATCH_AUTH_ISSUER: optionalText,
-    TOKENWATCH_AUTH_JWKS_URL: z.url({ protocol: /^https?$/ }).optional().or(z.literal("").transform(() => undefined)),
-    /** Accept tokens from `tokenwatch dev-token` (local development only; refused in Azure). */
+    TOKENWATCH_AUTH_JWKS_URL: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => !URL.canParse(u) || u.startsWith("https:") || isLoopbackHost(new URL(u).hostname), "the signing keys must come over https (plain http only from a loopback address)")
+      .optional()
+      .or(z.literal("").transform(() => undefined)),
+    /**
+     * Accept tokens from `tokenwatch dev-token`: only `tokenwatch serve` on a loopback address,
+     * and never where a hosting platform's marker is set (see HOSTED_MARKERS).
+     */
     TOKENWATCH_DEV_MODE: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
-    /** Set by App Service / Functions in Azure: how dev mode knows it must refuse. */
-    WEBSITE_INSTANCE_ID: optionalText,
-    WEBSITE_SITE_NAME: optionalText,
-  })
-  .refine((c) => !(c.TOKENWATCH_DEV_MODE && (c.WEBSITE_INSTANCE_ID || c.WEBSITE_SITE_NAME)), {
-    message: "dev mode accepts locally signed tokens and is refused when running in Azure (WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME is set): unset TOKENWATCH_DEV_MODE",
-    path: ["TOKENWATCH_DEV_MODE"],
   })
   .refine((c) => !(c.TOKENWATCH_STORAGE_CONNECTION_STRING && c.TOKENWATCH_STORAGE_TABLE_ENDPOINT), {
     message: "set either TOKENWATCH_STORAGE_CONNECTION_STRING or TOKENWATCH_STORAGE_TABLE_ENDPOINT, not both",
@@ -59,6 +60,36 @@ export type Config = z.infer<typeof ConfigSchema>;
 /** Every setting name the schema reads; test/infra/settings.test.ts holds the sample settings and infra/main.bicep to it. */
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof typeof ConfigSchema.shape)[];
 
+/**
+ * Variables a hosting platform sets on every instance: App Service / Functions, Container
+ * Apps, Kubernetes, a managed identity endpoint (App Service, Container Apps, Arc, Service
+ * Fabric, Cloud Shell), and other clouds' serverless and container runtimes. Any one of
+ * them means "hosted": dev mode, which trusts a key on this machine, is refused.
+ */
+export const HOSTED_MARKERS = [
+  "WEBSITE_INSTANCE_ID",
+  "WEBSITE_SITE_NAME",
+  "WEBSITE_HOSTNAME",
+  "CONTAINER_APP_NAME",
+  "CONTAINER_APP_REVISION",
+  "KUBERNETES_SERVICE_HOST",
+  "IDENTITY_ENDPOINT",
+  "IDENTITY_HEADER",
+  "MSI_ENDPOINT",
+  "IMDS_ENDPOINT",
+  "AZUREPS_HOST_ENVIRONMENT",
+  "ACC_CLOUD",
+  "AWS_EXECUTION_ENV",
+  "ECS_CONTAINER_METADATA_URI_V4",
+  "K_SERVICE",
+  "FUNCTION_TARGET",
+] as const;
+
+/** The hosted-environment markers present in an environment (empty: a developer's machine). */
+export function hostedMarkers(env: Record<string, string | undefined>): string[] {
+  return HOSTED_MARKERS.filter((name) => (env[name] ?? "").trim() !== "");
+}
+
 /** Reads the config from an environment; the error names every offending setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const result = ConfigSchema.safeParse(env);
@@ -66,5 +97,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`invalid configuration: ${problems}`);
   }
+  const markers = hostedMarkers(env);
+  if (result.data.TOKENWATCH_DEV_MODE && markers.length > 0)
+    throw new Error(
+      `invalid configuration: TOKENWATCH_DEV_MODE: dev mode accepts locally signed tokens and is refused in a hosted environment (${markers.join(", ")} set): unset TOKENWATCH_DEV_MODE`,
+    );
   return result.data;
 }

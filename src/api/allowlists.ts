@@ -1,11 +1,12 @@
 // Allowlist administration: the lists the rules read, their entries (validated and
 // canonicalised per list, author from the token, optional expiry), and each list's audit.
+import { flatActor } from "../audit.js";
 import { z } from "zod";
 import { LIST_DESCRIPTIONS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
 import type { Stores } from "../engine/run.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
 import { AuditPageSchema, EntryBody, EntrySchema, ListSchema, ListSummarySchema, PageQuery } from "./schemas.js";
-import { decodeContinuation, encodeContinuation, httpEtag, ifMatch, iso, stale } from "./tokens.js";
+import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface AllowlistDeps {
   stores: Stores;
@@ -28,7 +29,7 @@ const entryView = (e: AllowlistEntry, etag: string, now: number) => ({
   reason: e.reason,
   expiresAt: e.expiresAt === null ? null : iso(e.expiresAt),
   expired: e.expiresAt !== null && e.expiresAt <= now,
-  createdBy: e.createdBy,
+  ...flatActor("createdBy", e.createdBy),
   createdAt: iso(e.createdAt),
   etag: httpEtag(etag),
 });
@@ -112,7 +113,7 @@ export function allowlistRoutes(deps: AllowlistDeps): RouteDef[] {
         const list = listName(req.params.list!);
         const now = deps.now();
         const input = validEntry(list, req.body, now);
-        const result = await deps.stores.allowlists.add(list, input, req.principal!.name, now);
+        const result = await deps.stores.allowlists.add(list, input, req.principal!, now);
         if (!result.ok) throw duplicate(list, input.value);
         return { status: 201, headers: { etag: httpEtag(result.etag), location: entryPath(list, result.entry.id) }, body: entryView(result.entry, result.etag, now) };
       },
@@ -129,14 +130,17 @@ export function allowlistRoutes(deps: AllowlistDeps): RouteDef[] {
       async handler(req) {
         const list = listName(req.params.list!);
         const now = deps.now();
-        const current = await loadEntry(deps, list, req.params.id!);
-        const etag = ifMatch(req.headers, current.etag);
         const input = validEntry(list, req.body, now);
-        const result = await deps.stores.allowlists.update(list, current.entry.id, etag, input, req.principal!.name, now);
+        const result = await writeIfMatch(
+          req.headers,
+          true,
+          () => loadEntry(deps, list, req.params.id!),
+          (current, etag) => deps.stores.allowlists.update(list, current.entry.id, etag, input, req.principal!, now),
+        );
         if (!result.ok) {
           if (result.reason === "exists") throw duplicate(list, input.value);
           if (result.reason === "stale") throw stale();
-          throw notFound(`entry ${current.entry.id} of ${list}`);
+          throw notFound(`entry ${req.params.id!} of ${list}`);
         }
         return { status: 200, headers: { etag: httpEtag(result.etag), "content-location": entryPath(list, result.entry.id) }, body: entryView(result.entry, result.etag, now) };
       },
@@ -151,10 +155,13 @@ export function allowlistRoutes(deps: AllowlistDeps): RouteDef[] {
       response: { status: 204 },
       async handler(req) {
         const list = listName(req.params.list!);
-        const current = await loadEntry(deps, list, req.params.id!);
-        const etag = req.headers["if-match"] ? ifMatch(req.headers, current.etag) : current.etag;
-        const result = await deps.stores.allowlists.remove(list, current.entry.id, etag, req.principal!.name, deps.now());
-        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`entry ${current.entry.id} of ${list}`);
+        const result = await writeIfMatch(
+          req.headers,
+          false,
+          () => loadEntry(deps, list, req.params.id!),
+          (current, etag) => deps.stores.allowlists.remove(list, current.entry.id, etag, req.principal!, deps.now()),
+        );
+        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`entry ${req.params.id!} of ${list}`);
         return { status: 204 };
       },
     }),
@@ -175,7 +182,7 @@ export function allowlistRoutes(deps: AllowlistDeps): RouteDef[] {
         return {
           status: 200,
           body: {
-            items: records.map((r) => ({ id: r.id, at: iso(r.at), actor: r.actor, action: r.action, before: r.before, after: r.after })),
+            items: records.map((r) => ({ id: r.id, at: iso(r.at), ...flatActor("actor", r.actor), action: r.action, before: r.before, after: r.after })),
             continuation: more && last ? encodeContinuation(scope, { after: last.id }) : null,
           },
         };

@@ -69,8 +69,8 @@ export function createApi(deps: ApiDeps): Api {
       method: "GET",
       path: "/openapi.json",
       group: "openapi",
-      roles: ["Incidents.Read", "Incidents.Write", "Tokenwatch.Admin"],
-      summary: "This API's OpenAPI 3.1 document",
+      roles: "anonymous",
+      summary: "This API's OpenAPI 3.1 document (anonymous: it describes the API and holds no data)",
       async handler() {
         return { status: 200, body: document() };
       },

@@ -1,7 +1,7 @@
 // Bearer-token authentication with jose: Entra ID access tokens checked against the
 // tenant's JWKS (signature), issuer, audience and expiry; roles from the `roles` claim
 // (app roles assigned to the user or the calling app). A second trust, the local dev key,
-// exists only in dev mode (`tokenwatch serve`, or TOKENWATCH_DEV_MODE outside Azure).
+// exists only in dev mode (`tokenwatch serve` on loopback, never in a hosted environment).
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Config } from "../config.js";
 import { HttpError, type Principal, type Role } from "./router.js";
@@ -91,7 +91,7 @@ function principalOf(payload: JWTPayload): Principal {
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
   const id = text("oid") ?? text("sub") ?? "unknown";
   const name = text("upn") ?? text("preferred_username") ?? text("unique_name") ?? text("name") ?? text("azp") ?? text("appid") ?? id;
-  return { id, name: name.slice(0, 256), roles };
+  return { id: id.slice(0, 256), name: name.slice(0, 256), tenantId: text("tid")?.slice(0, 64) ?? null, roles };
 }
 
 /** 403 unless the principal holds one of the roles. */

@@ -1,12 +1,13 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
+import { flatActor } from "../audit.js";
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import { compareTime, isoOf } from "../rules/kql.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { IncidentChange } from "../store/incidents.js";
-import { HttpError, notFound, route, type RouteDef } from "./router.js";
+import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
   AccountPageSchema,
   IncidentDetailSchema,
@@ -16,7 +17,7 @@ import {
   PageQuery,
   isKeyable,
 } from "./schemas.js";
-import { decodeContinuation, encodeContinuation, httpEtag, ifMatch, iso, stale } from "./tokens.js";
+import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface IncidentDeps {
   stores: Stores;
@@ -24,14 +25,13 @@ export interface IncidentDeps {
 }
 
 const DEFAULT_PAGE = 50;
-const READ = ["Incidents.Read", "Incidents.Write"] as const;
 const ID = /^[0-9a-f]{32}$/;
 
 export function incidentView(i: Incident) {
   return { ...incidentJson(i), etag: httpEtag(i.etag ?? "") };
 }
 
-const historyView = (c: IncidentChange) => ({ at: iso(c.at), actor: c.actor, field: c.field, before: c.before, after: c.after });
+const historyView = (c: IncidentChange) => ({ at: iso(c.at), ...flatActor("actor", c.actor), field: c.field, before: c.before, after: c.after });
 
 /** Newest first: latest alert, then id for a stable order. */
 const newestFirst = (a: Incident, b: Incident) => compareTime(b.lastAlertTime, a.lastAlertTime) || a.id.localeCompare(b.id);
@@ -67,7 +67,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/incidents",
       group: "incidents",
-      roles: READ,
+      roles: READERS,
       summary: "Incidents, newest first (by latest alert), filtered and paginated",
       query: IncidentListQuery,
       response: { status: 200, schema: IncidentPageSchema },
@@ -82,7 +82,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/incidents/{id}",
       group: "incidents",
-      roles: READ,
+      roles: READERS,
       summary: "One incident with its alerts, entities and change history",
       response: { status: 200, schema: IncidentDetailSchema },
       async handler(req) {
@@ -100,15 +100,19 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       requestHeaders: [{ name: "If-Match", required: true, description: "the ETag of the incident as last read" }],
       response: { status: 200, schema: IncidentDetailSchema },
       async handler(req) {
-        const incident = await loadIncident(deps, req.params.id!);
-        const etag = ifMatch(req.headers, incident.etag ?? "");
         const body = req.body;
-        const status = body.status ?? incident.status;
-        const classification = body.classification === undefined ? incident.classification : body.classification;
-        if (status === "Closed" && classification === null)
-          throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
-        const result = await deps.stores.incidents.updateIncident(incident, etag, body, req.principal!.name, deps.now());
-        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${incident.id}`);
+        const read = async () => {
+          const incident = await loadIncident(deps, req.params.id!);
+          return { ...incident, etag: incident.etag ?? "" };
+        };
+        const result = await writeIfMatch(req.headers, true, read, async (incident, etag) => {
+          const status = body.status ?? incident.status;
+          const classification = body.classification === undefined ? incident.classification : body.classification;
+          if (status === "Closed" && classification === null)
+            throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
+          return deps.stores.incidents.updateIncident(incident, etag, body, req.principal!, deps.now());
+        });
+        if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${req.params.id!}`);
         return { status: 200, headers: { etag: httpEtag(result.incident.etag ?? "") }, body: await detail(deps, result.incident) };
       },
     }),
@@ -116,7 +120,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/accounts",
       group: "accounts",
-      roles: READ,
+      roles: READERS,
       summary: "Accounts with incidents: accounts hit by more than one rule first, then by severity and recency",
       query: PageQuery,
       response: { status: 200, schema: AccountPageSchema },
@@ -134,7 +138,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       method: "GET",
       path: "/accounts/{account}/incidents",
       group: "accounts",
-      roles: READ,
+      roles: READERS,
       summary: "One account's incidents across all rules, newest first",
       query: PageQuery,
       response: { status: 200, schema: IncidentPageSchema },

@@ -30,12 +30,17 @@ import { z } from "zod";
 
 export const ROLES = ["Incidents.Read", "Incidents.Write", "Tokenwatch.Admin"] as const;
 export type Role = (typeof ROLES)[number];
+/** Who reads incidents, accounts and rule health: every role (the README's role matrix). */
+export const READERS: readonly Role[] = ROLES;
 
+/** The caller: an Actor (name, oid, tid) for audit records, with the token's roles. */
 export interface Principal {
   /** Stable id: the token's oid, else sub. */
   id: string;
-  /** Who, for audit and history: upn / preferred_username / name / app id. */
+  /** Who, for people to read: upn / preferred_username / name / app id. */
   name: string;
+  /** The token's tenant id (tid), null when it has none. */
+  tenantId: string | null;
   roles: readonly string[];
 }
 

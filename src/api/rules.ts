@@ -5,7 +5,7 @@ import type { Stores } from "../engine/run.js";
 import { ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import type { RuleHealth, RuleState } from "../store/rule-state.js";
-import { HttpError, notFound, route, type RouteDef } from "./router.js";
+import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import { BackfillBody, BackfillResultSchema, RuleSchema } from "./schemas.js";
 import { iso } from "./tokens.js";
 import { z } from "zod";
@@ -55,7 +55,7 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
       method: "GET",
       path: "/rules",
       group: "rules",
-      roles: ADMIN,
+      roles: READERS,
       summary: "Every rule's metadata and health (checkpoint and lag)",
       response: { status: 200, schema: z.object({ items: z.array(RuleSchema) }) },
       async handler() {

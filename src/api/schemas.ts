@@ -82,6 +82,14 @@ export const BackfillBody = z
 // ---- Response shapes (documentation) ----
 
 const time = z.iso.datetime();
+
+/** An audit actor's fields in a response (flatActor in src/audit.ts): the display name, and the ids that identify it. */
+export const actorFields = <F extends string>(field: F) =>
+  ({
+    [field]: z.string().meta({ description: "display name from the caller's token (for reading; not an identity)" }),
+    [`${field}Id`]: z.string().nullable().meta({ description: "the caller's immutable object id (token oid); null for tokenwatch's own changes and records from before it was kept" }),
+    [`${field}TenantId`]: z.string().nullable().meta({ description: "the caller's tenant (token tid)" }),
+  }) as { [K in F | `${F}Id` | `${F}TenantId`]: K extends F ? z.ZodString : z.ZodNullable<z.ZodString> };
 export const FieldErrorSchema = z.object({ field: z.string(), message: z.string() });
 export const ProblemSchema = z
   .object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string().optional(), instance: z.string().optional(), errors: z.array(FieldErrorSchema).optional() })
@@ -122,7 +130,7 @@ const AlertSchema = z
     entities: z.array(EntitySchema),
   })
   ;
-const HistorySchema = z.object({ at: time, actor: z.string(), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
+const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
 
 export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(AlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
 export const IncidentPageSchema = z.object({ items: z.array(IncidentSchema), continuation: z.string().nullable() });
@@ -150,7 +158,7 @@ export const EntrySchema = z
     reason: z.string(),
     expiresAt: time.nullable(),
     expired: z.boolean(),
-    createdBy: z.string(),
+    ...actorFields("createdBy"),
     createdAt: time,
     etag: z.string(),
   })
@@ -158,7 +166,7 @@ export const EntrySchema = z
 export const ListSummarySchema = z.object({ name: z.string(), description: z.string(), entries: z.number().int(), activeEntries: z.number().int() });
 export const ListSchema = z.object({ name: z.string(), description: z.string(), entries: z.array(EntrySchema) });
 export const AuditPageSchema = z.object({
-  items: z.array(z.object({ id: z.string(), at: time, actor: z.string(), action: z.string(), before: z.unknown(), after: z.unknown() })),
+  items: z.array(z.object({ id: z.string(), at: time, ...actorFields("actor"), action: z.string(), before: z.unknown(), after: z.unknown() })),
   continuation: z.string().nullable(),
 });
 

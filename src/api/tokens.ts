@@ -6,17 +6,39 @@ import { HttpError } from "./router.js";
 /** A strong HTTP ETag carrying the storage ETag (Table Storage's are weak W/"datetime'…'"). */
 export const httpEtag = (storageEtag: string) => `"${Buffer.from(storageEtag, "utf8").toString("base64url")}"`;
 
+/** How many times `If-Match: *` re-reads and re-applies a change that a concurrent one beat. */
+const ANY_VERSION_ATTEMPTS = 8;
+
 /**
- * The storage ETag an If-Match header names: 428 when it is missing, the current one for
- * `*`, and 412 when it names another version (or is not one ETag we issued).
+ * A read-modify-write as If-Match asks for it. With ETags: one attempt against the version
+ * read, if it is one of them (412 otherwise). With `*` (or no header where If-Match is
+ * optional): "whatever version is current", so a change that loses a race with another is
+ * re-read and re-applied rather than answered with a 412 (never written blind, which would
+ * drop the other change). Without a header where it is required: 428.
+ * `read` throws (404) when the resource does not exist; `write` answers "stale" when the
+ * storage ETag it was given no longer matches.
  */
-export function ifMatch(headers: Record<string, string>, current: string): string {
+export async function writeIfMatch<C extends { etag: string }, R extends { ok: boolean; reason?: string }>(
+  headers: Record<string, string>,
+  required: boolean,
+  read: () => Promise<C>,
+  write: (current: C, storageEtag: string) => Promise<R>,
+): Promise<R> {
   const header = headers["if-match"]?.trim();
-  if (!header) throw new HttpError(428, "Precondition required", "send If-Match with the ETag from your last read of this resource");
-  if (header === "*") return current;
-  const candidates = header.split(",").map((s) => s.trim());
-  for (const candidate of candidates) if (candidate === httpEtag(current)) return current;
-  throw stale();
+  if (!header && required) {
+    await read(); // a resource that does not exist is a 404 first
+    throw new HttpError(428, "Precondition required", "send If-Match with the ETag from your last read of this resource (or * for any version)");
+  }
+  if (header && header !== "*") {
+    const current = await read();
+    if (!header.split(",").some((candidate) => candidate.trim() === httpEtag(current.etag))) throw stale();
+    return write(current, current.etag);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const current = await read();
+    const result = await write(current, current.etag);
+    if (result.ok || result.reason !== "stale" || attempt === ANY_VERSION_ATTEMPTS) return result;
+  }
 }
 
 export const stale = () => new HttpError(412, "Precondition failed", "the resource changed since you read it: read it again and retry");

@@ -1,6 +1,7 @@
 // `tokenwatch bench` (npm run bench): tenant-scale figures measured side by side in one
 // run, each a ratio or a per-unit number so that a noisy shared machine moves both sides.
 // Definitions are in BENCHMARKS.md.
+import { systemActor } from "../audit.js";
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -250,7 +251,7 @@ function runMeasuredHour(sliceDir: string, connectionString: string, hourEnd: nu
 async function engineVsJsonParse(lines: Prepared["dayLines"]): Promise<{ ratio: number; engineRate: number; parseRate: number }> {
   const lists = allowlistsAt(
     Object.entries(LIST_DEFAULTS).flatMap(([list, values]) =>
-      values.map((value) => ({ id: value, list: list as "network" | "principals", value, reason: "", expiresAt: null, createdBy: "", createdAt: 0 })),
+      values.map((value) => ({ id: value, list: list as "network" | "principals", value, reason: "", expiresAt: null, createdBy: systemActor("bench"), createdAt: 0 })),
     ),
     0,
   );

@@ -1,4 +1,5 @@
 // `tokenwatch detect`: replay logs through every rule exactly as the hourly timers would.
+import { systemActor } from "../audit.js";
 import { readFile, stat } from "node:fs/promises";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
@@ -82,7 +83,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
-      await stores.allowlists.replace(list, entries, "tokenwatch detect", "--allowlist file");
+      await stores.allowlists.replace(list, entries, systemActor("tokenwatch detect"), "--allowlist file");
 
     const range = { from: options.from, to: options.to };
     const maxLatenessMs = config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000;

@@ -1,5 +1,5 @@
 // `tokenwatch dev-token [--role R ...] [--user U] [--hours N]`: prints a JWT signed by the
-// local dev key, for `tokenwatch serve` (or a Functions host with TOKENWATCH_DEV_MODE=true).
+// local dev key, for `tokenwatch serve` (dev mode: loopback only, never in a hosted environment).
 import { loadDevKey, signDevToken, type DevTokenOptions } from "../api/dev-auth.js";
 import { ROLES } from "../api/router.js";
 import { UsageError } from "./usage.js";

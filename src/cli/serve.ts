@@ -17,6 +17,7 @@ import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
 import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
+import { isLoopbackHost } from "../net/ip.js";
 import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../delivery/index.js";
 import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
@@ -267,6 +268,8 @@ export function startDelivery(worker: DeliveryWorker, log: (line: string) => voi
 
 export interface ServeOptions {
   port: number;
+  /** The address to listen on (default 127.0.0.1). Dev mode refuses any but a loopback address. */
+  host?: string;
   stepMs: number;
   users: number;
   log: (line: string) => void;
@@ -313,7 +316,12 @@ export interface RunningHost {
 export async function startServe(options: ServeOptions): Promise<RunningHost> {
   // The local host allows http and loopback/private webhook targets (local receivers) unless
   // the environment says otherwise; the Functions app's defaults stay strict (config.ts).
-  const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", ...process.env, TOKENWATCH_DEV_MODE: "true" });
+  // Dev mode (the dev key's tokens) is on unless TOKENWATCH_DEV_MODE=false: loadConfig refuses it
+  // in a hosted environment, and here it is refused on any but a loopback address.
+  const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", TOKENWATCH_DEV_MODE: "true", ...process.env });
+  const host = options.host ?? "127.0.0.1";
+  if (config.TOKENWATCH_DEV_MODE && !isLoopbackHost(host))
+    throw new Error(`dev mode accepts locally signed tokens and listens only on a loopback address, not ${host}: listen on 127.0.0.1 or set TOKENWATCH_DEV_MODE=false`);
   const storage = await openStorage(config);
   const { log } = options;
   let simulation: Simulation | undefined;
@@ -329,8 +337,8 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   };
   try {
     log(storage.azurite ? `storage: in-memory Azurite at ${storage.azurite.endpoint}` : "storage: the configured account");
-    const key = await loadDevKey();
-    const trusts = [devTrust(key)];
+    const key = config.TOKENWATCH_DEV_MODE ? await loadDevKey() : undefined;
+    const trusts = key ? [devTrust(key)] : [];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     let api: Api;
@@ -346,8 +354,8 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
       simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, afterStep: () => void delivery.kick() }, log);
       api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes });
     }
-    listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
-    log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
+    listening = await listen(api, { port: options.port, host, extra: key ? { "/dev/jwks.json": devJwks(key) } : {}, log });
+    log(`tokenwatch API on ${listening.url}/api/ (${key ? `dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json` : "Entra ID tokens only"})`);
     log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
     log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);
     return { url: listening.url, close };

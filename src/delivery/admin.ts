@@ -3,6 +3,10 @@
 // the role and validates its own input with zod, so it is safe to call directly; the API
 // registers the same functions as routes (routes.ts). Errors are RFC 9457 problem
 // responses. Secrets appear in exactly two responses: create and rotate.
+import { flatActor, type Actor } from "../audit.js";
+import { HttpError } from "../api/router.js";
+import { actorFields } from "../api/schemas.js";
+import { httpEtag, writeIfMatch } from "../api/tokens.js";
 import { z } from "zod";
 import { Severity } from "../rules/rule.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
@@ -26,7 +30,7 @@ export interface AdminRequest {
   query?: unknown;
   body?: unknown;
   headers: Record<string, string>;
-  principal: { id: string; name: string; roles: readonly string[] } | null;
+  principal: (Actor & { roles: readonly string[] }) | null;
 }
 
 export interface AdminResponse {
@@ -80,7 +84,8 @@ export const SubscriptionSchema = z
     enabled: z.boolean(),
     createdAt: time,
     updatedAt: time,
-    createdBy: z.string(),
+    ...actorFields("createdBy"),
+    ...actorFields("updatedBy"),
     secrets: z.array(z.object({ createdAt: time, expiresAt: time.nullable() })).describe("signing secrets in use (values are never returned after creation)"),
     etag: z.string(),
   })
@@ -119,12 +124,13 @@ export const DeliveryDetailSchema = DeliverySchema.extend({ payload: WebhookEven
 // ---- views ----
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const httpEtag = (storageEtag: string) => `"${Buffer.from(storageEtag, "utf8").toString("base64url")}"`;
 
 function subscriptionView(s: SubscriptionWithSecrets) {
   const v = publicView(s);
   return {
     ...v,
+    ...flatActor("createdBy", v.createdBy),
+    ...flatActor("updatedBy", v.updatedBy),
     createdAt: iso(v.createdAt),
     updatedAt: iso(v.updatedAt),
     secrets: v.secrets.map((x) => ({ createdAt: iso(x.createdAt), expiresAt: x.expiresAt === null ? null : iso(x.expiresAt) })),
@@ -185,13 +191,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
   return result.data;
 }
 
-/** The storage ETag named by If-Match: 428 without one, 412 for another version. */
-function ifMatch(req: AdminRequest, current: string): string {
-  const header = req.headers["if-match"]?.trim();
-  if (!header) throw new Problem(problem(428, "Precondition required", "send If-Match with the ETag from your last read of this resource"));
-  if (header === "*" || header.split(",").some((c) => c.trim() === httpEtag(current))) return current;
-  throw new Problem(stale());
-}
 const stale = () => problem(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
 const missing = (what: string) => problem(404, "Not found", `${what} does not exist`);
 
@@ -204,6 +203,7 @@ function admin(fn: (req: AdminRequest) => Promise<AdminResponse>) {
       return await fn(req);
     } catch (error) {
       if (error instanceof Problem) return error.response;
+      if (error instanceof HttpError) return problem(error.status, error.title, error.detail, error.errors);
       throw error;
     }
   };
@@ -237,7 +237,7 @@ export function webhookHandlers(deps: AdminDeps) {
       await checkTarget(deps, body.url);
       const { subscription, secret } = await deps.subscriptions.create(
         { url: body.url, description: body.description ?? "", eventTypes: [...new Set(body.eventTypes)], minSeverity: body.minSeverity ?? "Informational", enabled: body.enabled ?? true },
-        req.principal!.name,
+        req.principal!,
         deps.now(),
       );
       return {
@@ -259,32 +259,29 @@ export function webhookHandlers(deps: AdminDeps) {
     /** PATCH /webhooks/subscriptions/{id} with If-Match */
     updateSubscription: admin(async (req) => {
       const body = parse(SubscriptionPatchBody, req.body, "body");
-      const sub = await loadSubscription(deps, req.params.id ?? "");
-      const etag = ifMatch(req, sub.etag);
+      const id = req.params.id ?? "";
       if (body.url !== undefined) await checkTarget(deps, body.url);
       const changes = { ...body, ...(body.eventTypes ? { eventTypes: [...new Set(body.eventTypes)] } : {}) };
-      const result = await deps.subscriptions.update(sub.id, changes, etag, deps.now());
-      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
+      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.update(sub.id, changes, etag, req.principal!, deps.now()));
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
       return { status: 200, headers: { etag: httpEtag(result.value.etag) }, body: subscriptionView(result.value) };
     }),
 
     /** DELETE /webhooks/subscriptions/{id} with If-Match: the subscription and its delivery log. */
     deleteSubscription: admin(async (req) => {
-      const sub = await loadSubscription(deps, req.params.id ?? "");
-      const etag = ifMatch(req, sub.etag);
-      const result = await deps.subscriptions.delete(sub.id, etag);
-      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
-      await deps.deliveries.deleteForSubscription(sub.id);
+      const id = req.params.id ?? "";
+      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.delete(sub.id, etag));
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
+      await deps.deliveries.deleteForSubscription(id);
       return { status: 204 };
     }),
 
     /** POST /webhooks/subscriptions/{id}/rotate-secret with If-Match → the new secret, once. */
     rotateSecret: admin(async (req) => {
       const body = parse(RotateBody, req.body ?? {}, "body");
-      const sub = await loadSubscription(deps, req.params.id ?? "");
-      const etag = ifMatch(req, sub.etag);
-      const result = await deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, deps.now());
-      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${sub.id}`) : stale();
+      const id = req.params.id ?? "";
+      const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, req.principal!, deps.now()));
+      if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
       return { status: 200, headers: { etag: httpEtag(result.value.subscription.etag) }, body: { subscription: subscriptionView(result.value.subscription), secret: result.value.secret } };
     }),
 

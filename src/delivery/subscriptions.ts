@@ -4,6 +4,7 @@
 // once, when generated (create, rotate). In Azure the storage account is reachable only
 // by the app's managed identity (no shared keys; see infra), so the table is as private
 // as the app's own memory.
+import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import { randomUUID } from "node:crypto";
 import { severityRank, type Severity } from "../rules/rule.js";
 import { odata, statusOf, type TableStore } from "../store/tables.js";
@@ -28,7 +29,9 @@ export interface Subscription {
   enabled: boolean;
   createdAt: number;
   updatedAt: number;
-  createdBy: string;
+  createdBy: Actor;
+  /** Who made the last change (creation, settings, secret rotation). */
+  updatedBy: Actor;
   etag: string;
 }
 
@@ -48,6 +51,12 @@ interface SubscriptionEntity {
   createdAt: string;
   updatedAt: string;
   createdBy: string;
+  createdById?: string;
+  createdByTenantId?: string;
+  /** Absent on rows written before it was kept: the creator then. */
+  updatedBy?: string;
+  updatedById?: string;
+  updatedByTenantId?: string;
   secrets: string;
 }
 
@@ -75,10 +84,10 @@ export function publicView(sub: SubscriptionWithSecrets): Subscription & { secre
 export class SubscriptionRepository {
   constructor(private readonly store: TableStore) {}
 
-  async create(input: SubscriptionInput, createdBy: string, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
+  async create(input: SubscriptionInput, createdBy: Actor, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
     const id = randomUUID();
     const secret = generateSecret();
-    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
+    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, updatedBy: createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
     const client = await this.store.table("Subscriptions");
     const response = await client.createEntity(toEntity(sub));
     return { subscription: { ...sub, etag: response.etag ?? "" }, secret };
@@ -95,19 +104,20 @@ export class SubscriptionRepository {
   }
 
   /** Changes settings if the subscription is unchanged since `etag` (any when undefined). */
-  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
-    return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now }));
+  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
+    return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now, updatedBy: actor }));
   }
 
   /**
    * A new secret, returned once. The previous ones keep signing for `overlapMs` (at most
    * until they were already due to expire), then drop out; expired ones are removed.
    */
-  async rotate(id: string, overlapMs: number, etag: string | undefined, now: number): Promise<Outcome<{ subscription: SubscriptionWithSecrets; secret: string }>> {
+  async rotate(id: string, overlapMs: number, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<{ subscription: SubscriptionWithSecrets; secret: string }>> {
     const secret = generateSecret();
     const result = await this.replace(id, etag, (sub) => ({
       ...sub,
       updatedAt: now,
+      updatedBy: actor,
       secrets: [
         { secret, createdAt: now, expiresAt: null },
         ...sub.secrets
@@ -162,7 +172,8 @@ function toEntity(s: Omit<SubscriptionWithSecrets, "etag">) {
     enabled: s.enabled,
     createdAt: new Date(s.createdAt).toISOString(),
     updatedAt: new Date(s.updatedAt).toISOString(),
-    createdBy: s.createdBy,
+    ...actorColumns("createdBy", s.createdBy),
+    ...actorColumns("updatedBy", s.updatedBy),
     secrets: JSON.stringify(s.secrets),
   };
 }
@@ -177,7 +188,8 @@ function fromEntity(e: SubscriptionEntity & { rowKey?: string; etag: string }): 
     enabled: e.enabled,
     createdAt: Date.parse(e.createdAt),
     updatedAt: Date.parse(e.updatedAt),
-    createdBy: e.createdBy,
+    createdBy: actorFromColumns("createdBy", e),
+    updatedBy: actorFromColumns(e.updatedBy ? "updatedBy" : "createdBy", e),
     etag: e.etag,
     secrets: JSON.parse(e.secrets) as SigningSecret[],
   };

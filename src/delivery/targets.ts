@@ -6,7 +6,7 @@
 // The caller connects to exactly the address checked here (see send.ts), so a DNS answer
 // that changes between the check and the connection (DNS rebinding) cannot slip through.
 import { lookup } from "node:dns/promises";
-import { IpMatcher, parseIp } from "../net/ip.js";
+import { embeddedIpv4, IpMatcher, parseIp } from "../net/ip.js";
 
 /** Addresses a webhook may never reach unless the operator allows private targets. */
 export const BLOCKED_RANGES: readonly string[] = [
@@ -15,6 +15,7 @@ export const BLOCKED_RANGES: readonly string[] = [
   "10.0.0.0/8", // private
   "100.64.0.0/10", // CGNAT
   "127.0.0.0/8", // loopback
+  "168.63.129.16/32", // Azure WireServer (host agent, health probes, DNS): reachable from every Azure VM
   "169.254.0.0/16", // link-local, incl. 169.254.169.254 (instance metadata)
   "172.16.0.0/12", // private
   "192.0.0.0/24", // IETF protocol assignments
@@ -25,14 +26,12 @@ export const BLOCKED_RANGES: readonly string[] = [
   "203.0.113.0/24", // documentation
   "224.0.0.0/4", // multicast
   "240.0.0.0/4", // reserved, incl. 255.255.255.255
-  // IPv6 (IPv4-mapped ::ffff:a.b.c.d is matched as a.b.c.d by IpMatcher)
+  // IPv6 (an embedded IPv4 address is checked against the IPv4 ranges: isBlockedAddress)
   "::/128", // unspecified
   "::1/128", // loopback
-  "64:ff9b::/96", // NAT64: embeds an IPv4 address that may be private
-  "64:ff9b:1::/48", // local-use NAT64
+  "64:ff9b:1::/48", // local-use NAT64 (RFC 8215): where the IPv4 address sits is the operator's choice
   "100::/64", // discard
   "2001:db8::/32", // documentation
-  "2002::/16", // 6to4: embeds an IPv4 address
   "fc00::/7", // unique local, incl. fd00:ec2::254 (AWS metadata over IPv6)
   "fe80::/10", // link-local
   "fec0::/10", // deprecated site-local
@@ -52,9 +51,9 @@ export class TargetRefused extends Error {
   override readonly name = "TargetRefused";
 }
 
-/** True when the address is in a range a webhook may not reach. */
+/** True when the address, or an IPv4 address it embeds, is in a range a webhook may not reach. */
 export function isBlockedAddress(address: string): boolean {
-  return BLOCKED.lookup(address) === true;
+  return BLOCKED.lookup(address) === true || embeddedIpv4(address).some((v4) => BLOCKED.lookup(v4) === true);
 }
 
 /** The URL checks that need no DNS: scheme, no credentials, a host, a blocked literal address. */

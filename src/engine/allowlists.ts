@@ -1,4 +1,5 @@
 // The allowlists the rules read, what a valid entry of each is, and their defaults.
+import type { Actor } from "../audit.js";
 import { IpMatcher, parseNetwork } from "../net/ip.js";
 import type { Allowlists } from "../rules/rule.js";
 
@@ -43,7 +44,7 @@ export interface AllowlistEntry {
   reason: string;
   /** Epoch ms after which the entry no longer applies; null = never expires. */
   expiresAt: number | null;
-  createdBy: string;
+  createdBy: Actor;
   createdAt: number;
 }
 

@@ -8,7 +8,7 @@ import type { LogSource } from "../sources/source.js";
 import type { AllowlistRepository } from "../store/allowlists.js";
 import type { BaselineRepository } from "../store/baselines.js";
 import type { IncidentRepository } from "../store/incidents.js";
-import type { RuleState, RuleStateRepository } from "../store/rule-state.js";
+import { holdLease, type RuleState, type RuleStateRepository } from "../store/rule-state.js";
 import { allowlistsAt, type AllowlistEntry } from "./allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
 
@@ -39,15 +39,10 @@ export interface RunOptions {
   deadline?: number;
   /** Triggering events must have TimeGenerated here (replay's [--from, --to)); default: any. */
   eventRange?: TimeRange;
-  /** The lease this run holds on the rule: who it is, and how long a claim lasts unrenewed. */
-  lease?: { owner?: string; ttlMs?: number };
+  /** The lease this run holds on the rule: who it is, how long a claim lasts unrenewed, how often it is renewed. */
+  lease?: { owner?: string; ttlMs?: number; renewMs?: number };
 }
 
-/**
- * A lease outlives the Functions timeout (30 min in host.json), so a live invocation never
- * loses it; one that crashed holds the rule at most this long.
- */
-export const LEASE_TTL_MS = 35 * 60_000;
 
 export interface WindowReport {
   ruleId: string;
@@ -83,12 +78,12 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
   const { stores } = deps;
   const id = rule.meta.id;
   const owner = options.lease?.owner ?? randomUUID();
-  const ttl = options.lease?.ttlMs ?? LEASE_TTL_MS;
   if (!(await stores.ruleState.get(id))) await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule)));
   // Two invocations of one rule never process windows at once: the loser throws LeaseHeld.
-  let state = await stores.ruleState.acquireLease(id, owner, deps.now(), ttl);
+  const lease = await holdLease(stores.ruleState, id, owner, deps.now, options.lease?.ttlMs, options.lease?.renewMs);
   try {
-    const windows = planWindows(frequencyOf(rule), state.windowEnd, options.until, options.maxWindows);
+    const state = () => lease.state;
+    const windows = planWindows(frequencyOf(rule), state().windowEnd, options.until, options.maxWindows);
     if (windows.length === 0) return [];
     const allowlists = await stores.allowlists.all();
     const reports: WindowReport[] = [];
@@ -96,15 +91,15 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
     for (const planned of windows) {
       if (options.deadline !== undefined && reports.length > 0 && deps.now() >= options.deadline) break;
       const window = { ...planned, maxLatenessMs };
-      const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps, options.eventRange);
+      const { report, dataSince } = await runWindow(rule, window, state(), allowlists, deps, options.eventRange);
       // Moving the checkpoint renews the lease; the ETag makes it fail if the lease was lost.
-      state = await stores.ruleState.put(id, { ...state, windowEnd: planned.end, dataSince, lease: { owner, until: deps.now() + ttl } });
+      await lease.advance({ windowEnd: planned.end, dataSince });
       reports.push(report);
       onWindow?.(report);
     }
     return reports;
   } finally {
-    await stores.ruleState.releaseLease(id, state).catch(() => undefined); // else it expires on its own
+    await lease.release(); // else it expires on its own
   }
 }
 

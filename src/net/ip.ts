@@ -520,3 +520,42 @@ function wordsLe(
 export function ipIsInAnyRange(ip: string, ranges: IpMatcher): boolean | null {
   return ranges.lookup(ip);
 }
+
+// ---------------------------------------------------------------------------
+// IPv4 inside IPv6
+// ---------------------------------------------------------------------------
+
+const formatWord = (x: number): string => formatV4(x >>> 0);
+
+/**
+ * The IPv4 addresses an IPv6 address carries, by every standard embedding a packet to it
+ * may be translated or tunnelled through (dotted quads; [] for IPv4 input, non-addresses
+ * and IPv6 without one):
+ *   ::a.b.c.d            IPv4-compatible (RFC 4291 §2.5.5.1, deprecated; :: and ::1 too)
+ *   ::ffff:a.b.c.d       IPv4-mapped (RFC 4291 §2.5.5.2)
+ *   ::ffff:0:a.b.c.d     IPv4-translated (RFC 2765 §2.1)
+ *   64:ff9b::a.b.c.d     NAT64 well-known prefix (RFC 6052)
+ *   2002:AABB:CCDD::/48  6to4 (RFC 3056): a.b.c.d in bits 16..47
+ *   2001:0:SSSS:SSSS:…:CCCC:CCCC  Teredo (RFC 4380): the server, and the client XOR ffffffff
+ *   …:0:5efe:a.b.c.d, …:200:5efe:a.b.c.d  ISATAP interface ids (RFC 5214), under any prefix
+ */
+export function embeddedIpv4(text: string): string[] {
+  const w = new Uint32Array(4);
+  if (parseAddr(text, w) !== 6) return [];
+  const [w0, w1, w2, w3] = [w[0]!, w[1]!, w[2]!, w[3]!];
+  const out: string[] = [];
+  if (w0 === 0 && w1 === 0 && (w2 === 0 || w2 === 0x0000ffff || w2 === 0xffff0000)) out.push(formatWord(w3));
+  if (w0 === 0x0064ff9b && w1 === 0 && w2 === 0) out.push(formatWord(w3));
+  if (w0 >>> 16 === 0x2002) out.push(formatWord(((w0 & 0xffff) << 16) | (w1 >>> 16)));
+  if (w0 === 0x20010000) out.push(formatWord(w1), formatWord(~w3));
+  if ((w2 & 0xfdffffff) === 0x00005efe) out.push(formatWord(w3));
+  return out;
+}
+
+const LOOPBACK = new IpMatcher(["127.0.0.0/8", "::1/128"]);
+
+/** "localhost" or a loopback address (127.0.0.0/8, ::1, IPv4-mapped loopback); IPv6 may be bracketed. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || LOOPBACK.lookup(bare) === true;
+}

@@ -1,6 +1,7 @@
 // Allowlists table: one partition per list, one entity per entry (RowKey derived from the
 // canonical value, so a duplicate is a 409 from the service itself), plus a marker entity
 // recording that the list's defaults were seeded once. Every change is audited.
+import { actorColumns, actorFromColumns, systemActor, type Actor } from "../audit.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
 import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
@@ -14,6 +15,8 @@ interface EntryEntity {
   reason: string;
   expiresAt: string;
   createdBy: string;
+  createdById?: string;
+  createdByTenantId?: string;
   createdAt: string;
 }
 
@@ -39,7 +42,7 @@ export class AllowlistRepository {
    * Replaces a whole list in one go (replay's --allowlist file, an admin import), auditing
    * the before and after. Values are validated first: nothing is written if one is invalid.
    */
-  async replace(list: ListName, values: readonly string[], actor: string, reason: string, now = Date.now()): Promise<void> {
+  async replace(list: ListName, values: readonly string[], actor: Actor, reason: string, now = Date.now()): Promise<void> {
     const canonical = values.map((raw) => {
       const c = canonicalEntry(list, raw);
       if (!c.ok) throw new Error(`${list}: ${c.error}`);
@@ -62,12 +65,12 @@ export class AllowlistRepository {
     await this.audit(list, actor, "replace", before.map((e) => e.value), canonical.map((c) => c.value), now);
   }
 
-  async audit(list: ListName, actor: string, action: string, before: unknown, after: unknown, now = Date.now()): Promise<void> {
+  async audit(list: ListName, actor: Actor, action: string, before: unknown, after: unknown, now = Date.now()): Promise<void> {
     const client = await this.store.table("AllowlistAudit");
     await client.createEntity({
       partitionKey: encodeKey(list),
       rowKey: `${invertedTime(now)}-${randomUUID().slice(0, 8)}`,
-      actor,
+      ...actorColumns("actor", actor),
       action,
       at: new Date(now).toISOString(),
       before: JSON.stringify(before),
@@ -93,7 +96,7 @@ export class AllowlistRepository {
   }
 
   /** Adds an entry; "exists" when the list already holds the same canonical value. */
-  async add(list: ListName, input: EntryInput, actor: string, now = Date.now()): Promise<EntryResult<"exists">> {
+  async add(list: ListName, input: EntryInput, actor: Actor, now = Date.now()): Promise<EntryResult<"exists">> {
     const c = canonicalOrThrow(list, input.value);
     await this.seedDefaults(list);
     const entry: AllowlistEntry = { id: entryId(list, c.key), list, value: c.value, reason: input.reason, expiresAt: input.expiresAt, createdBy: actor, createdAt: now };
@@ -114,7 +117,7 @@ export class AllowlistRepository {
    * value with a different canonical form moves the entry to that value's id (delete and
    * create in one transaction).
    */
-  async update(list: ListName, id: string, etag: string, input: EntryInput, actor: string, now = Date.now()): Promise<EntryResult<"exists" | "stale" | "missing">> {
+  async update(list: ListName, id: string, etag: string, input: EntryInput, actor: Actor, now = Date.now()): Promise<EntryResult<"exists" | "stale" | "missing">> {
     const c = canonicalOrThrow(list, input.value);
     const current = await this.entry(list, id);
     if (!current) return { ok: false, reason: "missing" };
@@ -152,7 +155,7 @@ export class AllowlistRepository {
   }
 
   /** Deletes an entry (only if unchanged since `etag`, when one is given). */
-  async remove(list: ListName, id: string, etag: string | undefined, actor: string, now = Date.now()): Promise<EntryResult<"stale" | "missing">> {
+  async remove(list: ListName, id: string, etag: string | undefined, actor: Actor, now = Date.now()): Promise<EntryResult<"stale" | "missing">> {
     const current = await this.entry(list, id);
     if (!current) return { ok: false, reason: "missing" };
     const client = await this.store.table("Allowlists");
@@ -175,7 +178,7 @@ export class AllowlistRepository {
     const records: AuditRecord[] = [];
     for await (const e of client.listEntities<AuditEntity>({ queryOptions: { filter } })) {
       if (records.length === limit) return { records, more: true };
-      records.push({ id: e.rowKey!, at: Date.parse(e.at), actor: e.actor, action: e.action, before: parseJson(e.before), after: parseJson(e.after) });
+      records.push({ id: e.rowKey!, at: Date.parse(e.at), actor: actorFromColumns("actor", e), action: e.action, before: parseJson(e.before), after: parseJson(e.after) });
     }
     return { records, more: false };
   }
@@ -188,7 +191,7 @@ export class AllowlistRepository {
       const actions: TransactionAction[] = LIST_DEFAULTS[list].map((value) => {
         const c = canonicalEntry(list, value);
         if (!c.ok) throw new Error(`default ${list} entry invalid: ${value}`);
-        return ["upsert", toEntity({ id: entryId(list, c.key), list, value: c.value, reason: "seed rule default", expiresAt: null, createdBy: "tokenwatch", createdAt: now }), "Replace"];
+        return ["upsert", toEntity({ id: entryId(list, c.key), list, value: c.value, reason: "seed rule default", expiresAt: null, createdBy: systemActor("tokenwatch"), createdAt: now }), "Replace"];
       });
       try {
         await this.store.submit("Allowlists", [...actions, ["create", { partitionKey: list, rowKey: MARKER, seededAt: new Date(now).toISOString() }]]);
@@ -208,7 +211,7 @@ export function toEntity(e: AllowlistEntry) {
     value: e.value,
     reason: e.reason,
     expiresAt: e.expiresAt === null ? "" : new Date(e.expiresAt).toISOString(),
-    createdBy: e.createdBy,
+    ...actorColumns("createdBy", e.createdBy),
     createdAt: new Date(e.createdAt).toISOString(),
   };
 }
@@ -220,7 +223,7 @@ function fromEntity(list: ListName, e: EntryEntity & { rowKey?: string }): Allow
     value: e.value,
     reason: e.reason,
     expiresAt: e.expiresAt ? Date.parse(e.expiresAt) : null,
-    createdBy: e.createdBy,
+    createdBy: actorFromColumns("createdBy", e),
     createdAt: Date.parse(e.createdAt),
   };
 }
@@ -238,7 +241,7 @@ export type EntryResult<R extends string> = { ok: true; entry: AllowlistEntry; e
 export interface AuditRecord {
   id: string;
   at: number;
-  actor: string;
+  actor: Actor;
   action: string;
   before: unknown;
   after: unknown;
@@ -246,6 +249,8 @@ export interface AuditRecord {
 
 interface AuditEntity {
   actor: string;
+  actorId?: string;
+  actorTenantId?: string;
   action: string;
   at: string;
   before: string;

@@ -2,6 +2,7 @@
 // encoded account), RowKeys `incident:<id>` and `alert:<id>`: placing alerts into an
 // incident is then one entity-group transaction, all or nothing, so a crash can never
 // leave an alert stored without its incident or the other way round.
+import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
@@ -199,7 +200,7 @@ export class IncidentRepository {
     );
     return entities.map((e) => ({
       at: Date.parse(e.at),
-      actor: e.actor,
+      actor: actorFromColumns("actor", e),
       field: e.field as IncidentChange["field"],
       before: e.before === "" ? null : e.before,
       after: e.after === "" ? null : e.after,
@@ -217,7 +218,7 @@ export class IncidentRepository {
     incident: Incident,
     etag: string,
     changes: IncidentChanges,
-    actor: string,
+    actor: Actor,
     now: number,
   ): Promise<{ ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; reason: "stale" | "missing" }> {
     const partitionKey = encodeKey(incident.account);
@@ -240,7 +241,7 @@ export class IncidentRepository {
           partitionKey,
           rowKey: `${HISTORY}${incident.id}:${invertedTime(now)}:${String(log.length - i).padStart(2, "0")}`,
           at: new Date(c.at).toISOString(),
-          actor: c.actor,
+          ...actorColumns("actor", c.actor),
           field: c.field,
           before: c.before ?? "",
           after: c.after ?? "",
@@ -292,7 +293,7 @@ export interface IncidentChanges {
 
 export interface IncidentChange {
   at: number;
-  actor: string;
+  actor: Actor;
   field: "status" | "owner" | "classification" | "comment";
   before: string | null;
   after: string | null;
@@ -301,6 +302,8 @@ export interface IncidentChange {
 interface HistoryEntity {
   at: string;
   actor: string;
+  actorId?: string;
+  actorTenantId?: string;
   field: string;
   before: string;
   after: string;

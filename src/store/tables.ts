@@ -2,6 +2,7 @@
 // client from here; nothing else in the app talks to @azure/data-tables directly.
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
+import { storableKey } from "./keys.js";
 
 export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Incidents", "Outbox", "Subscriptions", "Deliveries"] as const;
 export type TableKey = (typeof TABLE_NAMES)[number];
@@ -89,8 +90,9 @@ export class TableStore {
     return out;
   }
 
-  /** One entity, or undefined when it does not exist. */
+  /** One entity, or undefined when it does not exist (as no entity has a key Table Storage cannot hold: see storableKey). */
   async get<T extends object>(name: TableKey, partitionKey: string, rowKey: string): Promise<(TableEntity<T> & { etag: string }) | undefined> {
+    if (!storableKey(partitionKey) || !storableKey(rowKey)) return undefined;
     const client = await this.table(name);
     try {
       return (await client.getEntity<T>(partitionKey, rowKey)) as TableEntity<T> & { etag: string };

@@ -7,6 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { entraTrust } from "../../src/api/auth.js";
 import { loadConfig } from "../../src/config.js";
 import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
+import { webhookAdminDeps } from "../../src/delivery/index.js";
+import { webhookRoutes } from "../../src/delivery/routes.js";
 import type { Stores } from "../../src/engine/run.js";
 import type { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
@@ -29,6 +31,8 @@ export interface TokenOptions {
   expiresIn?: number;
   key?: CryptoKey;
   kid?: string;
+  /** More or other claims (undefined drops a default one). */
+  claims?: Record<string, unknown>;
 }
 
 export interface Host {
@@ -62,7 +66,7 @@ async function jwksServer(jwks: unknown): Promise<{ server: Server; url: string 
 }
 
 /** Starts a host over a fresh set of tables (own prefix) on a shared Azurite. */
-export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number } = {}): Promise<Host> {
+export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number; webhooks?: boolean } = {}): Promise<Host> {
   azurite ??= await startAzurite();
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${process.pid}x${++prefixSeq}` });
   const stores = createStores(store);
@@ -71,11 +75,12 @@ export async function startHost(options: { source?: ReplaySource; ruleNow?: () =
   const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });
   const config = loadConfig({ TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: AUDIENCE, TOKENWATCH_AUTH_JWKS_URL: jwks.url });
   const trust = entraTrust(config)!;
-  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, log: (line) => console.error(line) });
+  const extraRoutes = options.webhooks ? webhookRoutes(webhookAdminDeps(store, config)) : undefined;
+  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, log: (line) => console.error(line) });
   const listening: Listening = await listen(api, { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>
-    new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: "2.0" })
+    new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: "2.0", ...o.claims })
       .setProtectedHeader({ alg: "RS256", kid: o.kid ?? kid, typ: "JWT" })
       .setIssuer(o.issuer ?? ISSUER)
       .setAudience(o.audience ?? AUDIENCE)

@@ -4,7 +4,7 @@ import { fromMs } from "../../src/rules/kql.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert } from "../../src/engine/incidents.js";
 import { ruleById } from "../../src/rules/index.js";
-import { ADMIN, HOUR, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { ADMIN, HOUR, READ, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
 
 const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
 const SOLORIGATE = "634dfbd6-0a42-40da-854e-2161cf137f14";
@@ -195,8 +195,8 @@ describe("PATCH /api/incidents/{id}", () => {
     const newEtag = updated.headers.get("etag")!;
     expect(newEtag).not.toBe(etag);
     expect(updated.body.history.map((h: { field: string }) => h.field).sort()).toEqual(["comment", "owner", "status"]);
-    expect(updated.body.history).toContainEqual({ at: expect.any(String), actor: "ana@contoso.com", field: "status", before: "New", after: "Active" });
-    expect(updated.body.history).toContainEqual({ at: expect.any(String), actor: "ana@contoso.com", field: "comment", before: null, after: "looking into it" });
+    expect(updated.body.history).toContainEqual({ at: expect.any(String), actor: "ana@contoso.com", actorId: "00000000-0000-0000-0000-00000000000a", actorTenantId: TENANT, field: "status", before: "New", after: "Active" });
+    expect(updated.body.history).toContainEqual({ at: expect.any(String), actor: "ana@contoso.com", actorId: "00000000-0000-0000-0000-00000000000a", actorTenantId: TENANT, field: "comment", before: null, after: "looking into it" });
 
     // The old ETag is now stale; the new one works.
     expect((await patch({ owner: null }, { "if-match": etag })).status).toBe(412);

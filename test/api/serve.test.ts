@@ -42,7 +42,8 @@ describe("tokenwatch serve", () => {
 
     const reader = await devToken(parseDevTokenArgs({ role: ["Incidents.Read"] }));
     expect((await get("/api/incidents", reader)).status).toBe(200);
-    expect((await get("/api/rules", reader)).status).toBe(403);
+    expect((await get("/api/rules", reader)).status).toBe(200);
+    expect((await get("/api/allowlists", reader)).status).toBe(403);
     expect((await get("/api/incidents")).status).toBe(401);
     expect(() => parseDevTokenArgs({ role: ["Root"] })).toThrow(/not a tokenwatch role/);
   });

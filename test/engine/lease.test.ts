@@ -2,7 +2,7 @@
 // process windows at once, a crashed holder's lease expires, and a run that lost its lease
 // cannot move the checkpoint.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { LEASE_TTL_MS, runRule, type Stores } from "../../src/engine/run.js";
+import { runRule, type Stores } from "../../src/engine/run.js";
 import { runScheduled, timerFor } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { defineRule, type QuerySpec } from "../../src/rules/rule.js";
@@ -10,7 +10,7 @@ import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-
 import type { TableName } from "../../src/sources/rows.js";
 import type { LogSource } from "../../src/sources/source.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { LeaseHeld, StateConflict } from "../../src/store/rule-state.js";
+import { LEASE_RENEW_MS, LEASE_TTL_MS, LeaseHeld, StateConflict } from "../../src/store/rule-state.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
 import { HOUR, at, stsAudit } from "../support/replay-fixtures.js";
@@ -81,6 +81,43 @@ describe("the rule lease", () => {
     expect(outcome.status).toBe("ok");
     expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
     expect((await stores.incidents.listAlerts()).length).toBe(1);
+  });
+
+  it("a crashed run holds the rule about two minutes at most, so detection resumes in the next minutes", async () => {
+    expect(LEASE_TTL_MS).toBeLessThanOrEqual(2 * 60_000);
+    expect(LEASE_RENEW_MS * 3).toBeLessThanOrEqual(LEASE_TTL_MS);
+    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-crash" })]);
+    const clock = { now: T + DELAY };
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    const crashedAt = T + HOUR + DELAY;
+    await stores.ruleState.acquireLease(sts.meta.id, "killed-9", crashedAt, LEASE_TTL_MS);
+    clock.now = crashedAt + 2 * 60_000 + 1_000;
+    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("ok");
+    expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
+  });
+
+  it("a live run renews its lease while it works, so a run longer than the TTL is not taken over", async () => {
+    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-renew" })]);
+    const clock = { now: T + DELAY };
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    clock.now = T + HOUR + DELAY;
+    const slow = gated(fakeSource(fake));
+    const running = runRule(sts, { source: slow.source, stores, now: () => clock.now }, { startAt: T, until: T + HOUR, lease: { owner: "slow", renewMs: 20 } });
+    await slow.inside;
+    // Ten minutes pass inside one window: five TTLs. The renewals follow the clock.
+    for (let minutes = 1; minutes <= 10; minutes++) {
+      clock.now += 60_000;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    const lease = (await stores.ruleState.get(sts.meta.id))?.lease;
+    expect(lease?.owner).toBe("slow");
+    expect(lease!.until).toBeGreaterThan(clock.now);
+    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("busy");
+    slow.open();
+    expect((await running).flatMap((r) => r.alerts)).toHaveLength(1);
+    const state = await stores.ruleState.get(sts.meta.id);
+    expect(state?.lease).toBeUndefined();
+    expect(state?.windowEnd).toBe(T + HOUR);
   });
 
   it("of two invocations racing for the lease with the same ETag, exactly one wins", async () => {

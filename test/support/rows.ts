@@ -2,6 +2,7 @@
 // ../shared/scenarios, times moved into the test window), a function that applies a case's
 // overrides and parses the result through the table's zod schema exactly as a replay or
 // Log Analytics row is parsed, and a RuleContext made of plain in-memory values.
+import { systemActor } from "../../src/audit.js";
 import { allowlistsAt, LIST_DEFAULTS, LIST_NAMES, type AllowlistEntry, type ListName } from "../../src/engine/allowlists.js";
 import { isoOf, toDateTime, type DateTime } from "../../src/rules/kql.js";
 import type { AlertDraft, BaselineView, Rule, RuleContext, TimeRange, Window } from "../../src/rules/rule.js";
@@ -246,7 +247,7 @@ export function asJsonText(rawRow: Raw, ...columns: string[]): Raw {
 
 /** An allowlist entry as the store keeps it. */
 export function entry(list: ListName, value: string, expiresAt: number | null = null): AllowlistEntry {
-  return { id: `${list}:${value}`, list, value, reason: "test", expiresAt, createdBy: "test", createdAt: at("2026-10-01T00:00:00Z") };
+  return { id: `${list}:${value}`, list, value, reason: "test", expiresAt, createdBy: systemActor("test"), createdAt: at("2026-10-01T00:00:00Z") };
 }
 
 export interface ContextOptions {
