@@ -25,7 +25,7 @@ const bearerChallenge = (error?: string, description?: string) =>
   error ? `Bearer realm="tokenwatch", error="${error}", error_description="${description?.replaceAll('"', "'") ?? ""}"` : `Bearer realm="tokenwatch"`;
 
 export const unauthorized = (detail: string, error?: string) =>
-  new HttpError(401, "Unauthorized", detail, undefined, { "www-authenticate": bearerChallenge(error, detail) });
+  new HttpError(401, detail, undefined, { "www-authenticate": bearerChallenge(error, detail) });
 
 /** The Entra ID trust for a tenant: v2.0 and v1 issuers unless overridden, the tenant's JWKS unless overridden. */
 export function entraTrust(config: Config): Trust | null {
@@ -97,5 +97,5 @@ function principalOf(payload: JWTPayload): Principal {
 /** 403 unless the principal holds one of the roles. */
 export function authorize(principal: Principal, roles: readonly Role[]): void {
   if (!roles.some((r) => principal.roles.includes(r)))
-    throw new HttpError(403, "Forbidden", `this operation needs the app role ${roles.length === 1 ? roles[0] : `${roles.slice(0, -1).join(", ")} or ${roles.at(-1)}`}`);
+    throw new HttpError(403, `this operation needs the app role ${roles.length === 1 ? roles[0] : `${roles.slice(0, -1).join(", ")} or ${roles.at(-1)}`}`);
 }

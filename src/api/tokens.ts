@@ -12,14 +12,14 @@ export const httpEtag = (storageEtag: string) => `"${Buffer.from(storageEtag, "u
  */
 export function ifMatch(headers: Record<string, string>, current: string): string {
   const header = headers["if-match"]?.trim();
-  if (!header) throw new HttpError(428, "Precondition required", "send If-Match with the ETag from your last read of this resource");
+  if (!header) throw new HttpError(428, "send If-Match with the ETag from your last read of this resource");
   if (header === "*") return current;
   const candidates = header.split(",").map((s) => s.trim());
   for (const candidate of candidates) if (candidate === httpEtag(current)) return current;
   throw stale();
 }
 
-export const stale = () => new HttpError(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
+export const stale = () => new HttpError(412, "the resource changed since you read it: read it again and retry");
 
 const iso = (ms: number) => new Date(ms).toISOString();
 export { iso };
@@ -36,7 +36,7 @@ const Envelope = z.strictObject({ v: z.literal(1), s: z.string(), c: z.record(z.
 
 export function decodeContinuation<T>(token: string | undefined, scope: string, cursor: z.ZodType<T>): T | undefined {
   if (token === undefined) return undefined;
-  const bad = () => new HttpError(400, "Invalid request", "continuation: not a token this query issued", [{ field: "query.continuation", message: "not a token this query issued" }]);
+  const bad = () => new HttpError(400, "continuation: not a token this query issued", [{ field: "query.continuation", message: "not a token this query issued" }]);
   if (!/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
   let json: unknown;
   try {

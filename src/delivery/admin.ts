@@ -4,6 +4,7 @@
 // registers the same functions as routes (routes.ts). Errors are RFC 9457 problem
 // responses. Secrets appear in exactly two responses: create and rotate.
 import { z } from "zod";
+import { problemTitle } from "../api/router.js";
 import { Severity } from "../rules/rule.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
 import { EVENT_TYPES, WebhookEventSchema } from "./schema.js";
@@ -160,17 +161,17 @@ interface FieldError {
   message: string;
 }
 
-export function problem(status: number, title: string, detail?: string, errors?: FieldError[]): AdminResponse {
+export function problem(status: number, detail?: string, errors?: FieldError[]): AdminResponse {
   return {
     status,
     headers: { "content-type": "application/problem+json" },
-    body: { type: "about:blank", title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) },
+    body: { type: "about:blank", title: problemTitle(status), status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) },
   };
 }
 
 function invalid(error: z.ZodError, prefix: string): AdminResponse {
   const errors = error.issues.slice(0, 20).map((i) => ({ field: [prefix, ...i.path.map(String)].join("."), message: i.message }));
-  return problem(400, "Invalid request", errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+  return problem(400, errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
 }
 
 class Problem extends Error {
@@ -188,18 +189,18 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
 /** The storage ETag named by If-Match: 428 without one, 412 for another version. */
 function ifMatch(req: AdminRequest, current: string): string {
   const header = req.headers["if-match"]?.trim();
-  if (!header) throw new Problem(problem(428, "Precondition required", "send If-Match with the ETag from your last read of this resource"));
+  if (!header) throw new Problem(problem(428, "send If-Match with the ETag from your last read of this resource"));
   if (header === "*" || header.split(",").some((c) => c.trim() === httpEtag(current))) return current;
   throw new Problem(stale());
 }
-const stale = () => problem(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
-const missing = (what: string) => problem(404, "Not found", `${what} does not exist`);
+const stale = () => problem(412, "the resource changed since you read it: read it again and retry");
+const missing = (what: string) => problem(404, `${what} does not exist`);
 
 /** Wraps a handler: admin role, then the handler; Problems become their response. */
 function admin(fn: (req: AdminRequest) => Promise<AdminResponse>) {
   return async (req: AdminRequest): Promise<AdminResponse> => {
-    if (!req.principal) return problem(401, "Unauthorized", "a bearer token is required");
-    if (!req.principal.roles.includes(ADMIN_ROLE)) return problem(403, "Forbidden", `needs the app role ${ADMIN_ROLE}`);
+    if (!req.principal) return problem(401, "a bearer token is required");
+    if (!req.principal.roles.includes(ADMIN_ROLE)) return problem(403, `needs the app role ${ADMIN_ROLE}`);
     try {
       return await fn(req);
     } catch (error) {
@@ -217,7 +218,7 @@ async function checkTarget(deps: AdminDeps, url: string): Promise<void> {
     if (!(error instanceof TargetRefused)) throw error;
     // A name that does not resolve yet is accepted: every attempt resolves and checks again.
     if (error.message.startsWith("cannot resolve")) return;
-    throw new Problem(problem(400, "Invalid request", `body.url: ${error.message}`, [{ field: "body.url", message: error.message }]));
+    throw new Problem(problem(400, `body.url: ${error.message}`, [{ field: "body.url", message: error.message }]));
   }
 }
 
@@ -292,7 +293,7 @@ export function webhookHandlers(deps: AdminDeps) {
     listDeliveries: admin(async (req) => {
       const query = parse(DeliveriesQuery, req.query ?? {}, "query");
       const limit = query.limit === undefined ? 50 : Number(query.limit);
-      if (limit < 1 || limit > 200) return problem(400, "Invalid request", "query.limit: 1 to 200", [{ field: "query.limit", message: "1 to 200" }]);
+      if (limit < 1 || limit > 200) return problem(400, "query.limit: 1 to 200", [{ field: "query.limit", message: "1 to 200" }]);
       const sub = await loadSubscription(deps, req.params.id ?? "");
       const items = await deps.deliveries.forSubscription(sub.id, { status: query.status, incidentId: query.incidentId });
       return { status: 200, body: { items: items.slice(0, limit).map(deliveryView), total: items.length } };
@@ -319,7 +320,7 @@ export function webhookHandlers(deps: AdminDeps) {
       await loadSubscription(deps, subId);
       const delivery = await deps.deliveries.get(subId, id);
       if (!delivery) return missing(`delivery ${id} of subscription ${subId}`);
-      if (delivery.status === "pending") return problem(409, "Conflict", "the delivery is still pending; it will be attempted again on its schedule");
+      if (delivery.status === "pending") return problem(409, "the delivery is still pending; it will be attempted again on its schedule");
       const now = deps.now();
       const etag = await deps.deliveries.update(delivery, delivery.etag, { status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now });
       if (etag === null) return stale();
