@@ -30,13 +30,13 @@ export const unauthorized = (detail: string, error?: string) =>
 /** The Entra ID trust for a tenant: v2.0 and v1 issuers unless overridden, the tenant's JWKS unless overridden. */
 export function entraTrust(config: Config): Trust | null {
   const tenant = config.TOKENWATCH_AUTH_TENANT_ID;
-  const audience = config.TOKENWATCH_AUTH_AUDIENCE;
-  if (!tenant || !audience) return null;
+  const audiences = config.TOKENWATCH_AUTH_AUDIENCE;
+  if (!tenant || !audiences) return null;
   const issuers = config.TOKENWATCH_AUTH_ISSUER
     ? [config.TOKENWATCH_AUTH_ISSUER]
     : [`https://login.microsoftonline.com/${tenant}/v2.0`, `https://sts.windows.net/${tenant}/`];
   const jwks = config.TOKENWATCH_AUTH_JWKS_URL ?? `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`;
-  return { name: "entra", issuers, audiences: audience.split(",").map((a) => a.trim()).filter(Boolean), keys: createRemoteJWKSet(new URL(jwks)) };
+  return { name: "entra", issuers, audiences, keys: createRemoteJWKSet(new URL(jwks)) };
 }
 
 export class Authenticator {
