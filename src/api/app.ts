@@ -26,7 +26,7 @@ import {
   type RouteDef,
 } from "./router.js";
 import { ruleRoutes } from "./rules.js";
-import { NoQuery } from "./schemas.js";
+import { NoQuery, OpenApiDocumentSchema } from "./schemas.js";
 
 export const API_PREFIX = "/api";
 
@@ -71,6 +71,7 @@ export function createApi(deps: ApiDeps): Api {
       group: "openapi",
       roles: ["Incidents.Read", "Incidents.Write", "Tokenwatch.Admin"],
       summary: "This API's OpenAPI 3.1 document",
+      response: { status: 200, schema: OpenApiDocumentSchema, description: "the document, webhooks included" },
       async handler() {
         return { status: 200, body: document() };
       },
