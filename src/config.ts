@@ -7,8 +7,6 @@ const optionalText = z.string().trim().min(1).optional().or(z.literal("").transf
 const wholeNumber = (min: number, max: number, fallback: number) =>
   z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max).default(fallback));
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The `aud` values the API accepts, from a comma-separated setting. Entra ID v1 access tokens
  * carry the Application ID URI the client asked for, v2 tokens the API's application (client)
@@ -21,7 +19,7 @@ const audiences = z.preprocess(
     .string()
     .transform((setting, ctx) => {
       const listed = setting.split(",").map((a) => a.trim()).filter(Boolean);
-      const clientIds = listed.map((a) => a.replace(/^api:\/\//, "").toLowerCase()).filter((a) => GUID.test(a));
+      const clientIds = listed.map((a) => a.replace(/^api:\/\//, "").toLowerCase()).filter((a) => z.guid().safeParse(a).success);
       if (clientIds.length === 0) {
         ctx.addIssue({
           code: "custom",
