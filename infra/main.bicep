@@ -37,7 +37,7 @@ param location string
 param tenantWorkspaceResourceId string
 
 @minLength(1)
-@description('Audience of the access tokens the HTTP API accepts: the Application ID URI (or client id) of the API app registration made by infra/register-api-app.sh.')
+@description('TOKENWATCH_AUTH_AUDIENCE: the API app registration\'s application (client) id, as api://<client-id> or <client-id> (each accepts the other; v1 tokens carry the URI, v2 tokens the id). With a custom Application ID URI give both: <uri>,<client-id>. infra/register-api-app.sh prints the value.')
 param apiAudience string
 
 @description('Prefix for tokenwatch\'s table names (letters and digits), to share a storage account between deployments; empty for none.')

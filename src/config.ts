@@ -8,6 +8,31 @@ const optionalText = z.string().trim().min(1).optional().or(z.literal("").transf
 const wholeNumber = (min: number, max: number, fallback: number) =>
   z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max).default(fallback));
 
+/**
+ * The `aud` values the API accepts, from a comma-separated setting. Entra ID v1 access tokens
+ * carry the Application ID URI the client asked for, v2 tokens the API's application (client)
+ * id, so `api://<client-id>` and `<client-id>` each bring the other. Without a client id among
+ * them every v2 token would be refused, so such a setting stops the app with that reason.
+ */
+const audiences = z.preprocess(
+  (v) => (v === "" ? undefined : v),
+  z
+    .string()
+    .transform((setting, ctx) => {
+      const listed = setting.split(",").map((a) => a.trim()).filter(Boolean);
+      const clientIds = listed.map((a) => a.replace(/^api:\/\//, "").toLowerCase()).filter((a) => z.guid().safeParse(a).success);
+      if (clientIds.length === 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `"${setting}" names no application (client) id, which v2 access tokens carry as aud: set api://<client-id> or <client-id> (a custom Application ID URI goes beside it, comma-separated)`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set([...listed, ...clientIds.flatMap((id) => [id, `api://${id}`])])];
+    })
+    .optional(),
+);
+
 export const ConfigSchema = z
   .object({
     /** Table Storage by connection string (Azurite, or a key-based account for local use). */
@@ -36,9 +61,9 @@ export const ConfigSchema = z
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
     /** Query endpoint with version for sovereign clouds or tests, e.g. https://api.loganalytics.azure.cn/v1. */
     TOKENWATCH_LOG_ANALYTICS_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
-    /** HTTP API auth: the Entra ID tenant whose access tokens are accepted, and their audience (comma-separated for several). */
+    /** HTTP API auth: the Entra ID tenant whose access tokens are accepted, and their audiences (see `audiences`). */
     TOKENWATCH_AUTH_TENANT_ID: optionalText,
-    TOKENWATCH_AUTH_AUDIENCE: optionalText,
+    TOKENWATCH_AUTH_AUDIENCE: audiences,
     /** Overrides of the tenant's token issuer and JWKS URL (default: Entra ID v2.0 and v1 issuers, the tenant's discovery keys). */
     TOKENWATCH_AUTH_ISSUER: optionalText,
     TOKENWATCH_AUTH_JWKS_URL: z

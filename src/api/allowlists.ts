@@ -37,14 +37,14 @@ const entryView = (e: AllowlistEntry, etag: string, now: number) => ({
 /** Checks a body's value for its list and its expiry; answers 400 naming the field. */
 function validEntry(list: ListName, body: z.infer<typeof EntryBody>, now: number) {
   const c = canonicalEntry(list, body.value);
-  if (!c.ok) throw new HttpError(400, "Invalid request", `value: ${c.error}`, [{ field: "body.value", message: c.error }]);
+  if (!c.ok) throw new HttpError(400, `value: ${c.error}`, [{ field: "body.value", message: c.error }]);
   const expiresAt = body.expiresAt ?? null;
   if (expiresAt !== null && expiresAt <= now)
-    throw new HttpError(400, "Invalid request", "expiresAt: must be in the future", [{ field: "body.expiresAt", message: "must be in the future" }]);
+    throw new HttpError(400, "expiresAt: must be in the future", [{ field: "body.expiresAt", message: "must be in the future" }]);
   return { value: c.value, reason: body.reason, expiresAt };
 }
 
-const duplicate = (list: ListName, value: string) => new HttpError(409, "Conflict", `${list} already holds ${value}`);
+const duplicate = (list: ListName, value: string) => new HttpError(409, `${list} already holds ${value}`);
 const entryPath = (list: string, id: string) => `/api/allowlists/${list}/entries/${id}`;
 
 async function loadEntry(deps: AllowlistDeps, list: ListName, id: string) {

@@ -26,7 +26,7 @@ import {
   type RouteDef,
 } from "./router.js";
 import { ruleRoutes } from "./rules.js";
-import { NoQuery } from "./schemas.js";
+import { NoQuery, OpenApiDocumentSchema } from "./schemas.js";
 
 export const API_PREFIX = "/api";
 
@@ -71,6 +71,7 @@ export function createApi(deps: ApiDeps): Api {
       group: "openapi",
       roles: "anonymous",
       summary: "This API's OpenAPI 3.1 document (anonymous: it describes the API and holds no data)",
+      response: { status: 200, schema: OpenApiDocumentSchema, description: "the document, webhooks included" },
       async handler() {
         return { status: 200, body: document() };
       },
@@ -90,40 +91,40 @@ export function createApi(deps: ApiDeps): Api {
     } catch (error) {
       if (error instanceof HttpError) return withDefaults(problemResponse(error, instance));
       deps.log?.(`500 ${raw.method} ${instance}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      return withDefaults(problemResponse(new HttpError(500, "Internal server error", "the request failed; it has been logged"), instance));
+      return withDefaults(problemResponse(new HttpError(500, "the request failed; it has been logged"), instance));
     }
   }
 
   async function dispatch(raw: RawRequest): Promise<ApiResponse> {
-    if (raw.path !== API_PREFIX && !raw.path.startsWith(`${API_PREFIX}/`)) throw new HttpError(404, "Not found", "no such route");
+    if (raw.path !== API_PREFIX && !raw.path.startsWith(`${API_PREFIX}/`)) throw new HttpError(404, "no such route");
     const found = router.match(raw.method, raw.path.slice(API_PREFIX.length) || "/");
-    if (!found) throw new HttpError(404, "Not found", "no such route");
-    if ("allow" in found) throw new HttpError(405, "Method not allowed", `allowed: ${found.allow.join(", ")}`, undefined, { allow: found.allow.join(", ") });
+    if (!found) throw new HttpError(404, "no such route");
+    if ("allow" in found) throw new HttpError(405, `allowed: ${found.allow.join(", ")}`, undefined, { allow: found.allow.join(", ") });
     const { def, params } = found.match;
 
     let principal: Principal | null = null;
     if (def.roles !== "anonymous") {
-      if (!deps.auth.configured) throw new HttpError(503, "Service unavailable", "authentication is not configured: set TOKENWATCH_AUTH_TENANT_ID and TOKENWATCH_AUTH_AUDIENCE");
+      if (!deps.auth.configured) throw new HttpError(503, "authentication is not configured: set TOKENWATCH_AUTH_TENANT_ID and TOKENWATCH_AUTH_AUDIENCE");
       principal = await deps.auth.authenticate(raw.headers.authorization);
       authorize(principal, def.roles);
     }
 
-    if (raw.bodyTooLarge || (raw.body && raw.body.length > MAX_BODY_BYTES)) throw new HttpError(413, "Content too large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    if (raw.bodyTooLarge || (raw.body && raw.body.length > MAX_BODY_BYTES)) throw new HttpError(413, `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
     let body: unknown = undefined;
     const hasBody = raw.body !== null && raw.body.length > 0;
     if (def.body) {
-      if (!hasBody) throw new HttpError(400, "Invalid request", "body: a JSON body is required", [{ field: "body", message: "a JSON body is required" }]);
-      if (!JSON_TYPE.test(raw.headers["content-type"] ?? "")) throw new HttpError(415, "Unsupported media type", "send the body as application/json");
+      if (!hasBody) throw new HttpError(400, "body: a JSON body is required", [{ field: "body", message: "a JSON body is required" }]);
+      if (!JSON_TYPE.test(raw.headers["content-type"] ?? "")) throw new HttpError(415, "send the body as application/json");
       let json: unknown;
       try {
         json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw.body!));
       } catch {
-        throw new HttpError(400, "Invalid request", "body: not valid UTF-8 JSON", [{ field: "body", message: "not valid UTF-8 JSON" }]);
+        throw new HttpError(400, "body: not valid UTF-8 JSON", [{ field: "body", message: "not valid UTF-8 JSON" }]);
       }
       const parsed = def.body.safeParse(json);
       if (!parsed.success) throw validationError(parsed.error, "body");
       body = parsed.data;
-    } else if (hasBody) throw new HttpError(400, "Invalid request", "body: this operation takes no body", [{ field: "body", message: "this operation takes no body" }]);
+    } else if (hasBody) throw new HttpError(400, "body: this operation takes no body", [{ field: "body", message: "this operation takes no body" }]);
 
     const querySchema = def.query ?? NoQuery;
     const query = querySchema.safeParse(queryObject(raw.query));

@@ -25,18 +25,18 @@ const bearerChallenge = (error?: string, description?: string) =>
   error ? `Bearer realm="tokenwatch", error="${error}", error_description="${description?.replaceAll('"', "'") ?? ""}"` : `Bearer realm="tokenwatch"`;
 
 export const unauthorized = (detail: string, error?: string) =>
-  new HttpError(401, "Unauthorized", detail, undefined, { "www-authenticate": bearerChallenge(error, detail) });
+  new HttpError(401, detail, undefined, { "www-authenticate": bearerChallenge(error, detail) });
 
 /** The Entra ID trust for a tenant: v2.0 and v1 issuers unless overridden, the tenant's JWKS unless overridden. */
 export function entraTrust(config: Config): Trust | null {
   const tenant = config.TOKENWATCH_AUTH_TENANT_ID;
-  const audience = config.TOKENWATCH_AUTH_AUDIENCE;
-  if (!tenant || !audience) return null;
+  const audiences = config.TOKENWATCH_AUTH_AUDIENCE;
+  if (!tenant || !audiences) return null;
   const issuers = config.TOKENWATCH_AUTH_ISSUER
     ? [config.TOKENWATCH_AUTH_ISSUER]
     : [`https://login.microsoftonline.com/${tenant}/v2.0`, `https://sts.windows.net/${tenant}/`];
   const jwks = config.TOKENWATCH_AUTH_JWKS_URL ?? `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`;
-  return { name: "entra", issuers, audiences: audience.split(",").map((a) => a.trim()).filter(Boolean), keys: createRemoteJWKSet(new URL(jwks)) };
+  return { name: "entra", issuers, audiences, keys: createRemoteJWKSet(new URL(jwks)) };
 }
 
 export class Authenticator {
@@ -97,5 +97,5 @@ function principalOf(payload: JWTPayload): Principal {
 /** 403 unless the principal holds one of the roles. */
 export function authorize(principal: Principal, roles: readonly Role[]): void {
   if (!roles.some((r) => principal.roles.includes(r)))
-    throw new HttpError(403, "Forbidden", `this operation needs the app role ${roles.length === 1 ? roles[0] : `${roles.slice(0, -1).join(", ")} or ${roles.at(-1)}`}`);
+    throw new HttpError(403, `this operation needs the app role ${roles.length === 1 ? roles[0] : `${roles.slice(0, -1).join(", ")} or ${roles.at(-1)}`}`);
 }

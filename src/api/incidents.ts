@@ -109,7 +109,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
           const status = body.status ?? incident.status;
           const classification = body.classification === undefined ? incident.classification : body.classification;
           if (status === "Closed" && classification === null)
-            throw new HttpError(400, "Invalid request", "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
+            throw new HttpError(400, "classification: required to close an incident", [{ field: "body.classification", message: "required to close an incident" }]);
           return deps.stores.incidents.updateIncident(incident, etag, body, req.principal!, deps.now());
         });
         if (!result.ok) throw result.reason === "stale" ? stale() : notFound(`incident ${req.params.id!}`);

@@ -1,6 +1,8 @@
 // The OpenAPI 3.1 document, generated from the route table and the same zod schemas that
-// validate requests (z.toJSONSchema; OpenAPI 3.1 schemas are JSON Schema 2020-12).
+// validate requests (z.toJSONSchema; OpenAPI 3.1 schemas are JSON Schema 2020-12), with
+// the webhook events in the top-level `webhooks` section.
 import { z } from "zod";
+import { cloudEventType, EVENT_TYPES, WebhookEventSchema, type EventType } from "../delivery/schema.js";
 import { ProblemSchema } from "./schemas.js";
 import type { RouteDef } from "./router.js";
 
@@ -10,6 +12,68 @@ function schemaOf(schema: z.ZodType, io: "input" | "output"): Json {
   const json = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12", reused: "inline" }) as Json;
   delete json.$schema;
   return json;
+}
+
+const WHEN: Record<EventType, string> = {
+  "incident.created": "A detection opened an incident; `data.alerts` holds its alerts.",
+  "incident.alertAdded": "A detection added alerts to an open incident; `data.alerts` holds the alerts just added.",
+  "incident.updated": "An analyst changed the incident's status, owner or classification; `data.alerts` is empty.",
+};
+
+/** The Standard Webhooks headers every delivery carries (https://www.standardwebhooks.com). */
+const SIGNATURE_HEADERS: Json[] = [
+  {
+    name: "webhook-id",
+    in: "header",
+    required: true,
+    description: "The delivery id: one per event and subscription, the same on every retry and redelivery. Deduplicate on it.",
+    schema: { type: "string", pattern: "^msg_[0-9a-f]{32}$" },
+  },
+  {
+    name: "webhook-timestamp",
+    in: "header",
+    required: true,
+    description: "Unix seconds at which this attempt was signed; reject one far from your clock.",
+    schema: { type: "string", pattern: "^[0-9]+$" },
+  },
+  {
+    name: "webhook-signature",
+    in: "header",
+    required: true,
+    description:
+      "`v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<raw body>` keyed with the subscription's secret (the base64 after `whsec_`); " +
+      "during a secret rotation one per active secret, space-separated.",
+    schema: { type: "string", pattern: "^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$" },
+  },
+];
+
+/** One webhook per event type: a POST of the CloudEvent whose `type` is that event's. */
+function webhooks(): Record<string, Json> {
+  return Object.fromEntries(
+    EVENT_TYPES.map((type) => [
+      type,
+      {
+        post: {
+          operationId: type.replace(/\.(\w)/g, (_, c: string) => c.toUpperCase()),
+          summary: `${cloudEventType(type)}: ${WHEN[type]}`,
+          tags: ["webhooks"],
+          security: [],
+          parameters: SIGNATURE_HEADERS,
+          requestBody: {
+            required: true,
+            content: {
+              "application/cloudevents+json": {
+                schema: { allOf: [{ $ref: "#/components/schemas/WebhookEvent" }], type: "object", properties: { type: { const: cloudEventType(type) } } },
+              },
+            },
+          },
+          responses: {
+            "2XX": { description: "accepted; any other answer (or none within 10 s) is retried with backoff for about a day" },
+          },
+        },
+      },
+    ]),
+  );
 }
 
 const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } });
@@ -64,6 +128,7 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
     info: {
       title: "tokenwatch API",
       version: "0.1.0",
+      license: { name: "MIT", identifier: "MIT" },
       description:
         "Incidents of refresh-token theft in Entra ID, grouped by account; allowlist administration; rule health. " +
         "Bearer tokens are Entra ID access tokens for this app; app roles: Incidents.Read, Incidents.Write, Tokenwatch.Admin.",
@@ -73,8 +138,9 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-      schemas: { Problem: schemaOf(ProblemSchema, "output") },
+      schemas: { Problem: schemaOf(ProblemSchema, "output"), WebhookEvent: schemaOf(WebhookEventSchema, "output") },
     },
     paths,
+    webhooks: webhooks(),
   };
 }

@@ -26,6 +26,7 @@
 // Paths are relative to /api and use {name} segments. Roles: any one listed grants access;
 // "anonymous" skips authentication. Throw HttpError (or use problem()) for a 4xx; anything
 // else thrown becomes a 500 without internals in the body.
+import { STATUS_CODES } from "node:http";
 import { z } from "zod";
 
 export const ROLES = ["Incidents.Read", "Incidents.Write", "Tokenwatch.Admin"] as const;
@@ -84,16 +85,26 @@ export interface FieldError {
   message: string;
 }
 
-/** An RFC 9457 problem; handlers throw it for every 4xx. */
+/**
+ * The title of an RFC 9457 problem of `type: about:blank`: the status code's standard
+ * phrase (RFC 9457 section 4.2.1), from node:http with the two phrases RFC 9110 renamed.
+ */
+export function problemTitle(status: number): string {
+  return RFC_9110_PHRASES[status] ?? STATUS_CODES[status] ?? "Error";
+}
+const RFC_9110_PHRASES: Record<number, string> = { 413: "Content Too Large", 422: "Unprocessable Content" };
+
+/** An RFC 9457 problem; handlers throw it for every 4xx. Its title is the status's standard phrase. */
 export class HttpError extends Error {
+  readonly title: string;
   constructor(
     readonly status: number,
-    readonly title: string,
     readonly detail?: string,
     readonly errors?: FieldError[],
     readonly headers?: Record<string, string>,
   ) {
-    super(detail ?? title);
+    super(detail ?? problemTitle(status));
+    this.title = problemTitle(status);
   }
 }
 
@@ -122,10 +133,10 @@ export function validationError(error: z.ZodError, prefix?: string): HttpError {
       return issue.keys.map((key) => ({ field: [base, key].filter(Boolean).join("."), message: "unknown field" }));
     return [{ field: base || (prefix ?? "request"), message: issue.message }];
   });
-  return new HttpError(400, "Invalid request", errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+  return new HttpError(400, errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
 }
 
-export const notFound = (what: string) => new HttpError(404, "Not found", `${what} does not exist`);
+export const notFound = (what: string) => new HttpError(404, `${what} does not exist`);
 
 export interface RouteDef<Q = any, B = any> {
   method: Method;

@@ -87,10 +87,10 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
         const rule = ruleById(req.params.id!);
         if (!rule) throw notFound(`rule ${req.params.id}`);
         const { from, to } = req.body;
-        const bad = (field: string, message: string) => new HttpError(400, "Invalid request", `${field}: ${message}`, [{ field: `body.${field}`, message }]);
+        const bad = (field: string, message: string) => new HttpError(400, `${field}: ${message}`, [{ field: `body.${field}`, message }]);
         if (to - from > MAX_API_BACKFILL_MS) throw bad("to", "at most one day after from");
         if (to > deps.now()) throw bad("to", "must not be in the future");
-        if (!deps.backfill) throw new HttpError(503, "Service unavailable", "no log source is configured for this deployment");
+        if (!deps.backfill) throw new HttpError(503, "no log source is configured for this deployment");
         const reports = await deps.backfill(rule, { from, to });
         return {
           status: 200,

@@ -2,6 +2,7 @@
 // field is a 400), plus the response shapes for the OpenAPI document. Query values arrive
 // as strings, so their schemas parse text.
 import { z } from "zod";
+import { EntitySchema, WebhookAlertSchema, WebhookIncidentSchema } from "../delivery/schema.js";
 import { INCIDENT_STATUSES } from "../engine/incidents.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../rules/rule.js";
@@ -95,44 +96,11 @@ export const ProblemSchema = z
   .object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string().optional(), instance: z.string().optional(), errors: z.array(FieldErrorSchema).optional() })
   .meta({ description: "RFC 9457 problem details" });
 
-export const IncidentSchema = z
-  .object({
-    id: z.string(),
-    ruleId: z.string(),
-    ruleName: z.string(),
-    account: z.string(),
-    severity: Severity,
-    status: z.enum(INCIDENT_STATUSES),
-    title: z.string(),
-    firstAlertTime: time,
-    lastAlertTime: time,
-    alertCount: z.number().int(),
-    alertIds: z.array(z.string()),
-    createdAt: time,
-    updatedAt: time,
-    owner: z.string().nullable(),
-    classification: z.string().nullable(),
-    etag: z.string(),
-  })
-  ;
-
-const EntitySchema = z.object({ type: z.enum(["account", "ip", "cloudApplication"]) }).catchall(z.string());
-const AlertSchema = z
-  .object({
-    id: z.string(),
-    ruleId: z.string(),
-    severity: Severity,
-    time,
-    account: z.string(),
-    ip: z.string().nullable(),
-    title: z.string(),
-    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-    entities: z.array(EntitySchema),
-  })
-  ;
+/** An incident as the API shows it: the webhook payload's incident (one shape for both) with its HTTP ETag. */
+export const IncidentSchema = WebhookIncidentSchema.extend({ etag: z.string() }).meta({ title: "TokenwatchIncident" });
 const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
 
-export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(AlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
+export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(WebhookAlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
 export const IncidentPageSchema = z.object({ items: z.array(IncidentSchema), continuation: z.string().nullable() });
 
 export const AccountSchema = z
@@ -204,3 +172,18 @@ export const RuleSchema = z
   })
   ;
 export const BackfillResultSchema = z.object({ ruleId: z.string(), from: time, to: time, windows: z.number().int(), alerts: z.number().int(), incidents: z.number().int() });
+
+/** What GET /openapi.json returns, described as far as a client needs to know it is one. */
+export const OpenApiDocumentSchema = z
+  .looseObject({
+    openapi: z.string().regex(/^3\.1\.\d+$/),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    paths: z.record(z.string(), z.unknown()),
+    webhooks: z.record(z.string(), z.unknown()),
+  })
+  .meta({ description: "An OpenAPI 3.1 document: this one" });
+
+/** What GET /webhooks/event-schema returns: a JSON Schema document (the `WebhookEvent` schema of this document). */
+export const JsonSchemaDocumentSchema = z
+  .looseObject({ $schema: z.literal("https://json-schema.org/draft/2020-12/schema"), type: z.literal("object"), properties: z.record(z.string(), z.unknown()) })
+  .meta({ description: "A JSON Schema (draft 2020-12) document" });

@@ -27,7 +27,7 @@ export async function writeIfMatch<C extends { etag: string }, R extends { ok: b
   const header = headers["if-match"]?.trim();
   if (!header && required) {
     await read(); // a resource that does not exist is a 404 first
-    throw new HttpError(428, "Precondition required", "send If-Match with the ETag from your last read of this resource (or * for any version)");
+    throw new HttpError(428, "send If-Match with the ETag from your last read of this resource (or * for any version)");
   }
   if (header && header !== "*") {
     const current = await read();
@@ -41,7 +41,7 @@ export async function writeIfMatch<C extends { etag: string }, R extends { ok: b
   }
 }
 
-export const stale = () => new HttpError(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
+export const stale = () => new HttpError(412, "the resource changed since you read it: read it again and retry");
 
 const iso = (ms: number) => new Date(ms).toISOString();
 export { iso };
@@ -58,7 +58,7 @@ const Envelope = z.strictObject({ v: z.literal(1), s: z.string(), c: z.record(z.
 
 export function decodeContinuation<T>(token: string | undefined, scope: string, cursor: z.ZodType<T>): T | undefined {
   if (token === undefined) return undefined;
-  const bad = () => new HttpError(400, "Invalid request", "continuation: not a token this query issued", [{ field: "query.continuation", message: "not a token this query issued" }]);
+  const bad = () => new HttpError(400, "continuation: not a token this query issued", [{ field: "query.continuation", message: "not a token this query issued" }]);
   if (!/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
   let json: unknown;
   try {

@@ -8,6 +8,7 @@ import { HttpError } from "../api/router.js";
 import { actorFields } from "../api/schemas.js";
 import { httpEtag, writeIfMatch } from "../api/tokens.js";
 import { z } from "zod";
+import { problemTitle } from "../api/router.js";
 import { Severity } from "../rules/rule.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
 import { EVENT_TYPES, WebhookEventSchema } from "./schema.js";
@@ -166,17 +167,17 @@ interface FieldError {
   message: string;
 }
 
-export function problem(status: number, title: string, detail?: string, errors?: FieldError[]): AdminResponse {
+export function problem(status: number, detail?: string, errors?: FieldError[]): AdminResponse {
   return {
     status,
     headers: { "content-type": "application/problem+json" },
-    body: { type: "about:blank", title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) },
+    body: { type: "about:blank", title: problemTitle(status), status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) },
   };
 }
 
 function invalid(error: z.ZodError, prefix: string): AdminResponse {
   const errors = error.issues.slice(0, 20).map((i) => ({ field: [prefix, ...i.path.map(String)].join("."), message: i.message }));
-  return problem(400, "Invalid request", errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+  return problem(400, errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
 }
 
 class Problem extends Error {
@@ -191,19 +192,19 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
   return result.data;
 }
 
-const stale = () => problem(412, "Precondition failed", "the resource changed since you read it: read it again and retry");
-const missing = (what: string) => problem(404, "Not found", `${what} does not exist`);
+const stale = () => problem(412, "the resource changed since you read it: read it again and retry");
+const missing = (what: string) => problem(404, `${what} does not exist`);
 
 /** Wraps a handler: admin role, then the handler; Problems become their response. */
 function admin(fn: (req: AdminRequest) => Promise<AdminResponse>) {
   return async (req: AdminRequest): Promise<AdminResponse> => {
-    if (!req.principal) return problem(401, "Unauthorized", "a bearer token is required");
-    if (!req.principal.roles.includes(ADMIN_ROLE)) return problem(403, "Forbidden", `needs the app role ${ADMIN_ROLE}`);
+    if (!req.principal) return problem(401, "a bearer token is required");
+    if (!req.principal.roles.includes(ADMIN_ROLE)) return problem(403, `needs the app role ${ADMIN_ROLE}`);
     try {
       return await fn(req);
     } catch (error) {
       if (error instanceof Problem) return error.response;
-      if (error instanceof HttpError) return problem(error.status, error.title, error.detail, error.errors);
+      if (error instanceof HttpError) return problem(error.status, error.detail, error.errors);
       throw error;
     }
   };
@@ -217,7 +218,7 @@ async function checkTarget(deps: AdminDeps, url: string): Promise<void> {
     if (!(error instanceof TargetRefused)) throw error;
     // A name that does not resolve yet is accepted: every attempt resolves and checks again.
     if (error.message.startsWith("cannot resolve")) return;
-    throw new Problem(problem(400, "Invalid request", `body.url: ${error.message}`, [{ field: "body.url", message: error.message }]));
+    throw new Problem(problem(400, `body.url: ${error.message}`, [{ field: "body.url", message: error.message }]));
   }
 }
 
@@ -289,7 +290,7 @@ export function webhookHandlers(deps: AdminDeps) {
     listDeliveries: admin(async (req) => {
       const query = parse(DeliveriesQuery, req.query ?? {}, "query");
       const limit = query.limit === undefined ? 50 : Number(query.limit);
-      if (limit < 1 || limit > 200) return problem(400, "Invalid request", "query.limit: 1 to 200", [{ field: "query.limit", message: "1 to 200" }]);
+      if (limit < 1 || limit > 200) return problem(400, "query.limit: 1 to 200", [{ field: "query.limit", message: "1 to 200" }]);
       const sub = await loadSubscription(deps, req.params.id ?? "");
       const items = await deps.deliveries.forSubscription(sub.id, { status: query.status, incidentId: query.incidentId });
       return { status: 200, body: { items: items.slice(0, limit).map(deliveryView), total: items.length } };
@@ -316,7 +317,7 @@ export function webhookHandlers(deps: AdminDeps) {
       await loadSubscription(deps, subId);
       const delivery = await deps.deliveries.get(subId, id);
       if (!delivery) return missing(`delivery ${id} of subscription ${subId}`);
-      if (delivery.status === "pending") return problem(409, "Conflict", "the delivery is still pending; it will be attempted again on its schedule");
+      if (delivery.status === "pending") return problem(409, "the delivery is still pending; it will be attempted again on its schedule");
       const now = deps.now();
       const etag = await deps.deliveries.update(delivery, delivery.etag, { status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now });
       if (etag === null) return stale();

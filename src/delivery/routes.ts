@@ -1,8 +1,9 @@
 // The webhook administration handlers (admin.ts) as API routes under /api/webhooks, for
-// createApi's extraRoutes. The payload's JSON Schema is the response of
-// GET /webhooks/event-schema, so the OpenAPI document carries it.
+// createApi's extraRoutes. GET /webhooks/event-schema serves the payload's JSON Schema; the
+// OpenAPI document describes the events themselves in its `webhooks` section.
 import { z } from "zod";
 import { route, type RouteDef } from "../api/router.js";
+import { JsonSchemaDocumentSchema } from "../api/schemas.js";
 import {
   DeliveriesQuery,
   DeliveryDetailSchema,
@@ -15,7 +16,6 @@ import {
   webhookHandlers,
   type AdminDeps,
 } from "./admin.js";
-import { WebhookEventSchema } from "./schema.js";
 
 const ADMIN = ["Tokenwatch.Admin"] as const;
 const group = "webhooks";
@@ -30,7 +30,7 @@ export function webhookRoutes(deps: AdminDeps): RouteDef[] {
       group,
       roles: ADMIN,
       summary: "JSON Schema of the webhook payload (CloudEvents 1.0 structured JSON, signed per Standard Webhooks)",
-      response: { status: 200, schema: WebhookEventSchema, description: "the payload every webhook POST carries" },
+      response: { status: 200, schema: JsonSchemaDocumentSchema, description: "the JSON Schema of the payload every webhook POST carries (the OpenAPI document's `WebhookEvent`)" },
       handler: h.eventSchema,
     }),
     route({

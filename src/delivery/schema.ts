@@ -59,7 +59,7 @@ export const WebhookAlertSchema = z
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
     entities: z.array(EntitySchema),
   })
-  .meta({ title: "TokenwatchWebhookAlert" });
+  .meta({ title: "TokenwatchAlert" });
 
 export const WebhookEventSchema = z
   .object({

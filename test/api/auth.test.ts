@@ -3,7 +3,8 @@ import { generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Authenticator } from "../../src/api/auth.js";
 import { DEV_AUDIENCE, DEV_ISSUER, devTrust, loadDevKey, signDevToken } from "../../src/api/dev-auth.js";
-import { ADMIN, AUDIENCE, ISSUER, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { loadConfig } from "../../src/config.js";
+import { ADMIN, AUDIENCE, CLIENT_ID, ISSUER, READ, V1_ISSUER, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
 
 let host: Host;
 
@@ -96,6 +97,55 @@ describe("authentication", () => {
     }
     const none = await host.call(route.method, route.path, { token: await host.token({ roles: [] }), body: route.body });
     expect(none.status).toBe(403);
+  });
+});
+
+describe("audience, as Entra ID issues it", () => {
+  // v1 tokens carry the Application ID URI the client asked for, v2 tokens the client id.
+  const OTHER = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+  const shapes = [
+    { name: "v1, aud = Application ID URI", issuer: V1_ISSUER, audience: AUDIENCE },
+    { name: "v2, aud = client id", issuer: ISSUER, audience: CLIENT_ID },
+  ];
+  const foreign = [
+    { name: "v1, another API's URI", issuer: V1_ISSUER, audience: `api://${OTHER}` },
+    { name: "v2, another API's client id", issuer: ISSUER, audience: OTHER },
+  ];
+
+  it.each([AUDIENCE, CLIENT_ID, ` ${CLIENT_ID.toUpperCase()} `])("TOKENWATCH_AUTH_AUDIENCE=%j accepts v1 and v2 tokens for the API, and no other", async (setting) => {
+    const configured = await startHost({ audience: setting });
+    try {
+      for (const shape of shapes) {
+        const r = await configured.call("GET", "/api/incidents", { token: await configured.token(shape) });
+        expect(r.status, shape.name).toBe(200);
+      }
+      for (const shape of foreign) {
+        const r = await configured.call("GET", "/api/incidents", { token: await configured.token(shape) });
+        expect(r.status, shape.name).toBe(401);
+        expect(r.body.detail, shape.name).toBe("the token's aud claim is not accepted");
+      }
+    } finally {
+      await configured.close();
+    }
+  });
+
+  it("takes a custom Application ID URI beside the client id", async () => {
+    const uri = "api://contoso.com/tokenwatch";
+    const configured = await startHost({ audience: `${uri},${CLIENT_ID}` });
+    try {
+      for (const shape of [...shapes, { name: "v1, aud = custom URI", issuer: V1_ISSUER, audience: uri }])
+        expect((await configured.call("GET", "/api/incidents", { token: await configured.token(shape) })).status, shape.name).toBe(200);
+    } finally {
+      await configured.close();
+    }
+  });
+
+  it("refuses to start with a setting no v2 token can match, in one line", () => {
+    for (const setting of ["api://tokenwatch", "api://contoso.com/tokenwatch", "https://tokenwatch.contoso.com"]) {
+      const start = () => loadConfig({ TOKENWATCH_AUTH_TENANT_ID: "11111111-2222-3333-4444-555555555555", TOKENWATCH_AUTH_AUDIENCE: setting });
+      expect(start, setting).toThrow(/^invalid configuration: TOKENWATCH_AUTH_AUDIENCE: .* names no application \(client\) id, which v2 access tokens carry as aud: set api:\/\/<client-id> or <client-id>/);
+      expect(start, setting).toThrow(/^[^\n]+$/);
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { entraTrust } from "../../src/api/auth.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig, type Config } from "../../src/config.js";
 import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
 import { webhookAdminDeps } from "../../src/delivery/index.js";
 import { webhookRoutes } from "../../src/delivery/routes.js";
@@ -17,7 +17,11 @@ import { TABLE_NAMES, TableStore } from "../../src/store/tables.js";
 
 export const TENANT = "11111111-2222-3333-4444-555555555555";
 export const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
-export const AUDIENCE = "api://tokenwatch-test";
+export const V1_ISSUER = `https://sts.windows.net/${TENANT}/`;
+/** The API app registration's application (client) id: what v2 tokens carry as aud. */
+export const CLIENT_ID = "0f6bd5d2-1c33-4e0a-9c3a-1b1c2d3e4f50";
+/** Its Application ID URI (`api://<client id>`, as infra/register-api-app.sh sets it): what v1 tokens carry as aud. */
+export const AUDIENCE = `api://${CLIENT_ID}`;
 export const READ = "Incidents.Read";
 export const WRITE = "Incidents.Write";
 export const ADMIN = "Tokenwatch.Admin";
@@ -37,6 +41,7 @@ export interface TokenOptions {
 
 export interface Host {
   url: string;
+  config: Config;
   store: TableStore;
   stores: Stores;
   token(options?: TokenOptions): Promise<string>;
@@ -66,21 +71,36 @@ async function jwksServer(jwks: unknown): Promise<{ server: Server; url: string 
 }
 
 /** Starts a host over a fresh set of tables (own prefix) on a shared Azurite. */
-export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number; webhooks?: boolean } = {}): Promise<Host> {
+export async function startHost(
+  options: {
+    source?: ReplaySource;
+    ruleNow?: () => number;
+    /** TOKENWATCH_AUTH_AUDIENCE (default AUDIENCE). */
+    audience?: string;
+    /** Also serve the webhook administration routes (http and loopback targets allowed). */
+    webhooks?: boolean;
+  } = {},
+): Promise<Host> {
   azurite ??= await startAzurite();
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${process.pid}x${++prefixSeq}` });
   const stores = createStores(store);
   const { privateKey, publicKey } = await generateKeyPair("RS256");
   const kid = "test-key-1";
   const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });
-  const config = loadConfig({ TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: AUDIENCE, TOKENWATCH_AUTH_JWKS_URL: jwks.url });
+  const config = loadConfig({
+    TOKENWATCH_AUTH_TENANT_ID: TENANT,
+    TOKENWATCH_AUTH_AUDIENCE: options.audience ?? AUDIENCE,
+    TOKENWATCH_AUTH_JWKS_URL: jwks.url,
+    TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true",
+    TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
+  });
   const trust = entraTrust(config)!;
   const extraRoutes = options.webhooks ? webhookRoutes(webhookAdminDeps(store, config)) : undefined;
   const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, log: (line) => console.error(line) });
   const listening: Listening = await listen(api, { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>
-    new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: "2.0", ...o.claims })
+    new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: o.issuer === V1_ISSUER ? "1.0" : "2.0", ...o.claims })
       .setProtectedHeader({ alg: "RS256", kid: o.kid ?? kid, typ: "JWT" })
       .setIssuer(o.issuer ?? ISSUER)
       .setAudience(o.audience ?? AUDIENCE)
@@ -116,6 +136,7 @@ export async function startHost(options: { source?: ReplaySource; ruleNow?: () =
 
   return {
     url: listening.url,
+    config,
     store,
     stores,
     token,

@@ -168,7 +168,7 @@ describe("GET /api/incidents/{id}", () => {
     for (const id of ["0123456789abcdef0123456789abcdef", "nope", "%27%20or%201%20eq%201"]) {
       const r = await host.call("GET", `/api/incidents/${id}`);
       expect(r.status, id).toBe(404);
-      expect(r.body).toMatchObject({ status: 404, title: "Not found" });
+      expect(r.body).toMatchObject({ status: 404, title: "Not Found" });
     }
   });
 });

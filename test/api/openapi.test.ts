@@ -1,12 +1,16 @@
-// The OpenAPI 3.1 document the API serves: generated from the same route table and zod schemas.
+// The OpenAPI 3.1 document the API serves: generated from the same route table and zod schemas,
+// valid for independent tools (swagger-parser, Redocly's recommended rules), webhooks included.
+import SwaggerParser from "@apidevtools/swagger-parser";
+import { BaseResolver, createConfig, lintDocument, makeDocumentFromString } from "@redocly/openapi-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_TYPES } from "../../src/delivery/schema.js";
 import { READ, startHost, stopAzurite, type Host } from "./harness.js";
 
 let host: Host;
 let doc: any;
 
 beforeAll(async () => {
-  host = await startHost();
+  host = await startHost({ webhooks: true });
   const r = await host.call("GET", "/api/openapi.json", { token: await host.token({ roles: [READ] }) });
   expect(r.status).toBe(200);
   doc = r.body;
@@ -49,11 +53,21 @@ describe("GET /api/openapi.json", () => {
         "GET /api/allowlists/{list}/audit",
         "GET /api/rules",
         "POST /api/rules/{id}/backfill",
+        "GET /api/webhooks/event-schema",
+        "GET /api/webhooks/subscriptions",
+        "POST /api/webhooks/subscriptions",
+        "GET /api/webhooks/subscriptions/{id}",
+        "PATCH /api/webhooks/subscriptions/{id}",
+        "DELETE /api/webhooks/subscriptions/{id}",
+        "POST /api/webhooks/subscriptions/{id}/rotate-secret",
+        "GET /api/webhooks/subscriptions/{id}/deliveries",
+        "GET /api/webhooks/subscriptions/{id}/deliveries/{deliveryId}",
+        "POST /api/webhooks/subscriptions/{id}/deliveries/{deliveryId}/redeliver",
       ].sort(),
     );
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops as Record<string, { operationId: string }>).map((o) => o.operationId));
     expect(new Set(ids).size).toBe(ids.length);
-    for (const ref of refs(doc)) expect(ref).toBe("#/components/schemas/Problem");
+    for (const ref of refs(doc)) expect(["#/components/schemas/Problem", "#/components/schemas/WebhookEvent"]).toContain(ref);
     expect(doc.paths["/api/health"].get.security).toEqual([]);
   });
 
@@ -76,5 +90,36 @@ describe("GET /api/openapi.json", () => {
     const from = list.parameters.find((p: { name: string }) => p.name === "from");
     expect(from.schema).toMatchObject({ type: "string", format: "date-time" });
     expect(list.responses["200"].content["application/json"].schema.properties.items.type).toBe("array");
+  });
+});
+
+describe("the document for independent tools", () => {
+  it("validates with swagger-parser (OpenAPI 3.1 schema, refs resolved)", async () => {
+    // validate() dereferences in place: give it a copy.
+    await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toMatchObject({ openapi: "3.1.0" });
+  });
+
+  it("passes Redocly's recommended rules without errors or warnings", async () => {
+    const config = await createConfig({ extends: ["recommended"] });
+    const document = makeDocumentFromString(JSON.stringify(doc), "/openapi.json");
+    const problems = await lintDocument({ document, config, externalRefResolver: new BaseResolver() });
+    expect(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`)).toEqual([]);
+  });
+
+  it("describes each webhook event, signed per Standard Webhooks", () => {
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES].sort());
+    for (const type of EVENT_TYPES) {
+      const post = doc.webhooks[type].post;
+      expect(post.parameters.map((p: { name: string; in: string; required: boolean }) => [p.name, p.in, p.required])).toEqual([
+        ["webhook-id", "header", true],
+        ["webhook-timestamp", "header", true],
+        ["webhook-signature", "header", true],
+      ]);
+      const schema = post.requestBody.content["application/cloudevents+json"].schema;
+      expect(schema).toMatchObject({ allOf: [{ $ref: "#/components/schemas/WebhookEvent" }], properties: { type: { const: `com.tokenwatch.${type}` } } });
+    }
+    const eventSchema = doc.paths["/api/webhooks/event-schema"].get.responses["200"].content["application/json"].schema;
+    expect(eventSchema.properties.$schema).toEqual({ type: "string", const: "https://json-schema.org/draft/2020-12/schema" });
+    expect(doc.paths["/api/openapi.json"].get.responses["200"].content["application/json"].schema.properties.openapi).toMatchObject({ type: "string" });
   });
 });

@@ -74,8 +74,9 @@ describe("webhook routes", () => {
   it("puts the CloudEvents payload schema in the OpenAPI document", async () => {
     const doc = await call("GET", "/api/openapi.json");
     expect(doc.status).toBe(200);
-    const schema = doc.body.paths["/api/webhooks/event-schema"].get.responses["200"].content["application/json"].schema;
+    const schema = doc.body.components.schemas.WebhookEvent;
     expect(schema.properties.specversion).toMatchObject({ const: "1.0" });
+    expect(doc.body.webhooks["incident.created"].post.requestBody.content["application/cloudevents+json"].schema.allOf).toEqual([{ $ref: "#/components/schemas/WebhookEvent" }]);
     expect(schema.properties.data.properties).toHaveProperty("incident");
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(["/api/webhooks/subscriptions", "/api/webhooks/subscriptions/{id}/deliveries/{deliveryId}/redeliver"]));
   });

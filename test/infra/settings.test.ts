@@ -32,7 +32,7 @@ const EXPRESSION_EXAMPLES: Record<string, string> = {
   "'ClientId=${platform.outputs.identityClientId};Authorization=AAD'": "ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD",
   "tenantWorkspace.properties.customerId": "00000000-0000-0000-0000-000000000003",
   "tenant().tenantId": "00000000-0000-0000-0000-000000000004",
-  apiAudience: "api://tokenwatch",
+  apiAudience: "api://00000000-0000-0000-0000-000000000005",
   tablePrefix: "",
 };
 
