@@ -1,5 +1,6 @@
 // Audit records name who acted by the token's immutable ids, not only by its display name:
 // a token whose only name is "Alice Admin (CISO)" is recorded with its oid and tid.
+import { fromMs } from "../../src/rules/kql.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
@@ -15,7 +16,7 @@ beforeAll(async () => {
   host = await startHost({ webhooks: true });
   const rule = ruleById(STS)!;
   await host.stores.incidents.place(
-    [{ id: "audit-alert-1", ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: T0, account: "victim@contoso.com", ip: "203.0.113.9", title: "t", details: {}, entities: [] }],
+    [{ id: "audit-alert-1", ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: fromMs(T0), account: "victim@contoso.com", ip: "203.0.113.9", title: "t", details: {}, entities: [] }],
     T0 + HOUR,
   );
 });

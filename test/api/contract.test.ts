@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
 import { alignUp, runRule } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf } from "../../src/rules/rule.js";
+import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { simulateTenant } from "../../src/sim/simulate.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { Receiver } from "../delivery/support.js";
@@ -64,7 +64,7 @@ async function call(method: string, template: string, path: string, options: Par
 
 /** Runs every rule over the simulated range, as `tokenwatch detect` does. */
 async function detect(source: ReplaySource): Promise<number> {
-  const lastArrival = source.lastArrivalOfRowsBefore(to) ?? to;
+  const lastArrival = source.lastArrivalOf({ from, to }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? to;
   let alerts = 0;
   for (const rule of rules) {
     const until = alignUp(Math.max(to, lastArrival + 1), frequencyOf(rule));
@@ -228,7 +228,7 @@ describe("every response matches the schema the OpenAPI document declares for it
     const cases: [number, string, string, string, Parameters<Host["call"]>[2]?][] = [
       [400, "GET", "/api/incidents", "/api/incidents?status=Open"],
       [401, "GET", "/api/incidents", "/api/incidents", { token: null }],
-      [403, "GET", "/api/rules", "/api/rules", { token: await host.token({ roles: [READ] }) }],
+      [403, "GET", "/api/webhooks/subscriptions", "/api/webhooks/subscriptions", { token: await host.token({ roles: [READ] }) }],
       [404, "GET", "/api/incidents/{id}", "/api/incidents/0123456789abcdef0123456789abcdef"],
       [404, "GET", "/api/webhooks/subscriptions/{id}", "/api/webhooks/subscriptions/sub_0000"],
       [409, "POST", "/api/allowlists/{list}/entries", "/api/allowlists/principals/entries", principal],

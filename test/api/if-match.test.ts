@@ -1,6 +1,7 @@
 // `If-Match: *` means "whatever version is current": concurrent changes sent with it all
 // succeed and none is lost (each is re-applied on the version that beat it), while a
 // specific ETag still answers 412 once the resource moved.
+import { fromMs } from "../../src/rules/kql.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, startHost, stopAzurite, type Host } from "./harness.js";
@@ -15,7 +16,7 @@ beforeAll(async () => {
   host = await startHost({ webhooks: true });
   const rule = ruleById(STS)!;
   await host.stores.incidents.place(
-    [{ id: "ifmatch-alert-1", ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: T0, account: "race@contoso.com", ip: "203.0.113.9", title: "t", details: {}, entities: [] }],
+    [{ id: "ifmatch-alert-1", ruleId: STS, ruleName: rule.meta.name, severity: rule.meta.severity, time: fromMs(T0), account: "race@contoso.com", ip: "203.0.113.9", title: "t", details: {}, entities: [] }],
     T0 + HOUR,
   );
   incidentId = (await host.call("GET", "/api/incidents")).body.items[0].id;
