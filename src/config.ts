@@ -22,6 +22,8 @@ export const ConfigSchema = z
     /** Webhooks: accept http:// targets, and private/loopback/link-local ones (local host and tests only; never in Azure). */
     TOKENWATCH_WEBHOOK_ALLOW_HTTP: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
     TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
+    /** The web console's base URL, for incident links in Teams and Slack messages (default: https://WEBSITE_HOSTNAME, the app itself). */
+    TOKENWATCH_CONSOLE_URL: z.url({ protocol: /^https?$/ }).optional().or(z.literal("").transform(() => undefined)),
     /** Log Analytics workspace (customer) id the timers query; required by the scheduled detections. */
     TOKENWATCH_WORKSPACE_ID: z.guid("a workspace id (GUID)").optional().or(z.literal("").transform(() => undefined)),
     /** Windows end this long before now, so late-ingested rows are in (Sentinel uses 5 minutes). */
@@ -41,6 +43,8 @@ export const ConfigSchema = z
     /** Set by App Service / Functions in Azure: how dev mode knows it must refuse. */
     WEBSITE_INSTANCE_ID: optionalText,
     WEBSITE_SITE_NAME: optionalText,
+    /** Set by App Service: the app's default host name, where the console is served. */
+    WEBSITE_HOSTNAME: optionalText,
   })
   .refine((c) => !(c.TOKENWATCH_DEV_MODE && (c.WEBSITE_INSTANCE_ID || c.WEBSITE_SITE_NAME)), {
     message: "dev mode accepts locally signed tokens and is refused when running in Azure (WEBSITE_INSTANCE_ID / WEBSITE_SITE_NAME is set): unset TOKENWATCH_DEV_MODE",

@@ -313,7 +313,14 @@ export interface RunningHost {
 export async function startServe(options: ServeOptions): Promise<RunningHost> {
   // The local host allows http and loopback/private webhook targets (local receivers) unless
   // the environment says otherwise; the Functions app's defaults stay strict (config.ts).
-  const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", ...process.env, TOKENWATCH_DEV_MODE: "true" });
+  // Teams / Slack incident links point at this host's console unless set.
+  const config = loadConfig({
+    TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true",
+    TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
+    ...(options.port ? { TOKENWATCH_CONSOLE_URL: `http://127.0.0.1:${options.port}` } : {}),
+    ...process.env,
+    TOKENWATCH_DEV_MODE: "true",
+  });
   const storage = await openStorage(config);
   const { log } = options;
   let simulation: Simulation | undefined;

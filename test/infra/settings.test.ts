@@ -24,6 +24,7 @@ const HOST_SETTINGS: Record<string, string> = {
 const PLATFORM_SET: Record<string, string> = {
   WEBSITE_INSTANCE_ID: "set by App Service on each instance",
   WEBSITE_SITE_NAME: "set by App Service to the app's name",
+  WEBSITE_HOSTNAME: "set by App Service to the app's default host name",
 };
 
 /** What ARM gives the non-literal values in main.bicep, to parse the settings as Azure will see them. */
