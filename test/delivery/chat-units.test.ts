@@ -1,8 +1,9 @@
 // Teams and Slack messages as pure functions: what a summary carries, the incident link,
 // and every message checked against what the services accept (payloads.ts): the Adaptive
 // Card 1.5 JSON schema and Slack's Block Kit limits, including for oversized incidents.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { incidentLink, slackMessage, summarise, teamsMessage, testSummary, type ChatSummary } from "../../src/delivery/chat.js";
+import { facts, incidentLink, slackMessage, summarise, teamsMessage, testSummary, type ChatSummary } from "../../src/delivery/chat.js";
 import { buildEvent, type WebhookEvent } from "../../src/delivery/schema.js";
 import type { Alert, Incident } from "../../src/engine/incidents.js";
 import { factsOf, linkOf, slackProblems, teamsProblems } from "./payloads.js";
@@ -124,6 +125,14 @@ describe("Teams: Adaptive Card 1.5 in the Workflows envelope", () => {
     const noUrl = teamsMessage(cases[0]![1]) as unknown as { attachments: { content: { actions: Record<string, unknown>[] } }[] };
     delete noUrl.attachments[0]!.content.actions[0]!.url;
     expect(teamsProblems(JSON.stringify(noUrl)).length).toBeGreaterThan(0);
+  });
+
+  it("the card example in docs/webhooks.md is a valid message with today's facts", () => {
+    const doc = readFileSync(new URL("../../docs/webhooks.md", import.meta.url), "utf8");
+    const example = /<!-- teams-card-example -->\n```json\n([\s\S]*?)\n```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    expect(teamsProblems(example!)).toEqual([]);
+    expect(Object.keys(factsOf("teams", JSON.parse(example!)))).toEqual(facts(cases[0]![1]).map(([label]) => label));
   });
 
   it("shows at most ten IPs and says how many more", () => {
