@@ -29,7 +29,7 @@ export interface ChatSummary {
   newAlerts: number;
   /** Rule names of the incident and of the announced alerts. */
   rules: string[];
-  /** Addresses and countries seen in the announced alerts (the incident's, for an update alone). */
+  /** Addresses and countries of the announced alerts (none for an update alone). */
   ips: string[];
   countries: string[];
   /** The incident in the console; null when no console URL is configured. */
