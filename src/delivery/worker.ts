@@ -172,13 +172,13 @@ export class DeliveryWorker {
     }
     await forEachLimit(queues.values(), this.concurrency, async (queue) => {
       queue.sort(deliveryOrder);
-      const chatSub = byId.get(queue[0]!.subscriptionId);
-      if (chatSub && isChat(chatSub.format)) return this.sendChat(chatSub, queue, report);
+      const sub = byId.get(queue[0]!.subscriptionId);
+      // A disabled subscription's deliveries wait; a deleted one's are removed with it.
+      if (!sub || !sub.enabled) return;
+      if (isChat(sub.format)) return this.sendChat(sub, queue, report);
       // In order: the head must succeed (or be dead-lettered) before the next one goes.
       for (const delivery of queue) {
-        const sub = byId.get(delivery.subscriptionId);
-        // A disabled subscription's deliveries wait; a deleted one's are removed with it.
-        if (!sub || !sub.enabled || delivery.nextAttemptAt > this.now()) return;
+        if (delivery.nextAttemptAt > this.now()) return;
         const outcome = await this.attempt(sub, delivery, report);
         if (outcome === "pending") return;
       }
@@ -193,7 +193,7 @@ export class DeliveryWorker {
   private async sendChat(sub: SubscriptionWithSecrets, queue: Delivery[], report: WorkerReport): Promise<void> {
     const head = queue[0]!;
     const now = this.now();
-    if (!sub.enabled || head.nextAttemptAt > now) return;
+    if (head.nextAttemptAt > now) return;
     const history = await this.deliveries.forSubscription(sub.id, { incidentId: head.incidentId });
     const sentAt = history.flatMap((d) => d.attempts.filter(accepted).map((a) => a.at));
     if (sentAt.length > 0 && Math.max(...sentAt) + sub.throttleSeconds * 1000 > now) return;

@@ -157,6 +157,18 @@ describe("Teams and Slack delivery", () => {
     // The format is fixed; the throttle is for chat formats only.
     const patchFormat = await h.updateSubscription({ params: { id: created.subscription.id }, headers: { "if-match": "*" }, principal: ADMIN, body: { format: "slack" } });
     expect(patchFormat.status).toBe(400);
+    // A replaced URL is write-only too.
+    const replaced = await h.updateSubscription({
+      params: { id: created.subscription.id },
+      headers: { "if-match": "*" },
+      principal: ADMIN,
+      body: { url: receivers.teams.url("/replaced"), throttleSeconds: 60 },
+    });
+    expect(replaced).toMatchObject({ status: 200, body: { url: null, throttleSeconds: 60 } });
+    expect((await new SubscriptionRepository(store).get(created.subscription.id))!.url).toBe(receivers.teams.url("/replaced"));
+    const signed = await subscribe("cloudevents");
+    const throttleSigned = await h.updateSubscription({ params: { id: signed.subscription.id }, headers: { "if-match": "*" }, principal: ADMIN, body: { throttleSeconds: 60 } });
+    expect(throttleSigned.status).toBe(400);
     const ce = await admin().createSubscription({
       params: {},
       headers: {},
