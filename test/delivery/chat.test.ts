@@ -143,6 +143,30 @@ describe("Teams and Slack delivery", () => {
     expect(factsOf("slack", message!.body)).toMatchObject({ Alerts: "2", "New in this message": "2", Countries: "NL, US, FR" });
   });
 
+  it("a redelivered message summarises again the events merged into it", async () => {
+    const sub = await subscribe("teams", { throttleSeconds: 600 });
+    await place(store, [pivot("dan@contoso.com", T0, "203.0.113.1", "US")], clock.t);
+    await worker().run();
+    clock.t += MIN;
+    await place(store, [pivot("dan@contoso.com", T0 + MIN, "203.0.113.2", "US")], clock.t);
+    clock.t += MIN;
+    await place(store, [pivot("dan@contoso.com", T0 + 2 * MIN, "203.0.113.3", "US")], clock.t);
+    clock.t = T0 + 10 * MIN;
+    expect(await worker().run()).toMatchObject({ delivered: 1, merged: 1 });
+    const log = await new DeliveryRepository(store).forSubscription(sub.subscription.id);
+    const merged = log.find((d) => d.mergedInto)!;
+    const head = log.find((d) => d.id === merged.mergedInto)!;
+    const res = await admin().redeliver({ params: { id: sub.subscription.id, deliveryId: head.id }, headers: {}, principal: ADMIN });
+    expect(res.status).toBe(202);
+    // Still throttled: the last message went out at minute 10.
+    clock.t = T0 + 19 * MIN;
+    expect(await worker().run()).toMatchObject({ attempted: 0 });
+    clock.t = T0 + 20 * MIN;
+    expect(await worker().run()).toMatchObject({ delivered: 1 });
+    const messages = receivers.teams.delivered.map((m) => factsOf("teams", m.body)["New in this message"]);
+    expect(messages).toEqual(["1", "2", "2"]);
+  });
+
   it("keeps a chat URL secret: no signing secret, never listed back, nothing to rotate", async () => {
     const created = await subscribe("teams");
     expect(created.secret).toBeNull();
