@@ -164,6 +164,11 @@ module api 'app/function.bicep' = {
         name: 'TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS'
         value: 'false'
       }
+      // Incident links in Teams / Slack messages: empty = the app's own host (WEBSITE_HOSTNAME).
+      {
+        name: 'TOKENWATCH_CONSOLE_URL'
+        value: ''
+      }
       {
         name: 'TOKENWATCH_AUTH_TENANT_ID'
         value: tenant().tenantId

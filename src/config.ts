@@ -48,6 +48,8 @@ export const ConfigSchema = z
     /** Webhooks: accept http:// targets, and private/loopback/link-local ones (local host and tests only; never in Azure). */
     TOKENWATCH_WEBHOOK_ALLOW_HTTP: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
     TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
+    /** The web console's base URL, for incident links in Teams and Slack messages (default: https://WEBSITE_HOSTNAME, the app itself). */
+    TOKENWATCH_CONSOLE_URL: z.url({ protocol: /^https?$/ }).optional().or(z.literal("").transform(() => undefined)),
     /** Log Analytics workspace (customer) id the timers query; required by the scheduled detections. */
     TOKENWATCH_WORKSPACE_ID: z.guid("a workspace id (GUID)").optional().or(z.literal("").transform(() => undefined)),
     /** Windows end this long before now, so late-ingested rows are in (Sentinel uses 5 minutes). */
@@ -76,6 +78,8 @@ export const ConfigSchema = z
      * and never where a hosting platform's marker is set (see HOSTED_MARKERS).
      */
     TOKENWATCH_DEV_MODE: z.enum(["true", "false", "1", "0", ""]).optional().transform((v) => v === "true" || v === "1"),
+    /** Set by App Service: the app's default host name, where the console is served (also a hosted marker). */
+    WEBSITE_HOSTNAME: optionalText,
   })
   .refine((c) => !(c.TOKENWATCH_STORAGE_CONNECTION_STRING && c.TOKENWATCH_STORAGE_TABLE_ENDPOINT), {
     message: "set either TOKENWATCH_STORAGE_CONNECTION_STRING or TOKENWATCH_STORAGE_TABLE_ENDPOINT, not both",

@@ -317,9 +317,16 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   // The local host allows http and loopback/private webhook targets (local receivers) unless
   // the environment says otherwise; the Functions app's defaults stay strict (config.ts).
   // Dev mode (the dev key's tokens) is on unless TOKENWATCH_DEV_MODE=false: loadConfig refuses it
-  // in a hosted environment, and here it is refused on any but a loopback address.
-  const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", TOKENWATCH_DEV_MODE: "true", ...process.env });
+  // in a hosted environment, and here it is refused on any but a loopback address. Teams / Slack
+  // incident links point at this host's console unless TOKENWATCH_CONSOLE_URL is set.
   const host = options.host ?? "127.0.0.1";
+  const config = loadConfig({
+    TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true",
+    TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
+    TOKENWATCH_DEV_MODE: "true",
+    ...(options.port ? { TOKENWATCH_CONSOLE_URL: `http://${host}:${options.port}` } : {}),
+    ...process.env,
+  });
   if (config.TOKENWATCH_DEV_MODE && !isLoopbackHost(host))
     throw new Error(`dev mode accepts locally signed tokens and listens only on a loopback address, not ${host}: listen on 127.0.0.1 or set TOKENWATCH_DEV_MODE=false`);
   const storage = await openStorage(config);

@@ -1,8 +1,10 @@
 // Webhook administration as plain functions (request in, response out), admin role only:
-// subscriptions CRUD, secret rotation, the delivery log, redelivery. Each handler checks
-// the role and validates its own input with zod, so it is safe to call directly; the API
-// registers the same functions as routes (routes.ts). Errors are RFC 9457 problem
-// responses. Secrets appear in exactly two responses: create and rotate.
+// subscriptions CRUD, secret rotation, the delivery log, redelivery, a test message. Each
+// handler checks the role and validates its own input with zod, so it is safe to call
+// directly; the API registers the same functions as routes (routes.ts). Errors are RFC
+// 9457 problem responses. Secrets appear in exactly two responses: create and rotate. A
+// Teams or Slack URL appears in none.
+import { randomUUID } from "node:crypto";
 import { flatActor, type Actor } from "../audit.js";
 import { HttpError } from "../api/router.js";
 import { actorFields } from "../api/schemas.js";
@@ -11,9 +13,13 @@ import { z } from "zod";
 import { problemTitle } from "../api/router.js";
 import { Severity } from "../rules/rule.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
-import { EVENT_TYPES, WebhookEventSchema } from "./schema.js";
+import { FORMATS, isChat, testSummary } from "./chat.js";
+import { chatRequest, signedEvent } from "./message.js";
+import { buildTestEvent, EVENT_TYPES, WebhookEventSchema } from "./schema.js";
+import { send } from "./send.js";
 import { publicView, type SubscriptionRepository, type SubscriptionWithSecrets } from "./subscriptions.js";
 import { checkUrl, resolveTarget, TargetRefused, type Resolver, type TargetPolicy } from "./targets.js";
+import { DEFAULT_TIMEOUT_MS } from "./worker.js";
 
 export const ADMIN_ROLE = "Tokenwatch.Admin";
 
@@ -23,6 +29,10 @@ export interface AdminDeps {
   policy: TargetPolicy;
   now(): number;
   resolver?: Resolver;
+  /** The clock behind a test message's `webhook-timestamp` (default Date.now). */
+  wallClock?: () => number;
+  /** A test message's timeout (default the worker's). */
+  timeoutMs?: number;
 }
 
 /** The parts of an HTTP request the handlers read (the API's ApiRequest has them all). */
@@ -43,16 +53,31 @@ export interface AdminResponse {
 // ---- schemas (no transforms: parsing twice, at the API edge and here, gives the same) ----
 
 const Url = z.url({ protocol: /^https?$/ }).max(2048);
-export const SubscriptionCreateBody = z.strictObject({
-  url: Url.meta({ description: "HTTPS endpoint receiving the events" }),
-  description: z.string().max(500).optional(),
-  eventTypes: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length),
-  minSeverity: Severity.optional().meta({ description: "events about incidents below this severity are not sent (default Informational)" }),
-  enabled: z.boolean().optional(),
-});
+const Throttle = z
+  .number()
+  .int()
+  .min(0)
+  .max(86_400)
+  .meta({ description: "teams and slack only: at most one message per incident per this many seconds; events in between are summarised in the next message (default 300)" });
+export const DEFAULT_THROTTLE_SECONDS = 300;
+export const SubscriptionCreateBody = z
+  .strictObject({
+    url: Url.meta({ description: "HTTPS endpoint receiving the events: your receiver, a Teams Workflows webhook URL, or a Slack incoming-webhook URL" }),
+    format: z.enum(FORMATS).optional().meta({ description: "cloudevents (signed CloudEvents, the default), teams (Adaptive Card) or slack (Block Kit); fixed at creation" }),
+    throttleSeconds: Throttle.optional(),
+    description: z.string().max(500).optional(),
+    eventTypes: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length),
+    minSeverity: Severity.optional().meta({ description: "events about incidents below this severity are not sent (default Informational)" }),
+    enabled: z.boolean().optional(),
+  })
+  .refine((b) => b.throttleSeconds === undefined || (b.format !== undefined && isChat(b.format)), {
+    message: "throttleSeconds applies to teams and slack subscriptions only: a cloudevents consumer gets every event",
+    path: ["throttleSeconds"],
+  });
 export const SubscriptionPatchBody = z
   .strictObject({
     url: Url.optional(),
+    throttleSeconds: Throttle.optional(),
     description: z.string().max(500).optional(),
     eventTypes: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length).optional(),
     minSeverity: Severity.optional(),
@@ -78,7 +103,10 @@ const time = z.string().meta({ description: "RFC 3339 timestamp" });
 export const SubscriptionSchema = z
   .object({
     id: z.string(),
-    url: z.string(),
+    url: z.string().nullable().describe("null for teams and slack: their URL is a credential and is never returned"),
+    endpoint: z.string().describe("scheme and host of the URL"),
+    format: z.enum(FORMATS),
+    throttleSeconds: z.number().int().describe("teams and slack: at most one message per incident per this many seconds; 0 for cloudevents"),
     description: z.string(),
     eventTypes: z.array(z.enum(EVENT_TYPES)),
     minSeverity: Severity,
@@ -93,8 +121,16 @@ export const SubscriptionSchema = z
   .meta({ title: "WebhookSubscription" });
 export const SubscriptionWithSecretSchema = z.object({
   subscription: SubscriptionSchema,
-  secret: z.string().describe("whsec_… signing secret: shown this once, store it now"),
+  secret: z.string().nullable().describe("whsec_… signing secret: shown this once, store it now (null for teams and slack, which are not signed)"),
 });
+export const TestResultSchema = z
+  .object({
+    delivered: z.boolean().describe("the endpoint answered 2xx"),
+    statusCode: z.number().int().nullable(),
+    latencyMs: z.number().int(),
+    error: z.string().nullable(),
+  })
+  .meta({ title: "WebhookTestResult" });
 export const AttemptSchema = z.object({
   at: time,
   statusCode: z.number().int().nullable(),
@@ -117,10 +153,13 @@ export const DeliverySchema = z
     createdAt: time,
     updatedAt: time,
     attempts: z.array(AttemptSchema),
+    mergedInto: z.string().nullable().describe("teams and slack: the delivery whose message summarised this event"),
     etag: z.string(),
   })
   .meta({ title: "WebhookDelivery" });
-export const DeliveryDetailSchema = DeliverySchema.extend({ payload: WebhookEventSchema });
+export const DeliveryDetailSchema = DeliverySchema.extend({
+  payload: WebhookEventSchema.describe("the event; for teams and slack, the message sent was built from it (and the events merged into it)"),
+});
 
 // ---- views ----
 
@@ -156,6 +195,7 @@ function deliveryView(d: Delivery) {
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),
     attempts: d.attempts.map(attemptView),
+    mergedInto: d.mergedInto ?? null,
     etag: httpEtag(d.etag),
   };
 }
@@ -228,6 +268,12 @@ async function loadSubscription(deps: AdminDeps, id: string): Promise<Subscripti
   return sub;
 }
 
+function testRequest(sub: SubscriptionWithSecrets, now: number, wallClock: number) {
+  if (isChat(sub.format)) return chatRequest(sub.format, testSummary(now));
+  const id = `msg_test_${randomUUID().replace(/-/g, "")}`;
+  return signedEvent(sub, id, JSON.stringify(buildTestEvent(id, sub.id, now)), now, wallClock);
+}
+
 // ---- handlers ----
 
 export function webhookHandlers(deps: AdminDeps) {
@@ -236,8 +282,17 @@ export function webhookHandlers(deps: AdminDeps) {
     createSubscription: admin(async (req) => {
       const body = parse(SubscriptionCreateBody, req.body, "body");
       await checkTarget(deps, body.url);
+      const format = body.format ?? "cloudevents";
       const { subscription, secret } = await deps.subscriptions.create(
-        { url: body.url, description: body.description ?? "", eventTypes: [...new Set(body.eventTypes)], minSeverity: body.minSeverity ?? "Informational", enabled: body.enabled ?? true },
+        {
+          url: body.url,
+          format,
+          throttleSeconds: isChat(format) ? (body.throttleSeconds ?? DEFAULT_THROTTLE_SECONDS) : 0,
+          description: body.description ?? "",
+          eventTypes: [...new Set(body.eventTypes)],
+          minSeverity: body.minSeverity ?? "Informational",
+          enabled: body.enabled ?? true,
+        },
         req.principal!,
         deps.now(),
       );
@@ -261,6 +316,10 @@ export function webhookHandlers(deps: AdminDeps) {
     updateSubscription: admin(async (req) => {
       const body = parse(SubscriptionPatchBody, req.body, "body");
       const id = req.params.id ?? "";
+      if (body.throttleSeconds !== undefined && !isChat((await loadSubscription(deps, id)).format)) {
+        const message = "throttleSeconds applies to teams and slack subscriptions only: a cloudevents consumer gets every event";
+        return problem(400, `body.throttleSeconds: ${message}`, [{ field: "body.throttleSeconds", message }]);
+      }
       if (body.url !== undefined) await checkTarget(deps, body.url);
       const changes = { ...body, ...(body.eventTypes ? { eventTypes: [...new Set(body.eventTypes)] } : {}) };
       const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.update(sub.id, changes, etag, req.principal!, deps.now()));
@@ -281,6 +340,8 @@ export function webhookHandlers(deps: AdminDeps) {
     rotateSecret: admin(async (req) => {
       const body = parse(RotateBody, req.body ?? {}, "body");
       const id = req.params.id ?? "";
+      const format = (await loadSubscription(deps, id)).format;
+      if (isChat(format)) return problem(409, `a ${format} subscription is not signed and has no secret; its URL is the credential: to replace it, PATCH a new url`);
       const result = await writeIfMatch(req.headers, true, () => loadSubscription(deps, id), (sub, etag) => deps.subscriptions.rotate(sub.id, (body.overlapSeconds ?? 86_400) * 1000, etag, req.principal!, deps.now()));
       if (!result.ok) return result.reason === "missing" ? missing(`webhook subscription ${id}`) : stale();
       return { status: 200, headers: { etag: httpEtag(result.value.subscription.etag) }, body: { subscription: subscriptionView(result.value.subscription), secret: result.value.secret } };
@@ -319,9 +380,25 @@ export function webhookHandlers(deps: AdminDeps) {
       if (!delivery) return missing(`delivery ${id} of subscription ${subId}`);
       if (delivery.status === "pending") return problem(409, "the delivery is still pending; it will be attempted again on its schedule");
       const now = deps.now();
-      const etag = await deps.deliveries.update(delivery, delivery.etag, { status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now });
+      const changes = { status: "pending" as const, attemptCount: 0, nextAttemptAt: now, updatedAt: now, mergedInto: null };
+      const etag = await deps.deliveries.update(delivery, delivery.etag, changes);
       if (etag === null) return stale();
-      return { status: 202, body: deliveryView({ ...delivery, status: "pending", attemptCount: 0, nextAttemptAt: now, updatedAt: now, etag }) };
+      return { status: 202, body: deliveryView({ ...delivery, ...changes, etag }) };
+    }),
+
+    /**
+     * POST /webhooks/subscriptions/{id}/test: one message now, outside the outbox and the
+     * delivery log, under the same target policy: a sample incident card for teams and
+     * slack, a signed `com.tokenwatch.webhook.test` event for cloudevents. Reports what
+     * the endpoint answered.
+     */
+    sendTest: admin(async (req) => {
+      const sub = await loadSubscription(deps, req.params.id ?? "");
+      const request = testRequest(sub, deps.now(), (deps.wallClock ?? Date.now)());
+      const result = await send({ url: sub.url, ...request, timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS, policy: deps.policy, resolver: deps.resolver });
+      const delivered = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+      const error = result.error ?? (delivered ? null : `HTTP ${result.statusCode}`);
+      return { status: 200, body: { delivered, statusCode: result.statusCode, latencyMs: result.latencyMs, error } };
     }),
 
     /** GET /webhooks/event-schema: the JSON Schema of the payload (also in the OpenAPI document). */

@@ -40,6 +40,8 @@ export interface Delivery {
   updatedAt: number;
   /** The most recent attempts, oldest first (at most MAX_LOGGED_ATTEMPTS). */
   attempts: Attempt[];
+  /** teams / slack: the delivery whose message summarised this event (it had no message of its own). */
+  mergedInto?: string | null;
   etag: string;
 }
 
@@ -65,6 +67,7 @@ const META_COLUMNS = [
   "createdAt",
   "updatedAt",
   "attempts",
+  "mergedInto",
 ];
 
 interface DeliveryEntity {
@@ -81,6 +84,8 @@ interface DeliveryEntity {
   createdAt: string;
   updatedAt: string;
   attempts: string;
+  /** "" or absent: none. */
+  mergedInto?: string;
   bodyParts?: number;
   [part: `body${number}`]: string;
 }
@@ -176,6 +181,7 @@ function toPartialEntity(d: Partial<Omit<Delivery, "id" | "subscriptionId" | "et
   if (d.createdAt !== undefined) out.createdAt = new Date(d.createdAt).toISOString();
   if (d.updatedAt !== undefined) out.updatedAt = new Date(d.updatedAt).toISOString();
   if (d.attempts !== undefined) out.attempts = JSON.stringify(d.attempts.slice(-MAX_LOGGED_ATTEMPTS));
+  if (d.mergedInto !== undefined) out.mergedInto = d.mergedInto ?? "";
   return out;
 }
 
@@ -200,6 +206,7 @@ function fromEntity(e: DeliveryEntity & { partitionKey?: string; rowKey?: string
     createdAt: Date.parse(e.createdAt),
     updatedAt: Date.parse(e.updatedAt),
     attempts: JSON.parse(e.attempts) as Attempt[],
+    mergedInto: e.mergedInto || null,
     etag: e.etag,
   };
 }

@@ -12,8 +12,13 @@ export function targetPolicy(config: Pick<Config, "TOKENWATCH_WEBHOOK_ALLOW_HTTP
   return { allowHttp: config.TOKENWATCH_WEBHOOK_ALLOW_HTTP, allowPrivate: config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS };
 }
 
+/** The console's base URL for incident links: the setting, else the app's own host in Azure, else none. */
+export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBSITE_HOSTNAME">): string | null {
+  return config.TOKENWATCH_CONSOLE_URL ?? (config.WEBSITE_HOSTNAME ? `https://${config.WEBSITE_HOSTNAME}` : null);
+}
+
 export function createDeliveryWorker(store: TableStore, config: Config, options: Omit<WorkerOptions, "policy"> = {}): DeliveryWorker {
-  return new DeliveryWorker(store, { ...options, policy: targetPolicy(config) });
+  return new DeliveryWorker(store, { consoleUrl: consoleUrl(config), ...options, policy: targetPolicy(config) });
 }
 
 /**

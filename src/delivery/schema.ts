@@ -85,6 +85,39 @@ export const WebhookEventSchema = z
   });
 export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
 
+/** The CloudEvents `type` of a "send test message" (POST /webhooks/subscriptions/{id}/test). */
+export const TEST_EVENT_TYPE = "com.tokenwatch.webhook.test";
+
+export const WebhookTestEventSchema = z
+  .object({
+    specversion: z.literal("1.0"),
+    id: z.string(),
+    source: z.literal(EVENT_SOURCE),
+    type: z.literal(TEST_EVENT_TYPE),
+    subject: z.string().describe("The subscription id"),
+    time: isoTime,
+    datacontenttype: z.literal("application/json"),
+    data: z.object({ subscriptionId: z.string(), message: z.string() }),
+  })
+  .meta({
+    title: "TokenwatchWebhookTestEvent",
+    description: "Sent only when an admin asks for a test message; signed like every event. It announces no incident: acknowledge it and do nothing else.",
+  });
+export type WebhookTestEvent = z.infer<typeof WebhookTestEventSchema>;
+
+export function buildTestEvent(id: string, subscriptionId: string, time: number): WebhookTestEvent {
+  return {
+    specversion: "1.0",
+    id,
+    source: EVENT_SOURCE,
+    type: TEST_EVENT_TYPE,
+    subject: subscriptionId,
+    time: new Date(time).toISOString(),
+    datacontenttype: "application/json",
+    data: { subscriptionId, message: "Test message from tokenwatch, sent at an admin's request. It announces no incident." },
+  };
+}
+
 /** JSON Schema (draft 2020-12) of the webhook payload, for the OpenAPI document. */
 export const WEBHOOK_EVENT_JSON_SCHEMA = z.toJSONSchema(WebhookEventSchema, { target: "draft-2020-12" });
 

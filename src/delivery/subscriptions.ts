@@ -1,13 +1,16 @@
 // Webhook subscriptions, table "Subscriptions" (one partition: there are few). The
 // signing secrets are stored with the subscription because every attempt signs with
 // them; they leave this module only towards the signer, and towards an admin exactly
-// once, when generated (create, rotate). In Azure the storage account is reachable only
-// by the app's managed identity (no shared keys; see infra), so the table is as private
-// as the app's own memory.
+// once, when generated (create, rotate). A Teams or Slack webhook URL is itself the
+// credential (whoever has it can post to the channel) and such messages are not signed:
+// its URL is kept like a secret, and reads show only its origin. In Azure the storage
+// account is reachable only by the app's managed identity (no shared keys; see infra), so
+// the table is as private as the app's own memory.
 import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import { randomUUID } from "node:crypto";
 import { severityRank, type Severity } from "../rules/rule.js";
 import { odata, statusOf, type TableStore } from "../store/tables.js";
+import { isChat, type Format } from "./chat.js";
 import type { EventType } from "./schema.js";
 import { generateSecret } from "./signing.js";
 
@@ -23,6 +26,10 @@ export interface SigningSecret {
 export interface Subscription {
   id: string;
   url: string;
+  /** cloudevents (signed CloudEvents), teams (Adaptive Card) or slack (Block Kit); fixed at creation. */
+  format: Format;
+  /** teams and slack: at most one message per incident per this many seconds (0 for cloudevents). */
+  throttleSeconds: number;
   description: string;
   eventTypes: EventType[];
   minSeverity: Severity;
@@ -40,10 +47,14 @@ export interface SubscriptionWithSecrets extends Subscription {
   secrets: SigningSecret[];
 }
 
-export type SubscriptionInput = Pick<Subscription, "url" | "description" | "eventTypes" | "minSeverity" | "enabled">;
+export type SubscriptionInput = Pick<Subscription, "url" | "format" | "throttleSeconds" | "description" | "eventTypes" | "minSeverity" | "enabled">;
+export type SubscriptionChanges = Partial<Omit<SubscriptionInput, "format">>;
 
 interface SubscriptionEntity {
   url: string;
+  /** Absent on rows written before chat formats existed: cloudevents. */
+  format?: string;
+  throttleSeconds?: number;
   description: string;
   eventTypes: string;
   minSeverity: string;
@@ -75,19 +86,29 @@ export function matches(sub: Subscription, type: EventType, severity: Severity):
   return sub.enabled && sub.eventTypes.includes(type) && severityRank[severity] >= severityRank[sub.minSeverity];
 }
 
-/** Without the secrets: what every read returns. */
-export function publicView(sub: SubscriptionWithSecrets): Subscription & { secrets: { createdAt: number; expiresAt: number | null }[] } {
-  const { secrets, ...rest } = sub;
-  return { ...rest, secrets: secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt })) };
+/** The scheme and host of a URL: all a read shows of a chat webhook URL. */
+export function endpointOf(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+}
+
+/** Without the secrets (and without a chat URL, which is one): what every read returns. */
+export function publicView(
+  sub: SubscriptionWithSecrets,
+): Omit<Subscription, "url"> & { url: string | null; endpoint: string; secrets: { createdAt: number; expiresAt: number | null }[] } {
+  const { secrets, url, ...rest } = sub;
+  return { ...rest, url: isChat(sub.format) ? null : url, endpoint: endpointOf(url), secrets: secrets.map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt })) };
 }
 
 export class SubscriptionRepository {
   constructor(private readonly store: TableStore) {}
 
-  async create(input: SubscriptionInput, createdBy: Actor, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string }> {
+  /** A new subscription; a cloudevents one gets its signing secret, returned this once (chat formats are not signed: null). */
+  async create(input: SubscriptionInput, createdBy: Actor, now: number): Promise<{ subscription: SubscriptionWithSecrets; secret: string | null }> {
     const id = randomUUID();
-    const secret = generateSecret();
-    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, updatedBy: createdBy, secrets: [{ secret, createdAt: now, expiresAt: null }] };
+    const secret = isChat(input.format) ? null : generateSecret();
+    const secrets = secret === null ? [] : [{ secret, createdAt: now, expiresAt: null }];
+    const sub: Omit<SubscriptionWithSecrets, "etag"> = { ...input, id, createdAt: now, updatedAt: now, createdBy, updatedBy: createdBy, secrets };
     const client = await this.store.table("Subscriptions");
     const response = await client.createEntity(toEntity(sub));
     return { subscription: { ...sub, etag: response.etag ?? "" }, secret };
@@ -104,7 +125,7 @@ export class SubscriptionRepository {
   }
 
   /** Changes settings if the subscription is unchanged since `etag` (any when undefined). */
-  async update(id: string, changes: Partial<SubscriptionInput>, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
+  async update(id: string, changes: SubscriptionChanges, etag: string | undefined, actor: Actor, now: number): Promise<Outcome<SubscriptionWithSecrets>> {
     return this.replace(id, etag, (sub) => ({ ...sub, ...changes, updatedAt: now, updatedBy: actor }));
   }
 
@@ -166,6 +187,8 @@ function toEntity(s: Omit<SubscriptionWithSecrets, "etag">) {
     partitionKey: PARTITION,
     rowKey: s.id,
     url: s.url,
+    format: s.format,
+    throttleSeconds: s.throttleSeconds,
     description: s.description,
     eventTypes: JSON.stringify(s.eventTypes),
     minSeverity: s.minSeverity,
@@ -182,6 +205,8 @@ function fromEntity(e: SubscriptionEntity & { rowKey?: string; etag: string }): 
   return {
     id: e.rowKey ?? "",
     url: e.url,
+    format: (e.format ?? "cloudevents") as Format,
+    throttleSeconds: e.throttleSeconds ?? 0,
     description: e.description,
     eventTypes: JSON.parse(e.eventTypes) as EventType[],
     minSeverity: e.minSeverity as Severity,

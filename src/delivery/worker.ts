@@ -7,6 +7,11 @@
 //    A later event for an incident never overtakes an earlier one that is still pending;
 //    a dead-lettered one no longer holds the queue. Each attempt is claimed with an ETag
 //    first, so two workers running at once do not send the same attempt twice.
+// 3. Teams and Slack subscriptions: one message per incident at most every
+//    `throttleSeconds`. The head delivery waits until then; its message then summarises
+//    it and every later pending event of the incident, which are marked delivered
+//    (`mergedInto` the head) only after the message is accepted. Nothing is dropped: a
+//    failed message is retried with whatever has joined the queue meanwhile.
 import { createHash } from "node:crypto";
 import type { Alert } from "../engine/incidents.js";
 import { compareTime } from "../rules/kql.js";
@@ -15,11 +20,12 @@ import { prefixRange } from "../store/keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";
 import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type Delivery } from "./deliveries.js";
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
+import { isChat, summarise } from "./chat.js";
+import { chatRequest, signedEvent, type Outgoing } from "./message.js";
 import { backoff, parseRetryAfter, RETRY_AFTER_STATUSES } from "./schedule.js";
-import { buildEvent, CONTENT_TYPE } from "./schema.js";
+import { buildEvent, type WebhookEvent } from "./schema.js";
 import { send } from "./send.js";
-import { signHeaders } from "./signing.js";
-import { activeSecrets, matches, SubscriptionRepository, type SubscriptionWithSecrets } from "./subscriptions.js";
+import { matches, SubscriptionRepository, type SubscriptionWithSecrets } from "./subscriptions.js";
 import type { Resolver, TargetPolicy } from "./targets.js";
 
 export interface WorkerOptions {
@@ -35,6 +41,8 @@ export interface WorkerOptions {
   /** Attempts in flight at once (different incidents or subscriptions). */
   concurrency?: number;
   resolver?: Resolver;
+  /** The console's base URL, for the incident link in Teams and Slack messages (none when null). */
+  consoleUrl?: string | null;
 }
 
 export interface WorkerReport {
@@ -44,10 +52,11 @@ export interface WorkerReport {
   delivered: number;
   failed: number;
   deadLettered: number;
+  /** Teams / Slack events summarised in another event's message. */
+  merged: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
-const USER_AGENT = "tokenwatch-webhooks/1";
 const ALERTS_PER_QUERY = 40;
 
 /** The delivery id (= webhook-id): one per event and subscription, the same on every retry. */
@@ -79,7 +88,7 @@ export class DeliveryWorker {
 
   /** Fans out the outbox, then sends what is due. */
   async run(): Promise<WorkerReport> {
-    const report: WorkerReport = { fannedOut: 0, deliveriesCreated: 0, attempted: 0, delivered: 0, failed: 0, deadLettered: 0 };
+    const report: WorkerReport = { fannedOut: 0, deliveriesCreated: 0, attempted: 0, delivered: 0, failed: 0, deadLettered: 0, merged: 0 };
     const subscriptions = await this.subscriptions.list();
     await this.fanOut(subscriptions, report);
     await this.sendDue(subscriptions, report);
@@ -164,34 +173,56 @@ export class DeliveryWorker {
     }
     await forEachLimit(queues.values(), this.concurrency, async (queue) => {
       queue.sort(deliveryOrder);
+      const sub = byId.get(queue[0]!.subscriptionId);
+      // A disabled subscription's deliveries wait; a deleted one's are removed with it.
+      if (!sub || !sub.enabled) return;
+      if (isChat(sub.format)) return this.sendChat(sub, queue, report);
       // In order: the head must succeed (or be dead-lettered) before the next one goes.
       for (const delivery of queue) {
-        const sub = byId.get(delivery.subscriptionId);
-        // A disabled subscription's deliveries wait; a deleted one's are removed with it.
-        if (!sub || !sub.enabled || delivery.nextAttemptAt > this.now()) return;
+        if (delivery.nextAttemptAt > this.now()) return;
         const outcome = await this.attempt(sub, delivery, report);
         if (outcome === "pending") return;
       }
     });
   }
 
-  /** One attempt of one delivery: claims it, sends, records. */
-  private async attempt(sub: SubscriptionWithSecrets, delivery: Delivery, report: WorkerReport): Promise<Delivery["status"]> {
+  /**
+   * A Teams / Slack queue: the head goes when due and when the incident's last message is
+   * `throttleSeconds` old, carrying every later pending event of the incident with it. A
+   * redelivered head carries again the events its first message summarised.
+   */
+  private async sendChat(sub: SubscriptionWithSecrets, queue: Delivery[], report: WorkerReport): Promise<void> {
+    const head = queue[0]!;
+    const now = this.now();
+    if (head.nextAttemptAt > now) return;
+    const history = await this.deliveries.forSubscription(sub.id, { incidentId: head.incidentId });
+    const sentAt = history.flatMap((d) => d.attempts.filter(accepted).map((a) => a.at));
+    if (sentAt.length > 0 && Math.max(...sentAt) + sub.throttleSeconds * 1000 > now) return;
+    const followers = [...history.filter((d) => d.mergedInto === head.id), ...queue.slice(1)].sort(deliveryOrder);
+    await this.attempt(sub, head, report, followers);
+  }
+
+  /** The request for an attempt: the stored CloudEvent signed, or the chat message summarising the events. */
+  private async outgoing(sub: SubscriptionWithSecrets, delivery: Delivery, followers: readonly Delivery[], now: number): Promise<Outgoing | undefined> {
+    const body = await this.deliveries.body(delivery.subscriptionId, delivery.id);
+    if (body === undefined) return undefined;
+    if (!isChat(sub.format)) return signedEvent(sub, delivery.id, body, now, this.wallClock());
+    const more = await Promise.all(followers.map((d) => this.deliveries.body(d.subscriptionId, d.id)));
+    const events = [body, ...more.filter((b) => b !== undefined)].map((b) => JSON.parse(b) as WebhookEvent);
+    return chatRequest(sub.format, summarise(events, this.options.consoleUrl ?? null));
+  }
+
+  /** One attempt of one delivery (with the events its chat message summarises): claims it, sends, records. */
+  private async attempt(sub: SubscriptionWithSecrets, delivery: Delivery, report: WorkerReport, followers: readonly Delivery[] = []): Promise<Delivery["status"]> {
     const now = this.now();
     // Claim: another worker that sees the old ETag skips this attempt. Should we die
     // mid-attempt, the claim expires and the delivery is due again.
     const claimed = await this.deliveries.update(delivery, delivery.etag, { nextAttemptAt: now + 2 * this.timeoutMs + 60_000, updatedAt: now });
     if (!claimed) return "pending";
-    const body = await this.deliveries.body(delivery.subscriptionId, delivery.id);
-    if (body === undefined) return "pending";
-    const secrets = activeSecrets(sub, now);
-    const headers = {
-      "content-type": CONTENT_TYPE,
-      "user-agent": USER_AGENT,
-      ...signHeaders(secrets, delivery.id, new Date(this.wallClock()), body),
-    };
+    const request = await this.outgoing(sub, delivery, followers, now);
+    if (request === undefined) return "pending";
     report.attempted++;
-    const result = await send({ url: sub.url, headers, body, timeoutMs: this.timeoutMs, policy: this.options.policy, resolver: this.options.resolver });
+    const result = await send({ url: sub.url, ...request, timeoutMs: this.timeoutMs, policy: this.options.policy, resolver: this.options.resolver });
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const attemptCount = delivery.attemptCount + 1;
     const firstAttemptAt = delivery.attemptCount === 0 ? now : delivery.firstAttemptAt;
@@ -218,6 +249,15 @@ export class DeliveryWorker {
     if (status === "delivered") report.delivered++;
     else if (status === "dead") report.deadLettered++;
     else report.failed++;
+    // Only once the message is accepted do the events it summarised leave the queue.
+    if (status === "delivered") {
+      for (const f of followers.filter((d) => d.status === "pending")) {
+        const done = this.now();
+        if (await this.deliveries.update(f, f.etag, { status: "delivered", mergedInto: delivery.id, updatedAt: done })) report.merged++;
+      }
+    }
     return status;
   }
 }
+
+const accepted = (a: Attempt) => a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300;

@@ -15,7 +15,7 @@ export interface Received {
   path: string;
   headers: Record<string, string>;
   body: string;
-  /** Which of the receiver's secrets verified it (null: rejected). */
+  /** Which of the receiver's secrets verified it ("payload": an unsigned endpoint's payload check passed; null: rejected). */
   verifiedWith: string | null;
   error: string | null;
 }
@@ -27,6 +27,11 @@ export class Receiver {
   readonly received: Received[] = [];
   /** Secrets the consumer holds; a request verifying with none of them is answered 401. */
   secrets: string[] = [];
+  /**
+   * An unsigned endpoint (Teams, Slack) checks the payload instead: the problems found,
+   * answered 400 as those services answer a malformed message. Replaces the signature check.
+   */
+  checkPayload: ((body: string) => string[]) | null = null;
   reply: (req: Received, n: number) => Reply = () => ({ status: 204 });
   private server: Server;
   private readonly sockets = new Set<Socket>();
@@ -84,7 +89,12 @@ export class Receiver {
     const body = Buffer.concat(chunks).toString("utf8");
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
     const entry: Received = { path: req.url ?? "", headers, body, verifiedWith: null, error: null };
-    for (const secret of this.secrets) {
+    if (this.checkPayload) {
+      const problems = this.checkPayload(body);
+      if (problems.length === 0) entry.verifiedWith = "payload";
+      else entry.error = problems.join("; ");
+    }
+    for (const secret of this.checkPayload ? [] : this.secrets) {
       try {
         new Webhook(secret).verify(body, headers);
         entry.verifiedWith = secret;
@@ -95,7 +105,7 @@ export class Receiver {
     }
     this.received.push(entry);
     if (entry.verifiedWith === null) {
-      res.writeHead(401).end(entry.error ?? "no secret");
+      res.writeHead(this.checkPayload ? 400 : 401).end(entry.error ?? "no secret");
       return;
     }
     const reply = this.reply(entry, this.received.length);
@@ -103,7 +113,7 @@ export class Receiver {
       this.hanging.add(res);
       return;
     }
-    if (reply.status >= 200 && reply.status < 300 && entry.path === "/hook") this.delivered.push({ id: headers["webhook-id"]!, body: JSON.parse(body), headers });
+    if (reply.status >= 200 && reply.status < 300 && entry.path === "/hook") this.delivered.push({ id: headers["webhook-id"] ?? "", body: JSON.parse(body), headers });
     res.writeHead(reply.status, reply.headers).end();
   }
 }
