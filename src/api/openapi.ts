@@ -2,7 +2,7 @@
 // validate requests (z.toJSONSchema; OpenAPI 3.1 schemas are JSON Schema 2020-12), with
 // the webhook events in the top-level `webhooks` section.
 import { z } from "zod";
-import { cloudEventType, EVENT_TYPES, WebhookEventSchema, type EventType } from "../delivery/schema.js";
+import { cloudEventType, EVENT_TYPES, TEST_EVENT_TYPE, WebhookEventSchema, WebhookTestEventSchema, type EventType } from "../delivery/schema.js";
 import { ProblemSchema } from "./schemas.js";
 import type { RouteDef } from "./router.js";
 
@@ -47,33 +47,42 @@ const SIGNATURE_HEADERS: Json[] = [
   },
 ];
 
-/** One webhook per event type: a POST of the CloudEvent whose `type` is that event's. */
-function webhooks(): Record<string, Json> {
-  return Object.fromEntries(
-    EVENT_TYPES.map((type) => [
-      type,
-      {
-        post: {
-          operationId: type.replace(/\.(\w)/g, (_, c: string) => c.toUpperCase()),
-          summary: `${cloudEventType(type)}: ${WHEN[type]}`,
-          tags: ["webhooks"],
-          security: [],
-          parameters: SIGNATURE_HEADERS,
-          requestBody: {
-            required: true,
-            content: {
-              "application/cloudevents+json": {
-                schema: { allOf: [{ $ref: "#/components/schemas/WebhookEvent" }], type: "object", properties: { type: { const: cloudEventType(type) } } },
-              },
-            },
-          },
-          responses: {
-            "2XX": { description: "accepted; any other answer (or none within 10 s) is retried with backoff for about a day" },
-          },
-        },
+/** A webhook entry: the signed POST of a CloudEvent whose body follows `schema`. */
+function webhook(operationId: string, summary: string, schema: Json): Json {
+  return {
+    post: {
+      operationId,
+      summary,
+      tags: ["webhooks"],
+      security: [],
+      parameters: SIGNATURE_HEADERS,
+      requestBody: { required: true, content: { "application/cloudevents+json": { schema } } },
+      responses: {
+        "2XX": { description: "accepted; any other answer (or none within 10 s) is retried with backoff for about a day" },
       },
-    ]),
-  );
+    },
+  };
+}
+
+/** One webhook per event type (the CloudEvent whose `type` is that event's), and the test message an admin may send. */
+function webhooks(): Record<string, Json> {
+  return {
+    ...Object.fromEntries(
+      EVENT_TYPES.map((type) => [
+        type,
+        webhook(type.replace(/\.(\w)/g, (_, c: string) => c.toUpperCase()), `${cloudEventType(type)}: ${WHEN[type]}`, {
+          allOf: [{ $ref: "#/components/schemas/WebhookEvent" }],
+          type: "object",
+          properties: { type: { const: cloudEventType(type) } },
+        }),
+      ]),
+    ),
+    [TEST_EVENT_TYPE.replace(/^com\.tokenwatch\./, "")]: webhook(
+      "webhookTest",
+      `${TEST_EVENT_TYPE}: sent only when an admin asks for a test message (POST /api/webhooks/subscriptions/{id}/test); announces no incident`,
+      { $ref: "#/components/schemas/WebhookTestEvent" },
+    ),
+  };
 }
 
 const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } });
@@ -138,7 +147,11 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-      schemas: { Problem: schemaOf(ProblemSchema, "output"), WebhookEvent: schemaOf(WebhookEventSchema, "output") },
+      schemas: {
+        Problem: schemaOf(ProblemSchema, "output"),
+        WebhookEvent: schemaOf(WebhookEventSchema, "output"),
+        WebhookTestEvent: schemaOf(WebhookTestEventSchema, "output"),
+      },
     },
     paths,
     webhooks: webhooks(),

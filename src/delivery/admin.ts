@@ -270,7 +270,7 @@ async function loadSubscription(deps: AdminDeps, id: string): Promise<Subscripti
 
 function testRequest(sub: SubscriptionWithSecrets, now: number, wallClock: number) {
   if (isChat(sub.format)) return chatRequest(sub.format, testSummary(now));
-  const id = `msg_test_${randomUUID().replace(/-/g, "")}`;
+  const id = `msg_${randomUUID().replace(/-/g, "")}`;
   return signedEvent(sub, id, JSON.stringify(buildTestEvent(id, sub.id, now)), now, wallClock);
 }
 

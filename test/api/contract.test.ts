@@ -126,6 +126,8 @@ describe("every response matches the schema the OpenAPI document declares for it
     });
     expect(rotated.status).toBe(200);
     receiver.secrets = [created.body.secret, rotated.body.secret];
+    const tested = await call("POST", "/api/webhooks/subscriptions/{id}/test", `/api/webhooks/subscriptions/${id}/test`);
+    expect(tested.status).toBe(200);
     state.subscription = rotated.body.subscription;
     const schema = await call("GET", "/api/webhooks/event-schema", "/api/webhooks/event-schema");
     expect(ajv.validateSchema(schema.body), "a valid JSON Schema").toBe(true);
@@ -178,13 +180,14 @@ describe("every response matches the schema the OpenAPI document declares for it
       });
     }
     // The analyst's PATCH above announced an update; the detection announced creations.
-    expect([...types].sort()).toEqual(expect.arrayContaining(["incident.created", "incident.updated"]));
+    expect([...types].sort()).toEqual(expect.arrayContaining(["incident.created", "incident.updated", "webhook.test"]));
     // Both active secrets sign during the rotation's overlap.
     expect(receiver.delivered.every((d) => d.headers["webhook-signature"]!.split(" ").length === 2)).toBe(true);
 
     const id = state.subscription.id;
     const deliveries = await call("GET", "/api/webhooks/subscriptions/{id}/deliveries", `/api/webhooks/subscriptions/${id}/deliveries`);
-    expect(deliveries.body.items.length).toBe(receiver.delivered.length);
+    // The test message is sent at once, outside the delivery log.
+    expect(deliveries.body.items.length).toBe(receiver.delivered.filter((d) => d.body.type !== "com.tokenwatch.webhook.test").length);
     const first = deliveries.body.items[0];
     const one = await call("GET", "/api/webhooks/subscriptions/{id}/deliveries/{deliveryId}", `/api/webhooks/subscriptions/${id}/deliveries/${first.id}`);
     expect(one.body.payload.data.incident.id).toBe(first.incidentId);

@@ -60,6 +60,7 @@ describe("GET /api/openapi.json", () => {
         "PATCH /api/webhooks/subscriptions/{id}",
         "DELETE /api/webhooks/subscriptions/{id}",
         "POST /api/webhooks/subscriptions/{id}/rotate-secret",
+        "POST /api/webhooks/subscriptions/{id}/test",
         "GET /api/webhooks/subscriptions/{id}/deliveries",
         "GET /api/webhooks/subscriptions/{id}/deliveries/{deliveryId}",
         "POST /api/webhooks/subscriptions/{id}/deliveries/{deliveryId}/redeliver",

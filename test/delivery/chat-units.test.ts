@@ -3,6 +3,7 @@
 // Card 1.5 JSON schema and Slack's Block Kit limits, including for oversized incidents.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { fromMs } from "../../src/rules/kql.js";
 import { facts, incidentLink, slackMessage, summarise, teamsMessage, testSummary, type ChatSummary } from "../../src/delivery/chat.js";
 import { buildEvent, type WebhookEvent } from "../../src/delivery/schema.js";
 import type { Alert, Incident } from "../../src/engine/incidents.js";
@@ -19,8 +20,8 @@ const incident = (alertIds: string[], patch: Partial<Incident> = {}): Incident =
   severity: "High",
   status: "New",
   title: "Token Pivot - alice@contoso.com NI token from 203.0.113.9 after interactive auth",
-  firstAlertTime: T0,
-  lastAlertTime: T0 + alertIds.length * MIN,
+  firstAlertTime: fromMs(T0),
+  lastAlertTime: fromMs(T0 + alertIds.length * MIN),
   alertIds,
   createdAt: T0,
   updatedAt: T0,
@@ -35,7 +36,7 @@ const pivotAlert = (n: number, ip: string, country: string): Alert => ({
   ruleId: "rule-pivot",
   ruleName: "Interactive to Non-Interactive Token Theft Pivot",
   severity: "High",
-  time: T0 + n * MIN,
+  time: fromMs(T0 + n * MIN),
   account: "alice@contoso.com",
   ip,
   title: `pivot ${n}`,
