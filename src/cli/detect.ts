@@ -1,15 +1,16 @@
 // `tokenwatch detect`: replay logs through every rule exactly as the hourly timers would.
-import { readFile, stat } from "node:fs/promises";
+import { access, constants, readFile, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.js";
 import { alertJson, incidentJson } from "../engine/incidents.js";
-import { alignUp, runRule, type WindowReport } from "../engine/run.js";
+import { alignUp, planWindows, runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
 import { toDateTime } from "../rules/kql.js";
-import { ReplaySource } from "../sources/replay.js";
 import { openStorage } from "../store/index.js";
+import { openReplayLogs } from "./logs.js";
 import { UsageError } from "./usage.js";
 
 export interface DetectOptions {
@@ -17,8 +18,19 @@ export interface DetectOptions {
   from: number;
   to: number;
   allowlist?: Partial<Record<ListName, string[]>>;
+  /** Run even when the folder holds no table rows (an export of a quiet range). */
+  allowEmpty?: boolean;
   /** Progress and warnings (stderr in the CLI). */
   log: (line: string) => void;
+  /** Called after each rule window: a terminal's progress line. */
+  progress?: (p: DetectProgress) => void;
+}
+
+export interface DetectProgress {
+  windowsDone: number;
+  windowsTotal: number;
+  rowsFetched: number;
+  elapsedMs: number;
 }
 
 export interface DetectOutput {
@@ -68,13 +80,25 @@ export async function parseDetectArgs(values: Record<string, string | boolean | 
       }
     allowlist = parsed.data;
   }
-  return { logs, from, to, allowlist };
+  if (typeof values.out === "string") await checkWritable(values.out);
+  return { logs, from, to, allowlist, allowEmpty: values["allow-empty"] === true };
+}
+
+/** `--out FILE` must be writable before the run starts, not found unwritable after it. */
+export async function checkWritable(file: string): Promise<void> {
+  const info = await stat(file).catch(() => undefined);
+  if (info?.isDirectory()) throw new UsageError(`--out ${file}: is a folder; give a file name`);
+  const target = info ? file : dirname(resolve(file));
+  const dir = info ? undefined : await stat(target).catch(() => undefined);
+  if (dir && !dir.isDirectory()) throw new UsageError(`--out ${file}: ${target} is not a folder`);
+  await access(target, constants.W_OK).catch(() => {
+    throw new UsageError(`--out ${file}: ${info ? "not writable" : `folder ${target} does not exist or is not writable`}`);
+  });
 }
 
 export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const config = loadConfig();
-  const source = await ReplaySource.open(options.logs, (r) => options.log(`warning: ${r.origin}: ${r.reason}; row skipped`));
-  for (const file of source.load.unknownFiles) options.log(`warning: ${file}: not a table tokenwatch reads; its rows are counted as rejected`);
+  const source = await openReplayLogs(options.logs, options);
   const storage = await openStorage(config);
   try {
     const { stores } = storage;
@@ -85,9 +109,18 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     const lastArrival = source.lastArrivalOfRowsBefore(options.to) ?? options.to;
     const perRule: DetectOutput["stats"]["rules"] = {};
     const reports: WindowReport[] = [];
+    const untilOf = (rule: (typeof rules)[number]) => alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule));
+    const windowsTotal = rules.reduce((n, rule) => n + planWindows(frequencyOf(rule), options.from, untilOf(rule)).length, 0);
+    const started = Date.now();
+    let windowsDone = 0;
+    let rowsFetched = 0;
+    const onWindow = (report: WindowReport) => {
+      rowsFetched += report.rowsFetched;
+      options.progress?.({ windowsDone: ++windowsDone, windowsTotal, rowsFetched, elapsedMs: Date.now() - started });
+    };
     for (const rule of rules) {
-      const until = alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule));
-      const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } });
+      const until = untilOf(rule);
+      const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } }, onWindow);
       reports.push(...ruleReports);
       const established = ruleReports.at(-1)?.baselineEstablished ?? null;
       perRule[rule.meta.id] = { windows: ruleReports.length, alerts: ruleReports.reduce((n, r) => n + r.alerts.length, 0), baselineEstablished: established };

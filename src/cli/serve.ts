@@ -31,7 +31,7 @@ import { ReplaySource } from "../sources/replay.js";
 import type { LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
 import type { TableStore } from "../store/tables.js";
-import { UsageError } from "./usage.js";
+import { selfCommand, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 7071;
 const HOUR = 3_600_000;
@@ -348,7 +348,7 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     }
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
-    log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
+    log(`try: curl -H "Authorization: Bearer $(${selfCommand()} dev-token)" ${listening.url}/api/accounts`);
     log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);
     return { url: listening.url, close };
   } catch (error) {
