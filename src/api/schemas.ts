@@ -20,11 +20,11 @@ export function isKeyable(value: string): boolean {
 /** An ISO 8601 date-time with an offset or Z, as epoch ms. */
 export const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
-/** A comma-separated list of enum values in a query string. */
+/** A comma-separated list of enum values in a query string, in any case (`severity=high`). */
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z
     .string()
-    .transform((s) => s.split(",").map((v) => v.trim()))
+    .transform((s) => s.split(",").map((v) => values.find((value) => value.toLowerCase() === v.trim().toLowerCase()) ?? v.trim()))
     .pipe(z.array(z.enum(values)).min(1))
     .meta({ description: `comma-separated: ${values.join(", ")}` });
 
@@ -100,6 +100,8 @@ export const IncidentSchema = z
     lastAlertTime: time,
     alertCount: z.number().int(),
     alertIds: z.array(z.string()),
+    ips: z.array(z.string()).meta({ description: "the distinct IP addresses of the incident's alerts, in order of first alert" }),
+    summary: z.string().meta({ description: "one line for list views: severity, rule, alert count, IPs, first and last alert time" }),
     createdAt: time,
     updatedAt: time,
     owner: z.string().nullable(),
