@@ -30,6 +30,7 @@ export async function openDetection(config: Config, credential: TokenCredential 
       now: Date.now,
       ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
       maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
+      disabledRules: config.TOKENWATCH_DISABLED_RULES,
     },
   };
 }

@@ -79,6 +79,11 @@ export const BackfillBody = z
   .strictObject({ from: isoTime, to: isoTime })
   .refine((b) => b.from < b.to, { message: "must be after from", path: ["to"] });
 
+export const RuleEnabledBody = z.strictObject({
+  enabled: z.boolean(),
+  reason: z.string().trim().min(1).max(500).meta({ description: "why, kept in the rule's audit (e.g. no Defender XDR connector)" }),
+});
+
 // ---- Response shapes (documentation) ----
 
 const time = z.iso.datetime();
@@ -174,8 +179,16 @@ export const RuleSchema = z
     relevantTechniques: z.array(z.string()),
     queryFrequency: z.string(),
     queryPeriod: z.string(),
+    tables: z.array(z.string()).meta({ description: "the Log Analytics tables the rule reads" }),
+    connectors: z.array(z.string()).meta({ description: "the data connectors that send them" }),
+    enabled: z.boolean(),
+    disabled: z
+      .object({ by: z.string(), at: time.nullable(), reason: z.string() })
+      .nullable()
+      .meta({ description: "who switched the rule off, when and why (by `setting` for TOKENWATCH_DISABLED_RULES); null while enabled" }),
     health: z.object({
-      status: z.enum(["never-run", "ok", "lagging", "failing"]),
+      status: z.enum(["never-run", "ok", "lagging", "failing", "disabled", "table-missing"]),
+      tableMissing: z.string().nullable().meta({ description: "the table the last run found missing from the workspace" }),
       checkpoint: time.nullable(),
       lagMinutes: z.number().nullable(),
       firstWindowStart: time.nullable(),

@@ -1,15 +1,14 @@
 // `tokenwatch rules`: the rule registry as a person reads it, never a copy of it.
-import { rules } from "../rules/index.js";
+import { dataSources, rules } from "../rules/index.js";
 
 export function ruleList() {
-  return rules.map(({ meta }) => ({
-    id: meta.id,
-    name: meta.name,
-    severity: meta.severity,
-    tables: meta.requiredDataConnectors.flatMap((c) => c.dataTypes),
-    connectors: meta.requiredDataConnectors.map((c) => c.connectorId),
-    queryFrequency: meta.queryFrequency,
-    queryPeriod: meta.queryPeriod,
+  return rules.map((rule) => ({
+    id: rule.meta.id,
+    name: rule.meta.name,
+    severity: rule.meta.severity,
+    ...dataSources(rule),
+    queryFrequency: rule.meta.queryFrequency,
+    queryPeriod: rule.meta.queryPeriod,
   }));
 }
 

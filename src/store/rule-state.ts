@@ -2,6 +2,7 @@
 // baseline needs to know about the data's history, plus the lease that lets one invocation
 // at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
 // (row key `health`) the rule's health after its last run, for the API.
+import { randomUUID } from "node:crypto";
 import { odata, statusOf, type TableStore } from "./tables.js";
 
 /** Who processes the rule's windows now, and until when the claim holds without renewal. */
@@ -32,6 +33,31 @@ interface StateEntity {
 
 const ROW = "window";
 const HEALTH_ROW = "health";
+const SETTING_ROW = "setting";
+/** Audit rows of a rule's enable/disable changes: `audit:<inverted time>`, newest first. */
+const AUDIT_PREFIX = "audit:";
+
+/** Whether a rule runs, as an admin last set it over the API (absent: enabled). */
+export interface RuleSetting {
+  enabled: boolean;
+  changedBy: string;
+  changedAt: number;
+  reason: string;
+}
+
+export interface RuleAuditRecord extends RuleSetting {
+  /** The setting before this change (null: never set, so enabled). */
+  before: boolean | null;
+}
+
+interface SettingEntity {
+  enabled: boolean;
+  changedBy: string;
+  changedAt: string;
+  reason: string;
+}
+
+const settingFromEntity = (e: SettingEntity): RuleSetting => ({ enabled: e.enabled, changedBy: e.changedBy, changedAt: Date.parse(e.changedAt), reason: e.reason });
 
 /** A rule's health after its last scheduled run. */
 export interface RuleHealth {
@@ -52,6 +78,8 @@ export interface RuleHealth {
   /** The most recent error and when it happened; kept after later successes. */
   lastError: string | null;
   lastErrorAt: number | null;
+  /** The table the last run found missing from the workspace (its connector is not connected), else null. */
+  tableMissing: string | null;
 }
 
 interface HealthEntity {
@@ -65,6 +93,7 @@ interface HealthEntity {
   failing: boolean;
   lastError: string;
   lastErrorAt: string;
+  tableMissing?: string;
 }
 
 const isoOrEmpty = (t: number | null) => (t === null ? "" : new Date(t).toISOString());
@@ -83,6 +112,7 @@ function healthFromEntity(ruleId: string, e: HealthEntity): RuleHealth {
     failing: e.failing,
     lastError: e.lastError || null,
     lastErrorAt: parseOrNull(e.lastErrorAt),
+    tableMissing: e.tableMissing || null,
   };
 }
 
@@ -174,8 +204,40 @@ export class RuleStateRepository {
       failing: health.failing,
       lastError: (health.lastError ?? "").slice(0, 8_000),
       lastErrorAt: isoOrEmpty(health.lastErrorAt),
+      tableMissing: health.tableMissing ?? "",
     };
     await client.upsertEntity(entity, "Replace");
+  }
+
+  /** A rule's enable/disable setting as an admin last made it, or undefined (enabled). */
+  async setting(ruleId: string): Promise<RuleSetting | undefined> {
+    const entity = await this.store.get<SettingEntity>("Checkpoints", ruleId, SETTING_ROW);
+    return entity && settingFromEntity(entity);
+  }
+
+  async allSettings(): Promise<Map<string, RuleSetting>> {
+    const out = new Map<string, RuleSetting>();
+    for (const entity of await this.store.list<SettingEntity>("Checkpoints", `RowKey eq ${odata(SETTING_ROW)}`)) out.set(entity.partitionKey, settingFromEntity(entity));
+    return out;
+  }
+
+  /** Enables or disables a rule, and audits the change (who, when, why, before and after). */
+  async putSetting(ruleId: string, setting: RuleSetting): Promise<void> {
+    const before = await this.setting(ruleId);
+    const client = await this.store.table("Checkpoints");
+    const fields = { enabled: setting.enabled, changedBy: setting.changedBy, changedAt: new Date(setting.changedAt).toISOString(), reason: setting.reason };
+    await client.upsertEntity({ partitionKey: ruleId, rowKey: SETTING_ROW, ...fields }, "Replace");
+    const inverted = String(8_640_000_000_000_000 - setting.changedAt).padStart(16, "0");
+    await client.createEntity({ partitionKey: ruleId, rowKey: `${AUDIT_PREFIX}${inverted}-${randomUUID().slice(0, 8)}`, ...fields, before: before === undefined ? "" : String(before.enabled) });
+  }
+
+  /** A rule's enable/disable changes, newest first. */
+  async settingAudit(ruleId: string): Promise<RuleAuditRecord[]> {
+    const entities = await this.store.list<SettingEntity & { before: string }>(
+      "Checkpoints",
+      `PartitionKey eq ${odata(ruleId)} and RowKey ge ${odata(AUDIT_PREFIX)} and RowKey lt ${odata(`${AUDIT_PREFIX}~`)}`,
+    );
+    return entities.sort((a, b) => (a.rowKey < b.rowKey ? -1 : 1)).map((e) => ({ ...settingFromEntity(e), before: e.before === "" ? null : e.before === "true" }));
   }
 
   /** The rule's health after its last scheduled run, or undefined before the first. */

@@ -49,6 +49,7 @@ describe("GET /api/openapi.json", () => {
         "GET /api/allowlists/{list}/audit",
         "GET /api/rules",
         "POST /api/rules/{id}/backfill",
+        "PUT /api/rules/{id}/enabled",
       ].sort(),
     );
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops as Record<string, { operationId: string }>).map((o) => o.operationId));
