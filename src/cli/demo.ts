@@ -7,10 +7,13 @@ import { detect } from "./detect.js";
 import { parseSimulateArgs, simulate } from "./simulate.js";
 import { summary } from "./summary.js";
 
+/** The simulated tenant's size in `demo` (the README says so). */
+export const DEMO_DEFAULT_USERS = 300;
+
 export async function demo(values: Record<string, string | boolean | undefined>, log: (line: string) => void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "tokenwatch-demo-"));
   try {
-    const options = parseSimulateArgs({ users: "300", days: "1", ...values, out: dir });
+    const options = parseSimulateArgs({ users: String(DEMO_DEFAULT_USERS), days: "1", ...values, out: dir });
     const tenant = await simulate(options, log);
     const output = await detect({ logs: dir, from: Date.parse(tenant.from), to: Date.parse(tenant.to), log });
     process.stdout.write(summary(output));

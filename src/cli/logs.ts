@@ -18,7 +18,7 @@ export async function openReplayLogs(dir: string, options: { allowEmpty?: boolea
     if (n <= WARNINGS_PER_FILE) log(`warning: ${r.origin}: ${r.reason}; row skipped`);
   });
   const { files, unread } = source.load;
-  for (const entry of unread) log(`warning: ${dir}: ${entry.name} not read: ${entry.reason}`);
+  for (const entry of unread) if (!entry.companion) log(`warning: ${dir}: ${entry.name} not read: ${entry.reason}`);
   for (const file of files) {
     if (file.table === null) log(`warning: ${file.name}: not a table tokenwatch reads (${TABLES.join(", ")}); its ${file.rows} rows are counted as rejected`);
     else if (file.rejected > WARNINGS_PER_FILE) log(`warning: ${file.name}: ${file.rejected - WARNINGS_PER_FILE} more rows rejected (${file.rejected} of ${file.rows} in all)`);

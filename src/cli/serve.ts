@@ -34,6 +34,8 @@ import type { TableStore } from "../store/tables.js";
 import { selfCommand, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 7071;
+/** The simulated tenant's size when `serve` runs without a workspace (the README says so). */
+export const SERVE_DEFAULT_USERS = 200;
 const HOUR = 3_600_000;
 
 /** What an edge reads before giving up on a body it will refuse anyway (413). */
@@ -285,7 +287,7 @@ export function parseServeArgs(values: Record<string, string | boolean | undefin
     if (typeof v !== "string" || !/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
-  return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", 200, 10, 5000) };
+  return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", SERVE_DEFAULT_USERS, 10, 5000) };
 }
 
 /** Builds the API over storage and a set of trusts; `ruleNow` is the rules' clock (the simulated one in fast-forward). */

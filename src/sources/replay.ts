@@ -17,8 +17,11 @@ export interface ReplayLoad {
   /** Per file read, the table it fed (null: unknown) and its rows read and rejected. */
   files: { name: string; table: TableName | null; rows: number; rejected: number }[];
   /** Every entry of the directory not read, whatever its kind, with why and what was likely meant. */
-  unread: { name: string; reason: string }[];
+  unread: { name: string; reason: string; companion?: boolean }[];
 }
+
+/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
+export const SIMULATION_MANIFEST = "manifest.json";
 
 const EXTENSIONS = [".ndjson", ".jsonl"];
 
@@ -56,7 +59,8 @@ export class ReplaySource implements LogSource {
       const ext = entry.isFile() ? EXTENSIONS.find((e) => name.toLowerCase().endsWith(e)) : undefined;
       if (!ext) {
         const inside = entry.isDirectory() ? await readdir(join(dir, name)).catch(() => []) : [];
-        source.load.unread.push({ name: entry.isDirectory() ? `${name}/` : name, reason: unreadReason(dir, name, entry.isDirectory(), inside) });
+        if (name === SIMULATION_MANIFEST && entry.isFile()) source.load.unread.push({ name, reason: "tokenwatch simulate's description of the tenant, not a log", companion: true });
+        else source.load.unread.push({ name: entry.isDirectory() ? `${name}/` : name, reason: unreadReason(dir, name, entry.isDirectory(), inside) });
         continue;
       }
       const stem = name.slice(0, -ext.length);
