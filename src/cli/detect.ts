@@ -7,14 +7,20 @@ import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.
 import { alertJson, incidentJson } from "../engine/incidents.js";
 import { alignUp, planWindows, runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
-import { frequencyOf } from "../rules/rule.js";
+import { MAX_LATENESS_MS, frequencyOf } from "../rules/rule.js";
 import { toDateTime } from "../rules/kql.js";
+import { TableMissing, type LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
 import { openReplayLogs } from "./logs.js";
-import { UsageError } from "./usage.js";
+import { InputError, UsageError } from "./usage.js";
 
 export interface DetectOptions {
-  logs: string;
+  /** Replay files (the contract's --logs DIR), or else a live workspace. */
+  logs?: string;
+  /** A Log Analytics workspace id: the rules query it, as the timers would, over [from, to). */
+  workspace?: string;
+  /** The workspace's source (tests); default: LogsQueryClient with DefaultAzureCredential. */
+  source?: LogSource;
   from: number;
   to: number;
   allowlist?: Partial<Record<ListName, string[]>>;
@@ -51,12 +57,15 @@ export interface DetectOutput {
 const AllowlistFile = z.strictObject(Object.fromEntries(LIST_NAMES.map((n) => [n, z.array(z.string()).optional()])) as Record<ListName, z.ZodOptional<z.ZodArray<z.ZodString>>>);
 
 export async function parseDetectArgs(values: Record<string, string | boolean | undefined>): Promise<Omit<DetectOptions, "log">> {
-  const logs = requireString(values, "logs");
+  const workspace = typeof values.workspace === "string" ? values.workspace : undefined;
+  if (workspace !== undefined && values.logs !== undefined) throw new UsageError("give --logs DIR or --workspace ID, not both");
+  if (workspace !== undefined && !z.guid().safeParse(workspace).success) throw new UsageError(`--workspace ${workspace}: not a workspace id (a GUID: the workspace's customerId)`);
+  const logs = workspace === undefined ? requireString(values, "logs") : undefined;
   const from = requireTime(values, "from");
   const to = requireTime(values, "to");
   if (from >= to) throw new UsageError("--from must be before --to");
-  const info = await stat(logs).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`--logs ${logs}: not a readable directory`);
+  const info = logs === undefined ? undefined : await stat(logs).catch(() => undefined);
+  if (logs !== undefined && !info?.isDirectory()) throw new UsageError(`--logs ${logs}: not a readable directory`);
   let allowlist: DetectOptions["allowlist"];
   if (typeof values.allowlist === "string") {
     const text = await readFile(values.allowlist, "utf8").catch((e: Error) => {
@@ -81,7 +90,7 @@ export async function parseDetectArgs(values: Record<string, string | boolean | 
     allowlist = parsed.data;
   }
   if (typeof values.out === "string") await checkWritable(values.out);
-  return { logs, from, to, allowlist, allowEmpty: values["allow-empty"] === true };
+  return { ...(logs === undefined ? { workspace } : { logs }), from, to, allowlist, allowEmpty: values["allow-empty"] === true };
 }
 
 /** `--out FILE` must be writable before the run starts, not found unwritable after it. */
@@ -98,18 +107,22 @@ export async function checkWritable(file: string): Promise<void> {
 
 export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const config = loadConfig();
-  const source = await openReplayLogs(options.logs, options);
+  const replay = options.logs === undefined ? undefined : await openReplayLogs(options.logs, options);
+  const source = replay ?? options.source ?? (await workspaceSource(config, options.workspace));
   const storage = await openStorage(config);
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
       await stores.allowlists.replace(list, entries, "tokenwatch detect", "--allowlist file");
 
-    // Every row with TimeGenerated in [from, to) must have arrived by the last window.
-    const lastArrival = source.lastArrivalOfRowsBefore(options.to) ?? options.to;
+    // Every row with TimeGenerated in [from, to) must have arrived by the last window. A
+    // workspace is read up to what has been ingested, at most as late as the timers look.
+    const lastArrival = replay ? (replay.lastArrivalOfRowsBefore(options.to) ?? options.to) : Math.min(Date.now() - config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, options.to + MAX_LATENESS_MS);
     const perRule: DetectOutput["stats"]["rules"] = {};
     const reports: WindowReport[] = [];
-    const untilOf = (rule: (typeof rules)[number]) => alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule));
+    const untilOf = (rule: (typeof rules)[number]) =>
+      replay ? alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule)) : Math.floor(lastArrival / frequencyOf(rule)) * frequencyOf(rule);
+    if (!replay && lastArrival < options.to) options.log(`warning: events after ${new Date(lastArrival).toISOString()} are not ingested yet and are not evaluated`);
     const windowsTotal = rules.reduce((n, rule) => n + planWindows(frequencyOf(rule), options.from, untilOf(rule)).length, 0);
     const started = Date.now();
     let windowsDone = 0;
@@ -120,7 +133,11 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     };
     for (const rule of rules) {
       const until = untilOf(rule);
-      const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } }, onWindow);
+      const ruleReports = await runRule(rule, { source, stores, now: Date.now }, { startAt: options.from, until, eventRange: { from: options.from, to: options.to } }, onWindow).catch((error: unknown) => {
+        if (error instanceof TableMissing)
+          throw new InputError(`${rule.meta.name}: ${error.message}; nothing was evaluated for it (switch it off: TOKENWATCH_DISABLED_RULES=${rule.meta.id})`);
+        throw error;
+      });
       reports.push(...ruleReports);
       const established = ruleReports.at(-1)?.baselineEstablished ?? null;
       perRule[rule.meta.id] = { windows: ruleReports.length, alerts: ruleReports.reduce((n, r) => n + r.alerts.length, 0), baselineEstablished: established };
@@ -134,16 +151,18 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     const incidents = (await stores.incidents.listIncidents())
       .filter((i) => incidentIds.has(i.id))
       .sort((a, b) => a.firstAlertTime - b.firstAlertTime || a.id.localeCompare(b.id));
-    const rejections = [...source.load.rejected, ...reports.flatMap((r) => r.rejected)];
+    const rejections = [...(replay?.load.rejected ?? []), ...reports.flatMap((r) => r.rejected)];
+    if (!replay && rowsFetched === 0 && !options.allowEmpty)
+      throw new InputError(`workspace ${options.workspace} returned no rows for ${new Date(options.from).toISOString()} .. ${new Date(options.to).toISOString()}: nothing was evaluated; is it the workspace the Entra ID diagnostic settings send to? (--allow-empty accepts a quiet range)`);
     return {
       alerts: alerts.map(alertJson),
       incidents: incidents.map(incidentJson),
       stats: {
-        rowsRead: source.load.rowsRead,
+        rowsRead: replay?.load.rowsRead ?? rowsFetched,
         rowsRejected: rejections.length,
         windows: reports.length,
         rowsFetched: reports.reduce((n, r) => n + r.rowsFetched, 0),
-        unknownFiles: source.load.unknownFiles,
+        unknownFiles: replay?.load.unknownFiles ?? [],
         rejections: rejections.slice(0, 100),
         rules: perRule,
       },
@@ -153,13 +172,19 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   }
 }
 
+/** The workspace's source, built only when asked for (the Azure identity imports are heavy). */
+async function workspaceSource(config: ReturnType<typeof loadConfig>, workspace: string | undefined): Promise<LogSource> {
+  const [{ createLogAnalyticsSource }, { DefaultAzureCredential }] = await Promise.all([import("../compose.js"), import("@azure/identity")]);
+  return createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: workspace }, new DefaultAzureCredential());
+}
+
 function requireString(values: Record<string, string | boolean | undefined>, name: string): string {
   const v = values[name];
   if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
   return v;
 }
 
-function requireTime(values: Record<string, string | boolean | undefined>, name: string): number {
+export function requireTime(values: Record<string, string | boolean | undefined>, name: string): number {
   const text = requireString(values, name);
   const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? toDateTime(text) : null;
   if (ms === null) throw new UsageError(`--${name} ${text}: not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)`);

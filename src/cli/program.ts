@@ -70,7 +70,8 @@ Examples:
   root
     .command("detect")
     .description("Replay exported logs through every rule as the hourly timers would; print alerts and incidents.")
-    .option("--logs <dir>", "folder of <Table>.ndjson files (required)")
+    .option("--logs <dir>", "folder of <Table>.ndjson files (this or --workspace)")
+    .option("--workspace <id>", "a Log Analytics workspace id: run the rules against it live, with your Azure login")
     .option("--from <iso>", "first event time evaluated, ISO 8601 (required)")
     .option("--to <iso>", "end of the range, exclusive, ISO 8601 (required)")
     .option("--allowlist <file>", "JSON allowlists (see below)")
@@ -84,6 +85,10 @@ Examples:
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --allowlist allow.json --out result.json
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --format json | jq '.alerts[].account'
+  ${self} detect --workspace 00000000-0000-0000-0000-000000000000 --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
+
+With --workspace the rules query the workspace through DefaultAzureCredential (az login),
+reading rows that arrived up to 2 days after --to (or until now, less the ingestion delay).
 
 Rows before --from are history: they feed baselines and raise nothing. Without a storage
 setting the state lives in an in-memory Azurite started for the run.
@@ -103,6 +108,32 @@ ${ALLOWLIST_HELP}`,
         const { summary } = await import("./summary.js");
         process.stdout.write(summary(output));
       } else if (typeof v.out !== "string") process.stdout.write(json);
+    });
+
+  root
+    .command("export")
+    .description("Write a Log Analytics workspace's tables in the replay layout, for detect --logs.")
+    .option("--workspace <id>", "the workspace id, a GUID (required)")
+    .option("--from <iso>", "first event time, ISO 8601 (required); include 14 days before the range to replay, for the Intune baseline")
+    .option("--to <iso>", "end, exclusive, ISO 8601 (required)")
+    .option("--out <dir>", "folder to write <Table>.ndjson into (required)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ${self} export --workspace 00000000-0000-0000-0000-000000000000 --from 2026-10-18T00:00:00Z --to 2026-11-02T00:00:00Z --out ./export
+  then: ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
+
+Queries go through DefaultAzureCredential (az login) with Log Analytics Reader on the
+workspace; a table a day at a time, only the columns the rules read, _TimeReceived from
+ingestion_time(). A table the workspace lacks is named and gets no file. docs/replay-format.md`,
+    )
+    .action(async (_o, command: Command) => {
+      const { exportLogs, parseExportArgs } = await import("./export.js");
+      const args = parseExportArgs(values(command));
+      const [{ createLogAnalyticsSource }, { DefaultAzureCredential }, { loadConfig }] = await Promise.all([import("../compose.js"), import("@azure/identity"), import("../config.js")]);
+      const source = createLogAnalyticsSource({ ...loadConfig(), TOKENWATCH_WORKSPACE_ID: args.workspace }, new DefaultAzureCredential());
+      process.stdout.write(`${JSON.stringify(await exportLogs(source, args, log), null, 2)}\n`);
     });
 
   root

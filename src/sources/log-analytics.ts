@@ -192,6 +192,11 @@ export class LogAnalyticsSource implements LogSource {
     return min;
   }
 
+  /** The spec's rows as the query API gives them, unvalidated (`tokenwatch export` writes them as they are). */
+  async rawRows(spec: QuerySpec, kql: string, label: string = spec.table): Promise<Record<string, unknown>[]> {
+    return this.collect(spec, kql, label);
+  }
+
   /** Every row of the spec, from as many disjoint parts as it takes for each to be complete. */
   private async collect(spec: QuerySpec, kql: string, label: string): Promise<RawRow[]> {
     if (spec.time.from >= spec.time.to || spec.accounts?.length === 0) return [];

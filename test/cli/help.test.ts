@@ -11,7 +11,7 @@ import { TABLES } from "../../src/sources/rows.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const MAIN = join(ROOT, "dist/src/cli/main.js");
-const COMMANDS = ["detect", "rules", "simulate", "demo", "bench", "serve", "dev-token", "backfill"];
+const COMMANDS = ["detect", "export", "rules", "simulate", "demo", "bench", "serve", "dev-token", "backfill"];
 
 beforeAll(() => {
   if (!existsSync(MAIN)) spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, stdio: "ignore" });
