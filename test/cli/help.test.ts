@@ -38,6 +38,12 @@ describe.concurrent("tokenwatch help", () => {
     expect(help.stdout).toMatch(new RegExp(`Examples:\\n  node dist/src/cli/main\\.js ${name}\\b`));
   });
 
+  it("run through npx, the examples say npx tokenwatch (the bin is on PATH only inside npx)", () => {
+    const run = spawnSync("npx", ["tokenwatch", "dev-token", "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain("Examples:\n  npx tokenwatch dev-token\n");
+  });
+
   it("detect --help explains the logs folder, the table file names, the allowlist file and every list name", () => {
     const { stdout } = cli("detect", "--help");
     for (const table of TABLES) expect(stdout).toContain(table);

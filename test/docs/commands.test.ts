@@ -12,6 +12,7 @@ import { DEMO_DEFAULT_USERS } from "../../src/cli/demo.js";
 import { program } from "../../src/cli/program.js";
 import { SERVE_DEFAULT_USERS } from "../../src/cli/serve.js";
 import { EVENT_TYPES } from "../../src/delivery/schema.js";
+import { dataSources, rules } from "../../src/rules/index.js";
 import { cleanupTempDirs, tempDir } from "../support/replay-fixtures.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -73,6 +74,16 @@ describe("every tokenwatch command line in the docs names a real command and onl
     const readme = await readFile(join(ROOT, "README.md"), "utf8");
     expect(readme).toContain(`a simulated ${SERVE_DEFAULT_USERS}-user tenant`);
     expect(readme).toContain(`\`npm run demo\` simulates a ${DEMO_DEFAULT_USERS}-user day`);
+  });
+
+  it("docs/deploy.md names each rule's tables and data connector as the registry does", async () => {
+    const text = await readFile(join(ROOT, "docs/deploy.md"), "utf8");
+    for (const rule of rules) {
+      const row = new RegExp(`^ *\\| \`${rule.meta.id}\` \\| ([^|]+) \\| ([^|]+) \\| (\\w+) `, "m").exec(text);
+      expect(row, rule.meta.id).not.toBeNull();
+      const { tables, connectors } = dataSources(rule);
+      expect([row![1], row![2], row![3]]).toEqual([rule.meta.name, tables.join(", "), connectors.join(", ")]);
+    }
   });
 
   it("docs/webhooks.md subscribes with the event type names the API accepts", async () => {
