@@ -34,6 +34,7 @@ function getApi(): Promise<Api> {
       stores,
       auth: new Authenticator(trusts),
       now: Date.now,
+      disabledRules: config.TOKENWATCH_DISABLED_RULES,
       log: (line) => console.error(line),
       extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
       ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),

@@ -25,7 +25,10 @@ for (const rule of rules) {
     useMonitor: true,
     handler: async (_timer: Timer, context: InvocationContext) => {
       const outcome = await runScheduled(rule.meta.id, { ...(await getDetection()).deps, logger: context });
-      if (outcome.status === "busy") context.info(outcome.reason);
+      if (outcome.status === "busy" || outcome.status === "disabled") context.info(outcome.reason);
+      // Reported once, when first found; the rule's health says "table-missing" until the table appears.
+      else if (outcome.status === "table-missing" && outcome.newly)
+        context.warn(`${rule.meta.name}: table ${outcome.table} is missing from the workspace (connect its data connector, or switch the rule off)`);
     },
   });
 }

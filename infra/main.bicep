@@ -157,6 +157,11 @@ module api 'app/function.bicep' = {
         value: '24'
       }
       {
+        // Rule ids switched off, comma-separated (e.g. the Solorigate rule without Defender XDR's CloudAppEvents)
+        name: 'TOKENWATCH_DISABLED_RULES'
+        value: ''
+      }
+      {
         name: 'TOKENWATCH_WEBHOOK_ALLOW_HTTP'
         value: 'false'
       }

@@ -31,6 +31,7 @@ export async function openDetection(config: Config, credential: TokenCredential 
       ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
       maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
       maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
+      disabledRules: config.TOKENWATCH_DISABLED_RULES,
     },
   };
 }

@@ -2,6 +2,7 @@
 // Azure (infra/main.bicep) and local.settings.json values locally.
 import { z } from "zod";
 import { isLoopbackHost } from "./net/ip.js";
+import { rules } from "./rules/index.js";
 
 const optionalText = z.string().trim().min(1).optional().or(z.literal("").transform(() => undefined));
 /** A whole number setting; unset or empty takes the default. */
@@ -61,6 +62,15 @@ export const ConfigSchema = z
     TOKENWATCH_MAX_LATENESS_HOURS: wholeNumber(1, 90 * 24, 7 * 24),
     /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
+    /** Rule ids switched off (comma-separated), e.g. a rule whose table the workspace lacks; `tokenwatch rules` lists the ids. */
+    TOKENWATCH_DISABLED_RULES: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const ids = (v ?? "").split(",").map((id) => id.trim().toLowerCase()).filter((id) => id !== "");
+        for (const id of ids) if (!rules.some((r) => r.meta.id === id)) ctx.addIssue({ code: "custom", message: `${id} is not a rule id (${rules.map((r) => r.meta.id).join(", ")})` });
+        return new Set(ids) as ReadonlySet<string>;
+      }),
     /** Query endpoint with version for sovereign clouds or tests, e.g. https://api.loganalytics.azure.cn/v1. */
     TOKENWATCH_LOG_ANALYTICS_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
     /** HTTP API auth: the Entra ID tenant whose access tokens are accepted, and their audiences (see `audiences`). */

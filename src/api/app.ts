@@ -38,6 +38,8 @@ export interface ApiDeps {
   /** The rules' clock, for rule health and the latest backfill end (default: now; the simulated clock in `serve`'s fast-forward). */
   ruleNow?(): number;
   backfill?: (rule: Rule, range: { from: number; to: number }) => Promise<WindowReport[]>;
+  /** Rules switched off by the TOKENWATCH_DISABLED_RULES setting (the API cannot switch these on). */
+  disabledRules?: ReadonlySet<string>;
   /** More route groups (webhooks): see router.ts for how to write them. */
   extraRoutes?: RouteDef[];
   /** Server-side errors (500s) are reported here. */

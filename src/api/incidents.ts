@@ -27,8 +27,18 @@ export interface IncidentDeps {
 const DEFAULT_PAGE = 50;
 const ID = /^[0-9a-f]{32}$/;
 
-export function incidentView(i: Incident) {
-  return { ...incidentJson(i), etag: httpEtag(i.etag ?? "") };
+/** An incident as the API shows it, with what a list needs to be read without opening each one. */
+export function incidentView(i: Incident, alerts: readonly Alert[]) {
+  const ips = [...new Set(alerts.flatMap((a) => (a.ip === null ? [] : [a.ip])))];
+  const json = incidentJson(i);
+  const summary = [
+    json.severity,
+    json.ruleName,
+    `${json.alertCount} alert${json.alertCount === 1 ? "" : "s"}`,
+    ips.length ? `IPs ${ips.slice(0, 5).join(", ")}${ips.length > 5 ? ` and ${ips.length - 5} more` : ""}` : "no IP",
+    json.firstAlertTime === json.lastAlertTime ? json.firstAlertTime : `${json.firstAlertTime} .. ${json.lastAlertTime}`,
+  ].join(" | ");
+  return { ...json, ips, summary, etag: httpEtag(i.etag ?? "") };
 }
 
 const historyView = (c: IncidentChange) => ({ at: iso(c.at), ...flatActor("actor", c.actor), field: c.field, before: c.before, after: c.after });
@@ -40,13 +50,14 @@ const newestFirst = (a: Incident, b: Incident) => compareTime(b.lastAlertTime, a
 const IncidentCursor = z.strictObject({ t: z.string().regex(/^-?\d{1,20}$/).transform((t) => BigInt(t)), id: z.string().regex(ID) });
 
 /** Keyset pagination: a page starts strictly after the cursor, so new incidents never shift pages. */
-function page(incidents: Incident[], limit: number, scope: string, token: string | undefined) {
+async function page(deps: IncidentDeps, incidents: Incident[], limit: number, scope: string, token: string | undefined) {
   const cursor = decodeContinuation(token, scope, IncidentCursor);
   const sorted = incidents.sort(newestFirst);
   const rest = cursor ? sorted.filter((i) => i.lastAlertTime < cursor.t || (i.lastAlertTime === cursor.t && i.id > cursor.id)) : sorted;
   const items = rest.slice(0, limit);
   const last = items.at(-1);
-  return { items: items.map(incidentView), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime.toString(), id: last.id }) : null };
+  const alerts = await deps.stores.incidents.alertsOfIncidents(items);
+  return { items: items.map((i) => incidentView(i, alerts.get(i.id)!)), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime.toString(), id: last.id }) : null };
 }
 
 
@@ -58,7 +69,7 @@ async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
 
 async function detail(deps: IncidentDeps, incident: Incident) {
   const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), deps.stores.incidents.historyOf(incident)]);
-  return { ...incidentView(incident), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.map(historyView) };
+  return { ...incidentView(incident, alerts), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.map(historyView) };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
@@ -75,7 +86,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
         const q = req.query;
         const incidents = await deps.stores.incidents.queryIncidents({ status: q.status, severity: q.severity, ruleId: q.ruleId, account: q.account, from: q.from, to: q.to });
         const scope = JSON.stringify(["incidents", q.status, q.severity, q.ruleId, q.account, q.from, q.to]);
-        return { status: 200, body: page(incidents, q.limit ?? DEFAULT_PAGE, scope, q.continuation) };
+        return { status: 200, body: await page(deps, incidents, q.limit ?? DEFAULT_PAGE, scope, q.continuation) };
       },
     }),
     route({
@@ -143,11 +154,12 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       query: PageQuery,
       response: { status: 200, schema: IncidentPageSchema },
       async handler(req) {
-        const account = req.params.account!;
+        // Accounts are stored lowercase; a UPN or display name is looked up in any case.
+        const account = req.params.account!.toLowerCase();
         if (account.length > 512 || !isKeyable(account)) throw notFound(`account ${account.slice(0, 40)}…`);
         const incidents = await deps.stores.incidents.queryIncidents({ account });
         if (incidents.length === 0) throw notFound(`account ${account} (no incidents)`);
-        return { status: 200, body: page(incidents, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation) };
+        return { status: 200, body: await page(deps, incidents, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation) };
       },
     }),
   ];

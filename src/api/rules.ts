@@ -2,17 +2,20 @@
 
 import type { WindowReport } from "../engine/run.js";
 import type { Stores } from "../engine/run.js";
-import { ruleById, rules } from "../rules/index.js";
+import { dataSources, ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import type { RuleHealth, RuleState } from "../store/rule-state.js";
+import { flatActor, systemActor } from "../audit.js";
+import type { RuleHealth, RuleSetting, RuleState } from "../store/rule-state.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
-import { BackfillBody, BackfillResultSchema, RuleSchema } from "./schemas.js";
+import { BackfillBody, BackfillResultSchema, RuleEnabledBody, RuleSchema } from "./schemas.js";
 import { iso } from "./tokens.js";
 import { z } from "zod";
 
 export interface RuleDeps {
   stores: Stores;
   now(): number;
+  /** Rules switched off by the TOKENWATCH_DISABLED_RULES setting. */
+  disabledRules?: ReadonlySet<string>;
   /** Runs a rule over a past range (engine backfill over the deployment's log source); absent when no source is configured. */
   backfill?: (rule: Rule, range: { from: number; to: number }) => Promise<WindowReport[]>;
 }
@@ -27,8 +30,11 @@ export const MAX_API_BACKFILL_MS = 86_400_000;
 /** A rule whose checkpoint trails now by more than this many of its periods is lagging. */
 const LAGGING_AFTER_FREQUENCIES = 3;
 
-/** Checkpoint lag (from the rule's state) and its last scheduled run (the `health` row the timers write). */
-export function ruleHealth(rule: Rule, state: RuleState | undefined, run: RuleHealth | undefined, now: number) {
+/**
+ * Checkpoint lag (from the rule's state) and its last scheduled run (the `health` row the timers write).
+ * A rule switched off is `disabled`; one whose table the workspace lacks is `table-missing`, not `failing`.
+ */
+export function ruleHealth(rule: Rule, state: RuleState | undefined, run: RuleHealth | undefined, now: number, disabled = false) {
   const lastRun = run
     ? {
         at: iso(run.lastRunAt),
@@ -43,10 +49,36 @@ export function ruleHealth(rule: Rule, state: RuleState | undefined, run: RuleHe
         lastErrorAt: run.lastErrorAt === null ? null : iso(run.lastErrorAt),
       }
     : null;
-  if (!state) return { status: run?.failing ? ("failing" as const) : ("never-run" as const), checkpoint: null, lagMinutes: null, firstWindowStart: null, lastRun };
+  const tableMissing = run?.tableMissing ?? null;
+  const override = disabled ? ("disabled" as const) : tableMissing ? ("table-missing" as const) : null;
+  if (!state) return { status: override ?? (run?.failing ? ("failing" as const) : ("never-run" as const)), tableMissing, checkpoint: null, lagMinutes: null, firstWindowStart: null, lastRun };
   const lag = Math.max(0, now - state.windowEnd);
-  const status = run?.failing ? ("failing" as const) : lag > LAGGING_AFTER_FREQUENCIES * frequencyOf(rule) ? ("lagging" as const) : ("ok" as const);
-  return { status, checkpoint: iso(state.windowEnd), lagMinutes: Math.round(lag / 60_000), firstWindowStart: iso(state.firstWindowStart), lastRun };
+  const status = override ?? (run?.failing ? ("failing" as const) : lag > LAGGING_AFTER_FREQUENCIES * frequencyOf(rule) ? ("lagging" as const) : ("ok" as const));
+  return { status, tableMissing, checkpoint: iso(state.windowEnd), lagMinutes: Math.round(lag / 60_000), firstWindowStart: iso(state.firstWindowStart), lastRun };
+}
+
+/** A rule as the API shows it: metadata, tables and connectors, whether it runs, and its health. */
+function ruleView(rule: Rule, deps: RuleDeps, state: RuleState | undefined, run: RuleHealth | undefined, setting: RuleSetting | undefined, now: number) {
+  const bySetting = deps.disabledRules?.has(rule.meta.id) ?? false;
+  const disabled = bySetting
+    ? { ...flatActor("by", systemActor("setting")), at: null, reason: "TOKENWATCH_DISABLED_RULES" }
+    : setting && !setting.enabled
+      ? { ...flatActor("by", setting.changedBy), at: iso(setting.changedAt), reason: setting.reason }
+      : null;
+  return {
+    id: rule.meta.id,
+    name: rule.meta.name,
+    description: rule.meta.description,
+    severity: rule.meta.severity,
+    tactics: rule.meta.tactics,
+    relevantTechniques: rule.meta.relevantTechniques,
+    queryFrequency: rule.meta.queryFrequency,
+    queryPeriod: rule.meta.queryPeriod,
+    ...dataSources(rule),
+    enabled: disabled === null,
+    disabled,
+    health: ruleHealth(rule, state, run, now, disabled !== null),
+  };
 }
 
 export function ruleRoutes(deps: RuleDeps): RouteDef[] {
@@ -59,20 +91,29 @@ export function ruleRoutes(deps: RuleDeps): RouteDef[] {
       summary: "Every rule's metadata and health (checkpoint and lag)",
       response: { status: 200, schema: z.object({ items: z.array(RuleSchema) }) },
       async handler() {
-        const [states, runs] = await Promise.all([deps.stores.ruleState.all(), deps.stores.ruleState.allHealth()]);
+        const [states, runs, settings] = await Promise.all([deps.stores.ruleState.all(), deps.stores.ruleState.allHealth(), deps.stores.ruleState.allSettings()]);
         const now = deps.now();
-        const items = rules.map((rule) => ({
-          id: rule.meta.id,
-          name: rule.meta.name,
-          description: rule.meta.description,
-          severity: rule.meta.severity,
-          tactics: rule.meta.tactics,
-          relevantTechniques: rule.meta.relevantTechniques,
-          queryFrequency: rule.meta.queryFrequency,
-          queryPeriod: rule.meta.queryPeriod,
-          health: ruleHealth(rule, states.get(rule.meta.id), runs.get(rule.meta.id), now),
-        }));
+        const items = rules.map((rule) => ruleView(rule, deps, states.get(rule.meta.id), runs.get(rule.meta.id), settings.get(rule.meta.id), now));
         return { status: 200, body: { items } };
+      },
+    }),
+    route({
+      method: "PUT",
+      path: "/rules/{id}/enabled",
+      group: "rules",
+      roles: ADMIN,
+      summary: "Switch a rule on or off (audited). A rule off runs no windows; switched on, it catches up from its checkpoint",
+      body: RuleEnabledBody,
+      response: { status: 200, schema: RuleSchema },
+      async handler(req) {
+        const rule = ruleById(req.params.id!.toLowerCase());
+        if (!rule) throw notFound(`rule ${req.params.id}`);
+        const id = rule.meta.id;
+        if (req.body.enabled && deps.disabledRules?.has(id))
+          throw new HttpError(409, `rule ${id} is switched off by the TOKENWATCH_DISABLED_RULES setting: remove it there to switch it on`);
+        await deps.stores.ruleState.putSetting(id, { enabled: req.body.enabled, changedBy: req.principal!, changedAt: deps.now(), reason: req.body.reason });
+        const [state, run, setting] = await Promise.all([deps.stores.ruleState.get(id), deps.stores.ruleState.health(id), deps.stores.ruleState.setting(id)]);
+        return { status: 200, body: ruleView(rule, deps, state, run, setting, deps.now()) };
       },
     }),
     route({

@@ -21,11 +21,11 @@ export function isKeyable(value: string): boolean {
 /** An ISO 8601 date-time with an offset or Z, as epoch ms. */
 export const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
-/** A comma-separated list of enum values in a query string. */
+/** A comma-separated list of enum values in a query string, in any case (`severity=high`). */
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z
     .string()
-    .transform((s) => s.split(",").map((v) => v.trim()))
+    .transform((s) => s.split(",").map((v) => values.find((value) => value.toLowerCase() === v.trim().toLowerCase()) ?? v.trim()))
     .pipe(z.array(z.enum(values)).min(1))
     .meta({ description: `comma-separated: ${values.join(", ")}` });
 
@@ -80,6 +80,11 @@ export const BackfillBody = z
   .strictObject({ from: isoTime, to: isoTime })
   .refine((b) => b.from < b.to, { message: "must be after from", path: ["to"] });
 
+export const RuleEnabledBody = z.strictObject({
+  enabled: z.boolean(),
+  reason: z.string().trim().min(1).max(500).meta({ description: "why, kept in the rule's audit (e.g. no Defender XDR connector)" }),
+});
+
 // ---- Response shapes (documentation) ----
 
 const time = z.iso.datetime();
@@ -96,8 +101,12 @@ export const ProblemSchema = z
   .object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string().optional(), instance: z.string().optional(), errors: z.array(FieldErrorSchema).optional() })
   .meta({ description: "RFC 9457 problem details" });
 
-/** An incident as the API shows it: the webhook payload's incident (one shape for both) with its HTTP ETag. */
-export const IncidentSchema = WebhookIncidentSchema.extend({ etag: z.string() }).meta({ title: "TokenwatchIncident" });
+/** An incident as the API shows it: the webhook payload's incident (one shape for both), what a list needs to be read without opening each one, and its HTTP ETag. */
+export const IncidentSchema = WebhookIncidentSchema.extend({
+  ips: z.array(z.string()).meta({ description: "the distinct IP addresses of the incident's alerts, in order of first alert" }),
+  summary: z.string().meta({ description: "one line for list views: severity, rule, alert count, IPs, first and last alert time" }),
+  etag: z.string(),
+}).meta({ title: "TokenwatchIncident" });
 const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
 
 export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(WebhookAlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
@@ -148,8 +157,16 @@ export const RuleSchema = z
     relevantTechniques: z.array(z.string()),
     queryFrequency: z.string(),
     queryPeriod: z.string(),
+    tables: z.array(z.string()).meta({ description: "the Log Analytics tables the rule reads" }),
+    connectors: z.array(z.string()).meta({ description: "the data connectors that send them" }),
+    enabled: z.boolean(),
+    disabled: z
+      .object({ ...actorFields("by"), at: time.nullable(), reason: z.string() })
+      .nullable()
+      .meta({ description: "who switched the rule off, when and why (by `setting` for TOKENWATCH_DISABLED_RULES); null while enabled" }),
     health: z.object({
-      status: z.enum(["never-run", "ok", "lagging", "failing"]),
+      status: z.enum(["never-run", "ok", "lagging", "failing", "disabled", "table-missing"]),
+      tableMissing: z.string().nullable().meta({ description: "the table the last run found missing from the workspace" }),
       checkpoint: time.nullable(),
       lagMinutes: z.number().nullable(),
       firstWindowStart: time.nullable(),

@@ -8,10 +8,10 @@ import { loadConfig, type Config } from "../config.js";
 import { backfillRule, MAX_BACKFILL_MS } from "../engine/backfill.js";
 import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
-import { ReplaySource } from "../sources/replay.js";
 import type { LogSource } from "../sources/source.js";
 import { openStorage, type OpenedStorage } from "../store/index.js";
 import { isoOf } from "../rules/kql.js";
+import { openReplayLogs } from "./logs.js";
 import { requireTime, UsageError } from "./usage.js";
 
 export interface BackfillArgs {
@@ -19,6 +19,8 @@ export interface BackfillArgs {
   from: number;
   to: number;
   logs?: string;
+  /** With --logs: run even when the folder holds no table rows. */
+  allowEmpty?: boolean;
 }
 
 export interface BackfillOutput {
@@ -48,14 +50,14 @@ export async function parseBackfillArgs(values: Record<string, string | boolean 
     if (!(await stat(values.logs).catch(() => undefined))?.isDirectory()) throw new UsageError(`--logs ${values.logs}: not a readable directory`);
     logs = values.logs;
   }
-  return { rule, from, to, logs };
+  return { rule, from, to, logs, allowEmpty: values["allow-empty"] === true };
 }
 
 export async function backfill(args: BackfillArgs, log: (line: string) => void, config: Config = loadConfig()): Promise<BackfillOutput> {
   let source: LogSource;
   let storage: OpenedStorage;
   if (args.logs) {
-    source = await ReplaySource.open(args.logs, (r) => log(`warning: ${r.origin}: ${r.reason}; row skipped`));
+    source = await openReplayLogs(args.logs, { allowEmpty: args.allowEmpty, log });
     storage = await openStorage(config);
   } else {
     const detection = await openDetection(config);

@@ -1,26 +1,44 @@
 // `tokenwatch detect`: replay logs through every rule exactly as the hourly timers would.
+import { access, constants, readFile, stat } from "node:fs/promises";
 import { systemActor } from "../audit.js";
-import { readFile, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.js";
 import { alertJson, incidentJson } from "../engine/incidents.js";
-import { alignUp, runRule, type WindowReport } from "../engine/run.js";
+import { alignUp, planWindows, runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
 import { frequencyOf, inRange } from "../rules/rule.js";
 import { compareTime } from "../rules/kql.js";
 import type { AnyRow } from "../sources/rows.js";
-import { ReplaySource } from "../sources/replay.js";
+import { TableMissing, type LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
-import { requireString, requireTime, UsageError } from "./usage.js";
+import { openReplayLogs } from "./logs.js";
+import { InputError, requireString, requireTime, UsageError } from "./usage.js";
 
 export interface DetectOptions {
-  logs: string;
+  /** Replay files (the contract's --logs DIR), or else a live workspace. */
+  logs?: string;
+  /** A Log Analytics workspace id: the rules query it, as the timers would, over [from, to). */
+  workspace?: string;
+  /** The workspace's source (tests); default: LogsQueryClient with DefaultAzureCredential. */
+  source?: LogSource;
   from: number;
   to: number;
   allowlist?: Partial<Record<ListName, string[]>>;
+  /** Run even when the folder holds no table rows (an export of a quiet range). */
+  allowEmpty?: boolean;
   /** Progress and warnings (stderr in the CLI). */
   log: (line: string) => void;
+  /** Called after each rule window: a terminal's progress line. */
+  progress?: (p: DetectProgress) => void;
+}
+
+export interface DetectProgress {
+  windowsDone: number;
+  windowsTotal: number;
+  rowsFetched: number;
+  elapsedMs: number;
 }
 
 export interface DetectOutput {
@@ -43,12 +61,15 @@ export interface DetectOutput {
 const AllowlistFile = z.strictObject(Object.fromEntries(LIST_NAMES.map((n) => [n, z.array(z.string()).optional()])) as Record<ListName, z.ZodOptional<z.ZodArray<z.ZodString>>>);
 
 export async function parseDetectArgs(values: Record<string, string | boolean | undefined>): Promise<Omit<DetectOptions, "log">> {
-  const logs = requireString(values, "logs");
+  const workspace = typeof values.workspace === "string" ? values.workspace : undefined;
+  if (workspace !== undefined && values.logs !== undefined) throw new UsageError("give --logs DIR or --workspace ID, not both");
+  if (workspace !== undefined && !z.guid().safeParse(workspace).success) throw new UsageError(`--workspace ${workspace}: not a workspace id (a GUID: the workspace's customerId)`);
+  const logs = workspace === undefined ? requireString(values, "logs") : undefined;
   const from = requireTime(values, "from");
   const to = requireTime(values, "to");
   if (from >= to) throw new UsageError("--from must be before --to");
-  const info = await stat(logs).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UsageError(`--logs ${logs}: not a readable directory`);
+  const info = logs === undefined ? undefined : await stat(logs).catch(() => undefined);
+  if (logs !== undefined && !info?.isDirectory()) throw new UsageError(`--logs ${logs}: not a readable directory`);
   let allowlist: DetectOptions["allowlist"];
   if (typeof values.allowlist === "string") {
     const text = await readFile(values.allowlist, "utf8").catch((e: Error) => {
@@ -72,13 +93,26 @@ export async function parseDetectArgs(values: Record<string, string | boolean | 
       }
     allowlist = parsed.data;
   }
-  return { logs, from, to, allowlist };
+  if (typeof values.out === "string") await checkWritable(values.out);
+  return { ...(logs === undefined ? { workspace } : { logs }), from, to, allowlist, allowEmpty: values["allow-empty"] === true };
+}
+
+/** `--out FILE` must be writable before the run starts, not found unwritable after it. */
+export async function checkWritable(file: string): Promise<void> {
+  const info = await stat(file).catch(() => undefined);
+  if (info?.isDirectory()) throw new UsageError(`--out ${file}: is a folder; give a file name`);
+  const target = info ? file : dirname(resolve(file));
+  const dir = info ? undefined : await stat(target).catch(() => undefined);
+  if (dir && !dir.isDirectory()) throw new UsageError(`--out ${file}: ${target} is not a folder`);
+  await access(target, constants.W_OK).catch(() => {
+    throw new UsageError(`--out ${file}: ${info ? "not writable" : `folder ${target} does not exist or is not writable`}`);
+  });
 }
 
 export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const config = loadConfig();
-  const source = await ReplaySource.open(options.logs, (r) => options.log(`warning: ${r.origin}: ${r.reason}; row skipped`));
-  for (const file of source.load.unknownFiles) options.log(`warning: ${file}: not a table tokenwatch reads; its rows are counted as rejected`);
+  const replay = options.logs === undefined ? undefined : await openReplayLogs(options.logs, options);
+  const source = replay ?? options.source ?? (await workspaceSource(config, options.workspace));
   const storage = await openStorage(config);
   try {
     const { stores } = storage;
@@ -87,15 +121,41 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
 
     const range = { from: options.from, to: options.to };
     const maxLatenessMs = config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000;
+    // Every row with TimeGenerated in [from, to) that a window can see must have arrived by the
+    // last window. A workspace is read up to what has been ingested, at most as late as the timers look.
+    const lastArrival = (rule: (typeof rules)[number]) =>
+      replay
+        ? (replay.lastArrivalOf(range, frequencyOf(rule), maxLatenessMs) ?? options.to)
+        : Math.min(Date.now() - config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, options.to + maxLatenessMs);
     const perRule: DetectOutput["stats"]["rules"] = {};
     const reports: WindowReport[] = [];
+    const untilOf = (rule: (typeof rules)[number]) =>
+      replay ? alignUp(Math.max(options.to, lastArrival(rule) + 1), frequencyOf(rule)) : Math.floor(lastArrival(rule) / frequencyOf(rule)) * frequencyOf(rule);
+    // Replay sees what a live run cannot: rows that arrived later than the windows look back.
     const tooLate = new Set<AnyRow>();
+    for (const rule of replay ? rules : []) for (const row of replay!.tooLate(range, frequencyOf(rule), maxLatenessMs)) tooLate.add(row);
+    if (tooLate.size > 0)
+      options.log(
+        `warning: ${tooLate.size} rows arrived more than ${config.TOKENWATCH_MAX_LATENESS_HOURS} h after their TimeGenerated and were not evaluated, ` +
+          `as a live run would not see them (TOKENWATCH_MAX_LATENESS_HOURS); counted in stats.rowsTooLate`,
+      );
+    const ingested = lastArrival(rules[0]!);
+    if (!replay && ingested < options.to) options.log(`warning: events after ${new Date(ingested).toISOString()} are not ingested yet and are not evaluated`);
+    const windowsTotal = rules.reduce((n, rule) => n + planWindows(frequencyOf(rule), options.from, untilOf(rule)).length, 0);
+    const started = Date.now();
+    let windowsDone = 0;
+    let rowsFetched = 0;
+    const onWindow = (report: WindowReport) => {
+      rowsFetched += report.rowsFetched;
+      options.progress?.({ windowsDone: ++windowsDone, windowsTotal, rowsFetched, elapsedMs: Date.now() - started });
+    };
     for (const rule of rules) {
-      // Every row of [from, to) that a window can see must have arrived by the last window.
-      const lastArrival = source.lastArrivalOf(range, frequencyOf(rule), maxLatenessMs) ?? options.to;
-      const until = alignUp(Math.max(options.to, lastArrival + 1), frequencyOf(rule));
-      for (const row of source.tooLate(range, frequencyOf(rule), maxLatenessMs)) tooLate.add(row);
-      const ruleReports = await runRule(rule, { source, stores, now: Date.now, maxLatenessMs }, { startAt: options.from, until, eventRange: range });
+      const until = untilOf(rule);
+      const ruleReports = await runRule(rule, { source, stores, now: Date.now, maxLatenessMs }, { startAt: options.from, until, eventRange: range }, onWindow).catch((error: unknown) => {
+        if (error instanceof TableMissing)
+          throw new InputError(`${rule.meta.name}: ${error.message}; nothing was evaluated for it (switch it off: TOKENWATCH_DISABLED_RULES=${rule.meta.id})`);
+        throw error;
+      });
       reports.push(...ruleReports);
       const established = ruleReports.at(-1)?.baselineEstablished ?? null;
       const eventsHeldBack = ruleReports.reduce((n, r) => n + r.heldBack, 0);
@@ -104,12 +164,6 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
       options.log(`${rule.meta.name}: ${ruleReports.length} windows, ${perRule[rule.meta.id]!.alerts} alerts${learning}`);
     }
 
-    if (tooLate.size > 0)
-      options.log(
-        `warning: ${tooLate.size} rows arrived more than ${config.TOKENWATCH_MAX_LATENESS_HOURS} h after their TimeGenerated and were not evaluated, ` +
-          `as a live run would not see them (TOKENWATCH_MAX_LATENESS_HOURS); counted in stats.rowsTooLate`,
-      );
-
     const alerts = (await stores.incidents.listAlerts())
       .filter((a) => inRange(a.time, range))
       .sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
@@ -117,17 +171,19 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     const incidents = (await stores.incidents.listIncidents())
       .filter((i) => incidentIds.has(i.id))
       .sort((a, b) => compareTime(a.firstAlertTime, b.firstAlertTime) || a.id.localeCompare(b.id));
-    const rejections = [...source.load.rejected, ...reports.flatMap((r) => r.rejected)];
+    const rejections = [...(replay?.load.rejected ?? []), ...reports.flatMap((r) => r.rejected)];
+    if (!replay && rowsFetched === 0 && !options.allowEmpty)
+      throw new InputError(`workspace ${options.workspace} returned no rows for ${new Date(options.from).toISOString()} .. ${new Date(options.to).toISOString()}: nothing was evaluated; is it the workspace the Entra ID diagnostic settings send to? (--allow-empty accepts a quiet range)`);
     return {
       alerts: alerts.map(alertJson),
       incidents: incidents.map(incidentJson),
       stats: {
-        rowsRead: source.load.rowsRead,
+        rowsRead: replay?.load.rowsRead ?? rowsFetched,
         rowsRejected: rejections.length,
         windows: reports.length,
         rowsFetched: reports.reduce((n, r) => n + r.rowsFetched, 0),
         rowsTooLate: tooLate.size,
-        unknownFiles: source.load.unknownFiles,
+        unknownFiles: replay?.load.unknownFiles ?? [],
         rejections: rejections.slice(0, 100),
         rules: perRule,
       },
@@ -135,4 +191,10 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   } finally {
     await storage.close();
   }
+}
+
+/** The workspace's source, built only when asked for (the Azure identity imports are heavy). */
+async function workspaceSource(config: ReturnType<typeof loadConfig>, workspace: string | undefined): Promise<LogSource> {
+  const [{ createLogAnalyticsSource }, { DefaultAzureCredential }] = await Promise.all([import("../compose.js"), import("@azure/identity")]);
+  return createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: workspace }, new DefaultAzureCredential());
 }

@@ -22,7 +22,7 @@ import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../
 import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
-import { runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
+import { disabledReason, runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
 import { createLogAnalyticsSource } from "../compose.js";
 import { DefaultAzureCredential } from "@azure/identity";
 import { rules } from "../rules/index.js";
@@ -32,9 +32,11 @@ import { ReplaySource } from "../sources/replay.js";
 import type { LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
 import type { TableStore } from "../store/tables.js";
-import { UsageError } from "./usage.js";
+import { selfCommand, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 7071;
+/** The simulated tenant's size when `serve` runs without a workspace (the README says so). */
+export const SERVE_DEFAULT_USERS = 200;
 const HOUR = 3_600_000;
 
 /** What an edge reads before giving up on a body it will refuse anyway (413). */
@@ -122,6 +124,8 @@ export interface SimulationOptions {
   stepMs: number;
   users: number;
   seed: number;
+  /** Rules switched off by setting; rules an admin switched off over the API are skipped as well. */
+  disabledRules?: ReadonlySet<string>;
   /** Called after each step's rule runs (the delivery worker, in serve). */
   afterStep?: () => void;
 }
@@ -153,6 +157,7 @@ export async function startSimulation(stores: Stores, options: SimulationOptions
     clock += HOUR;
     let alerts = 0;
     for (const rule of rules) {
+      if (await disabledReason(rule.meta.id, { stores, disabledRules: options.disabledRules })) continue;
       const reports = await runRule(rule, { source, stores, now: Date.now }, { startAt: from, until: clock });
       alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
     }
@@ -207,8 +212,10 @@ export function startScheduledRules(
       lastBoundary.set(rule.meta.id, boundary);
       try {
         const outcome = await runScheduled(rule.meta.id, deps);
-        if (outcome.status === "busy") log(`${rule.meta.name}: ${outcome.reason}`);
-        else log(`${rule.meta.name}: ${outcome.reports.length} window(s), ${outcome.reports.reduce((n, r) => n + r.alerts.length, 0)} alert(s)`);
+        if (outcome.status === "busy" || outcome.status === "disabled") log(`${rule.meta.name}: ${outcome.reason}`);
+        else if (outcome.status === "table-missing") {
+          if (outcome.newly) log(`${rule.meta.name}: table ${outcome.table} is missing from the workspace; the rule reports "table-missing" until it appears`);
+        } else log(`${rule.meta.name}: ${outcome.reports.length} window(s), ${outcome.reports.reduce((n, r) => n + r.alerts.length, 0)} alert(s)`);
       } catch (error) {
         log(`${rule.meta.name}: run failed (retried at its next period): ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -283,7 +290,7 @@ export function parseServeArgs(values: Record<string, string | boolean | undefin
     if (typeof v !== "string" || !/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
-  return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", 200, 10, 5000) };
+  return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", SERVE_DEFAULT_USERS, 10, 5000) };
 }
 
 /** Builds the API over storage and a set of trusts; `ruleNow` is the rules' clock (the simulated one in fast-forward). */
@@ -291,7 +298,7 @@ export function buildApi(
   stores: Stores,
   store: TableStore,
   trusts: Trust[],
-  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[] } = {},
+  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; disabledRules?: ReadonlySet<string> } = {},
 ): Api {
   const source = options.source;
   const deps: ApiDeps = {
@@ -299,6 +306,7 @@ export function buildApi(
     auth: new Authenticator(trusts),
     now: Date.now,
     ruleNow: options.ruleNow,
+    disabledRules: options.disabledRules,
     log: options.log,
     extraRoutes: options.extraRoutes,
     ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
@@ -353,17 +361,26 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
-      const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
+      const deps = {
+        source,
+        stores: storage.stores,
+        now: Date.now,
+        ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
+        maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
+        maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
+        disabledRules: config.TOKENWATCH_DISABLED_RULES,
+      };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
-      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes });
+      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES });
     } else {
-      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, afterStep: () => void delivery.kick() }, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes });
+      const disabledRules = config.TOKENWATCH_DISABLED_RULES;
+      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, disabledRules, afterStep: () => void delivery.kick() }, log);
+      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes, disabledRules });
     }
     listening = await listen(api, { port: options.port, host, extra: key ? { "/dev/jwks.json": devJwks(key) } : {}, log });
     log(`tokenwatch API on ${listening.url}/api/ (${key ? `dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json` : "Entra ID tokens only"})`);
-    log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
+    log(`try: curl -H "Authorization: Bearer $(${selfCommand()} dev-token)" ${listening.url}/api/accounts`);
     log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);
     return { url: listening.url, close };
   } catch (error) {

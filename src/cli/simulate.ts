@@ -27,6 +27,5 @@ export async function simulate(options: SimulateOptions & { out: string }, log: 
   const result = await simulateTenant(options.out, options);
   const rows = Object.entries(result.rows).map(([table, n]) => `${table} ${n}`).join(", ");
   log(`simulated ${options.users} users, ${result.from} .. ${result.to}: ${rows}; ${result.planted.length} attacks planted`);
-  log(`replay it: tokenwatch detect --logs ${options.out} --from ${result.from} --to ${result.to}`);
   return result;
 }

@@ -1,3 +1,4 @@
+import { basename, relative } from "node:path";
 import { toDateTime, toMs } from "../rules/kql.js";
 
 /** An unusable command line: the CLI prints its message as one line and exits 2. */
@@ -20,4 +21,20 @@ export function requireTime(values: Values, name: string): number {
   const ms = toMs(t);
   if (t !== BigInt(ms) * 10_000n) throw new UsageError(`--${name} ${text}: give a whole millisecond`);
   return ms;
+}
+
+/** Input the command cannot use or would read as "nothing found": one line, exit 2. */
+export class InputError extends Error {}
+
+/**
+ * How to run this CLI again from the current folder, for the hints it prints: `tokenwatch`
+ * when it was started by that name (installed or linked), `npx tokenwatch` through npx, else
+ * `node <path to main.js>`.
+ */
+export function selfCommand(): string {
+  const script = process.argv[1] ?? "tokenwatch";
+  // npx (npm exec) puts the bin on PATH only for its own child: the hint must say npx too.
+  if (basename(script) === "tokenwatch") return process.env.npm_command === "exec" ? "npx tokenwatch" : "tokenwatch";
+  const path = relative(process.cwd(), script);
+  return `node ${path.includes(" ") ? JSON.stringify(path) : path}`;
 }

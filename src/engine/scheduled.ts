@@ -3,7 +3,7 @@
 // resumes in the next invocation), under the rule's lease, and record the rule's health.
 import { ruleById } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import type { Fetched, LogSource } from "../sources/source.js";
+import { TableMissing, type Fetched, type LogSource } from "../sources/source.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../store/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
@@ -15,6 +15,8 @@ export interface ScheduledDeps extends EngineDeps {
   maxWindows: number;
   /** Run and window traces (the invocation's logger in Azure). */
   logger?: RunLogger;
+  /** Rules switched off by setting (TOKENWATCH_DISABLED_RULES); an admin can also switch one off over the API. */
+  disabledRules?: ReadonlySet<string>;
 }
 
 /**
@@ -27,7 +29,14 @@ export const RUN_BUDGET_MS = 15 * 60_000;
 export type ScheduledOutcome =
   | { status: "ok"; reports: WindowReport[]; health: RuleHealth }
   /** Another invocation holds the rule's lease: it does the work, this one stops. */
-  | { status: "busy"; reason: string };
+  | { status: "busy"; reason: string }
+  /** Switched off by setting or by an admin: nothing ran, the checkpoint waits. */
+  | { status: "disabled"; reason: string }
+  /**
+   * The workspace has no table the rule reads (its connector is not connected): recorded
+   * in the rule's health, not thrown. `newly` is true on the run that first found it.
+   */
+  | { status: "table-missing"; table: string; newly: boolean; health: RuleHealth };
 
 /**
  * Runs one rule as its timer does. A failed window is recorded in the rule's health and
@@ -36,6 +45,8 @@ export type ScheduledOutcome =
 export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise<ScheduledOutcome> {
   const rule = ruleById(ruleId);
   if (!rule) throw new Error(`no rule with id ${ruleId}`);
+  const reason = await disabledReason(ruleId, deps);
+  if (reason) return { status: "disabled", reason };
   const started = deps.now();
   const until = started - deps.ingestionDelayMs;
   const frequency = frequencyOf(rule);
@@ -54,10 +65,21 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
       : await runRule(rule, { ...deps, source }, options, onWindow);
   } catch (error) {
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
+    if (error instanceof TableMissing) {
+      const newly = (await deps.stores.ruleState.health(ruleId))?.tableMissing !== error.table;
+      return { status: "table-missing", table: error.table, newly, health: await recordHealth(rule, deps, until, started, before, counter, null, error.table) };
+    }
     await recordHealth(rule, deps, until, started, before, counter, error);
     throw error;
   }
   return { status: "ok", reports, health: await recordHealth(rule, deps, until, started, before, counter, null) };
+}
+
+/** Why a rule is switched off (the setting first, then an admin's API change), or null when it runs. */
+export async function disabledReason(ruleId: string, deps: Pick<ScheduledDeps, "disabledRules" | "stores">): Promise<string | null> {
+  if (deps.disabledRules?.has(ruleId)) return "switched off by the TOKENWATCH_DISABLED_RULES setting";
+  const setting = await deps.stores.ruleState.setting(ruleId);
+  return setting && !setting.enabled ? `switched off by ${setting.changedBy.name} at ${new Date(setting.changedAt).toISOString()}: ${setting.reason}` : null;
 }
 
 /** The source, counting the rows it returns and rejects. */
@@ -78,6 +100,7 @@ async function recordHealth(
   before: number | null,
   counter: { rows: number; rejected: number; heldBack: number },
   error: unknown,
+  tableMissing: string | null = null,
 ): Promise<RuleHealth> {
   const { ruleState } = deps.stores;
   const [state, previous] = await Promise.all([ruleState.get(rule.meta.id), ruleState.health(rule.meta.id)]);
@@ -99,6 +122,7 @@ async function recordHealth(
     failing: error !== null,
     lastError: error === null ? (previous?.lastError ?? null) : errorText(error),
     lastErrorAt: error === null ? (previous?.lastErrorAt ?? null) : now,
+    tableMissing,
   };
   await ruleState.recordHealth(health);
   return health;

@@ -10,3 +10,9 @@ export const rules: readonly Rule[] = [stsRefreshTokenModification, solorigateSt
 export function ruleById(id: string): Rule | undefined {
   return rules.find((rule) => rule.meta.id === id);
 }
+
+/** The Log Analytics tables a rule reads and the data connectors that send them, from its metadata. */
+export function dataSources(rule: Rule): { tables: string[]; connectors: string[] } {
+  const connectors = rule.meta.requiredDataConnectors;
+  return { tables: connectors.flatMap((c) => c.dataTypes), connectors: connectors.map((c) => c.connectorId) };
+}

@@ -14,6 +14,7 @@ import { Rand } from "./prng.js";
 import { TABLES, auditLine, cloudLine, signInLine, type Table } from "./rows.js";
 import { MS_DAY, MS_HOUR, buildUsers } from "./tenant.js";
 import { LineWriter } from "./writer.js";
+import { SIMULATION_MANIFEST } from "../sources/replay.js";
 
 export { RULE_IDS, type PlantedAttack } from "./attacks.js";
 export { TABLES, type Table } from "./rows.js";
@@ -97,6 +98,6 @@ export async function simulateTenant(outDir: string, options: SimulateOptions): 
     rows: Object.fromEntries(TABLES.map((t) => [t, writers[t].lines])),
     planted: plan.planted,
   };
-  await writeFile(join(outDir, "manifest.json"), JSON.stringify(result, null, 2) + "\n");
+  await writeFile(join(outDir, SIMULATION_MANIFEST), JSON.stringify(result, null, 2) + "\n");
   return result;
 }

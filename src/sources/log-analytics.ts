@@ -13,7 +13,7 @@ import { toDateTime, type DateTime } from "../rules/kql.js";
 import { scopeKql } from "../rules/kql-text.js";
 import type { QuerySpec } from "../rules/rule.js";
 import { parseRow, rowSchemas, signInSightingSchema, type Rejection, type RowOf, type SignInSighting, type TableName } from "./rows.js";
-import type { Fetched, LogSource } from "./source.js";
+import { TableMissing, type Fetched, type LogSource } from "./source.js";
 
 /** The query API's own caps: 500,000 rows; the size cap is ~100 MB, we stop well below it. */
 export const SERVICE_ROW_LIMIT = 500_000;
@@ -126,7 +126,7 @@ export class LogAnalyticsSource implements LogSource {
         request.abortSignal = query.signal;
         const response = await next(request);
         query.bytes = response.bodyAsText ? Buffer.byteLength(response.bodyAsText) : Number(response.headers.get("content-length") ?? 0);
-        query.body = response.status === 200 ? response.bodyAsText ?? undefined : undefined;
+        query.body = response.bodyAsText ?? undefined;
         return response;
       },
     });
@@ -190,6 +190,11 @@ export class LogAnalyticsSource implements LogSource {
       if (min === null || ms < min) min = ms;
     }
     return min;
+  }
+
+  /** The spec's rows as the query API gives them, unvalidated (`tokenwatch export` writes them as they are). */
+  async rawRows(spec: QuerySpec, kql: string, label: string = spec.table): Promise<Record<string, unknown>[]> {
+    return this.collect(spec, kql, label);
   }
 
   /** Every row of the spec, from as many disjoint parts as it takes for each to be complete. */
@@ -268,6 +273,7 @@ export class LogAnalyticsSource implements LogSource {
           await sleep(this.o.backoffMs * 2 ** (attempt - 1));
           continue;
         }
+        if (missingTable(inflight.body, spec.table)) throw new TableMissing(spec.table);
         throw new LogAnalyticsQueryError(label, describe(error, this.o.timeoutMs), { cause: error });
       } finally {
         this.inflight.delete(id);
@@ -303,6 +309,11 @@ interface Inflight {
   signal: AbortSignal;
   bytes: number;
   body?: string;
+}
+
+/** Whether an error response is Kusto's "Failed to resolve table ... named '<table>'" for the queried table. */
+function missingTable(body: string | undefined, table: TableName): boolean {
+  return body !== undefined && body.includes(`Failed to resolve table or column expression named '${table}'`);
 }
 
 /** The `error` member of a raw response body, as JSON text. */

@@ -15,9 +15,36 @@ export interface ReplayLoad {
   rejected: Rejection[];
   /** Files in the directory that name no table tokenwatch reads. */
   unknownFiles: string[];
+  /** Per file read, the table it fed (null: unknown) and its rows read and rejected. */
+  files: { name: string; table: TableName | null; rows: number; rejected: number }[];
+  /** Every entry of the directory not read, whatever its kind, with why and what was likely meant. */
+  unread: { name: string; reason: string; companion?: boolean }[];
 }
 
+/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
+export const SIMULATION_MANIFEST = "manifest.json";
+
 const EXTENSIONS = [".ndjson", ".jsonl"];
+
+/** The table a file stem names, compared case-insensitively (exports and copies change case). */
+function tableNamed(stem: string): TableName | undefined {
+  return TABLES.find((t) => t.toLowerCase() === stem.toLowerCase());
+}
+
+/** Why an entry of the logs directory is not read, and the name it likely meant. */
+function unreadReason(dir: string, name: string, isDirectory: boolean, inside: readonly string[]): string {
+  if (isDirectory) {
+    const tables = inside.filter((n) => EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)) && tableNamed(n.slice(0, n.lastIndexOf("."))));
+    return tables.length > 0
+      ? `a folder holding ${tables.join(", ")}; only files directly in the logs folder are read: did you mean --logs ${join(dir, name)}?`
+      : "a folder; only files directly in the logs folder are read";
+  }
+  const dot = name.indexOf(".");
+  const table = tableNamed(dot === -1 ? name : name.slice(0, dot));
+  return table
+    ? `not a table file (tables are read from <Table>.ndjson or .jsonl): did you mean ${table}.ndjson?`
+    : `not a table file (tokenwatch reads ${TABLES.map((t) => `${t}.ndjson`).join(", ")})`;
+}
 
 export class ReplaySource implements LogSource {
   /** Per table, rows sorted by arrival. */
@@ -26,34 +53,44 @@ export class ReplaySource implements LogSource {
   private constructor(readonly load: ReplayLoad) {}
 
   static async open(dir: string, onReject?: (r: Rejection) => void): Promise<ReplaySource> {
-    const names = await readdir(dir); // throws ENOENT/ENOTDIR: the caller reports it
-    const source = new ReplaySource({ rowsRead: 0, rejected: [], unknownFiles: [] });
-    const reject = (r: Rejection) => {
-      source.load.rejected.push(r);
-      onReject?.(r);
-    };
-    for (const name of names.sort()) {
-      const ext = EXTENSIONS.find((e) => name.endsWith(e));
-      if (!ext) continue;
-      const table = name.slice(0, -ext.length);
-      const known = (TABLES as readonly string[]).includes(table);
-      if (!known) source.load.unknownFiles.push(name);
-      const rows: AnyRow[] = source.tables.get(table as TableName) ?? [];
+    const entries = await readdir(dir, { withFileTypes: true }); // throws ENOENT/ENOTDIR: the caller reports it
+    const source = new ReplaySource({ rowsRead: 0, rejected: [], unknownFiles: [], files: [], unread: [] });
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const name = entry.name;
+      const ext = entry.isFile() ? EXTENSIONS.find((e) => name.toLowerCase().endsWith(e)) : undefined;
+      if (!ext) {
+        const inside = entry.isDirectory() ? await readdir(join(dir, name)).catch(() => []) : [];
+        if (name === SIMULATION_MANIFEST && entry.isFile()) source.load.unread.push({ name, reason: "tokenwatch simulate's description of the tenant, not a log", companion: true });
+        else source.load.unread.push({ name: entry.isDirectory() ? `${name}/` : name, reason: unreadReason(dir, name, entry.isDirectory(), inside) });
+        continue;
+      }
+      const stem = name.slice(0, -ext.length);
+      const table = tableNamed(stem) ?? null;
+      if (!table) source.load.unknownFiles.push(name);
+      const file = { name, table, rows: 0, rejected: 0 };
+      source.load.files.push(file);
+      const reject = (r: Rejection) => {
+        file.rejected++;
+        source.load.rejected.push(r);
+        onReject?.(r);
+      };
+      const rows: AnyRow[] = (table && source.tables.get(table)) || [];
       await readLines(join(dir, name), (line, lineNo) => {
         source.load.rowsRead++;
+        file.rows++;
         const origin = `${name}:${lineNo}`;
-        if (!known) return reject({ origin, reason: `unknown table ${table}` });
+        if (!table) return reject({ origin, reason: `unknown table ${stem}` });
         let raw: unknown;
         try {
           raw = JSON.parse(line);
         } catch {
           return reject({ origin, reason: "line is not valid JSON" });
         }
-        const parsed = parseRow(rowSchemas[table as TableName], raw);
+        const parsed = parseRow(rowSchemas[table], raw);
         if (parsed.ok) rows.push(parsed.row);
         else reject({ origin, reason: parsed.reason });
       });
-      if (known) source.tables.set(table as TableName, rows);
+      if (table) source.tables.set(table, rows);
     }
     for (const rows of source.tables.values()) rows.sort((a, b) => (a.arrival < b.arrival ? -1 : a.arrival > b.arrival ? 1 : 0));
     return source;

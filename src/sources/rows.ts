@@ -159,6 +159,17 @@ export const rowSchemas = {
   CloudAppEvents: cloudAppEventSchema,
 } as const;
 
+/**
+ * The columns the rules read per table (what a replay file needs), TimeGenerated first.
+ * `_TimeReceived` is not a column: an export projects it from ingestion_time().
+ */
+export const TABLE_COLUMNS: Record<TableName, readonly string[]> = {
+  SigninLogs: Object.keys(signInShape).filter((c) => c !== "_TimeReceived"),
+  AADNonInteractiveUserSignInLogs: Object.keys(signInShape).filter((c) => c !== "_TimeReceived"),
+  AuditLogs: Object.keys(auditShape).filter((c) => c !== "_TimeReceived"),
+  CloudAppEvents: Object.keys(cloudAppEventShape).filter((c) => c !== "_TimeReceived"),
+};
+
 export type RowOf<T extends TableName> = z.infer<(typeof rowSchemas)[T]>;
 export type AnyRow = RowOf<TableName>;
 

@@ -19,3 +19,14 @@ export interface LogSource {
   /** The earliest TimeGenerated among the spec's rows, or null when there are none. */
   earliest(spec: QuerySpec, kql: string, label?: string): Promise<DateTime | null>;
 }
+
+/**
+ * The workspace has no such table: no data connector sends it (CloudAppEvents without
+ * Defender XDR). Not a failure to retry every hour, but a state for the rule's health.
+ */
+export class TableMissing extends Error {
+  constructor(readonly table: TableName) {
+    super(`table ${table} does not exist in the workspace (its data connector is not connected)`);
+    this.name = "TableMissing";
+  }
+}

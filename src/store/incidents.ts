@@ -165,7 +165,8 @@ export class IncidentRepository {
   /** Incidents matching every given criterion (all incidents when none). */
   async queryIncidents(q: IncidentQuery = {}): Promise<Incident[]> {
     const terms: string[] = [];
-    if (q.account !== undefined) terms.push(`PartitionKey eq ${odata(encodeKey(q.account))}`);
+    // Accounts are stored lowercase (the rules report them so); a UPN copied from Entra is mixed case.
+    if (q.account !== undefined) terms.push(`PartitionKey eq ${odata(encodeKey(q.account.toLowerCase()))}`);
     if (q.status?.length) terms.push(`(${q.status.map((s) => `status eq ${odata(s)}`).join(" or ")})`);
     if (q.severity?.length) terms.push(`(${q.severity.map((s) => `severity eq ${odata(s)}`).join(" or ")})`);
     if (q.ruleId !== undefined) terms.push(`ruleId eq ${odata(q.ruleId)}`);
@@ -189,6 +190,19 @@ export class IncidentRepository {
       `PartitionKey eq ${odata(encodeKey(incident.account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and incidentId eq ${odata(incident.id)}`,
     );
     return entities.map(alertFromEntity).sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
+  }
+
+  /** The alerts of several incidents (a list page), by incident id, oldest first: one query per account. */
+  async alertsOfIncidents(incidents: readonly Incident[]): Promise<Map<string, Alert[]>> {
+    const byAccount = new Map<string, Set<string>>();
+    for (const i of incidents) byAccount.set(i.account, (byAccount.get(i.account) ?? new Set()).add(i.id));
+    const result = new Map<string, Alert[]>(incidents.map((i) => [i.id, []]));
+    await forEachLimit([...byAccount], CONCURRENCY, async ([account, ids]) => {
+      const filter = `PartitionKey eq ${odata(encodeKey(account))}`;
+      for (const alert of await this.listAlerts(filter)) if (ids.has(alert.incidentId)) result.get(alert.incidentId)!.push(alert);
+    });
+    for (const alerts of result.values()) alerts.sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
+    return result;
   }
 
   /** An incident's change history, newest first. */
@@ -277,6 +291,7 @@ export interface IncidentQuery {
   status?: readonly IncidentStatus[];
   severity?: readonly Severity[];
   ruleId?: string;
+  /** Compared case-insensitively. */
   account?: string;
   /** Incidents with an alert at or after this (epoch ms). */
   from?: number;

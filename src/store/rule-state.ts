@@ -2,6 +2,8 @@
 // baseline needs to know about the data's history, plus the lease that lets one invocation
 // at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
 // (row key `health`) the rule's health after its last run, for the API.
+import { randomUUID } from "node:crypto";
+import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
 import { odata, statusOf, type TableStore } from "./tables.js";
 
@@ -33,6 +35,31 @@ interface StateEntity {
 
 const ROW = "window";
 const HEALTH_ROW = "health";
+const SETTING_ROW = "setting";
+/** Audit rows of a rule's enable/disable changes: `audit:<inverted time>`, newest first. */
+const AUDIT_PREFIX = "audit:";
+
+/** Whether a rule runs, as an admin last set it over the API (absent: enabled). */
+export interface RuleSetting {
+  enabled: boolean;
+  changedBy: Actor;
+  changedAt: number;
+  reason: string;
+}
+
+export interface RuleAuditRecord extends RuleSetting {
+  /** The setting before this change (null: never set, so enabled). */
+  before: boolean | null;
+}
+
+interface SettingEntity {
+  enabled: boolean;
+  changedBy: string;
+  changedAt: string;
+  reason: string;
+}
+
+const settingFromEntity = (e: SettingEntity): RuleSetting => ({ enabled: e.enabled, changedBy: actorFromColumns("changedBy", e), changedAt: Date.parse(e.changedAt), reason: e.reason });
 
 /** A rule's health after its last scheduled run. */
 export interface RuleHealth {
@@ -55,6 +82,8 @@ export interface RuleHealth {
   /** The most recent error and when it happened; kept after later successes. */
   lastError: string | null;
   lastErrorAt: number | null;
+  /** The table the last run found missing from the workspace (its connector is not connected), else null. */
+  tableMissing: string | null;
 }
 
 interface HealthEntity {
@@ -69,6 +98,7 @@ interface HealthEntity {
   failing: boolean;
   lastError: string;
   lastErrorAt: string;
+  tableMissing?: string;
 }
 
 const isoOrEmpty = (t: number | null) => (t === null ? "" : new Date(t).toISOString());
@@ -88,6 +118,7 @@ function healthFromEntity(ruleId: string, e: HealthEntity): RuleHealth {
     failing: e.failing,
     lastError: e.lastError || null,
     lastErrorAt: parseOrNull(e.lastErrorAt),
+    tableMissing: e.tableMissing || null,
   };
 }
 
@@ -180,8 +211,40 @@ export class RuleStateRepository {
       failing: health.failing,
       lastError: (health.lastError ?? "").slice(0, 8_000),
       lastErrorAt: isoOrEmpty(health.lastErrorAt),
+      tableMissing: health.tableMissing ?? "",
     };
     await client.upsertEntity(entity, "Replace");
+  }
+
+  /** A rule's enable/disable setting as an admin last made it, or undefined (enabled). */
+  async setting(ruleId: string): Promise<RuleSetting | undefined> {
+    const entity = await this.store.get<SettingEntity>("Checkpoints", ruleId, SETTING_ROW);
+    return entity && settingFromEntity(entity);
+  }
+
+  async allSettings(): Promise<Map<string, RuleSetting>> {
+    const out = new Map<string, RuleSetting>();
+    for (const entity of await this.store.list<SettingEntity>("Checkpoints", `RowKey eq ${odata(SETTING_ROW)}`)) out.set(entity.partitionKey, settingFromEntity(entity));
+    return out;
+  }
+
+  /** Enables or disables a rule, and audits the change (who, when, why, before and after). */
+  async putSetting(ruleId: string, setting: RuleSetting): Promise<void> {
+    const before = await this.setting(ruleId);
+    const client = await this.store.table("Checkpoints");
+    const fields = { enabled: setting.enabled, ...actorColumns("changedBy", setting.changedBy), changedAt: new Date(setting.changedAt).toISOString(), reason: setting.reason };
+    await client.upsertEntity({ partitionKey: ruleId, rowKey: SETTING_ROW, ...fields }, "Replace");
+    const inverted = String(8_640_000_000_000_000 - setting.changedAt).padStart(16, "0");
+    await client.createEntity({ partitionKey: ruleId, rowKey: `${AUDIT_PREFIX}${inverted}-${randomUUID().slice(0, 8)}`, ...fields, before: before === undefined ? "" : String(before.enabled) });
+  }
+
+  /** A rule's enable/disable changes, newest first. */
+  async settingAudit(ruleId: string): Promise<RuleAuditRecord[]> {
+    const entities = await this.store.list<SettingEntity & { before: string }>(
+      "Checkpoints",
+      `PartitionKey eq ${odata(ruleId)} and RowKey ge ${odata(AUDIT_PREFIX)} and RowKey lt ${odata(`${AUDIT_PREFIX}~`)}`,
+    );
+    return entities.sort((a, b) => (a.rowKey < b.rowKey ? -1 : 1)).map((e) => ({ ...settingFromEntity(e), before: e.before === "" ? null : e.before === "true" }));
   }
 
   /** The rule's health after its last scheduled run, or undefined before the first. */

@@ -79,6 +79,7 @@ export async function startHost(
     audience?: string;
     /** Also serve the webhook administration routes (http and loopback targets allowed). */
     webhooks?: boolean;
+    disabledRules?: ReadonlySet<string>;
   } = {},
 ): Promise<Host> {
   azurite ??= await startAzurite();
@@ -96,7 +97,7 @@ export async function startHost(
   });
   const trust = entraTrust(config)!;
   const extraRoutes = options.webhooks ? webhookRoutes(webhookAdminDeps(store, config)) : undefined;
-  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, log: (line) => console.error(line) });
+  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, disabledRules: options.disabledRules, log: (line) => console.error(line) });
   const listening: Listening = await listen(api, { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>

@@ -10,7 +10,8 @@ const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
 const SOLORIGATE = "634dfbd6-0a42-40da-854e-2161cf137f14";
 const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
 const T0 = Date.parse("2026-11-01T08:00:00.000Z");
-const GUEST = "partner_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+// Stored as the rules report accounts: lowercase (Entra writes #EXT#).
+const GUEST = "partner_fabrikam.com#ext#@contoso.onmicrosoft.com";
 
 let host: Host;
 let seq = 0;
@@ -81,6 +82,26 @@ describe("GET /api/incidents", () => {
     expect(await accounts(`?from=${new Date(T0 + 4 * HOUR).toISOString()}&to=${new Date(T0 + 6 * HOUR).toISOString()}`)).toEqual(["carol@contoso.com", "dave@contoso.com"]);
     // An incident overlapping the range counts: alice's STS incident spans T0..T0+1h.
     expect(await accounts(`?ruleId=${STS}&from=${new Date(T0 + 30 * 60_000).toISOString()}&to=${new Date(T0 + 45 * 60_000).toISOString()}`)).toEqual(["alice@contoso.com"]);
+  });
+
+  it("takes accounts and enum values as people type them: a mixed-case UPN, severity=high", async () => {
+    const accounts = async (q: string) => (await list(q)).body.items.map((i: { account: string }) => i.account).sort();
+    expect(await accounts("?account=Alice%40Contoso.com")).toEqual(["alice@contoso.com", "alice@contoso.com"]);
+    expect(await accounts(`?account=${encodeURIComponent(GUEST.toUpperCase())}`)).toEqual([GUEST]);
+    expect(await accounts("?severity=high")).toEqual(["bob@contoso.com"]);
+    expect(await accounts("?severity=MEDIUM,high")).toEqual(["alice@contoso.com", "bob@contoso.com", "erin@contoso.com"]);
+    expect((await accounts("?status=new,ACTIVE")).length).toBe(7);
+  });
+
+  it("each listed incident carries its IPs and a one-line summary (severity, rule, alert count, IPs, first and last time)", async () => {
+    const r = await list("?account=alice%40contoso.com");
+    const sts = r.body.items.find((i: { ruleId: string }) => i.ruleId === STS);
+    expect(sts.ips).toEqual(["203.0.113.7", "198.51.100.4"]);
+    expect(sts.summary).toBe(
+      `Low | ${ruleById(STS)!.meta.name} | 2 alerts | IPs 203.0.113.7, 198.51.100.4 | ${new Date(T0).toISOString()} .. ${new Date(T0 + HOUR).toISOString()}`,
+    );
+    const solorigate = r.body.items.find((i: { ruleId: string }) => i.ruleId === SOLORIGATE);
+    expect(solorigate.summary).toBe(`Medium | ${ruleById(SOLORIGATE)!.meta.name} | 1 alert | IPs 203.0.113.7 | ${new Date(T0 + 2 * HOUR).toISOString()}`);
   });
 
   it("pages with limit and continuation: every incident once, in order", async () => {
@@ -294,6 +315,10 @@ describe("accounts", () => {
     const alice = await host.call("GET", "/api/accounts/alice%40contoso.com/incidents");
     expect(alice.status).toBe(200);
     expect(alice.body.items.map((i: { ruleId: string }) => i.ruleId)).toEqual([SOLORIGATE, STS]);
+    // As copied from Entra: mixed case finds the same incidents.
+    const mixed = await host.call("GET", "/api/accounts/Alice%40Contoso.COM/incidents");
+    expect(mixed.status).toBe(200);
+    expect(mixed.body.items).toEqual(alice.body.items);
     const guest = await host.call("GET", `/api/accounts/${encodeURIComponent(GUEST)}/incidents`);
     expect(guest.status).toBe(200);
     expect(guest.body.items[0].account).toBe(GUEST);

@@ -53,6 +53,7 @@ describe("GET /api/openapi.json", () => {
         "GET /api/allowlists/{list}/audit",
         "GET /api/rules",
         "POST /api/rules/{id}/backfill",
+        "PUT /api/rules/{id}/enabled",
         "GET /api/webhooks/event-schema",
         "GET /api/webhooks/subscriptions",
         "POST /api/webhooks/subscriptions",

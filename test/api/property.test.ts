@@ -282,5 +282,6 @@ describe("random and malformed requests", () => {
     );
     // The generators reach deep enough to matter: successes and each kind of refusal.
     for (const status of [200, 201, 400, 401, 403, 404, 405, 409, 412, 413, 415, 428]) expect(seen.get(status) ?? 0, `status ${status} never produced: ${JSON.stringify([...seen])}`).toBeGreaterThan(0);
-  });
+    // 300 requests, each with two whole-store dumps: about 50 s on two busy cores.
+  }, 150_000);
 });

@@ -5,7 +5,7 @@
 // of a run's CPU). Either way runs are independent and may go in parallel.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -285,9 +285,9 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
     expect(output.stats.rowsRejected).toBe(0);
   });
 
-  it("an empty logs dir: no alerts, no incidents, exit 0", async () => {
+  it("an empty logs dir with --allow-empty: no alerts, no incidents, exit 0", async () => {
     const dir = await tempDir();
-    const { output } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO], { ownAzurite: true });
+    const { output } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO, "--allow-empty"], { ownAzurite: true });
     expect(output.alerts).toEqual([]);
     expect(output.incidents).toEqual([]);
     expect(output.stats.rowsRead).toBe(0);
@@ -357,6 +357,141 @@ describe.concurrent("tokenwatch detect: unusable arguments exit 2 with a one-lin
     const reason = reasonLines(result.stderr);
     expect(reason, result.stderr).toHaveLength(1);
     expect(reason[0]).toMatch(mentions);
+  });
+});
+
+/** A detect run that must fail with exit 2 and one line of reason, nothing on stdout; returns that line and the warnings before it. */
+async function detectRefused(args: readonly string[]): Promise<{ reason: string; warnings: string[] }> {
+  const result = await cli(["detect", ...args]);
+  expect(result.code, result.stderr).toBe(2);
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.split("\n").filter((l) => l !== "");
+  const reasons = lines.filter((l) => l.startsWith("tokenwatch: "));
+  expect(reasons, result.stderr).toHaveLength(1);
+  expect(lines.at(-1)).toBe(reasons[0]);
+  return { reason: reasons[0]!, warnings: lines.filter((l) => l.startsWith("warning: ")) };
+}
+
+describe.concurrent("tokenwatch detect: no silent all-clear", () => {
+  const pivotRows = () => [interactiveSignIn({ time: "2026-11-01T09:10:00Z", upn: "Dan@Contoso.com", ip: "198.18.1.10", country: "US" })];
+
+  it("an empty folder: exit 2, one line saying no rows were read", async () => {
+    const { reason } = await detectRefused(["--logs", await tempDir(), "--from", FROM, "--to", TO]);
+    expect(reason).toMatch(/no rows read from .*the folder is empty.*--allow-empty/);
+  });
+
+  it("an export one folder too deep: exit 2, and the line names the folder to pass instead", async () => {
+    const top = await tempDir();
+    await mkdir(join(top, "export"));
+    await writeLogs({ SigninLogs: pivotRows() }, join(top, "export"));
+    const { reason, warnings } = await detectRefused(["--logs", top, "--from", FROM, "--to", TO]);
+    expect(reason).toContain(`did you mean --logs ${join(top, "export")}?`);
+    expect(warnings.join("\n")).toContain("export/ not read");
+  });
+
+  it("AuditLogs.json and SigninLogs.csv: exit 2, every file named, with the file name meant", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "AuditLogs.json"), `${JSON.stringify(stsAudit({ time: "2026-11-01T09:15:00Z", app: "Evil App" }))}\n`);
+    await writeFile(join(dir, "SigninLogs.csv"), "TimeGenerated,UserPrincipalName\n2026-11-01T09:10:00Z,dan@contoso.com\n");
+    await writeFile(join(dir, "README.txt"), "exported by hand\n");
+    const { reason, warnings } = await detectRefused(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(reason).toContain("did you mean AuditLogs.ndjson?");
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/AuditLogs\.json not read.*did you mean AuditLogs\.ndjson\?/);
+    expect(warnings[1]).toMatch(/README\.txt not read/);
+    expect(warnings[2]).toMatch(/SigninLogs\.csv not read.*did you mean SigninLogs\.ndjson\?/);
+  });
+
+  it("a well-formed export with a stray file: the run goes on, the stray file is named", async () => {
+    const dir = await writeLogs({ AuditLogs: [stsAudit({ time: "2026-11-01T09:15:00Z", app: "Evil App" })] });
+    await writeFile(join(dir, "notes.md"), "# notes\n");
+    const { output, stderr } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(output.alerts.map((a) => a.account)).toEqual(["evil app"]);
+    expect(stderr).toMatch(/warning: .*notes\.md not read/);
+  });
+
+  it("table file names in any case are read as their table: signinlogs.ndjson is SigninLogs", async () => {
+    const dir = await writeLogs({
+      "signinlogs.ndjson": pivotRows(),
+      "AADNONINTERACTIVEUSERSIGNINLOGS.jsonl": [nonInteractiveSignIn({ time: "2026-11-01T09:40:00Z", upn: "dan@contoso.com", ip: "203.0.113.90", country: "DE" })],
+    });
+    const { output, stderr } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(output.alerts.map(key)).toEqual([`${PIVOT}|dan@contoso.com|203.0.113.90`]);
+    expect(output.stats.rowsRejected).toBe(0);
+    expect(stderr).not.toContain("warning");
+  });
+
+  it("every row of a table rejected: exit 2 with one line naming the file, a few warnings and one count", async () => {
+    const dir = await writeLogs({
+      AuditLogs: [stsAudit({ time: "2026-11-01T09:15:00Z", app: "Evil App" })],
+      // A CSV export renamed to .ndjson: no line is a JSON row.
+      CloudAppEvents: Array.from({ length: 40 }, (_, i) => `2026-11-01T09:${String(i).padStart(2, "0")}:00Z,UpdateStsRefreshToken.,${i}`),
+    });
+    const { reason, warnings } = await detectRefused(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(reason).toMatch(/every row of CloudAppEvents\.ndjson \(40\) was rejected.*CloudAppEvents\.ndjson:1/);
+    expect(warnings.filter((w) => /CloudAppEvents\.ndjson:\d+/.test(w))).toHaveLength(5);
+    expect(warnings.filter((w) => w.includes("35 more rows rejected (40 of 40 in all)"))).toHaveLength(1);
+  });
+
+  it("many bad rows among good ones: five warnings, one count, exit 0", async () => {
+    const good = stsAudit({ time: "2026-11-01T09:15:00Z", app: "Evil App" });
+    const dir = await writeLogs({ AuditLogs: [good, ...Array.from({ length: 200 }, () => "not json")] });
+    const { output, stderr } = await detectOk(["--logs", dir, "--from", FROM, "--to", TO]);
+    expect(output.stats.rowsRejected).toBe(200);
+    expect(stderr.split("\n").filter((l) => l.startsWith("warning:"))).toHaveLength(6);
+    expect(stderr).toContain("AuditLogs.ndjson: 195 more rows rejected (200 of 201 in all)");
+  });
+
+  it.each([
+    ["a missing folder", (dir: string) => join(dir, "no-such-folder", "out.json"), /does not exist/],
+    ["a folder", (dir: string) => dir, /is a folder/],
+  ])("--out naming %s fails before the run, with one line", async (_name, out, mentions) => {
+    const dir = await tempDir();
+    const result = await cli(["detect", "--logs", join(SCENARIOS, "pivot-basic/logs"), "--from", FROM, "--to", TO, "--out", out(dir)]);
+    expect(result.code).toBe(2);
+    expect(reasonLines(result.stderr)).toHaveLength(1);
+    expect(result.stderr).toMatch(mentions);
+    // Refused while parsing arguments: no rule ran (each rule's run ends with a "windows" line).
+    expect(result.stderr).not.toMatch(/windows/);
+  });
+});
+
+describe.concurrent("tokenwatch detect: output formats", () => {
+  const args = ["--logs", join(SCENARIOS, "pivot-basic/logs"), "--from", FROM, "--to", TO];
+
+  it("--format table prints the per-account summary; --out still gets the contract's JSON", async () => {
+    const out = join(await tempDir(), "out.json");
+    const result = await cli(["detect", ...args, "--format", "table", "--out", out]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/1 incidents, 1 alerts, 1 accounts/);
+    expect(result.stdout).toMatch(/High {4}dan@contoso\.com/);
+    expect(result.stdout).toContain("- Interactive to Non-Interactive Token Theft Pivot");
+    expect((JSON.parse(await readFile(out, "utf8")) as Output).alerts).toHaveLength(1);
+  });
+
+  it("--format json and a pipe give the same document", async () => {
+    const [piped, asked] = await Promise.all([cli(["detect", ...args]), cli(["detect", ...args, "--format", "json"])]);
+    const strip = (text: string) => JSON.stringify({ ...(JSON.parse(text) as Output), alerts: [], incidents: [] });
+    expect(strip(asked.stdout)).toBe(strip(piped.stdout));
+    expect((JSON.parse(asked.stdout) as Output).alerts.map(key)).toEqual((JSON.parse(piped.stdout) as Output).alerts.map(key));
+  });
+
+  it("--format yaml: exit 2 naming the choices", async () => {
+    const result = await cli(["detect", ...args, "--format", "yaml"]);
+    expect(result.code).toBe(2);
+    expect(reasonLines(result.stderr)).toHaveLength(1);
+    expect(result.stderr).toMatch(/json, table/);
+  });
+
+  it("on a terminal: progress on stderr (windows done of total, rows/s) and the summary by default", () => {
+    // `script` gives the command a pseudo-terminal for stdout and stderr alike.
+    const env = { ...process.env, TOKENWATCH_STORAGE_CONNECTION_STRING: azurite.connectionString, TOKENWATCH_TABLE_PREFIX: `cli${runId}tty` };
+    const command = [process.execPath, MAIN, "detect", ...args].map((a) => `'${a}'`).join(" ");
+    const run = spawnSync("script", ["-qec", command, "/dev/null"], { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 });
+    expect(run.status, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/windows \d+ of \d+, [\d,]+ rows\/s/);
+    expect(run.stdout).toMatch(/1 incidents, 1 alerts, 1 accounts/);
+    expect(run.stdout).not.toContain('"alerts"');
   });
 });
 

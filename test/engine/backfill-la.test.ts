@@ -1,9 +1,11 @@
 // Backfill through the real SDK and the fake query API, state in Azurite: re-evaluating a
 // range never moves the live checkpoint and never raises an alert twice; the CLI command
 // drives the same engine call.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { backfill, parseBackfillArgs } from "../../src/cli/backfill.js";
-import { UsageError } from "../../src/cli/usage.js";
+import { InputError, UsageError } from "../../src/cli/usage.js";
 import { loadConfig } from "../../src/config.js";
 import { backfillRule } from "../../src/engine/backfill.js";
 import type { Stores } from "../../src/engine/run.js";
@@ -14,7 +16,7 @@ import { createStores } from "../../src/store/index.js";
 import { TableStore } from "../../src/store/tables.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { DELAY, fakeSource, scheduledDeps } from "../support/detection-harness.js";
-import { HOUR, at, cleanupTempDirs, stsAudit, writeLogs } from "../support/replay-fixtures.js";
+import { HOUR, at, cleanupTempDirs, ndjson, stsAudit, tempDir, writeLogs } from "../support/replay-fixtures.js";
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
@@ -89,5 +91,19 @@ describe("tokenwatch backfill", () => {
     expect(second.newAlerts).toEqual([]);
     expect(second.windows).toBe(first.windows);
     expect(lines.at(-1)).toMatch(/0 new alerts/);
+  });
+
+  it("refuses a logs folder with no table rows (exit 2 in the CLI) unless --allow-empty", async () => {
+    const logs = await tempDir();
+    await writeFile(join(logs, "auditlogs.json"), ndjson([event(30, 7)]));
+    const config = loadConfig({ TOKENWATCH_STORAGE_CONNECTION_STRING: azurite.connectionString, TOKENWATCH_TABLE_PREFIX: `bfcli${process.pid}n${++prefix}` });
+    const range = { rule: sts.meta.id, from: new Date(T).toISOString(), to: new Date(T + 2 * HOUR).toISOString(), logs };
+    const lines: string[] = [];
+    const refused = backfill(await parseBackfillArgs(range), (l) => lines.push(l), config);
+    await expect(refused).rejects.toBeInstanceOf(InputError);
+    await expect(refused).rejects.toThrow(/no rows read .*did you mean AuditLogs\.ndjson\?/);
+    expect(lines.join("\n")).toContain("auditlogs.json not read");
+    const allowed = await backfill(await parseBackfillArgs({ ...range, "allow-empty": true }), () => undefined, config);
+    expect(allowed.newAlerts).toEqual([]);
   });
 });

@@ -76,6 +76,8 @@ export class FakeLogAnalytics {
   /** Truncation also reports Kusto's E_QUERY_RESULT_SET_TOO_LARGE as a partial error. */
   reportTruncation = false;
   readonly requests: RequestRecord[] = [];
+  /** Tables this workspace does not have (no connector sends them): queries on them fail as Kusto's do. */
+  readonly missingTables = new Set<string>();
   private readonly tables = new Map<string, StoredRow[]>();
   private readonly faults: FaultRule[] = [];
 
@@ -162,6 +164,19 @@ export class FakeLogAnalytics {
       return error(400, "BadArgumentError", `The query could not be understood by the fake: ${(e as Error).message}`);
     }
     record.query = query;
+    if (this.missingTables.has(query.table))
+      return send(400, {
+        error: {
+          code: "BadArgumentError",
+          message: "The request had some invalid properties",
+          correlationId: "00000000-0000-0000-0000-000000000000",
+          innererror: {
+            code: "SemanticError",
+            message: "A semantic error occurred.",
+            innererror: { code: "SEM0100", message: `'where' operator: Failed to resolve table or column expression named '${query.table}'` },
+          },
+        },
+      });
 
     const rule = this.faults.find((f) => f.remaining > 0 && (!f.match || f.match(query)));
     if (rule) rule.remaining--;
