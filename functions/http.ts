@@ -5,7 +5,8 @@ import { app, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResp
 import { DefaultAzureCredential } from "@azure/identity";
 import { createApi, responseBytes, type Api } from "../src/api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
-import { devTrust, loadDevKey } from "../src/api/dev-auth.js";
+import { consoleConfig, findConsoleDir, readConsole } from "../src/api/console.js";
+import { devTrust, loadDevKey, signDevToken } from "../src/api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
 import { createLogAnalyticsSource } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
@@ -13,6 +14,8 @@ import { backfillRule } from "../src/engine/backfill.js";
 import { webhookAdminDeps } from "../src/delivery/index.js";
 import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 
 // Read at start-up: an invalid setting (dev mode in Azure included) stops the app with its reason.
 const config = loadConfig();
@@ -25,7 +28,15 @@ function getApi(): Promise<Api> {
     const trusts: Trust[] = [];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
-    if (config.TOKENWATCH_DEV_MODE) trusts.push(devTrust(await loadDevKey()));
+    const devKey = config.TOKENWATCH_DEV_MODE ? await loadDevKey() : undefined;
+    if (devKey) trusts.push(devTrust(devKey));
+    // The web console: console/ beside the bundle (scripts/bundle.mjs builds it there).
+    const consoleDir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
+    const webConsole = {
+      files: consoleDir ? readConsole(consoleDir) : null,
+      config: consoleConfig(config),
+      ...(devKey ? { devToken: (roles: readonly string[], user?: string) => signDevToken(devKey, { roles, user }) } : {}),
+    };
     // Backfill reads the same workspace as the timers; without one configured the route answers 503.
     const source = config.TOKENWATCH_WORKSPACE_ID ? createLogAnalyticsSource(config, new DefaultAzureCredential()) : undefined;
     return createApi({
@@ -34,6 +45,7 @@ function getApi(): Promise<Api> {
       now: Date.now,
       log: (line) => console.error(line),
       extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
+      console: webConsole,
       ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
     });
   })().catch((error: unknown) => {
@@ -72,3 +84,4 @@ group("apiAccounts", "accounts/{*rest}");
 group("apiAllowlists", "allowlists/{*rest}");
 group("apiRules", "rules/{*rest}");
 group("apiWebhooks", "webhooks/{*rest}");
+group("apiConsole", "console/{*rest}");

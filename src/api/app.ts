@@ -8,6 +8,7 @@ import type { Rule } from "../rules/rule.js";
 import type { WindowReport } from "../engine/run.js";
 import { allowlistRoutes } from "./allowlists.js";
 import { authorize, type Authenticator } from "./auth.js";
+import { consoleRoutes, type ConsoleDeps } from "./console.js";
 import { incidentRoutes } from "./incidents.js";
 import { openApiDocument } from "./openapi.js";
 import {
@@ -38,6 +39,8 @@ export interface ApiDeps {
   /** The rules' clock, for rule health and the latest backfill end (default: now; the simulated clock in `serve`'s fast-forward). */
   ruleNow?(): number;
   backfill?: (rule: Rule, range: { from: number; to: number }) => Promise<WindowReport[]>;
+  /** The web console's files and sign-in (anonymous routes under /api/console/). */
+  console?: ConsoleDeps;
   /** More route groups (webhooks): see router.ts for how to write them. */
   extraRoutes?: RouteDef[];
   /** Server-side errors (500s) are reported here. */
@@ -78,6 +81,7 @@ export function createApi(deps: ApiDeps): Api {
     ...incidentRoutes(deps),
     ...allowlistRoutes(deps),
     ...ruleRoutes({ ...deps, now: deps.ruleNow ?? deps.now }),
+    ...(deps.console ? consoleRoutes(deps.console) : []),
     ...(deps.extraRoutes ?? []),
   );
   let cached: unknown;

@@ -11,10 +11,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createApi, responseBytes, type Api, type ApiDeps } from "../api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
-import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
+import { consoleConfig, CONSOLE_PATH, findConsoleDir, readConsole, type ConsoleDeps } from "../api/console.js";
+import { devJwks, devTrust, loadDevKey, signDevToken } from "../api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
 import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../delivery/index.js";
@@ -96,6 +98,10 @@ export async function listen(api: Api, options: { port: number; host?: string; e
 async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extra: Record<string, unknown>, log?: (line: string) => void) {
   try {
     const path = (req.url ?? "").split("?")[0]!;
+    if (req.method === "GET" && path === "/") {
+      res.writeHead(302, { location: CONSOLE_PATH, "cache-control": "no-store" }).end();
+      return;
+    }
     if (req.method === "GET" && Object.hasOwn(extra, path)) {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(extra[path]));
       return;
@@ -288,7 +294,7 @@ export function buildApi(
   stores: Stores,
   store: TableStore,
   trusts: Trust[],
-  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[] } = {},
+  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; console?: ConsoleDeps } = {},
 ): Api {
   const source = options.source;
   const deps: ApiDeps = {
@@ -298,6 +304,7 @@ export function buildApi(
     ruleNow: options.ruleNow,
     log: options.log,
     extraRoutes: options.extraRoutes,
+    console: options.console,
     ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
   };
   return createApi(deps);
@@ -334,19 +341,23 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     let api: Api;
+    const consoleDir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
+    if (!consoleDir) log("web console: not built (npm run build); /api/console/ answers 404");
     const extraRoutes = webhookRoutes(webhookAdminDeps(storage.store, config));
+    const webConsole: ConsoleDeps = { files: consoleDir ? readConsole(consoleDir) : null, config: consoleConfig(config), devToken: (roles, user) => signDevToken(key, { roles, user }) };
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
       const deps = { source, stores: storage.stores, now: Date.now, ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000, maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
-      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes });
+      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, console: webConsole });
     } else {
       simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, afterStep: () => void delivery.kick() }, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes });
+      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes, console: webConsole });
     }
     listening = await listen(api, { port: options.port, extra: { "/dev/jwks.json": devJwks(key) }, log });
+    log(`web console: ${listening.url}${CONSOLE_PATH} (dev sign-in: pick a role)`);
     log(`tokenwatch API on ${listening.url}/api/ (dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json)`);
     log(`try: curl -H "Authorization: Bearer $(tokenwatch dev-token)" ${listening.url}/api/accounts`);
     log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);

@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { entraTrust } from "../../src/api/auth.js";
+import type { ConsoleDeps } from "../../src/api/console.js";
 import { loadConfig } from "../../src/config.js";
 import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
 import type { Stores } from "../../src/engine/run.js";
@@ -62,7 +63,7 @@ async function jwksServer(jwks: unknown): Promise<{ server: Server; url: string 
 }
 
 /** Starts a host over a fresh set of tables (own prefix) on a shared Azurite. */
-export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number } = {}): Promise<Host> {
+export async function startHost(options: { source?: ReplaySource; ruleNow?: () => number; console?: ConsoleDeps } = {}): Promise<Host> {
   azurite ??= await startAzurite();
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${process.pid}x${++prefixSeq}` });
   const stores = createStores(store);
@@ -71,7 +72,7 @@ export async function startHost(options: { source?: ReplaySource; ruleNow?: () =
   const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });
   const config = loadConfig({ TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: AUDIENCE, TOKENWATCH_AUTH_JWKS_URL: jwks.url });
   const trust = entraTrust(config)!;
-  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, log: (line) => console.error(line) });
+  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, console: options.console, log: (line) => console.error(line) });
   const listening: Listening = await listen(api, { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>
