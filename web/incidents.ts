@@ -204,17 +204,20 @@ export function IncidentView({ session, id }: SessionProps & { id: string }) {
  * underneath, and saving again sends the same edits against the new version.
  */
 function Triage({ session, incident, onSaved }: SessionProps & { incident: IncidentDetail; onSaved(): void }) {
-  const [form, setForm] = useState({ status: incident.status, owner: incident.owner ?? "", classification: incident.classification ?? "", comment: "" });
+  // Only the fields the analyst touched: after a reload, the others show the new version.
+  const [edits, setEdits] = useState<Partial<Record<"status" | "owner" | "classification" | "comment", string>>>({});
   const [error, setError] = useState<ApiError | undefined>();
   const [saving, setSaving] = useState(false);
   const [saved, setSaved] = useState(false);
-  const set = (name: keyof typeof form) => (e: Event) => setForm({ ...form, [name]: (e.target as HTMLInputElement).value });
+  const current = { status: incident.status, owner: incident.owner ?? "", classification: incident.classification ?? "", comment: "" };
+  const form = { ...current, ...edits };
+  const set = (name: keyof typeof current) => (e: Event) => setEdits({ ...edits, [name]: (e.target as HTMLInputElement).value });
   const save = async (e: Event) => {
     e.preventDefault();
     const patch: Record<string, unknown> = {};
-    if (form.status !== incident.status) patch.status = form.status;
-    if (form.owner.trim() !== (incident.owner ?? "")) patch.owner = form.owner.trim() || null;
-    if (form.classification !== (incident.classification ?? "")) patch.classification = form.classification || null;
+    if (form.status !== current.status) patch.status = form.status;
+    if (form.owner.trim() !== current.owner) patch.owner = form.owner.trim() || null;
+    if (form.classification !== current.classification) patch.classification = form.classification || null;
     if (form.comment.trim()) patch.comment = form.comment.trim();
     if (Object.keys(patch).length === 0) return setError(undefined);
     setSaving(true);
@@ -222,7 +225,7 @@ function Triage({ session, incident, onSaved }: SessionProps & { incident: Incid
     try {
       await api(session, `/incidents/${incident.id}`, { method: "PATCH", body: patch, ifMatch: incident.etag });
       setError(undefined);
-      setForm((f) => ({ ...f, comment: "" }));
+      setEdits({});
       setSaved(true);
       onSaved();
     } catch (err) {
@@ -237,12 +240,13 @@ function Triage({ session, incident, onSaved }: SessionProps & { incident: Incid
     <div class="row">
       <label>Status <select name="status" value=${form.status} onChange=${set("status")}>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
       <label>Owner <input name="owner" value=${form.owner} onInput=${set("owner")} placeholder="unassigned" /></label>
-      <button type="button" class="link" onClick=${() => setForm({ ...form, owner: session.name })}>Assign to me</button>
+      <button type="button" class="link" onClick=${() => setEdits({ ...edits, owner: session.name })}>Assign to me</button>
       <label>Classification <select name="classification" value=${form.classification} onChange=${set("classification")}>
         <option value="">None</option>${CLASSIFICATIONS.map((c) => html`<option value=${c}>${words(c)}</option>`)}
       </select></label>
     </div>
-    <label class="block">Comment (the reason for a classification goes here) <textarea name="comment" rows="3" value=${form.comment} onInput=${set("comment")}></textarea></label>
+    <label class="block">Comment <textarea name="comment" rows="3" aria-describedby="comment-hint" value=${form.comment} onInput=${set("comment")}></textarea></label>
+    <p class="muted" id="comment-hint">Give the reason for a classification here; it is kept in the history.</p>
     ${stale
       ? html`<div class="problem" role="alert"><strong>Changed by someone else — reload.</strong>
           <p>This incident changed since you opened it. Your edits are kept: reload to see the other change, then save again.</p>
