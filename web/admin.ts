@@ -45,9 +45,9 @@ function useAction() {
   return { error, busy, run, clear: () => setError(undefined) };
 }
 
-const FieldMessage = ({ error, field }: { error?: ApiError; field: string }) => {
+const FieldMessage = ({ error, field, id }: { error?: ApiError; field: string; id: string }) => {
   const message = error?.field(field);
-  return message ? html`<span class="field-error" id=${`err-${field}`}>${message}</span>` : null;
+  return message ? html`<span class="field-error" role="alert" id=${id}>${message}</span>` : null;
 };
 
 export function AllowlistsView({ session, list }: SessionProps & { list?: string }) {
@@ -106,6 +106,9 @@ function EntryTable({ session, entries, onChange, caption }: SessionProps & { en
     </table>`;
 }
 
+/** The entry body's fields: the API's messages for them show beside their inputs. */
+const FIELDS = ["value", "reason", "expiresAt"];
+
 const localOf = (iso: string | null) => (iso ? new Date(new Date(iso).getTime() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16) : "");
 
 /** Add an entry, or edit one (PUT with If-Match): the API validates and canonicalises the value. */
@@ -127,20 +130,20 @@ function EntryForm({ session, list, entry, placeholder, onDone, onCancel }: Sess
     }
   };
   const id = `${list}-${entry?.id ?? "new"}`;
-  const invalid = (field: string) => (action.error?.field(field) ? { "aria-invalid": "true", "aria-describedby": `err-${field}` } : {});
+  const invalid = (field: string) => (action.error?.field(field) ? { "aria-invalid": "true", "aria-describedby": `${id}-err-${field}` } : {});
   return html`<form class="entry-form" onSubmit=${submit} aria-label=${entry ? `Edit ${entry.value}` : `Add to ${list}`}>
     ${entry ? null : html`<h2>Add an entry</h2>`}
     <div class="row">
       <label for=${`${id}-value`}>Value</label><input id=${`${id}-value`} name="value" required value=${form.value} onInput=${set("value")} placeholder=${placeholder} ...${invalid("value")} />
-      <${FieldMessage} error=${action.error} field="value" />
+      <${FieldMessage} error=${action.error} field="value" id=${`${id}-err-value`} />
       <label for=${`${id}-reason`}>Reason</label><input id=${`${id}-reason`} name="reason" required value=${form.reason} onInput=${set("reason")} ...${invalid("reason")} />
-      <${FieldMessage} error=${action.error} field="reason" />
+      <${FieldMessage} error=${action.error} field="reason" id=${`${id}-err-reason`} />
       <label for=${`${id}-expires`}>Expires (optional)</label><input id=${`${id}-expires`} type="datetime-local" name="expiresAt" value=${form.expiresAt} onInput=${set("expiresAt")} ...${invalid("expiresAt")} />
-      <${FieldMessage} error=${action.error} field="expiresAt" />
+      <${FieldMessage} error=${action.error} field="expiresAt" id=${`${id}-err-expiresAt`} />
       <button type="submit" disabled=${action.busy}>${entry ? "Save" : "Add"}</button>
       ${onCancel ? html`<button type="button" onClick=${onCancel}>Cancel</button>` : null}
     </div>
-    ${action.error && !action.error.problem.errors?.length ? html`<${ProblemPanel} error=${action.error} />` : action.error ? html`<p class="field-error" role="alert">${action.error.problem.detail}</p>` : null}
+    ${action.error && !FIELDS.some((f) => action.error?.field(f)) ? html`<${ProblemPanel} error=${action.error} />` : null}
   </form>`;
 }
 
@@ -276,7 +279,7 @@ function SubscriptionCard({ session, sub, onSecret, onChange }: SessionProps & {
   const [open, setOpen] = useState(false);
   const action = useAction();
   const base = `/webhooks/subscriptions/${sub.id}`;
-  const rotate = () => action.run(async () => onSecret((await api<{ secret: string }>(session, `${base}/rotate-secret`, { method: "POST", body: {} })).body.secret)).then((ok) => ok && onChange());
+  const rotate = () => action.run(async () => onSecret((await api<{ secret: string }>(session, `${base}/rotate-secret`, { method: "POST", body: {}, ifMatch: sub.etag })).body.secret)).then((ok) => ok && onChange());
   const remove = () => action.run(() => api(session, base, { method: "DELETE", ifMatch: sub.etag })).then((ok) => ok && onChange());
   return html`<section class="rule" aria-label=${`Subscription ${sub.url}`}>
     <h2><code>${sub.url}</code> ${sub.enabled ? null : html`<span class="badge">disabled</span>`}</h2>
