@@ -6,6 +6,8 @@
 // actions; a 403 names the missing role. Every view is checked with axe-core (no serious
 // or critical violations) and photographed under test-output/console/ (not committed).
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +25,9 @@ let home: string;
 let host: RunningHost;
 let browser: Browser;
 let axeSource: string;
+/** A local webhook receiver, subscribed before the first incident: its deliveries are in the log. */
+let receiver: Server;
+let receiverUrl: string;
 const lines: string[] = [];
 /** Page errors and CSP violations seen in any page: the test ends by requiring none. */
 const pageProblems: string[] = [];
@@ -36,6 +41,16 @@ beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
   host = await startServe({ port: 0, stepMs: 1000, users: 60, log: (line) => lines.push(line) });
+  receiver = createServer((req, res) => req.resume().on("end", () => res.writeHead(204).end()));
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/siem`;
+  const admin = await signDevToken(await loadDevKey(), { roles: ["Tokenwatch.Admin"], user: "setup@tokenwatch.local" });
+  const created = await fetch(`${host.url}/api/webhooks/subscriptions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: receiverUrl, eventTypes: ["incident.created"] }),
+  });
+  if (created.status !== 201) throw new Error(`subscription: ${created.status} ${await created.text()}`);
   browser = await launchChromium();
   // The whole simulated day replayed: the accounts' order no longer changes under the test.
   while (!lines.some((l) => l.startsWith("simulated range replayed"))) await new Promise((r) => setTimeout(r, 500));
@@ -44,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await host?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
   await rm(home, { recursive: true, force: true });
 });
 
@@ -252,8 +268,30 @@ describe("web console in Chromium", () => {
     await card.getByRole("button", { name: "Deliveries" }).click();
     await card.getByText("No deliveries yet.").waitFor();
     await check(page, "09-webhooks");
-    const [subscription] = (await api("/webhooks/subscriptions", ["Tokenwatch.Admin"])).items;
+    const subscription = (await api("/webhooks/subscriptions", ["Tokenwatch.Admin"])).items.find((s: { url: string }) => s.url.includes(":9/"));
     expect([subscription.url, subscription.minSeverity, subscription.createdBy]).toEqual(["http://127.0.0.1:9/hooks/tokenwatch", "High", "admin@tokenwatch.local"]);
+    await page.close();
+  });
+
+  it("an admin reads a subscription's deliveries and redelivers one", async () => {
+    const subscription = (await api("/webhooks/subscriptions", ["Tokenwatch.Admin"])).items.find((s: { url: string }) => s.url === receiverUrl);
+    const deliveries = (await api(`/webhooks/subscriptions/${subscription.id}/deliveries`, ["Tokenwatch.Admin"])).items;
+    expect(deliveries.length).toBeGreaterThan(0);
+    const page = await newPage();
+    await signIn(page, /^Admin/, "admin@tokenwatch.local");
+    await page.getByRole("link", { name: "Webhooks" }).click();
+    const card = page.getByRole("region", { name: `Subscription ${receiverUrl}` });
+    await card.getByRole("button", { name: "Deliveries" }).click();
+    const rows = card.getByRole("table", { name: "Recent deliveries" }).locator("tbody tr");
+    await expect.poll(() => rows.count()).toBe(deliveries.length);
+    const first = rows.first();
+    expect(await first.textContent()).toContain("delivered");
+    expect(await first.textContent()).toContain("204");
+    await first.getByRole("button", { name: "Redeliver" }).click();
+    await expect.poll(() => first.textContent()).toContain("pending");
+    const after = (await api(`/webhooks/subscriptions/${subscription.id}/deliveries/${deliveries[0].id}`, ["Tokenwatch.Admin"]));
+    expect(after.status).toBe("pending");
+    await check(page, "10-webhook-deliveries");
     await page.close();
   });
 
@@ -266,20 +304,20 @@ describe("web console in Chromium", () => {
     await page.goto(`${host.url}/api/console/#/incident/${incident.id}`);
     await page.getByText("Read-only: triage needs the app role Incidents.Write.").waitFor();
     expect(await page.getByRole("heading", { name: "Triage" }).count()).toBe(0);
-    await check(page, "10-reader-incident");
+    await check(page, "11-reader-incident");
 
     await page.goto(`${host.url}/api/console/#/allowlists`);
     const problem = page.getByRole("alert");
     await problem.waitFor();
     expect(await problem.textContent()).toContain("403 Forbidden");
     expect(await problem.textContent()).toContain("This view needs the app role Tokenwatch.Admin");
-    await check(page, "11-reader-403");
+    await check(page, "12-reader-403");
 
     await page.getByRole("button", { name: "Sign out" }).click();
     await signIn(page, /^No role/, "nobody@tokenwatch.local");
     await page.getByRole("link", { name: "tokenwatch" }).click();
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("This view needs the app role Incidents.Read or Incidents.Write");
-    await check(page, "12-no-role-403");
+    await check(page, "13-no-role-403");
     await page.close();
   });
 
