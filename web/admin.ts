@@ -308,7 +308,7 @@ function Deliveries({ session, base }: SessionProps & { base: string }) {
               const last = d.attempts.at(-1);
               return html`<tr key=${d.id}><td>${d.eventType}<div class="muted">${when(d.updatedAt)}</div></td><td><a href=${hash(`/incident/${d.incidentId}`)}>${d.account}</a></td>
                 <td>${d.status}</td><td>${d.attemptCount}</td><td>${last ? (last.statusCode ?? last.error ?? "—") : "—"}</td>
-                <td><button type="button" disabled=${action.busy} onClick=${() => redeliver(d)}>Redeliver</button></td></tr>`;
+                <td><button type="button" disabled=${action.busy || d.status === "pending"} onClick=${() => redeliver(d)}>Redeliver</button></td></tr>`;
             })}</tbody></table>`}<//
     >`;
 }
