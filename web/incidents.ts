@@ -1,6 +1,6 @@
 // Analyst views: accounts (the landing view), the incidents list, and one incident with
 // its alerts, entities, history and triage.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api, canWrite, type ApiError, type Session } from "./api.js";
 import { hash, html, isoOf, Loading, Pager, ProblemPanel, Severity, toApiError, useLoad, usePages, when, type SessionProps } from "./ui.js";
 
@@ -105,10 +105,11 @@ async function ruleIds(session: Session): Promise<string[]> {
 
 export function IncidentsView({ session, query }: SessionProps & { query: URLSearchParams }) {
   const filters = { status: query.get("status") ?? "", severity: query.get("severity") ?? "", ruleId: query.get("ruleId") ?? "", account: query.get("account") ?? "", from: query.get("from") ?? "", to: query.get("to") ?? "" };
-  const key = JSON.stringify(filters);
+  const key = query.toString();
+  // main.ts keys this view by its query: new filters are a fresh view starting at page 1.
   const pages = usePages();
-  useEffect(() => pages.reset(), [key]);
-  const loaded = useLoad(() => api<Page<Incident>>(session, "/incidents", { query: { ...filters, limit: PAGE, continuation: pages.current } }).then((r) => r.body), key + (pages.current ?? ""));
+  const limit = query.get("limit") ?? PAGE;
+  const loaded = useLoad(() => api<Page<Incident>>(session, "/incidents", { query: { ...filters, limit, continuation: pages.current } }).then((r) => r.body), key + (pages.current ?? ""));
   const rules = useLoad(() => ruleIds(session).catch(() => []), "rules");
   const apply = (e: Event) => {
     e.preventDefault();

@@ -68,7 +68,6 @@ export function usePages() {
     page: stack.length,
     next: (token: string) => setStack([...stack, token]),
     previous: () => setStack(stack.length > 1 ? stack.slice(0, -1) : stack),
-    reset: () => setStack([undefined]),
   };
 }
 

@@ -157,6 +157,31 @@ describe("web console in Chromium", () => {
     await page.close();
   });
 
+  it("the incidents list filters on the server and pages with its continuation tokens", async () => {
+    const page = await newPage();
+    await signIn(page, /^Reader/, "reader@tokenwatch.local");
+    const all = (await api("/incidents")).items;
+    expect(all.length).toBeGreaterThan(2);
+    const titles = () => page.locator("tbody tr td:first-child a").allTextContents();
+    await page.goto(`${host.url}/api/console/#/incidents?limit=2`);
+    await expect.poll(titles).toEqual(all.slice(0, 2).map((i: { title: string }) => i.title));
+    await page.getByRole("button", { name: "Next" }).click();
+    await expect.poll(titles).toEqual(all.slice(2, 4).map((i: { title: string }) => i.title));
+    await page.getByRole("button", { name: "Previous" }).click();
+    await expect.poll(titles).toEqual(all.slice(0, 2).map((i: { title: string }) => i.title));
+
+    await page.getByRole("link", { name: "Incidents" }).click();
+    await page.getByLabel("Severity").selectOption("High");
+    await page.getByLabel("Rule").selectOption(interactiveToNonInteractivePivot.meta.id);
+    await page.getByRole("button", { name: "Apply" }).click();
+    const expected = (await api(`/incidents?severity=High&ruleId=${interactiveToNonInteractivePivot.meta.id}`)).items;
+    expect(expected.length).toBeGreaterThan(0);
+    await expect.poll(titles).toEqual(expected.map((i: { title: string }) => i.title));
+    expect(page.url()).toContain(`severity=High&ruleId=${interactiveToNonInteractivePivot.meta.id}`);
+    await check(page, "05-incidents-filtered");
+    await page.close();
+  });
+
   it("a second session's stale update gets the conflict message, keeps its edits, and saves after a reload", async () => {
     const open = (await api("/incidents?status=New")).items[0];
     const first = await newPage();
