@@ -51,7 +51,7 @@ const FieldMessage = ({ error, field, id }: { error?: ApiError; field: string; i
 };
 
 export function AllowlistsView({ session, list }: SessionProps & { list?: string }) {
-  const lists = useLoad(() => api<{ items: { name: string; description: string; entries: number; activeEntries: number }[] }>(session, "/allowlists").then((r) => r.body.items), "lists");
+  const lists = useLoad(() => api<{ items: { name: string; description: string; entries: number; activeEntries: number }[] }>(session, "/allowlists").then((r) => r.items), "lists");
   return html`<h1>Allowlists</h1>
     <${Loading} loaded=${lists}>${(items: { name: string; description: string; entries: number; activeEntries: number }[]) => {
       const current = list ?? items[0]?.name;
@@ -63,8 +63,8 @@ export function AllowlistsView({ session, list }: SessionProps & { list?: string
 }
 
 function ListView({ session, name, description, onChange }: SessionProps & { name: string; description: string; onChange(): void }) {
-  const entries = useLoad(() => api<{ entries: Entry[] }>(session, `/allowlists/${name}`).then((r) => r.body.entries), name);
-  const audit = useLoad(() => api<{ items: Audit[] }>(session, `/allowlists/${name}/audit`, { query: { limit: "20" } }).then((r) => r.body.items), name);
+  const entries = useLoad(() => api<{ entries: Entry[] }>(session, `/allowlists/${name}`).then((r) => r.entries), name);
+  const audit = useLoad(() => api<{ items: Audit[] }>(session, `/allowlists/${name}/audit`, { query: { limit: "20" } }).then((r) => r.items), name);
   const changed = () => (entries.reload(), audit.reload(), onChange());
   const network = name.toLowerCase().includes("ip") || name.toLowerCase().includes("network");
   return html`<p class="lead">${description}</p>
@@ -165,7 +165,7 @@ interface Rule {
 }
 
 export function RulesView({ session }: SessionProps) {
-  const rules = useLoad(() => api<{ items: Rule[] }>(session, "/rules").then((r) => r.body.items), "rules");
+  const rules = useLoad(() => api<{ items: Rule[] }>(session, "/rules").then((r) => r.items), "rules");
   return html`<h1>Rules</h1>
     <${Loading} loaded=${rules}>${(items: Rule[]) =>
       items.map(
@@ -195,7 +195,7 @@ function Backfill({ session, rule }: SessionProps & { rule: Rule }) {
   const submit = (e: Event) => {
     e.preventDefault();
     setResult(null);
-    void action.run(async () => setResult((await api<{ windows: number; alerts: number; incidents: number }>(session, `/rules/${rule.id}/backfill`, { method: "POST", body: { from: isoOf(range.from), to: isoOf(range.to) } })).body));
+    void action.run(async () => setResult(await api<{ windows: number; alerts: number; incidents: number }>(session, `/rules/${rule.id}/backfill`, { method: "POST", body: { from: isoOf(range.from), to: isoOf(range.to) } })));
   };
   const id = `backfill-${rule.id}`;
   return html`<form class="row" onSubmit=${submit} aria-label=${`Backfill ${rule.name}`}>
@@ -232,7 +232,7 @@ interface Delivery {
 const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"];
 
 export function WebhooksView({ session }: SessionProps) {
-  const subs = useLoad(() => api<{ items: Subscription[] }>(session, "/webhooks/subscriptions").then((r) => r.body.items), "subs");
+  const subs = useLoad(() => api<{ items: Subscription[] }>(session, "/webhooks/subscriptions").then((r) => r.items), "subs");
   const [secret, setSecret] = useState<{ id: string; secret: string } | null>(null);
   return html`<h1>Webhooks</h1>
     ${secret
@@ -255,9 +255,9 @@ function NewSubscription({ session, onCreated }: SessionProps & { onCreated(s: {
   const submit = (e: Event) => {
     e.preventDefault();
     void action.run(async () => {
-      const { body } = await api<{ subscription: Subscription; secret: string }>(session, "/webhooks/subscriptions", { method: "POST", body: { url, eventTypes: types, minSeverity } });
+      const created = await api<{ subscription: Subscription; secret: string }>(session, "/webhooks/subscriptions", { method: "POST", body: { url, eventTypes: types, minSeverity } });
       setUrl("");
-      onCreated(body);
+      onCreated(created);
     });
   };
   return html`<form class="entry-form" onSubmit=${submit} aria-labelledby="newsub-h">
@@ -279,7 +279,7 @@ function SubscriptionCard({ session, sub, onSecret, onChange }: SessionProps & {
   const [open, setOpen] = useState(false);
   const action = useAction();
   const base = `/webhooks/subscriptions/${sub.id}`;
-  const rotate = () => action.run(async () => onSecret((await api<{ secret: string }>(session, `${base}/rotate-secret`, { method: "POST", body: {}, ifMatch: sub.etag })).body.secret)).then((ok) => ok && onChange());
+  const rotate = () => action.run(async () => onSecret((await api<{ secret: string }>(session, `${base}/rotate-secret`, { method: "POST", body: {}, ifMatch: sub.etag })).secret)).then((ok) => ok && onChange());
   const remove = () => action.run(() => api(session, base, { method: "DELETE", ifMatch: sub.etag })).then((ok) => ok && onChange());
   return html`<section class="rule" aria-label=${`Subscription ${sub.url}`}>
     <h2><code>${sub.url}</code> ${sub.enabled ? null : html`<span class="badge">disabled</span>`}</h2>
@@ -295,7 +295,7 @@ function SubscriptionCard({ session, sub, onSecret, onChange }: SessionProps & {
 }
 
 function Deliveries({ session, base }: SessionProps & { base: string }) {
-  const deliveries = useLoad(() => api<{ items: Delivery[] }>(session, `${base}/deliveries`, { query: { limit: "20" } }).then((r) => r.body.items), base);
+  const deliveries = useLoad(() => api<{ items: Delivery[] }>(session, `${base}/deliveries`, { query: { limit: "20" } }).then((r) => r.items), base);
   const action = useAction();
   const redeliver = (d: Delivery) => action.run(() => api(session, `${base}/deliveries/${d.id}/redeliver`, { method: "POST" })).then((ok) => ok && deliveries.reload());
   return html`${action.error ? html`<${ProblemPanel} error=${action.error} />` : null}

@@ -57,13 +57,8 @@ export interface Call {
   ifMatch?: string;
 }
 
-export interface Reply<T> {
-  body: T;
-  etag: string | null;
-}
-
 /** The bare fetch: problem bodies become ApiErrors, and a network failure says so. */
-export async function request<T>(path: string, call: Call = {}, token?: string): Promise<Reply<T>> {
+export async function request<T>(path: string, call: Call = {}, token?: string): Promise<T> {
   const url = new URL(`/api${path}`, location.origin);
   for (const [key, value] of Object.entries(call.query ?? {})) if (value !== undefined && value !== "") url.searchParams.set(key, value);
   const headers: Record<string, string> = { accept: "application/json" };
@@ -82,10 +77,10 @@ export async function request<T>(path: string, call: Call = {}, token?: string):
     const p = (json ?? {}) as Partial<Problem>;
     throw new ApiError({ title: p.title ?? res.statusText, status: res.status, detail: p.detail, errors: p.errors });
   }
-  return { body: json as T, etag: res.headers.get("etag") };
+  return json as T;
 }
 
 /** A call as the signed-in user. */
-export async function api<T>(session: Session, path: string, call: Call = {}): Promise<Reply<T>> {
+export async function api<T>(session: Session, path: string, call: Call = {}): Promise<T> {
   return request<T>(path, call, await session.token());
 }

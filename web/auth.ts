@@ -17,8 +17,8 @@ export function devSession(): Session | null {
 }
 
 export async function devSignIn(roles: string[], user: string | undefined): Promise<Session> {
-  const { body } = await request<{ token: string }>("/console/dev-token", { method: "POST", body: { roles, ...(user ? { user } : {}) } });
-  sessionStorage.setItem(DEV_KEY, body.token);
+  const { token } = await request<{ token: string }>("/console/dev-token", { method: "POST", body: { roles, ...(user ? { user } : {}) } });
+  sessionStorage.setItem(DEV_KEY, token);
   return devSession()!;
 }
 

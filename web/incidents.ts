@@ -55,7 +55,7 @@ const PAGE = "50";
 
 export function AccountsView({ session }: SessionProps) {
   const pages = usePages();
-  const loaded = useLoad(() => api<Page<Account>>(session, "/accounts", { query: { limit: PAGE, continuation: pages.current } }).then((r) => r.body), pages.current ?? "");
+  const loaded = useLoad(() => api<Page<Account>>(session, "/accounts", { query: { limit: PAGE, continuation: pages.current } }), pages.current ?? "");
   const [upn, setUpn] = useState("");
   const search = (e: Event) => {
     e.preventDefault();
@@ -94,11 +94,11 @@ export function AccountsView({ session }: SessionProps) {
 
 const STATUSES = ["New", "Active", "Closed"];
 const SEVERITIES = ["High", "Medium", "Low", "Informational"];
-export const CLASSIFICATIONS = ["TruePositive", "BenignPositive", "FalsePositive", "Undetermined"];
+const CLASSIFICATIONS = ["TruePositive", "BenignPositive", "FalsePositive", "Undetermined"];
 
 /** The rule ids the incidents filter accepts, from the API's own OpenAPI document (readers may not list rules). */
 async function ruleIds(session: Session): Promise<string[]> {
-  const doc = (await api<any>(session, "/openapi.json")).body;
+  const doc = await api<any>(session, "/openapi.json");
   const param = (doc.paths?.["/api/incidents"]?.get?.parameters ?? doc.paths?.["/incidents"]?.get?.parameters ?? []).find((p: { name: string }) => p.name === "ruleId");
   return param?.schema?.enum ?? [];
 }
@@ -109,7 +109,7 @@ export function IncidentsView({ session, query }: SessionProps & { query: URLSea
   // main.ts keys this view by its query: new filters are a fresh view starting at page 1.
   const pages = usePages();
   const limit = query.get("limit") ?? PAGE;
-  const loaded = useLoad(() => api<Page<Incident>>(session, "/incidents", { query: { ...filters, limit, continuation: pages.current } }).then((r) => r.body), key + (pages.current ?? ""));
+  const loaded = useLoad(() => api<Page<Incident>>(session, "/incidents", { query: { ...filters, limit, continuation: pages.current } }), key + (pages.current ?? ""));
   const rules = useLoad(() => ruleIds(session).catch(() => []), "rules");
   const apply = (e: Event) => {
     e.preventDefault();
@@ -169,7 +169,7 @@ function AlertCard({ alert, index }: { alert: Alert; index: number }) {
 }
 
 export function IncidentView({ session, id }: SessionProps & { id: string }) {
-  const loaded = useLoad(() => api<IncidentDetail>(session, `/incidents/${encodeURIComponent(id)}`).then((r) => r.body), id);
+  const loaded = useLoad(() => api<IncidentDetail>(session, `/incidents/${encodeURIComponent(id)}`), id);
   return html`<p><a href="#/incidents">← Incidents</a></p>
     <${Loading} loaded=${loaded}>${(incident: IncidentDetail) => html`
       <h1>${incident.title}</h1>

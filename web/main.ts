@@ -114,8 +114,8 @@ function App({ config }: { config: ConsoleConfig }) {
 async function start() {
   const root = document.getElementById("app")!;
   try {
-    const { body } = await request<ConsoleConfig>("/console/config.json");
-    render(html`<${App} config=${body} />`, root);
+    const config = await request<ConsoleConfig>("/console/config.json");
+    render(html`<${App} config=${config} />`, root);
   } catch (error) {
     render(html`<main id="main"><h1>tokenwatch</h1><${ProblemPanel} error=${toApiError(error)} /></main>`, root);
   }

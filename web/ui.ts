@@ -9,20 +9,18 @@ export { html };
 export interface Loaded<T> {
   data?: T;
   error?: ApiError;
-  loading: boolean;
   reload(): void;
 }
 
-/** Runs `load` when `key` changes (and on reload()); keeps the last data while reloading. */
+/** Runs `load` when `key` changes (and on reload()); the last data stays shown while it reloads. */
 export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: ApiError }>({});
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
     load().then(
-      (data) => live && setState({ data, loading: false }),
-      (error: unknown) => live && setState({ error: toApiError(error), loading: false }),
+      (data) => live && setState({ data }),
+      (error: unknown) => live && setState({ error: toApiError(error) }),
     );
     return () => void (live = false);
   }, [key, tick]);
