@@ -248,6 +248,18 @@ describe("web console in Chromium", () => {
     expect(list.entries.map((e: { value: string; expiresAt: string }) => [e.value, e.expiresAt.slice(0, 16)])).toEqual([["2001:db8:abcd::/48", expires.toISOString().slice(0, 16)]]);
     await check(page, "07-allowlist-added");
 
+    // Edit (PUT with If-Match), then delete: both land in the audit, newest first.
+    await row.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("form", { name: "Edit 2001:db8:abcd::/48" });
+    await edit.getByLabel("Reason").fill("Head office IPv6, second floor");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => row.textContent()).toContain("Head office IPv6, second floor");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.waitFor({ state: "detached" });
+    const actions = page.getByRole("table", { name: "Audit of network" }).locator("tbody tr td:nth-child(3)");
+    await expect.poll(() => actions.allTextContents()).toEqual(["delete", "update", "add"]);
+
     await page.close();
   });
 
