@@ -3,7 +3,7 @@
 // (subscriptions, deliveries, redeliver, rotate secret shown once).
 import { useState } from "preact/hooks";
 import { api, type ApiError } from "./api.js";
-import { hash, html, isoOf, Loading, ProblemPanel, Severity, toApiError, useLoad, when, type SessionProps } from "./ui.js";
+import { hash, html, isoOf, Loading, localOf, ProblemPanel, Severity, toApiError, useLoad, when, type SessionProps } from "./ui.js";
 
 interface Entry {
   id: string;
@@ -108,8 +108,6 @@ function EntryTable({ session, entries, onChange, caption }: SessionProps & { en
 
 /** The entry body's fields: the API's messages for them show beside their inputs. */
 const FIELDS = ["value", "reason", "expiresAt"];
-
-const localOf = (iso: string | null) => (iso ? new Date(new Date(iso).getTime() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16) : "");
 
 /** Add an entry, or edit one (PUT with If-Match): the API validates and canonicalises the value. */
 function EntryForm({ session, list, entry, placeholder, onDone, onCancel }: SessionProps & { list: string; entry?: Entry; placeholder?: string; onDone(): void; onCancel?(): void }) {

@@ -2,7 +2,7 @@
 // its alerts, entities, history and triage.
 import { useState } from "preact/hooks";
 import { api, canWrite, type ApiError, type Session } from "./api.js";
-import { hash, html, isoOf, Loading, Pager, ProblemPanel, Severity, toApiError, useLoad, usePages, when, type SessionProps } from "./ui.js";
+import { hash, html, isoOf, Loading, localOf, Pager, ProblemPanel, Severity, toApiError, useLoad, usePages, when, type SessionProps } from "./ui.js";
 
 interface Incident {
   id: string;
@@ -111,23 +111,23 @@ export function IncidentsView({ session, query }: SessionProps & { query: URLSea
   const limit = query.get("limit") ?? PAGE;
   const loaded = useLoad(() => api<Page<Incident>>(session, "/incidents", { query: { ...filters, limit, continuation: pages.current } }), key + (pages.current ?? ""));
   const rules = useLoad(() => ruleIds(session).catch(() => []), "rules");
+  // The form's own state: a re-render (the rule list arriving) keeps what the analyst picked.
+  const [draft, setDraft] = useState({ ...filters, from: localOf(filters.from), to: localOf(filters.to) });
+  const field = (name: keyof typeof draft) => ({ name, value: draft[name], onInput: (e: Event) => setDraft({ ...draft, [name]: (e.target as HTMLInputElement).value }) });
   const apply = (e: Event) => {
     e.preventDefault();
-    const form = new FormData(e.target as HTMLFormElement);
-    const text = (name: string) => String(form.get(name) ?? "").trim();
-    location.hash = hash("/incidents", { status: text("status"), severity: text("severity"), ruleId: text("ruleId"), account: text("account").toLowerCase(), from: isoOf(text("from")), to: isoOf(text("to")) });
+    location.hash = hash("/incidents", { ...draft, account: draft.account.trim().toLowerCase(), from: isoOf(draft.from), to: isoOf(draft.to) });
   };
-  const local = (iso: string) => (iso ? new Date(new Date(iso).getTime() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16) : "");
   return html`<h1>Incidents</h1>
-    <form class="filters" onSubmit=${apply} key=${key}>
-      <label>Status <select name="status" value=${filters.status}>
+    <form class="filters" onSubmit=${apply}>
+      <label>Status <select ...${field("status")}>
         <option value="">Any</option><option value="New,Active">Open (New, Active)</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
       </select></label>
-      <label>Severity <select name="severity" value=${filters.severity}><option value="">Any</option>${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
-      <label>Rule <select name="ruleId" value=${filters.ruleId}><option value="">Any</option>${(rules.data ?? []).map((r) => html`<option value=${r}>${r}</option>`)}</select></label>
-      <label>Account <input name="account" value=${filters.account} placeholder="user@contoso.com" /></label>
-      <label>From <input type="datetime-local" name="from" value=${local(filters.from)} /></label>
-      <label>To <input type="datetime-local" name="to" value=${local(filters.to)} /></label>
+      <label>Severity <select ...${field("severity")}><option value="">Any</option>${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
+      <label>Rule <select ...${field("ruleId")}><option value="">Any</option>${(rules.data ?? []).map((r) => html`<option value=${r}>${r}</option>`)}</select></label>
+      <label>Account <input ...${field("account")} placeholder="user@contoso.com" /></label>
+      <label>From <input type="datetime-local" ...${field("from")} /></label>
+      <label>To <input type="datetime-local" ...${field("to")} /></label>
       <button type="submit">Apply</button>
       <a href="#/incidents">Clear</a>
     </form>

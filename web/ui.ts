@@ -88,7 +88,10 @@ export const hash = (path: string, query: Record<string, string | undefined> = {
   return `#${path}${q.size ? `?${q}` : ""}`;
 };
 
-/** A local datetime-local value as ISO (UTC), or undefined when empty. */
+/** An ISO time as a datetime-local input's value (the browser's time zone), "" for none. */
+export const localOf = (iso: string | null) => (iso ? new Date(new Date(iso).getTime() - new Date(iso).getTimezoneOffset() * 60_000).toISOString().slice(0, 16) : "");
+
+/** A datetime-local input's value as ISO (UTC), or undefined when empty. */
 export const isoOf = (local: string) => (local ? new Date(local).toISOString() : undefined);
 
 export type SessionProps = { session: Session };

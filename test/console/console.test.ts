@@ -170,6 +170,9 @@ describe("web console in Chromium", () => {
     await page.getByRole("button", { name: "Previous" }).click();
     await expect.poll(titles).toEqual(all.slice(0, 2).map((i: { title: string }) => i.title));
 
+    // The rule choices (from the OpenAPI document) arrive after the analyst picked a severity:
+    // the re-render keeps the pick.
+    await page.route("**/api/openapi.json", async (route) => (await new Promise((r) => setTimeout(r, 1000)), route.continue()));
     await page.getByRole("link", { name: "Incidents" }).click();
     await page.getByLabel("Severity").selectOption("High");
     await page.getByLabel("Rule").selectOption(interactiveToNonInteractivePivot.meta.id);
