@@ -5,6 +5,7 @@ import { app, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResp
 import { DefaultAzureCredential } from "@azure/identity";
 import { createApi, responseBytes, type Api } from "../src/api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../src/api/auth.js";
+import { consoleConfig, findConsoleDir, readConsole } from "../src/api/console.js";
 import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
 import { createLogAnalyticsSource } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
@@ -12,6 +13,8 @@ import { backfillRule } from "../src/engine/backfill.js";
 import { webhookAdminDeps } from "../src/delivery/index.js";
 import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 
 // Read at start-up: an invalid setting stops the app with its reason. Dev mode is
 // `tokenwatch serve`'s alone: it checks it listens on loopback, and a Functions host's
@@ -28,6 +31,9 @@ function getApi(): Promise<Api> {
     const trusts: Trust[] = [];
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
+    // The web console: console/ beside the bundle (scripts/bundle.mjs builds it there); Entra ID sign-in only.
+    const consoleDir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
+    const webConsole = { files: consoleDir ? readConsole(consoleDir) : null, config: consoleConfig(config) };
     // Backfill reads the same workspace as the timers; without one configured the route answers 503.
     const source = config.TOKENWATCH_WORKSPACE_ID ? createLogAnalyticsSource(config, new DefaultAzureCredential()) : undefined;
     return createApi({
@@ -37,6 +43,7 @@ function getApi(): Promise<Api> {
       disabledRules: config.TOKENWATCH_DISABLED_RULES,
       log: (line) => console.error(line),
       extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
+      console: webConsole,
       ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
     });
   })().catch((error: unknown) => {
@@ -75,3 +82,4 @@ group("apiAccounts", "accounts/{*rest}");
 group("apiAllowlists", "allowlists/{*rest}");
 group("apiRules", "rules/{*rest}");
 group("apiWebhooks", "webhooks/{*rest}");
+group("apiConsole", "console/{*rest}");

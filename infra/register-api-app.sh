@@ -12,6 +12,9 @@
 #       TOKENWATCH_API_AUDIENCE for `azd up`.
 #   infra/register-api-app.sh assign <user-UPN | client-app-id> <role> [display-name]
 #       Grants an app role to a user (by UPN) or to a client application (by its appId).
+#   infra/register-api-app.sh console <app-url> [display-name]
+#       Adds <app-url>/api/console/ (the web console) as a single-page-application redirect
+#       URI, so the console signs in with the authorization code flow and PKCE.
 #
 # Needs the Azure CLI signed in as someone allowed to create applications (Application
 # Developer, or the tenant lets users register apps) and, for `assign`, to assign app roles
@@ -146,8 +149,25 @@ assign() {
   echo "assigned $role to $who"
 }
 
+spa_redirect() {
+  local url="${1:-}" name="${2:-$(default_name)}"
+  [[ "$url" =~ ^https://[^/]+$ || "$url" =~ ^http://(localhost|127\.0\.0\.1)(:[0-9]+)?$ ]] || die "usage: $0 console <https://app-host> [display-name] (no path)"
+  local app object_id body
+  app=$(app_object "$name")
+  [[ -n "$app" ]] || die "no app registration named $name: run $0 register first"
+  object_id=$(json 'const a=JSON.parse(process.argv[1]);process.stdout.write(a.id)' "$app")
+  body=$(json '
+    const [app, uri] = [JSON.parse(process.argv[1]), process.argv[2]];
+    const uris = app.spa?.redirectUris ?? [];
+    process.stdout.write(JSON.stringify({ spa: { redirectUris: uris.includes(uri) ? uris : [...uris, uri] } }));
+  ' "$app" "$url/api/console/")
+  az rest --method PATCH --uri "$GRAPH/applications/$object_id" --headers "Content-Type=application/json" --body "$body" >/dev/null
+  echo "web console sign-in: SPA redirect URI $url/api/console/"
+}
+
 case "${1:-}" in
   register) shift; register "$@" ;;
   assign) shift; assign "$@" ;;
-  *) die "usage: $0 register [display-name] | $0 assign <user-UPN | client-app-id> <role> [display-name]" ;;
+  console) shift; spa_redirect "$@" ;;
+  *) die "usage: $0 register [display-name] | $0 assign <user-UPN | client-app-id> <role> [display-name] | $0 console <app-url> [display-name]" ;;
 esac

@@ -9,6 +9,8 @@
 //   dist/bundle/index.mjs.LEGAL.txt  licence comments of the bundled packages
 //   dist/bundle/host.json            copy of the root host.json
 //   dist/bundle/package.json         {"type":"module","main":"index.mjs"}: no dependencies to install
+//   dist/bundle/console/             the web console (web/): index.html and assets/<name>-<hash>.js|css,
+//                                    served by src/api/console.ts (the Functions app and `serve`)
 //
 // Decisions:
 // - @azure/functions is bundled, not external. Its only link to the runtime is
@@ -32,6 +34,40 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Where `npm run build` writes the bundle; package.json "main" must name its index.mjs. */
 export const DEFAULT_OUTDIR = join(root, "dist", "bundle");
 export const ENTRY = join(root, "functions", "index.ts");
+export const CONSOLE_ENTRY = join(root, "web", "main.ts");
+
+/**
+ * The web console for browsers: web/main.ts and its CSS, code-split (MSAL is loaded only
+ * for Entra sign-in), minified, with content-hashed names; index.html is written last and
+ * names them. No CDN: everything the page loads is in assets/.
+ */
+export async function bundleConsole({ outdir, logLevel = "warning" }) {
+  const assets = join(outdir, "assets");
+  await mkdir(assets, { recursive: true });
+  const result = await build({
+    entryPoints: [CONSOLE_ENTRY],
+    outdir: assets,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "browser",
+    target: ["chrome120", "firefox121", "safari17"],
+    minify: true,
+    entryNames: "[name]-[hash]",
+    chunkNames: "chunk-[hash]",
+    assetNames: "[name]-[hash]",
+    legalComments: "eof",
+    metafile: true,
+    logLevel,
+  });
+  const [script, output] = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint) ?? [];
+  const style = output?.cssBundle;
+  if (!script || !style) throw new Error("console build: the entry script or its stylesheet is missing");
+  const template = await readFile(join(root, "web", "index.html"), "utf8");
+  const html = template.replace("{{script}}", `assets/${script.split("/").at(-1)}`).replace("{{style}}", `assets/${style.split("/").at(-1)}`);
+  await writeFile(join(outdir, "index.html"), html);
+  return { bytes: Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0) };
+}
 
 const BANNER = [
   'import { createRequire as __tokenwatchCreateRequire } from "node:module";',
@@ -111,6 +147,7 @@ export async function bundle({ outdir = DEFAULT_OUTDIR, entry = ENTRY, logLevel 
     `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module", main: "index.mjs", engines: pkg.engines }, null, 2)}\n`,
   );
   await copyFile(join(root, "host.json"), join(outdir, "host.json"));
+  await bundleConsole({ outdir: join(outdir, "console"), logLevel });
   const inputs = Object.keys(result.metafile.inputs);
   const bytes = result.metafile.outputs[relative(process.cwd(), outfile).split(sep).join("/")]?.bytes ?? (await readFile(outfile)).length;
   return { outfile, inputs, bytes, warnings: result.warnings };

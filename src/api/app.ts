@@ -8,6 +8,7 @@ import type { Rule } from "../rules/rule.js";
 import type { WindowReport } from "../engine/run.js";
 import { allowlistRoutes } from "./allowlists.js";
 import { authorize, type Authenticator } from "./auth.js";
+import { consoleRoutes, type ConsoleDeps } from "./console.js";
 import { incidentRoutes } from "./incidents.js";
 import { openApiDocument } from "./openapi.js";
 import {
@@ -40,6 +41,8 @@ export interface ApiDeps {
   backfill?: (rule: Rule, range: { from: number; to: number }) => Promise<WindowReport[]>;
   /** Rules switched off by the TOKENWATCH_DISABLED_RULES setting (the API cannot switch these on). */
   disabledRules?: ReadonlySet<string>;
+  /** The web console's files and sign-in (anonymous routes under /api/console/). */
+  console?: ConsoleDeps;
   /** More route groups (webhooks): see router.ts for how to write them. */
   extraRoutes?: RouteDef[];
   /** Server-side errors (500s) are reported here. */
@@ -81,6 +84,7 @@ export function createApi(deps: ApiDeps): Api {
     ...incidentRoutes(deps),
     ...allowlistRoutes(deps),
     ...ruleRoutes({ ...deps, now: deps.ruleNow ?? deps.now }),
+    ...(deps.console ? consoleRoutes(deps.console) : []),
     ...(deps.extraRoutes ?? []),
   );
   let cached: unknown;

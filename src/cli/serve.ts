@@ -11,10 +11,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createApi, responseBytes, type Api, type ApiDeps } from "../api/app.js";
 import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
-import { devJwks, devTrust, loadDevKey } from "../api/dev-auth.js";
+import { consoleConfig, CONSOLE_PATH, findConsoleDir, readConsole, type ConsoleDeps } from "../api/console.js";
+import { devJwks, devTrust, loadDevKey, signDevToken } from "../api/dev-auth.js";
 import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
 import { loadConfig } from "../config.js";
 import { isLoopbackHost } from "../net/ip.js";
@@ -99,6 +101,10 @@ export async function listen(api: Api, options: { port: number; host?: string; e
 async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extra: Record<string, unknown>, log?: (line: string) => void) {
   try {
     const path = (req.url ?? "").split("?")[0]!;
+    if (req.method === "GET" && path === "/") {
+      res.writeHead(302, { location: CONSOLE_PATH, "cache-control": "no-store" }).end();
+      return;
+    }
     if (req.method === "GET" && Object.hasOwn(extra, path)) {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(extra[path]));
       return;
@@ -298,7 +304,7 @@ export function buildApi(
   stores: Stores,
   store: TableStore,
   trusts: Trust[],
-  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; disabledRules?: ReadonlySet<string> } = {},
+  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; disabledRules?: ReadonlySet<string>; console?: ConsoleDeps } = {},
 ): Api {
   const source = options.source;
   const deps: ApiDeps = {
@@ -309,6 +315,7 @@ export function buildApi(
     disabledRules: options.disabledRules,
     log: options.log,
     extraRoutes: options.extraRoutes,
+    console: options.console,
     ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
   };
   return createApi(deps);
@@ -332,7 +339,7 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true",
     TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
     TOKENWATCH_DEV_MODE: "true",
-    ...(options.port ? { TOKENWATCH_CONSOLE_URL: `http://${host}:${options.port}` } : {}),
+    ...(options.port ? { TOKENWATCH_CONSOLE_URL: `http://${host}:${options.port}${CONSOLE_PATH}` } : {}),
     ...process.env,
   });
   if (config.TOKENWATCH_DEV_MODE && !isLoopbackHost(host))
@@ -357,7 +364,14 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     const entra = entraTrust(config);
     if (entra) trusts.push(entra);
     let api: Api;
+    const consoleDir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
+    if (!consoleDir) log("web console: not built (npm run build); /api/console/ answers 404");
     const extraRoutes = webhookRoutes(webhookAdminDeps(storage.store, config));
+    const webConsole: ConsoleDeps = {
+      files: consoleDir ? readConsole(consoleDir) : null,
+      config: consoleConfig(config),
+      ...(key ? { devToken: (roles: readonly string[], user?: string) => signDevToken(key, { roles, user }) } : {}),
+    };
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
@@ -372,13 +386,14 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
       };
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
-      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES });
+      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES, console: webConsole });
     } else {
       const disabledRules = config.TOKENWATCH_DISABLED_RULES;
       simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, disabledRules, afterStep: () => void delivery.kick() }, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes, disabledRules });
+      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes, disabledRules, console: webConsole });
     }
     listening = await listen(api, { port: options.port, host, extra: key ? { "/dev/jwks.json": devJwks(key) } : {}, log });
+    log(`web console: ${listening.url}${CONSOLE_PATH}${key ? " (dev sign-in: pick a role)" : ""}`);
     log(`tokenwatch API on ${listening.url}/api/ (${key ? `dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json` : "Entra ID tokens only"})`);
     log(`try: curl -H "Authorization: Bearer $(${selfCommand()} dev-token)" ${listening.url}/api/accounts`);
     log(`webhooks: deliveries after each detection run and every minute; http targets ${config.TOKENWATCH_WEBHOOK_ALLOW_HTTP ? "allowed" : "refused"}, loopback/private targets ${config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS ? "allowed" : "refused"}`);

@@ -14,7 +14,7 @@ export const isChat = (format: Format): format is ChatFormat => format !== "clou
 
 /** The console's page for an incident: the one place that knows the console's URL scheme. */
 export function incidentLink(consoleUrl: string, incidentId: string): string {
-  return `${consoleUrl.replace(/\/+$/, "")}/#/incidents/${encodeURIComponent(incidentId)}`;
+  return `${consoleUrl.replace(/\/+$/, "")}/#/incident/${encodeURIComponent(incidentId)}`;
 }
 
 type WebhookIncident = WebhookEvent["data"]["incident"];

@@ -1,5 +1,6 @@
 // Composition of webhook delivery: the worker from the config and the shared TableStore,
 // and the call made right after detection.
+import { CONSOLE_PATH } from "../api/console.js";
 import type { Config } from "../config.js";
 import type { AdminDeps } from "./admin.js";
 import { DeliveryRepository } from "./deliveries.js";
@@ -14,7 +15,7 @@ export function targetPolicy(config: Pick<Config, "TOKENWATCH_WEBHOOK_ALLOW_HTTP
 
 /** The console's base URL for incident links: the setting, else the app's own host in Azure, else none. */
 export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBSITE_HOSTNAME">): string | null {
-  return config.TOKENWATCH_CONSOLE_URL ?? (config.WEBSITE_HOSTNAME ? `https://${config.WEBSITE_HOSTNAME}` : null);
+  return config.TOKENWATCH_CONSOLE_URL ?? (config.WEBSITE_HOSTNAME ? `https://${config.WEBSITE_HOSTNAME}${CONSOLE_PATH}` : null);
 }
 
 export function createDeliveryWorker(store: TableStore, config: Config, options: Omit<WorkerOptions, "policy"> = {}): DeliveryWorker {

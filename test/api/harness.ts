@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { entraTrust } from "../../src/api/auth.js";
+import type { ConsoleDeps } from "../../src/api/console.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
 import { webhookAdminDeps } from "../../src/delivery/index.js";
@@ -80,6 +81,7 @@ export async function startHost(
     /** Also serve the webhook administration routes (http and loopback targets allowed). */
     webhooks?: boolean;
     disabledRules?: ReadonlySet<string>;
+    console?: ConsoleDeps;
   } = {},
 ): Promise<Host> {
   azurite ??= await startAzurite();
@@ -97,7 +99,7 @@ export async function startHost(
   });
   const trust = entraTrust(config)!;
   const extraRoutes = options.webhooks ? webhookRoutes(webhookAdminDeps(store, config)) : undefined;
-  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, disabledRules: options.disabledRules, log: (line) => console.error(line) });
+  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, disabledRules: options.disabledRules, console: options.console, log: (line) => console.error(line) });
   const listening: Listening = await listen(api, { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>

@@ -49,8 +49,8 @@ const event = (type: "incident.created" | "incident.alertAdded" | "incident.upda
 
 describe("chat summaries", () => {
   it("builds the console link in one place, whatever the base URL's trailing slashes", () => {
-    expect(incidentLink("https://tw.example.com", "inc_1")).toBe("https://tw.example.com/#/incidents/inc_1");
-    expect(incidentLink("https://tw.example.com/console//", "a/b#c")).toBe("https://tw.example.com/console/#/incidents/a%2Fb%23c");
+    expect(incidentLink("https://tw.example.com", "inc_1")).toBe("https://tw.example.com/#/incident/inc_1");
+    expect(incidentLink("https://tw.example.com/console//", "a/b#c")).toBe("https://tw.example.com/console/#/incident/a%2Fb%23c");
   });
 
   it("summarises merged events: the latest incident state, every announced alert, their IPs and countries", () => {
@@ -69,7 +69,7 @@ describe("chat summaries", () => {
       rules: ["Interactive to Non-Interactive Token Theft Pivot"],
       ips: ["203.0.113.9", "198.51.100.1", "203.0.113.10"],
       countries: ["NL", "US", "BR"],
-      link: "https://tw.example.com/#/incidents/inc_0123456789abcdef",
+      link: "https://tw.example.com/#/incident/inc_0123456789abcdef",
     });
     expect(s.incident.status).toBe("Active");
     expect(summarise(events.slice(1, 2), null)).toMatchObject({ kind: "alertAdded", newAlerts: 2, link: null });

@@ -98,7 +98,7 @@ describe("Teams and Slack delivery", () => {
       "New in this message": "2",
       Status: "New",
     });
-    expect(linkOf(format, got!.body)).toBe(`https://tokenwatch.example.com/#/incidents/${encodeURIComponent(id)}`);
+    expect(linkOf(format, got!.body)).toBe(`https://tokenwatch.example.com/#/incident/${encodeURIComponent(id)}`);
   });
 
   it.each<ChatFormat>(["teams", "slack"])("%s: a throttled burst of 40 alerts on one incident gives 5 messages that count every alert", async (format) => {
