@@ -12,7 +12,7 @@ const dir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
 
 beforeAll(async () => {
   host = await startHost({
-    console: { files: dir ? readConsole(dir) : null, config: consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: "tenant-1", TOKENWATCH_AUTH_AUDIENCE: "api://tokenwatch-test" }) },
+    console: { files: dir ? readConsole(dir) : null, config: consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: "tenant-1", TOKENWATCH_AUTH_AUDIENCE: ["api://tokenwatch-test"] }) },
   });
 });
 afterAll(async () => {
@@ -57,7 +57,7 @@ describe("web console routes", () => {
       reason: expect.stringContaining("TOKENWATCH_AUTH_AUDIENCE"),
     });
     const appId = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
-    expect(consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: "contoso.onmicrosoft.com", TOKENWATCH_AUTH_AUDIENCE: `api://${appId},${appId}` })).toEqual({
+    expect(consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: "contoso.onmicrosoft.com", TOKENWATCH_AUTH_AUDIENCE: [`api://${appId}`, appId] })).toEqual({
       signIn: "entra",
       clientId: appId,
       authority: "https://login.microsoftonline.com/contoso.onmicrosoft.com",

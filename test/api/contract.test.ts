@@ -221,6 +221,10 @@ describe("every response matches the schema the OpenAPI document declares for it
       body: { from: new Date(from).toISOString(), to: new Date(from + 6 * HOUR).toISOString() },
     });
     expect(backfill.status).toBe(200);
+    for (const enabled of [false, true]) {
+      const switched = await call("PUT", "/api/rules/{id}/enabled", `/api/rules/${rules[0]!.meta.id}/enabled`, { body: { enabled, reason: "contract test" } });
+      expect(switched.status).toBe(200);
+    }
   });
 
   it("problems: declared, RFC 9457 shaped, titled with the status's standard phrase", async () => {

@@ -69,7 +69,7 @@ describe("GET /api/openapi.json", () => {
     );
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops as Record<string, { operationId: string }>).map((o) => o.operationId));
     expect(new Set(ids).size).toBe(ids.length);
-    for (const ref of refs(doc)) expect(["#/components/schemas/Problem", "#/components/schemas/WebhookEvent"]).toContain(ref);
+    for (const ref of refs(doc)) expect(["#/components/schemas/Problem", "#/components/schemas/WebhookEvent", "#/components/schemas/WebhookTestEvent"]).toContain(ref);
     expect(doc.paths["/api/health"].get.security).toEqual([]);
   });
 
@@ -109,8 +109,9 @@ describe("the document for independent tools", () => {
   });
 
   it("describes each webhook event, signed per Standard Webhooks", () => {
-    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES].sort());
-    for (const type of EVENT_TYPES) {
+    // Every event type, and the test message an admin may send (POST /webhooks/subscriptions/{id}/test).
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...EVENT_TYPES, "webhook.test"].sort());
+    for (const type of [...EVENT_TYPES, "webhook.test"]) {
       const post = doc.webhooks[type].post;
       expect(post.parameters.map((p: { name: string; in: string; required: boolean }) => [p.name, p.in, p.required])).toEqual([
         ["webhook-id", "header", true],
@@ -118,8 +119,10 @@ describe("the document for independent tools", () => {
         ["webhook-signature", "header", true],
       ]);
       const schema = post.requestBody.content["application/cloudevents+json"].schema;
-      expect(schema).toMatchObject({ allOf: [{ $ref: "#/components/schemas/WebhookEvent" }], properties: { type: { const: `com.tokenwatch.${type}` } } });
+      if (type === "webhook.test") expect(schema).toEqual({ $ref: "#/components/schemas/WebhookTestEvent" });
+      else expect(schema).toMatchObject({ allOf: [{ $ref: "#/components/schemas/WebhookEvent" }], properties: { type: { const: `com.tokenwatch.${type}` } } });
     }
+    expect(doc.components.schemas.WebhookTestEvent.properties.type).toMatchObject({ const: "com.tokenwatch.webhook.test" });
     const eventSchema = doc.paths["/api/webhooks/event-schema"].get.responses["200"].content["application/json"].schema;
     expect(eventSchema.properties.$schema).toEqual({ type: "string", const: "https://json-schema.org/draft/2020-12/schema" });
     expect(doc.paths["/api/openapi.json"].get.responses["200"].content["application/json"].schema.properties.openapi).toMatchObject({ type: "string" });

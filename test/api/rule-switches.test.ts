@@ -37,10 +37,12 @@ describe("PUT /api/rules/{id}/enabled", () => {
     const on = await host.call("PUT", `/api/rules/${STS}/enabled`, { token: admin, body: { enabled: true, reason: "migration done" } });
     expect(on.body).toMatchObject({ enabled: true, disabled: null });
     const audit = await host.stores.ruleState.settingAudit(STS);
-    expect(audit.map((a) => [a.changedBy, a.before, a.enabled, a.reason])).toEqual([
+    expect(audit.map((a) => [a.changedBy.name, a.before, a.enabled, a.reason])).toEqual([
       ["secops-admin@contoso.com", false, true, "migration done"],
       ["secops-admin@contoso.com", null, false, "noisy during migration"],
     ]);
+    // Audited by the caller's immutable object id and tenant, not only the name the token shows.
+    expect(audit.every((a) => a.changedBy.id === "00000000-0000-0000-0000-00000000000a" && a.changedBy.tenantId !== null)).toBe(true);
   });
 
   it("refuses to switch on a rule the setting switched off (409), an unknown rule (404), a missing reason (400), and non-admins (403)", async () => {

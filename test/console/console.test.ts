@@ -356,7 +356,7 @@ describe("web console in Chromium", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await signIn(page, /^No role/, "nobody@tokenwatch.local");
     await page.getByRole("link", { name: "tokenwatch" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("This view needs the app role Incidents.Read or Incidents.Write");
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("This view needs the app role Incidents.Read, Incidents.Write or Tokenwatch.Admin");
     await check(page, "13-no-role-403");
     await page.close();
   });

@@ -17,7 +17,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   const dir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
-  const config = consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: `api://${APP_ID},${APP_ID}` });
+  const config = consoleConfig({ TOKENWATCH_DEV_MODE: false, TOKENWATCH_AUTH_TENANT_ID: TENANT, TOKENWATCH_AUTH_AUDIENCE: [`api://${APP_ID}`, APP_ID] });
   host = await startHost({ console: { files: dir ? readConsole(dir) : null, config } });
   browser = await launchChromium();
 }, 120_000);

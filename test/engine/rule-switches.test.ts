@@ -1,5 +1,6 @@
 // Rules that can be switched off, and a rule whose table the workspace lacks: runScheduled
 // over the real LogsQueryClient against the fake query API, state in Azurite.
+import { systemActor } from "../../src/audit.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import type { Stores } from "../../src/engine/run.js";
@@ -71,10 +72,10 @@ describe("switching a rule off", () => {
     const source = fakeSource(fake);
     const clock = clockAt(10);
     expect((await runScheduled(sts.meta.id, scheduledDeps(source, stores, clock))).status).toBe("ok");
-    await stores.ruleState.putSetting(sts.meta.id, { enabled: false, changedBy: "admin@contoso.com", changedAt: clock.now, reason: "noisy" });
+    await stores.ruleState.putSetting(sts.meta.id, { enabled: false, changedBy: systemActor("admin@contoso.com"), changedAt: clock.now, reason: "noisy" });
     clock.now += HOUR;
     expect(await runScheduled(sts.meta.id, scheduledDeps(source, stores, clock))).toMatchObject({ status: "disabled", reason: expect.stringContaining("admin@contoso.com") });
-    await stores.ruleState.putSetting(sts.meta.id, { enabled: true, changedBy: "admin@contoso.com", changedAt: clock.now, reason: "tuned" });
+    await stores.ruleState.putSetting(sts.meta.id, { enabled: true, changedBy: systemActor("admin@contoso.com"), changedAt: clock.now, reason: "tuned" });
     const back = await runScheduled(sts.meta.id, scheduledDeps(source, stores, clock));
     expect(back.status === "ok" && back.reports.flatMap((r) => r.alerts).map((a) => a.account)).toEqual(["admin1@contoso.com"]);
     const audit = await stores.ruleState.settingAudit(sts.meta.id);
