@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 
 import { interactiveToNonInteractivePivot as rule } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import type { SignInRow } from "../../src/sources/rows.js";
-import { at, context, entry, evaluate, row, summary, WINDOW, type ContextOptions, type Overrides } from "../support/rows.js";
+import { at, tick, context, entry, evaluate, row, summary, WINDOW, type ContextOptions, type Overrides } from "../support/rows.js";
 
 const NI = "AADNonInteractiveUserSignInLogs";
 const INTERACTIVE = "SigninLogs";
@@ -28,6 +28,13 @@ const alerts = (niOverrides: Overrides = {}, sessionOverrides: Overrides = {}, o
   run(niOverrides, sessionOverrides, options).length;
 
 describe("token pivot: the base pair", () => {
+  it("names each seed output row: two refreshes without Id or token id, at the same time from two IPs, are two alerts", () => {
+    const blank = { Id: "", UniqueTokenIdentifier: "" };
+    const result = runInputs({ nonInteractive: [ni(blank), ni({ ...blank, IPAddress: "203.0.113.91" })], interactive: [session({ Id: "", UniqueTokenIdentifier: "" })] });
+    expect(result).toHaveLength(2);
+    expect(new Set(result.map((a) => a.identity.join("|"))).size).toBe(2);
+  });
+
   it("alerts on the refresh from another IP and country 30 minutes after a single-factor sign-in", () => {
     const [alert, ...rest] = run();
     expect(rest).toHaveLength(0);
@@ -91,9 +98,23 @@ describe("where (TimeGenerated - InteractiveTime) between (1m .. 2h)", () => {
     ["exactly 1 minute", "2026-11-01T10:11:00.000Z", 1],
     ["exactly 2 hours", "2026-11-01T12:10:00.000Z", 1],
     ["2 hours and 1 second", "2026-11-01T12:10:01.000Z", 0],
+    // Log Analytics datetimes are 100-ns ticks: the bounds are exact to the tick.
+    ["1 minute less 100 ns", "2026-11-01T10:10:59.9999999Z", 0],
+    ["2 hours and 100 ns", "2026-11-01T12:10:00.0000001Z", 0],
+    ["2 hours and 0.5 ms (within a millisecond of the bound)", "2026-11-01T12:10:00.0005Z", 0],
+    ["1 minute and 100 ns", "2026-11-01T10:11:00.0000001Z", 1],
+    ["2 hours less 100 ns", "2026-11-01T12:09:59.9999999Z", 1],
     ["the refresh before the sign-in", "2026-11-01T10:00:00.000Z", 0],
   ])("a refresh %s after the sign-in (%s) -> %i alert(s)", (_name, time, expected) => {
     expect(alerts({ TimeGenerated: time })).toBe(expected);
+  });
+
+  it("measures the gap between two sub-millisecond times exactly", () => {
+    // Both sides off the millisecond: 2 h exactly apart alerts, 2 h + 100 ns does not.
+    expect(alerts({ TimeGenerated: "2026-11-01T12:10:00.1234567Z" }, { TimeGenerated: "2026-11-01T10:10:00.1234567Z" })).toBe(1);
+    expect(alerts({ TimeGenerated: "2026-11-01T12:10:00.1234568Z" }, { TimeGenerated: "2026-11-01T10:10:00.1234567Z" })).toBe(0);
+    expect(run({ TimeGenerated: "2026-11-01T10:40:00.1234567Z" })[0]!.time).toBe(tick("2026-11-01T10:40:00.1234567Z"));
+    expect(summary(run({ TimeGenerated: "2026-11-01T10:40:00.1234567Z" })[0]!).time).toBe("2026-11-01T10:40:00.1234567Z");
   });
 
   it("reports the gap in minutes", () => {

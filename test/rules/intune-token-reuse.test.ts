@@ -35,6 +35,13 @@ describe("Intune token reuse: the base row", () => {
     expect(run({ Id: "0d6c1b2a-0000-4000-8000-000000000005" })[0]!.identity).not.toEqual(first);
   });
 
+  it("names each seed output row: two sign-ins without Id or token id at the same time, to two resources, are two identities", () => {
+    const blank = { Id: "", UniqueTokenIdentifier: "" };
+    const result = evaluate(rule, { signIns: [row(NI, blank), row(NI, { ...blank, ResourceDisplayName: "Microsoft Intune" })] }, context({ baseline: OFFICE }));
+    expect(result).toHaveLength(2);
+    expect(new Set(result.map((a) => a.identity.join("|"))).size).toBe(2);
+  });
+
   it("asks for the baselines of the candidate users only, lowercased", () => {
     const signIns = [row(NI, { UserPrincipalName: "Dan@Contoso.com" }), row(NI, { UserPrincipalName: "erin@contoso.com", ResultType: "50126" })];
     expect([...rule.baselineAccounts!({ signIns }, context())]).toEqual(["dan@contoso.com"]);

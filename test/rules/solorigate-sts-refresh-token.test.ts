@@ -168,6 +168,11 @@ describe("distinct AccountObjectId, AccountDisplayName, Role, IPAddress, IsAnony
     for (const identity of identities) expect(identity).toEqual(identities[0]);
   });
 
+  it("reads Python's \"None\" (az monitor log-analytics query) as null in typed columns: Timestamp and RawEventData", () => {
+    expect(parseRow(rowSchemas.CloudAppEvents, raw("CloudAppEvents", { Timestamp: "None" }))).toMatchObject({ ok: true, row: { Timestamp: null } });
+    expect(parseRow(rowSchemas.AuditLogs, raw("AuditLogs", { InitiatedBy: "None" }))).toMatchObject({ ok: true, row: { InitiatedBy: null } });
+  });
+
   it("rejects a row whose IsAnonymousProxy is not a bool in any spelling", () => {
     expect(parseRow(rowSchemas.CloudAppEvents, raw("CloudAppEvents", { IsAnonymousProxy: "maybe" }))).toEqual({ ok: false, reason: 'IsAnonymousProxy: not a bool: "maybe"' });
   });

@@ -37,6 +37,22 @@ describe("STS refresh token modification: the base row", () => {
     expect(run()[0]!.identity).toEqual(first);
     expect(run({ Id: "Directory_00000000-0000-0000-0000-000000000001" })[0]!.identity).not.toEqual(first);
   });
+
+  it("keeps every seed output row apart when Id is empty: one operation (one CorrelationId) changing two users is two alerts", () => {
+    const onBob = { Id: "", "TargetResources.0.userPrincipalName": "bob@contoso.com" };
+    const onCarol = { Id: "", "TargetResources.0.userPrincipalName": "carol@contoso.com" };
+    const result = evaluate(rule, { audit: [row("AuditLogs", onBob), row("AuditLogs", onCarol)] }, context());
+    expect(result.map((a) => a.details.targetUserOrApp).sort()).toEqual(["bob@contoso.com", "carol@contoso.com"]);
+    expect(new Set(result.map((a) => a.identity.join("|"))).size).toBe(2);
+  });
+
+  it("keeps apart two changes without Id or CorrelationId at two times, and names the same row the same way", () => {
+    const blank = { Id: "", CorrelationId: "" };
+    const later = { ...blank, TimeGenerated: "2026-11-01T10:16:00.000Z" };
+    const result = evaluate(rule, { audit: [row("AuditLogs", blank), row("AuditLogs", later)] }, context());
+    expect(new Set(result.map((a) => a.identity.join("|"))).size).toBe(2);
+    expect(run(blank)[0]!.identity).toEqual(run(blank)[0]!.identity);
+  });
 });
 
 describe("where OperationName has 'StsRefreshTokenValidFrom'", () => {
