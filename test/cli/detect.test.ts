@@ -113,7 +113,9 @@ function expectContractShape(output: Output) {
     expect(typeof a.ruleId).toBe("string");
     expect(typeof a.ruleName).toBe("string");
     expect(["Informational", "Low", "Medium", "High"]).toContain(a.severity);
-    expect(new Date(Date.parse(a.time)).toISOString()).toBe(a.time);
+    // ISO 8601 UTC: milliseconds, or the source's seven fraction digits (100-ns ticks) when they are not zero.
+    expect(a.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.(\d{3}|\d{7})Z$/);
+    expect(new Date(Date.parse(a.time)).toISOString().slice(0, 23)).toBe(a.time.slice(0, 23));
     expect(a.account).toBe(a.account.toLowerCase());
     expect(a.ip === null || typeof a.ip === "string").toBe(true);
     expect(typeof a.details).toBe("object");
@@ -154,7 +156,23 @@ describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtu
 
   it("has the four public scenarios, and the project's own", () => {
     expect(names).toEqual(expect.arrayContaining(["intune-new-ip-and-asn", "pivot-basic", "solorigate-cloudappevents-basic", "sts-auditlogs-basic"]));
-    expect(names).toContain("incidents-late-alert-regroups");
+    expect(names).toEqual(expect.arrayContaining(["incidents-late-alert-regroups", "intune-learning-judges-known-users", "intune-late-row-keeps-last-seen", "pivot-100ns-bounds"]));
+  });
+
+  it("intune-learning-judges-known-users: bob's sign-in, held back while the tenant learns, is counted and said", async () => {
+    const dir = join(SCENARIOS, "intune-learning-judges-known-users");
+    const exp = JSON.parse(await readFile(join(dir, "expected.json"), "utf8")) as Expected;
+    const { output, stderr } = await detectOk(["--logs", join(dir, "logs"), "--from", exp.from, "--to", exp.to]);
+    const intune = (output.stats.rules as Record<string, { baselineEstablished: boolean; eventsHeldBack: number }>)["5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508"]!;
+    expect(intune).toMatchObject({ baselineEstablished: false, eventsHeldBack: 1 });
+    expect(stderr).toMatch(/1 sign-ins of users without a baseline held back/);
+  });
+
+  it("pivot-100ns-bounds: alert times keep the source's 100-ns ticks", async () => {
+    const dir = join(SCENARIOS, "pivot-100ns-bounds");
+    const exp = JSON.parse(await readFile(join(dir, "expected.json"), "utf8")) as Expected;
+    const { output } = await detectOk(["--logs", join(dir, "logs"), "--from", exp.from, "--to", exp.to]);
+    expect(output.alerts.map((a) => a.time).sort()).toEqual(["2026-11-01T09:11:00.9999999Z", "2026-11-01T11:10:00.1234567Z"]);
   });
 
   it.each(names)("%s: the expected alerts exactly, via --out FILE", async (name) => {
