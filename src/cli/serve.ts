@@ -25,7 +25,7 @@ import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
 import { disabledReason, runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
-import { createLogAnalyticsSource } from "../compose.js";
+import { createLogAnalyticsSource, scheduledDeps } from "../compose.js";
 import { DefaultAzureCredential } from "@azure/identity";
 import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
@@ -375,15 +375,7 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
       const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
-      const deps = {
-        source,
-        stores: storage.stores,
-        now: Date.now,
-        ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
-        maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
-        maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
-        disabledRules: config.TOKENWATCH_DISABLED_RULES,
-      };
+      const deps = scheduledDeps(config, source, storage.stores);
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
       api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES, console: webConsole });

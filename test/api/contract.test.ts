@@ -5,6 +5,7 @@
 // deliveries are validated against the document's `webhooks` section, headers included.
 // The last test fails when an operation has no call here, so the document and the code
 // cannot drift apart unnoticed.
+import { replayAllRules } from "../support/replay-run.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,9 +13,7 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
-import { alignUp, runRule } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { simulateTenant } from "../../src/sim/simulate.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { Receiver } from "../delivery/support.js";
@@ -63,16 +62,7 @@ async function call(method: string, template: string, path: string, options: Par
 }
 
 /** Runs every rule over the simulated range, as `tokenwatch detect` does. */
-async function detect(source: ReplaySource): Promise<number> {
-  const lastArrival = source.lastArrivalOf({ from, to }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? to;
-  let alerts = 0;
-  for (const rule of rules) {
-    const until = alignUp(Math.max(to, lastArrival + 1), frequencyOf(rule));
-    const reports = await runRule(rule, { source, stores: host.stores, now: Date.now }, { startAt: from, until, eventRange: { from, to } });
-    alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
-  }
-  return alerts;
-}
+const detect = (source: ReplaySource) => replayAllRules(source, host.stores, from, to);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tokenwatch-contract-"));

@@ -2,12 +2,11 @@
 // runRule over public scenario logs, as `tokenwatch detect` runs it), listed, grouped under
 // its account with another rule's incident, updated with ETags, and left closed by a re-run.
 // Then rules: health from the checkpoints, and a backfill that moves no checkpoint.
+import { replayAllRules } from "../support/replay-run.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alignUp, runRule } from "../../src/engine/run.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
-import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startScheduledRules } from "../../src/cli/serve.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
@@ -24,16 +23,7 @@ let host: Host;
 let fresh: Host;
 
 /** The replay exactly as `tokenwatch detect` drives the engine. */
-async function detect(target: Host) {
-  const lastArrival = source.lastArrivalOf({ from: FROM, to: TO }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? TO;
-  let alerts = 0;
-  for (const rule of rules) {
-    const until = alignUp(Math.max(TO, lastArrival + 1), frequencyOf(rule));
-    const reports = await runRule(rule, { source, stores: target.stores, now: Date.now }, { startAt: FROM, until, eventRange: { from: FROM, to: TO } });
-    alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
-  }
-  return alerts;
-}
+const detect = (target: Host) => replayAllRules(source, target.stores, FROM, TO);
 
 beforeAll(async () => {
   source = await ReplaySource.open(LOGS);

@@ -2,6 +2,7 @@
 // them) over public scenario logs, then the delivery run made after detection. Every
 // incident is announced, every alert reaches the consumer exactly once, and a re-run of
 // the same windows announces nothing new.
+import { replayAllRules } from "../support/replay-run.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { webhookHandlers } from "../../src/delivery/admin.js";
@@ -10,9 +11,6 @@ import { deliverAfterDetection } from "../../src/delivery/index.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";
-import { alignUp, runRule } from "../../src/engine/run.js";
-import { rules } from "../../src/rules/index.js";
-import { frequencyOf, DEFAULT_MAX_LATENESS_MS } from "../../src/rules/rule.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
@@ -50,13 +48,7 @@ describe("delivery after detection", () => {
     const worker = new DeliveryWorker(store, { policy });
 
     const source = await ReplaySource.open(LOGS);
-    const detect = async () => {
-      const lastArrival = source.lastArrivalOf({ from: FROM, to: TO }, 3_600_000, DEFAULT_MAX_LATENESS_MS) ?? TO;
-      for (const rule of rules) {
-        const until = alignUp(Math.max(TO, lastArrival + 1), frequencyOf(rule));
-        await runRule(rule, { source, stores, now: Date.now }, { startAt: FROM, until, eventRange: { from: FROM, to: TO } });
-      }
-    };
+    const detect = () => replayAllRules(source, stores, FROM, TO);
     await detect();
     const report = await deliverAfterDetection(worker);
     expect(report).not.toBeNull();
