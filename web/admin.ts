@@ -1,8 +1,9 @@
 // Admin views: allowlists (entries, add/edit/delete with the API's validation messages,
-// expired entries apart, audit), rules (metadata, health, backfill) and webhooks
-// (subscriptions, deliveries, redeliver, rotate secret shown once).
+// expired entries apart, audit), rules (metadata and health for every role; switch off/on
+// with a reason and backfill for admins) and webhooks (subscriptions, deliveries, redeliver,
+// rotate secret shown once).
 import { useState } from "preact/hooks";
-import { api, type ApiError } from "./api.js";
+import { api, isAdmin, type ApiError } from "./api.js";
 import { hash, html, isoOf, Loading, localOf, ProblemPanel, Severity, toApiError, useLoad, when, type SessionProps } from "./ui.js";
 
 interface Entry {
@@ -154,36 +155,71 @@ interface Rule {
   relevantTechniques: string[];
   queryFrequency: string;
   queryPeriod: string;
+  tables: string[];
+  connectors: string[];
+  enabled: boolean;
+  disabled: { by: string | null; at: string | null; reason: string } | null;
   health: {
     status: string;
+    tableMissing: string | null;
     checkpoint: string | null;
     lagMinutes: number | null;
     lastRun: { at: string; windowsBehind: number; lastError: string | null; lastErrorAt: string | null; windowsProcessed: number } | null;
   };
 }
 
+/** Every rule's metadata and health, for any role that reads; switching a rule and backfill are for admins. */
 export function RulesView({ session }: SessionProps) {
   const rules = useLoad(() => api<{ items: Rule[] }>(session, "/rules").then((r) => r.items), "rules");
+  const admin = isAdmin(session);
   return html`<h1>Rules</h1>
     <${Loading} loaded=${rules}>${(items: Rule[]) =>
-      items.map(
-        (r) => html`<section class="rule" key=${r.id} aria-labelledby=${`rule-${r.id}`}>
-          <h2 id=${`rule-${r.id}`}>${r.name} <${Severity} value=${r.severity} /></h2>
+      items.map((r) => {
+        const run = r.health.lastRun;
+        return html`<section class="rule" key=${r.id} aria-labelledby=${`rule-${r.id}`}>
+          <h2 id=${`rule-${r.id}`}>${r.name} <${Severity} value=${r.severity} /> ${r.enabled ? null : html`<span class="badge">disabled</span>`}</h2>
           <p>${r.description}</p>
           <dl class="summary">
             <div><dt>Tactics</dt><dd>${r.tactics.join(", ")}</dd></div>
             <div><dt>Techniques</dt><dd>${r.relevantTechniques.join(", ")}</dd></div>
+            <div><dt>Tables</dt><dd>${r.tables.join(", ")}</dd></div>
+            <div><dt>Connectors</dt><dd>${r.connectors.join(", ")}</dd></div>
             <div><dt>Schedule</dt><dd>every ${r.queryFrequency}, looking back ${r.queryPeriod}</dd></div>
-            <div><dt>Health</dt><dd><span class=${`health health-${r.health.status}`}>${r.health.status}</span></dd></div>
+          </dl>
+          <dl class="summary">
+            <div><dt>Health</dt><dd><span class=${`health health-${r.health.status}`}>${r.health.status}</span>${r.health.tableMissing ? ` (no ${r.health.tableMissing} table in the workspace)` : null}</dd></div>
             <div><dt>Last window end</dt><dd>${when(r.health.checkpoint)}</dd></div>
             <div><dt>Lag</dt><dd>${r.health.lagMinutes === null ? "—" : `${Math.round(r.health.lagMinutes)} min`}</dd></div>
-            <div><dt>Windows behind</dt><dd>${r.health.lastRun?.windowsBehind ?? "—"}</dd></div>
-            <div><dt>Last error</dt><dd>${r.health.lastRun?.lastError ?? "none"}</dd></div>
+            <div><dt>Last run</dt><dd>${when(run?.at)}</dd></div>
+            <div><dt>Windows behind</dt><dd>${run?.windowsBehind ?? "—"}</dd></div>
+            <div><dt>Last error</dt><dd>${run?.lastError ? `${run.lastError} (${when(run.lastErrorAt)})` : "none"}</dd></div>
           </dl>
-          <${Backfill} session=${session} rule=${r} />
-        </section>`,
-      )}<//
+          ${r.disabled ? html`<p class="muted">Switched off by ${r.disabled.by ?? "unknown"}${r.disabled.at ? `, ${when(r.disabled.at)}` : ""}: ${r.disabled.reason}</p>` : null}
+          ${admin ? html`<${RuleSwitch} session=${session} rule=${r} onChange=${rules.reload} /><${Backfill} session=${session} rule=${r} />` : null}
+        </section>`;
+      })}<//
     >`;
+}
+
+/** Switch a rule off or on with a reason (audited); the API refuses one the TOKENWATCH_DISABLED_RULES setting switched off, and its message shows. */
+function RuleSwitch({ session, rule, onChange }: SessionProps & { rule: Rule; onChange(): void }) {
+  const [reason, setReason] = useState("");
+  const action = useAction();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const ok = await action.run(() => api(session, `/rules/${rule.id}/enabled`, { method: "PUT", body: { enabled: !rule.enabled, reason } }));
+    if (ok) {
+      setReason("");
+      onChange();
+    }
+  };
+  const id = `switch-${rule.id}`;
+  const verb = rule.enabled ? "Switch off" : "Switch on";
+  return html`<form class="row" onSubmit=${submit} aria-label=${`${verb} ${rule.name}`}>
+    <label for=${`${id}-reason`}>Reason</label><input id=${`${id}-reason`} required value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} />
+    <button type="submit" disabled=${action.busy}>${verb}</button>
+  </form>
+  ${action.error ? html`<${ProblemPanel} error=${action.error} />` : null}`;
 }
 
 function Backfill({ session, rule }: SessionProps & { rule: Rule }) {

@@ -53,7 +53,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut(): void }) 
       <a class="brand" href="#/accounts">tokenwatch</a>
       <nav aria-label="Main">
         ${canRead(session) ? [link("accounts", "Accounts"), link("incidents", "Incidents")] : null}
-        ${isAdmin(session) ? [link("allowlists", "Allowlists"), link("rules", "Rules"), link("webhooks", "Webhooks")] : null}
+        ${canRead(session) || isAdmin(session) ? link("rules", "Rules") : null}
+        ${isAdmin(session) ? [link("allowlists", "Allowlists"), link("webhooks", "Webhooks")] : null}
       </nav>
       <span class="who">${session.name} <span class="muted">(${session.roles.join(", ") || "no roles"})</span></span>
       <button type="button" onClick=${onSignOut}>Sign out</button>

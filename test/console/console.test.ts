@@ -2,8 +2,9 @@
 // local host: `serve` in-process with its Azurite and simulated tenant, signed in through
 // the dev role picker. Flows: an analyst triages the top account's pivot incident; a second
 // session's stale update gets the conflict message and loses nothing; an admin adds an IPv6
-// range with an expiry and sees it in the list and the audit; a reader sees no admin
-// actions; a 403 names the missing role. Every view is checked with axe-core (no serious
+// range with an expiry and sees it in the list and the audit; an admin switches a rule off
+// and on with a reason, and cannot switch on one the setting switched off; a reader sees no
+// admin actions; a 403 names the missing role. Every view is checked with axe-core (no serious
 // or critical violations) and photographed under test-output/console/ (not committed).
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -16,10 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signDevToken, loadDevKey } from "../../src/api/dev-auth.js";
 import { startServe, type RunningHost } from "../../src/cli/serve.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { launchChromium, type Browser } from "./chromium.js";
 
 const SHOTS = join(process.cwd(), "test-output", "console");
 const PIVOT = interactiveToNonInteractivePivot.meta.name;
+/** Switched off by the TOKENWATCH_DISABLED_RULES setting for this host: the console cannot switch it on. */
+const BY_SETTING = intuneTokenReuse.meta;
 
 let home: string;
 let host: RunningHost;
@@ -40,7 +44,9 @@ beforeAll(async () => {
   delete process.env.TOKENWATCH_WORKSPACE_ID;
   await mkdir(SHOTS, { recursive: true });
   axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  process.env.TOKENWATCH_DISABLED_RULES = BY_SETTING.id;
   host = await startServe({ port: 0, stepMs: 1000, users: 60, log: (line) => lines.push(line) });
+  delete process.env.TOKENWATCH_DISABLED_RULES;
   receiver = createServer((req, res) => req.resume().on("end", () => res.writeHead(204).end()));
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/siem`;
@@ -285,6 +291,44 @@ describe("web console in Chromium", () => {
     await page.close();
   });
 
+  it("an admin switches a rule off with a reason, sees who and why, switches it back on, and reads the setting's refusal for a rule it switched off", async () => {
+    const page = await newPage();
+    await signIn(page, /^Admin/, "admin@tokenwatch.local");
+    await page.getByRole("link", { name: "Rules" }).click();
+    const rule = page.getByRole("region", { name: new RegExp(`^${PIVOT}`) });
+    await rule.waitFor();
+    for (const text of interactiveToNonInteractivePivot.meta.requiredDataConnectors.flatMap((c) => [c.connectorId, ...c.dataTypes])) expect(await rule.textContent()).toContain(text);
+    const off = rule.getByRole("form", { name: `Switch off ${PIVOT}` });
+    await off.getByLabel("Reason").fill("Tuning the pivot's thresholds");
+    await off.getByRole("button", { name: "Switch off" }).click();
+    await rule.getByText("Switched off by admin@tokenwatch.local").waitFor();
+    expect(await rule.textContent()).toContain("Tuning the pivot's thresholds");
+    expect(await rule.locator(".health").textContent()).toBe("disabled");
+    const read = async () => (await api("/rules")).items.find((r: { id: string }) => r.id === interactiveToNonInteractivePivot.meta.id);
+    const disabled = await read();
+    expect([disabled.enabled, disabled.disabled.by, disabled.disabled.reason, disabled.health.status]).toEqual([false, "admin@tokenwatch.local", "Tuning the pivot's thresholds", "disabled"]);
+    await check(page, "08-rules-disabled");
+
+    const on = rule.getByRole("form", { name: `Switch on ${PIVOT}` });
+    await on.getByLabel("Reason").fill("Thresholds tuned");
+    await on.getByRole("button", { name: "Switch on" }).click();
+    await rule.getByRole("form", { name: `Switch off ${PIVOT}` }).waitFor();
+    expect(await rule.getByText("Switched off by").count()).toBe(0);
+    expect((await read()).enabled).toBe(true);
+
+    const bySetting = page.getByRole("region", { name: new RegExp(`^${BY_SETTING.name}`) });
+    expect(await bySetting.textContent()).toContain("Switched off by setting: TOKENWATCH_DISABLED_RULES");
+    await bySetting.getByLabel("Reason").fill("The Intune connector is live now");
+    await bySetting.getByRole("button", { name: "Switch on" }).click();
+    const refusal = bySetting.getByRole("alert");
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain("409");
+    expect(await refusal.textContent()).toContain("switched off by the TOKENWATCH_DISABLED_RULES setting: remove it there to switch it on");
+    expect((await api("/rules")).items.find((r: { id: string }) => r.id === BY_SETTING.id).enabled).toBe(false);
+    await check(page, "08-rules-setting-refusal");
+    await page.close();
+  });
+
   it("an admin creates a webhook subscription and rotates its secret, each secret shown once", async () => {
     const page = await newPage();
     await signIn(page, /^Admin/, "admin@tokenwatch.local");
@@ -339,7 +383,7 @@ describe("web console in Chromium", () => {
     const page = await newPage();
     await signIn(page, /^Reader/, "reader@tokenwatch.local");
     const nav = page.getByRole("navigation", { name: "Main" });
-    expect(await nav.getByRole("link").allTextContents()).toEqual(["Accounts", "Incidents"]);
+    expect(await nav.getByRole("link").allTextContents()).toEqual(["Accounts", "Incidents", "Rules"]);
     const incident = (await api("/incidents")).items[0];
     await page.goto(`${host.url}/api/console/#/incident/${incident.id}`);
     await page.getByText("Read-only: triage needs the app role Incidents.Write.").waitFor();
@@ -352,6 +396,16 @@ describe("web console in Chromium", () => {
     expect(await problem.textContent()).toContain("403 Forbidden");
     expect(await problem.textContent()).toContain("This view needs the app role Tokenwatch.Admin");
     await check(page, "12-reader-403");
+
+    // The rules' metadata and health, without the switch or backfill.
+    await nav.getByRole("link", { name: "Rules" }).click();
+    const rule = page.getByRole("region", { name: new RegExp(`^${PIVOT}`) });
+    await rule.waitFor();
+    expect(await rule.textContent()).toContain("every 1h, looking back 3h");
+    expect(await page.getByRole("region", { name: new RegExp(`^${BY_SETTING.name}`) }).textContent()).toContain("Switched off by setting");
+    expect(await page.getByRole("form").count()).toBe(0);
+    expect(await page.getByRole("button", { name: /Switch|backfill/ }).count()).toBe(0);
+    await check(page, "12-reader-rules");
 
     await page.getByRole("button", { name: "Sign out" }).click();
     await signIn(page, /^No role/, "nobody@tokenwatch.local");
