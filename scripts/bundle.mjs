@@ -25,7 +25,7 @@
 //   replaced by a module whose startAzurite() fails with the settings to set. Any import of
 //   a devDependency, of azurite, or of src/cli / test code fails the build.
 import { build } from "esbuild";
-import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -154,6 +154,9 @@ export async function bundle({ outdir = DEFAULT_OUTDIR, entry = ENTRY, logLevel 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  // The CLI tsc wrote is the package's bin: executable, so `npx tokenwatch` runs it from a fresh clone too.
+  const rootPkg = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+  for (const bin of Object.values(rootPkg.bin ?? {})) await chmod(join(root, bin), 0o755);
   const { outfile, inputs, bytes } = await bundle();
   const packages = new Set(inputs.filter((i) => i.includes("node_modules/")).map((i) => packageName(i.slice(i.lastIndexOf("node_modules/") + 13))));
   process.stderr.write(`${relative(root, outfile)}: ${(bytes / 1024).toFixed(0)} KiB from ${inputs.length} modules (${packages.size} packages)\n`);
