@@ -157,6 +157,24 @@ module api 'app/function.bicep' = {
         value: '24'
       }
       {
+        // Retention in days (0 keeps forever): closed incidents with their alerts and history, settled webhook deliveries, allowlist audit
+        name: 'TOKENWATCH_RETENTION_CLOSED_INCIDENT_DAYS'
+        value: '365'
+      }
+      {
+        name: 'TOKENWATCH_RETENTION_DELIVERY_DAYS'
+        value: '30'
+      }
+      {
+        name: 'TOKENWATCH_RETENTION_AUDIT_DAYS'
+        value: '730'
+      }
+      {
+        // Rows retention deletes per delivery-worker run (every minute); a backlog goes in later runs
+        name: 'TOKENWATCH_RETENTION_MAX_DELETES_PER_RUN'
+        value: '500'
+      }
+      {
         // Rule ids switched off, comma-separated (e.g. the Solorigate rule without Defender XDR's CloudAppEvents)
         name: 'TOKENWATCH_DISABLED_RULES'
         value: ''

@@ -62,6 +62,16 @@ export const ConfigSchema = z
     TOKENWATCH_MAX_LATENESS_HOURS: wholeNumber(1, 90 * 24, 7 * 24),
     /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
+    /**
+     * Retention (days; 0 keeps forever): closed incidents with their alerts and history, by
+     * their last change; delivered and dead-lettered webhook deliveries, by their last
+     * attempt; allowlist audit rows. Open incidents and pending deliveries are never deleted.
+     */
+    TOKENWATCH_RETENTION_CLOSED_INCIDENT_DAYS: wholeNumber(0, 36500, 365),
+    TOKENWATCH_RETENTION_DELIVERY_DAYS: wholeNumber(0, 36500, 30),
+    TOKENWATCH_RETENTION_AUDIT_DAYS: wholeNumber(0, 36500, 730),
+    /** At most this many rows deleted per delivery-worker run (every minute); a larger backlog goes in later runs. */
+    TOKENWATCH_RETENTION_MAX_DELETES_PER_RUN: wholeNumber(1, 100_000, 500),
     /** Rule ids switched off (comma-separated), e.g. a rule whose table the workspace lacks; `tokenwatch rules` lists the ids. */
     TOKENWATCH_DISABLED_RULES: z
       .string()

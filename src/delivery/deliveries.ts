@@ -3,7 +3,7 @@
 // event was fanned out (every retry and redelivery sends the same bytes, newly signed),
 // the state (pending / delivered / dead), the retry schedule and the attempt log.
 import type { TransactionAction } from "@azure/data-tables";
-import { odata, statusOf, type TableStore } from "../store/tables.js";
+import { deleteRows, odata, statusOf, type TableStore } from "../store/tables.js";
 import type { EventType } from "./schema.js";
 
 export const DELIVERY_STATUSES = ["pending", "delivered", "dead"] as const;
@@ -156,6 +156,16 @@ export class DeliveryRepository {
       if (statusOf(error) === 412 || statusOf(error) === 404) return null;
       throw error;
     }
+  }
+
+  /**
+   * Retention: deletes delivered and dead-lettered deliveries last changed before `before`
+   * (epoch ms), at most `max`; a pending one is never deleted, nor one redelivered since it
+   * was read. Returns how many were deleted.
+   */
+  async purgeSettled(before: number, max: number): Promise<number> {
+    const rows = await this.store.first("Deliveries", `status ne ${odata("pending")} and updatedAt lt ${odata(new Date(before).toISOString())}`, max, ["PartitionKey", "RowKey"]);
+    return deleteRows(this.store, "Deliveries", rows);
   }
 
   /** Removes a subscription's deliveries (when the subscription is deleted). */

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import type { AdminDeps } from "./admin.js";
 import { DeliveryRepository } from "./deliveries.js";
 import { SubscriptionRepository } from "./subscriptions.js";
+import { retentionPolicy } from "../store/retention.js";
 import type { TableStore } from "../store/tables.js";
 import type { TargetPolicy } from "./targets.js";
 import { DeliveryWorker, type WorkerOptions, type WorkerReport } from "./worker.js";
@@ -19,7 +20,7 @@ export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBS
 }
 
 export function createDeliveryWorker(store: TableStore, config: Config, options: Omit<WorkerOptions, "policy"> = {}): DeliveryWorker {
-  return new DeliveryWorker(store, { consoleUrl: consoleUrl(config), ...options, policy: targetPolicy(config) });
+  return new DeliveryWorker(store, { consoleUrl: consoleUrl(config), retention: retentionPolicy(config), ...options, policy: targetPolicy(config) });
 }
 
 /**

@@ -22,6 +22,7 @@ import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type D
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
 import { isChat, summarise } from "./chat.js";
 import { chatRequest, signedEvent, type Outgoing } from "./message.js";
+import { purgeExpired, type RetentionPolicy, type RetentionReport } from "../store/retention.js";
 import { backoff, parseRetryAfter, RETRY_AFTER_STATUSES } from "./schedule.js";
 import { buildEvent, type WebhookEvent } from "./schema.js";
 import { send } from "./send.js";
@@ -43,6 +44,8 @@ export interface WorkerOptions {
   resolver?: Resolver;
   /** The console's base URL, for the incident link in Teams and Slack messages (none when null). */
   consoleUrl?: string | null;
+  /** Retention: each run ends by deleting what has outlived it (src/store/retention.ts); none when absent. */
+  retention?: RetentionPolicy;
 }
 
 export interface WorkerReport {
@@ -54,6 +57,8 @@ export interface WorkerReport {
   deadLettered: number;
   /** Teams / Slack events summarised in another event's message. */
   merged: number;
+  /** Rows deleted by retention in this run (absent without a retention policy). */
+  purged?: RetentionReport;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -86,12 +91,13 @@ export class DeliveryWorker {
     this.concurrency = options.concurrency ?? 8;
   }
 
-  /** Fans out the outbox, then sends what is due. */
+  /** Fans out the outbox, sends what is due, then applies retention. */
   async run(): Promise<WorkerReport> {
     const report: WorkerReport = { fannedOut: 0, deliveriesCreated: 0, attempted: 0, delivered: 0, failed: 0, deadLettered: 0, merged: 0 };
     const subscriptions = await this.subscriptions.list();
     await this.fanOut(subscriptions, report);
     await this.sendDue(subscriptions, report);
+    if (this.options.retention) report.purged = await purgeExpired(this.store, this.options.retention, this.now());
     return report;
   }
 

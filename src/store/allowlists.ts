@@ -6,7 +6,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
 import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
 import { encodeKey, invertedTime } from "./keys.js";
-import { odata, statusOf, type TableStore } from "./tables.js";
+import { deleteRows, odata, statusOf, type TableStore } from "./tables.js";
 
 const MARKER = "~seeded";
 
@@ -63,6 +63,12 @@ export class AllowlistRepository {
     await this.store.submit("Allowlists", actions);
     this.seeded.add(list);
     await this.audit(list, actor, "replace", before.map((e) => e.value), canonical.map((c) => c.value), now);
+  }
+
+  /** Retention: deletes allowlist audit rows recorded before `before` (epoch ms), at most `max`. Returns how many were deleted. */
+  async purgeAudit(before: number, max: number): Promise<number> {
+    const rows = await this.store.first("AllowlistAudit", `at lt ${odata(new Date(before).toISOString())}`, max, ["PartitionKey", "RowKey"]);
+    return deleteRows(this.store, "AllowlistAudit", rows);
   }
 
   async audit(list: ListName, actor: Actor, action: string, before: unknown, after: unknown, now = Date.now()): Promise<void> {

@@ -222,6 +222,55 @@ export class IncidentRepository {
   }
 
   /**
+   * Retention: deletes incidents closed before `before` (epoch ms: their last change, which
+   * closing them is) with their alerts and history, at most `budget` rows in all; an
+   * incident whose rows do not fit is finished by a later run. Every transaction also
+   * rewrites the incident row under the ETag the previous one left, so an analyst's change
+   * in between (reopening it) fails as stale, and a change that came first fails the purge's
+   * first transaction: an open incident never loses a row. Returns the rows deleted.
+   */
+  async purgeClosed(before: number, budget: number): Promise<number> {
+    const range = prefixRange(INCIDENT);
+    const closed = await this.store.first<IncidentEntity>(
+      "Incidents",
+      `RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and status eq ${odata("Closed" satisfies IncidentStatus)} and updatedAt lt ${odata(new Date(before).toISOString())}`,
+      budget,
+    );
+    let deleted = 0;
+    for (const entity of closed) {
+      // Rewritten as read, less what the service adds to a read.
+      const { etag, timestamp: _, ...row } = entity as typeof entity & { timestamp?: string };
+      const left = budget - deleted;
+      if (left <= 0) break;
+      const partitionKey = row.partitionKey;
+      const id = row.rowKey.slice(INCIDENT.length);
+      const alerts = prefixRange(ALERT);
+      const history = prefixRange(`${HISTORY}${id}:`);
+      const keys = ["PartitionKey", "RowKey"];
+      const scope = `PartitionKey eq ${odata(partitionKey)}`;
+      const children = [
+        ...(await this.store.first("Incidents", `${scope} and RowKey ge ${odata(alerts.ge)} and RowKey lt ${odata(alerts.lt)} and incidentId eq ${odata(id)}`, left, keys)),
+        ...(await this.store.first("Incidents", `${scope} and RowKey ge ${odata(history.ge)} and RowKey lt ${odata(history.lt)}`, left, keys)),
+      ].slice(0, left);
+      const deletes: TransactionAction[] = children.map((c) => ["delete", { partitionKey, rowKey: c.rowKey }]);
+      const transactions: TransactionAction[][] = [];
+      for (let i = 0; i < deletes.length; i += MAX_BATCH - 1) transactions.push(deletes.slice(i, i + MAX_BATCH - 1));
+      try {
+        const last = transactions.length ? await this.store.submitGuarded("Incidents", row, etag, transactions) : etag;
+        deleted += children.length;
+        if (children.length === left) break;
+        await (await this.store.table("Incidents")).deleteEntity(partitionKey, row.rowKey, { etag: last });
+        deleted++;
+      } catch (error) {
+        // Changed (reopened, commented) or deleted since it was read: it waits for a later run.
+        const status = statusOf(error);
+        if (status !== 412 && status !== 404) throw error;
+      }
+    }
+    return deleted;
+  }
+
+  /**
    * Applies an analyst's changes if the incident is unchanged since `etag` was read: the
    * incident, one history row per change and, when a field changed, the outbox row of its
    * `incident.updated` event are one entity-group transaction, so a change is never stored

@@ -90,6 +90,18 @@ export class TableStore {
     return out;
   }
 
+  /** At most `max` entities matching an OData filter: a bounded scan (pages stop being read once it has them). */
+  async first<T extends object>(name: TableKey, filter: string, max: number, select?: string[]): Promise<(TableEntity<T> & { etag: string })[]> {
+    const client = await this.table(name);
+    const out: (TableEntity<T> & { etag: string })[] = [];
+    if (max <= 0) return out;
+    for await (const entity of client.listEntities<T>({ queryOptions: { filter, select } })) {
+      out.push(entity as TableEntity<T> & { etag: string });
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
   /** One entity, or undefined when it does not exist (as no entity has a key Table Storage cannot hold: see storableKey). */
   async get<T extends object>(name: TableKey, partitionKey: string, rowKey: string): Promise<(TableEntity<T> & { etag: string }) | undefined> {
     if (!storableKey(partitionKey) || !storableKey(rowKey)) return undefined;
@@ -115,6 +127,25 @@ export function statusOf(error: unknown): number | undefined {
 /** OData literal for a string in a filter. */
 export function odata(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Deletes rows as read (each under its ETag), a few at a time; one changed or deleted since
+ * it was read stays. Returns how many were deleted.
+ */
+export async function deleteRows(store: TableStore, name: TableKey, rows: readonly { partitionKey?: string; rowKey?: string; etag: string }[]): Promise<number> {
+  const client = await store.table(name);
+  let deleted = 0;
+  await forEachLimit(rows, 8, async (row) => {
+    try {
+      await client.deleteEntity(row.partitionKey!, row.rowKey!, { etag: row.etag });
+      deleted++;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status !== 412 && status !== 404) throw error;
+    }
+  });
+  return deleted;
 }
 
 /** Runs fn over items with at most `limit` in flight (one storage request each, typically). */
