@@ -10,6 +10,8 @@ import type { IncidentChange } from "../store/incidents.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
   AccountPageSchema,
+  HISTORY_IN_DETAIL,
+  HistoryPageSchema,
   IncidentDetailSchema,
   IncidentListQuery,
   IncidentPageSchema,
@@ -67,9 +69,19 @@ async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
   return incident;
 }
 
+/** History is paged by row: the cursor is the last row's key after the incident's prefix (inverted time, sequence). */
+const HistoryCursor = z.strictObject({ k: z.string().regex(/^\d{16}:\d{2,}$/) });
+const historyScope = (incident: Incident) => JSON.stringify(["history", incident.id]);
+
+async function historyPage(deps: IncidentDeps, incident: Incident, limit: number, token: string | undefined) {
+  const cursor = decodeContinuation(token, historyScope(incident), HistoryCursor);
+  const { changes, next } = await deps.stores.incidents.historyPage(incident, limit, cursor?.k);
+  return { items: changes.map(historyView), continuation: next === null ? null : encodeContinuation(historyScope(incident), { k: next }) };
+}
+
 async function detail(deps: IncidentDeps, incident: Incident) {
-  const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), deps.stores.incidents.historyOf(incident)]);
-  return { ...incidentView(incident, alerts), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.map(historyView) };
+  const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined)]);
+  return { ...incidentView(incident, alerts), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
@@ -99,6 +111,19 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       async handler(req) {
         const incident = await loadIncident(deps, req.params.id!);
         return { status: 200, headers: { etag: httpEtag(incident.etag ?? "") }, body: await detail(deps, incident) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/incidents/{id}/history",
+      group: "incidents",
+      roles: READERS,
+      summary: "An incident's change history, newest first, paginated (the detail carries the newest page)",
+      query: PageQuery,
+      response: { status: 200, schema: HistoryPageSchema },
+      async handler(req) {
+        const incident = await loadIncident(deps, req.params.id!);
+        return { status: 200, body: await historyPage(deps, incident, req.query.limit ?? DEFAULT_PAGE, req.query.continuation) };
       },
     }),
     route({

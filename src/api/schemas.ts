@@ -109,7 +109,15 @@ export const IncidentSchema = WebhookIncidentSchema.extend({
 }).meta({ title: "TokenwatchIncident" });
 const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.string(), before: z.string().nullable(), after: z.string().nullable() });
 
-export const IncidentDetailSchema = IncidentSchema.extend({ alerts: z.array(WebhookAlertSchema), entities: z.array(EntitySchema), history: z.array(HistorySchema) });
+/** Changes an incident's detail carries; the rest are paged from its history route. */
+export const HISTORY_IN_DETAIL = 50;
+export const IncidentDetailSchema = IncidentSchema.extend({
+  alerts: z.array(WebhookAlertSchema),
+  entities: z.array(EntitySchema),
+  history: z.array(HistorySchema).meta({ description: `the newest ${HISTORY_IN_DETAIL} changes, newest first` }),
+  historyContinuation: z.string().nullable().meta({ description: "null when `history` is all of it; else the `continuation` of GET /incidents/{id}/history for the older changes" }),
+});
+export const HistoryPageSchema = z.object({ items: z.array(HistorySchema), continuation: z.string().nullable() });
 export const IncidentPageSchema = z.object({ items: z.array(IncidentSchema), continuation: z.string().nullable() });
 
 export const AccountSchema = z

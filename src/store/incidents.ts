@@ -205,20 +205,26 @@ export class IncidentRepository {
     return result;
   }
 
-  /** An incident's change history, newest first. */
-  async historyOf(incident: Incident): Promise<IncidentChange[]> {
-    const range = prefixRange(`${HISTORY}${incident.id}:`);
-    const entities = await this.store.list<HistoryEntity>(
-      "Incidents",
-      `PartitionKey eq ${odata(encodeKey(incident.account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}`,
-    );
-    return entities.map((e) => ({
-      at: Date.parse(e.at),
-      actor: actorFromColumns("actor", e),
-      field: e.field as IncidentChange["field"],
-      before: e.before === "" ? null : e.before,
-      after: e.after === "" ? null : e.after,
-    }));
+  /**
+   * A page of an incident's change history, newest first: at most `limit` changes after the
+   * row `after` (a previous page's `next`), and the `next` of the page after (null: none).
+   */
+  async historyPage(incident: Incident, limit: number, after?: string): Promise<{ changes: IncidentChange[]; next: string | null }> {
+    const prefix = `${HISTORY}${incident.id}:`;
+    const range = prefixRange(prefix);
+    const from = after === undefined ? `RowKey ge ${odata(range.ge)}` : `RowKey gt ${odata(prefix + after)}`;
+    const entities = await this.store.first<HistoryEntity>("Incidents", `PartitionKey eq ${odata(encodeKey(incident.account))} and ${from} and RowKey lt ${odata(range.lt)}`, limit + 1);
+    const page = entities.slice(0, limit);
+    return {
+      changes: page.map((e) => ({
+        at: Date.parse(e.at),
+        actor: actorFromColumns("actor", e),
+        field: e.field as IncidentChange["field"],
+        before: e.before === "" ? null : e.before,
+        after: e.after === "" ? null : e.after,
+      })),
+      next: entities.length > limit ? page.at(-1)!.rowKey.slice(prefix.length) : null,
+    };
   }
 
   /**

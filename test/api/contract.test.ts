@@ -142,6 +142,9 @@ describe("every response matches the schema the OpenAPI document declares for it
     });
     expect(patched.status).toBe(200);
     expect(patched.body.alerts.length).toBeGreaterThan(0);
+    const history = await call("GET", "/api/incidents/{id}/history", `/api/incidents/${incident.id}/history?limit=1`, { token: await host.token({ roles: [READ] }) });
+    expect(history.body.items).toHaveLength(1);
+    expect(history.body.continuation).not.toBeNull();
     state.incident = patched.body;
     const accounts = await call("GET", "/api/accounts", "/api/accounts", { token: await host.token({ roles: [READ] }) });
     for (const account of accounts.body.items)

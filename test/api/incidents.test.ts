@@ -183,6 +183,7 @@ describe("GET /api/incidents/{id}", () => {
     );
     expect(r.body.entities).toHaveLength(3);
     expect(r.body.history).toEqual([]);
+    expect(r.body.historyContinuation).toBeNull();
   });
 
   it("answers 404 for unknown and malformed ids", async () => {
@@ -191,6 +192,38 @@ describe("GET /api/incidents/{id}", () => {
       expect(r.status, id).toBe(404);
       expect(r.body).toMatchObject({ status: 404, title: "Not Found" });
     }
+  });
+});
+
+describe("GET /api/incidents/{id}/history", () => {
+  it("pages an incident's history: the detail carries the newest 50 changes, the history route the rest", async () => {
+    const id = (await list(`?account=dave%40contoso.com`)).body.items[0].id;
+    for (let i = 1; i <= 55; i++) {
+      const incident = (await host.stores.incidents.getIncident(id))!;
+      const done = await host.stores.incidents.updateIncident(incident, incident.etag!, { comment: `note ${i}` }, { name: "ana@contoso.com", id: null, tenantId: null }, T0 + i * 1000);
+      expect(done.ok).toBe(true);
+    }
+    const newestFirst = Array.from({ length: 55 }, (_, i) => `note ${55 - i}`);
+    const detail = await host.call("GET", `/api/incidents/${id}`);
+    expect(detail.body.history.map((h: { after: string }) => h.after)).toEqual(newestFirst.slice(0, 50));
+    const rest = await host.call("GET", `/api/incidents/${id}/history?continuation=${detail.body.historyContinuation}`);
+    expect(rest.body).toMatchObject({ continuation: null });
+    expect(rest.body.items.map((h: { after: string }) => h.after)).toEqual(newestFirst.slice(50));
+
+    const walked: string[] = [];
+    let token: string | null = null;
+    do {
+      const page: { body: { items: { after: string }[]; continuation: string | null } } = await host.call("GET", `/api/incidents/${id}/history?limit=20${token ? `&continuation=${token}` : ""}`);
+      expect(page.body.items.length).toBeLessThanOrEqual(20);
+      walked.push(...page.body.items.map((h) => h.after));
+      token = page.body.continuation;
+    } while (token);
+    expect(walked).toEqual(newestFirst);
+
+    // A token belongs to its incident.
+    const other = (await list(`?account=alice%40contoso.com&ruleId=${STS}`)).body.items[0].id;
+    expect((await host.call("GET", `/api/incidents/${other}/history?continuation=${detail.body.historyContinuation}`)).status).toBe(400);
+    expect((await host.call("GET", `/api/incidents/0123456789abcdef0123456789abcdef/history`)).status).toBe(404);
   });
 });
 

@@ -41,6 +41,7 @@ describe("GET /api/openapi.json", () => {
         "GET /api/openapi.json",
         "GET /api/incidents",
         "GET /api/incidents/{id}",
+        "GET /api/incidents/{id}/history",
         "PATCH /api/incidents/{id}",
         "GET /api/accounts",
         "GET /api/accounts/{account}/incidents",

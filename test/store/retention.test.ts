@@ -63,7 +63,7 @@ async function setStatus(repo: IncidentRepository, id: string, status: "Active" 
 async function rowsOf(repo: IncidentRepository, id: string): Promise<number> {
   const incident = await repo.getIncident(id);
   if (!incident) return 0;
-  return 1 + (await repo.alertsOf(incident)).length + (await repo.historyOf(incident)).length;
+  return 1 + (await repo.alertsOf(incident)).length + (await repo.historyPage(incident, 1000)).changes.length;
 }
 
 describe("retention", () => {
@@ -84,7 +84,7 @@ describe("retention", () => {
     expect(report).toEqual({ incidentRows: 7, deliveries: 0, auditRows: 0 });
     expect(await repo.getIncident(expired.id)).toBeUndefined();
     expect(await repo.listAlerts(`incidentId eq '${expired.id}'`)).toEqual([]);
-    expect(await repo.historyOf(expired)).toEqual([]);
+    expect(await repo.historyPage(expired, 1000)).toEqual({ changes: [], next: null });
     expect({ recent: await rowsOf(repo, recent.id), open: await rowsOf(repo, open.id) }).toEqual(before);
     expect(await purgeExpired(store, policy(500), NOW)).toEqual({ incidentRows: 0, deliveries: 0, auditRows: 0 });
   });
