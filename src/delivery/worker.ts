@@ -44,7 +44,7 @@ export interface WorkerOptions {
   resolver?: Resolver;
   /** The console's base URL, for the incident link in Teams and Slack messages (none when null). */
   consoleUrl?: string | null;
-  /** Retention: each run ends by deleting what has outlived it (src/store/retention.ts); none when absent. */
+  /** Retention: a run ends by deleting what has outlived it (src/store/retention.ts), hourly or, during a backlog, every run; none when absent. */
   retention?: RetentionPolicy;
 }
 
@@ -57,11 +57,13 @@ export interface WorkerReport {
   deadLettered: number;
   /** Teams / Slack events summarised in another event's message. */
   merged: number;
-  /** Rows deleted by retention in this run (absent without a retention policy). */
+  /** Rows deleted by retention in this run (absent when retention did not run). */
   purged?: RetentionReport;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Retention runs this long after a run that found no backlog. */
+export const RETENTION_IDLE_MS = 60 * 60_000;
 const ALERTS_PER_QUERY = 40;
 
 /** The delivery id (= webhook-id): one per event and subscription, the same on every retry. */
@@ -77,6 +79,7 @@ export class DeliveryWorker {
   private readonly random: () => number;
   private readonly timeoutMs: number;
   private readonly concurrency: number;
+  private nextPurgeAt = 0;
 
   constructor(
     private readonly store: TableStore,
@@ -97,7 +100,12 @@ export class DeliveryWorker {
     const subscriptions = await this.subscriptions.list();
     await this.fanOut(subscriptions, report);
     await this.sendDue(subscriptions, report);
-    if (this.options.retention) report.purged = await purgeExpired(this.store, this.options.retention, this.now());
+    if (this.options.retention && this.now() >= this.nextPurgeAt) {
+      const purged = (report.purged = await purgeExpired(this.store, this.options.retention, this.now()));
+      // Its filters scan tables: again next run only while a backlog lasts (the run used its whole bound).
+      const backlog = purged.incidentRows + purged.deliveries + purged.auditRows >= this.options.retention.maxDeletesPerRun;
+      this.nextPurgeAt = backlog ? 0 : this.now() + RETENTION_IDLE_MS;
+    }
     return report;
   }
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemActor } from "../../src/audit.js";
 import { loadConfig } from "../../src/config.js";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
+import { RETENTION_IDLE_MS } from "../../src/delivery/worker.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
 import type { Alert } from "../../src/engine/incidents.js";
 import { fromMs } from "../../src/rules/kql.js";
@@ -184,15 +185,20 @@ describe("retention", () => {
 });
 
 describe("the delivery worker", () => {
-  it("applies the configured retention at the end of each run", async () => {
+  it("applies the configured retention at the end of a run: every run during a backlog, else hourly", async () => {
     const store = fresh();
     const repo = new IncidentRepository(store);
     const incident = await incidentOf(repo, "worker@contoso.com", 2);
     await setStatus(repo, incident.id, "Closed", OLD);
     const config = loadConfig({ TOKENWATCH_RETENTION_CLOSED_INCIDENT_DAYS: "365", TOKENWATCH_RETENTION_MAX_DELETES_PER_RUN: "3" });
-    const worker = createDeliveryWorker(store, config, { now: () => NOW });
+    let clock = NOW;
+    const worker = createDeliveryWorker(store, config, { now: () => clock });
     expect((await worker.run()).purged).toEqual({ incidentRows: 3, deliveries: 0, auditRows: 0 });
     expect((await worker.run()).purged).toEqual({ incidentRows: 2, deliveries: 0, auditRows: 0 });
     expect(await repo.getIncident(incident.id)).toBeUndefined();
+    // No backlog left: the next runs within the hour skip retention (its filters scan tables).
+    expect((await worker.run()).purged).toBeUndefined();
+    clock += RETENTION_IDLE_MS;
+    expect((await worker.run()).purged).toEqual({ incidentRows: 0, deliveries: 0, auditRows: 0 });
   });
 });
