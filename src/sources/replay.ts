@@ -104,21 +104,19 @@ export class ReplaySource implements LogSource {
    */
   tooLate(range: TimeRange, frequency: number, maxLatenessMs: number): AnyRow[] {
     const out: AnyRow[] = [];
-    for (const rows of this.tables.values())
-      for (const row of rows) {
-        if (!inRange(row.TimeGenerated, range)) continue;
-        const windowStart = Math.floor(toMs(row.arrival) / frequency) * frequency;
-        if (row.TimeGenerated < ticksAt(windowStart - maxLatenessMs)) out.push(row);
-      }
+    for (const rows of this.tables.values()) for (const row of rows) if (inRange(row.TimeGenerated, range) && unreachable(row, frequency, maxLatenessMs)) out.push(row);
     return out;
   }
 
   /** The latest arrival (epoch ms, rounded down) among the rows of `range` that some window will look for: replay's last window. */
   lastArrivalOf(range: TimeRange, frequency: number, maxLatenessMs: number): number | null {
-    const missed = new Set(this.tooLate(range, frequency, maxLatenessMs));
     let last: DateTime | null = null;
     for (const rows of this.tables.values())
-      for (const row of rows) if (row.TimeGenerated < ticksAt(range.to) && !missed.has(row) && (last === null || row.arrival > last)) last = row.arrival;
+      for (const row of rows) {
+        if (!(row.TimeGenerated < ticksAt(range.to)) || (last !== null && row.arrival <= last)) continue;
+        if (inRange(row.TimeGenerated, range) && unreachable(row, frequency, maxLatenessMs)) continue;
+        last = row.arrival;
+      }
     return last === null ? null : toMs(last);
   }
 
@@ -165,6 +163,12 @@ export class ReplaySource implements LogSource {
     }
     return out;
   }
+}
+
+/** Whether a row's event is older than the look-back of the window it arrived in (windows of `frequency`). */
+function unreachable(row: AnyRow, frequency: number, maxLatenessMs: number): boolean {
+  const windowStart = Math.floor(toMs(row.arrival) / frequency) * frequency;
+  return row.TimeGenerated < ticksAt(windowStart - maxLatenessMs);
 }
 
 /** First index whose arrival is at or after the epoch millisecond `ms`. */
