@@ -4,6 +4,7 @@ import { systemActor } from "../audit.js";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
+import { lazyCredential } from "../credential.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.js";
 import { alertJson, incidentJson } from "../engine/incidents.js";
 import { alignUp, planWindows, runRule, type WindowReport } from "../engine/run.js";
@@ -112,8 +113,10 @@ export async function checkWritable(file: string): Promise<void> {
 export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const config = loadConfig();
   const replay = options.logs === undefined ? undefined : await openReplayLogs(options.logs, options);
-  const source = replay ?? options.source ?? (await workspaceSource(config, options.workspace));
-  const storage = await openStorage(config);
+  const credential = lazyCredential();
+  // The workspace's source is built only when asked for (the Azure SDK imports are heavy).
+  const source = replay ?? options.source ?? (await import("../app.js")).createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: options.workspace }, await credential());
+  const storage = await openStorage(config, credential);
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
@@ -191,10 +194,4 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   } finally {
     await storage.close();
   }
-}
-
-/** The workspace's source, built only when asked for (the Azure identity imports are heavy). */
-async function workspaceSource(config: ReturnType<typeof loadConfig>, workspace: string | undefined): Promise<LogSource> {
-  const [{ createLogAnalyticsSource }, { DefaultAzureCredential }] = await Promise.all([import("../compose.js"), import("@azure/identity")]);
-  return createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: workspace }, new DefaultAzureCredential());
 }

@@ -131,8 +131,8 @@ ingestion_time(). A table the workspace lacks is named and gets no file. docs/re
     .action(async (_o, command: Command) => {
       const { exportLogs, parseExportArgs } = await import("./export.js");
       const args = parseExportArgs(values(command));
-      const [{ createLogAnalyticsSource }, { DefaultAzureCredential }, { loadConfig }] = await Promise.all([import("../compose.js"), import("@azure/identity"), import("../config.js")]);
-      const source = createLogAnalyticsSource({ ...loadConfig(), TOKENWATCH_WORKSPACE_ID: args.workspace }, new DefaultAzureCredential());
+      const [{ createLogAnalyticsSource }, { lazyCredential }, { loadConfig }] = await Promise.all([import("../app.js"), import("../credential.js"), import("../config.js")]);
+      const source = createLogAnalyticsSource({ ...loadConfig(), TOKENWATCH_WORKSPACE_ID: args.workspace }, await lazyCredential()());
       process.stdout.write(`${JSON.stringify(await exportLogs(source, args, log), null, 2)}\n`);
     });
 

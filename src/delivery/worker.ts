@@ -22,7 +22,7 @@ import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type D
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
 import { isChat, summarise } from "./chat.js";
 import { chatRequest, signedEvent, type Outgoing } from "./message.js";
-import { purgeExpired, type RetentionPolicy, type RetentionReport } from "../store/retention.js";
+import { purgeExpired, type RetentionPolicy, type RetentionReport } from "./retention.js";
 import { backoff, parseRetryAfter, RETRY_AFTER_STATUSES } from "./schedule.js";
 import { buildEvent, type WebhookEvent } from "./schema.js";
 import { send } from "./send.js";

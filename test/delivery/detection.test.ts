@@ -50,7 +50,7 @@ describe("delivery after detection", () => {
     const source = await ReplaySource.open(LOGS);
     const detect = () => replayAllRules(source, stores, FROM, TO);
     await detect();
-    const report = await deliverAfterDetection(worker);
+    const report = await deliverAfterDetection(async () => worker);
     expect(report).not.toBeNull();
 
     const incidents = await stores.incidents.listIncidents();
@@ -66,7 +66,7 @@ describe("delivery after detection", () => {
     // The same windows again: nothing changes, nothing is announced.
     const before = receiver.delivered.length;
     await detect();
-    expect(await deliverAfterDetection(worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
+    expect(await deliverAfterDetection(async () => worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
     expect(receiver.delivered.length).toBe(before);
   });
 });

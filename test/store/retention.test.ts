@@ -13,7 +13,7 @@ import { fromMs } from "../../src/rules/kql.js";
 import { AllowlistRepository } from "../../src/store/allowlists.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
-import { purgeExpired, type RetentionPolicy } from "../../src/store/retention.js";
+import { purgeExpired, type RetentionPolicy } from "../../src/delivery/retention.js";
 import { TableStore } from "../../src/store/tables.js";
 
 const DAY = 86_400_000;
