@@ -13,8 +13,10 @@ import { devTrust, signDevToken, type DevKey } from "./api/dev-auth.js";
 import { MAX_BODY_BYTES, type ApiResponse, type RawRequest } from "./api/router.js";
 import { loadConfig, type Config } from "./config.js";
 import { lazyCredential } from "./credential.js";
-import { createDeliveryWorker, deliverAfterDetection, webhookAdminDeps, type DeliveryWorker, type WorkerReport } from "./delivery/index.js";
-import { webhookRoutes } from "./delivery/routes.js";
+import { webhookRoutes, type WebhookAdminDeps } from "./api/webhooks.js";
+import { DeliveryRepository } from "./delivery/deliveries.js";
+import { createDeliveryWorker, deliverAfterDetection, targetPolicy, type DeliveryWorker, type WorkerReport } from "./delivery/index.js";
+import { SubscriptionRepository } from "./delivery/subscriptions.js";
 import { backfillRule } from "./engine/backfill.js";
 import { runScheduled, timerFor, type ScheduledDeps, type ScheduledOutcome } from "./engine/scheduled.js";
 import type { RunLogger } from "./engine/telemetry.js";
@@ -23,6 +25,7 @@ import { frequencyOf } from "./rules/rule.js";
 import { createLogsQueryClient, LogAnalyticsSource } from "./sources/log-analytics.js";
 import type { LogSource } from "./sources/source.js";
 import { openStorage, type OpenedStorage } from "./store/index.js";
+import type { TableStore } from "./store/tables.js";
 
 /** The delivery timer's function name (the detection timers are named by timerFor). */
 export const DELIVERY_TIMER = "webhookDelivery";
@@ -37,6 +40,11 @@ export function createLogAnalyticsSource(config: Config, credential: TokenCreden
 /** The console's base URL for incident links: the setting, else the app's own host in Azure, else none. */
 export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBSITE_HOSTNAME">): string | null {
   return config.TOKENWATCH_CONSOLE_URL ?? (config.WEBSITE_HOSTNAME ? `https://${config.WEBSITE_HOSTNAME}${CONSOLE_PATH}` : null);
+}
+
+/** What the webhook administration routes need, over the shared TableStore. */
+export function webhookAdminDeps(store: TableStore, config: Config, now: () => number = Date.now): WebhookAdminDeps {
+  return { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy: targetPolicy(config), now };
 }
 
 export interface AppOptions {

@@ -1,9 +1,6 @@
 // Webhook delivery from the settings: the worker over the shared TableStore, and the call
 // made right after detection. The composition root (src/app.ts) passes the console's URL.
 import type { Config } from "../config.js";
-import type { AdminDeps } from "./admin.js";
-import { DeliveryRepository } from "./deliveries.js";
-import { SubscriptionRepository } from "./subscriptions.js";
 import { retentionPolicy } from "./retention.js";
 import type { TableStore } from "../store/tables.js";
 import type { TargetPolicy } from "./targets.js";
@@ -35,8 +32,3 @@ export async function deliverAfterDetection(worker: () => Promise<DeliveryWorker
 
 export { DeliveryWorker } from "./worker.js";
 export type { WorkerReport } from "./worker.js";
-
-/** What the webhook administration handlers (admin.ts, routes.ts) need. */
-export function webhookAdminDeps(store: TableStore, config: Config, now: () => number = Date.now): AdminDeps {
-  return { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy: targetPolicy(config), now };
-}

@@ -44,7 +44,7 @@ export interface WorkerOptions {
   resolver?: Resolver;
   /** The console's base URL, for the incident link in Teams and Slack messages (none when null). */
   consoleUrl?: string | null;
-  /** Retention: a run ends by deleting what has outlived it (src/store/retention.ts), hourly or, during a backlog, every run; none when absent. */
+  /** Retention: a run ends by deleting what has outlived it (retention.ts), hourly or, during a backlog, every run; none when absent. */
   retention?: RetentionPolicy;
 }
 
