@@ -1,6 +1,6 @@
 // Allowlist administration: the lists the rules read, their entries (validated and
 // canonicalised per list, author from the token, optional expiry), and each list's audit.
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { z } from "zod";
 import { LIST_DESCRIPTIONS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
 import type { Stores } from "../engine/run.js";

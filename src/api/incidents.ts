@@ -1,10 +1,10 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
-import { compareTime, isoOf } from "../rules/kql.js";
+import { compareTime, isoOf } from "../model/time.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { IncidentChange } from "../store/incidents.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";

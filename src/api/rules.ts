@@ -1,10 +1,9 @@
 // Rules: metadata and health (from each rule's checkpoint), and backfill over a time range.
 
-import type { WindowReport } from "../engine/run.js";
-import type { Stores } from "../engine/run.js";
+import type { Stores, WindowReport } from "../engine/run.js";
 import { dataSources, ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import { flatActor, systemActor } from "../audit.js";
+import { flatActor, systemActor } from "../model/actor.js";
 import type { RuleHealth, RuleSetting, RuleState } from "../store/rule-state.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import { BackfillBody, BackfillResultSchema, RuleEnabledBody, RuleSchema } from "./schemas.js";

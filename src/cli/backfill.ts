@@ -10,7 +10,7 @@ import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
 import type { LogSource } from "../sources/source.js";
 import { openStorage, type OpenedStorage } from "../store/index.js";
-import { isoOf } from "../rules/kql.js";
+import { isoOf } from "../model/time.js";
 import { openReplayLogs } from "./logs.js";
 import { requireTime, UsageError } from "./usage.js";
 

@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../engine/allowlists.js";
-import { TABLES } from "../sources/rows.js";
+import { TABLES } from "../model/rows.js";
 import { selfCommand } from "./usage.js";
 
 /** Option values; only `dev-token --role` repeats, and its parser takes the array. */

@@ -5,12 +5,11 @@
 // 9457 problem responses. Secrets appear in exactly two responses: create and rotate. A
 // Teams or Slack URL appears in none.
 import { randomUUID } from "node:crypto";
-import { flatActor, type Actor } from "../audit.js";
-import { HttpError } from "../api/router.js";
+import { flatActor, type Actor } from "../model/actor.js";
+import { HttpError, problemTitle } from "../api/router.js";
 import { actorFields } from "../api/schemas.js";
 import { httpEtag, writeIfMatch } from "../api/tokens.js";
 import { z } from "zod";
-import { problemTitle } from "../api/router.js";
 import { Severity } from "../rules/rule.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
 import { FORMATS, isChat, testSummary } from "./chat.js";

@@ -1,5 +1,5 @@
 // The allowlists the rules read, what a valid entry of each is, and their defaults.
-import type { Actor } from "../audit.js";
+import type { Actor } from "../model/actor.js";
 import { IpMatcher, parseNetwork } from "../net/ip.js";
 import type { Allowlists } from "../rules/rule.js";
 

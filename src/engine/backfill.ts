@@ -3,11 +3,10 @@
 // real store (alert ids are deterministic, so a backfill over windows that already ran adds
 // nothing); the checkpoint and the per-user baseline live in memory for the duration, the
 // baseline bootstrapped from the history before `from` exactly like a first run.
-import type { KnownNetworks, Rule } from "../rules/rule.js";
-import { alignUp, runRule, type EngineDeps, type WindowReport } from "./run.js";
-import { frequencyOf } from "../rules/rule.js";
-import type { SignInSighting } from "../sources/rows.js";
-import { fromMs, type DateTime } from "../rules/kql.js";
+import { frequencyOf, type KnownNetworks, type Rule } from "../rules/rule.js";
+import { alignUp, type DateTime, fromMs } from "../model/time.js";
+import { runRule, type EngineDeps, type WindowReport } from "./run.js";
+import type { SignInSighting } from "../model/rows.js";
 import { BaselineRepository } from "../store/baselines.js";
 import { RuleStateRepository, type RuleState } from "../store/rule-state.js";
 import type { TableStore } from "../store/tables.js";

@@ -1,6 +1,6 @@
 // Alerts and incidents, and the pure grouping of one into the other.
 import { createHash } from "node:crypto";
-import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
+import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../model/time.js";
 import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
 
 export interface Alert {

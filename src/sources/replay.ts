@@ -5,9 +5,9 @@ import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { toMs, type DateTime } from "../rules/kql.js";
-import { inRange, ticksAt, type QuerySpec, type TimeRange } from "../rules/rule.js";
-import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
+import { alignDown, type DateTime, inRange, ticksAt, type TimeRange, toMs } from "../model/time.js";
+import { type QuerySpec } from "../model/query.js";
+import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "../model/rows.js";
 import type { Fetched, LogSource } from "./source.js";
 
 export interface ReplayLoad {
@@ -167,7 +167,7 @@ export class ReplaySource implements LogSource {
 
 /** Whether a row's event is older than the look-back of the window it arrived in (windows of `frequency`). */
 function unreachable(row: AnyRow, frequency: number, maxLatenessMs: number): boolean {
-  const windowStart = Math.floor(toMs(row.arrival) / frequency) * frequency;
+  const windowStart = alignDown(toMs(row.arrival), frequency);
   return row.TimeGenerated < ticksAt(windowStart - maxLatenessMs);
 }
 

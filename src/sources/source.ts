@@ -1,9 +1,9 @@
 // The port between the engine and the logs: Log Analytics in Azure, replay files here.
 // A source answers a rule's QuerySpec; the Log Analytics source runs the rule's KQL for
 // it, the replay source applies the spec's bounds to the rows it loaded.
-import type { DateTime } from "../rules/kql.js";
-import type { QuerySpec } from "../rules/rule.js";
-import type { Rejection, RowOf, SignInSighting, TableName } from "./rows.js";
+import type { DateTime } from "../model/time.js";
+import type { QuerySpec } from "../model/query.js";
+import type { Rejection, RowOf, SignInSighting, TableName } from "../model/rows.js";
 
 export interface Fetched<T> {
   rows: T[];

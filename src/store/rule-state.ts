@@ -3,8 +3,8 @@
 // at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
 // (row key `health`) the rule's health after its last run, for the API.
 import { randomUUID } from "node:crypto";
-import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
-import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
+import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { odata, statusOf, type TableStore } from "./tables.js";
 
 /** Who processes the rule's windows now, and until when the claim holds without renewal. */

@@ -1,7 +1,7 @@
 // Test support for webhook delivery: a real HTTP receiver on 127.0.0.1 that verifies
 // every request with the `standardwebhooks` library, as a consumer would, and helpers to
 // place alerts through the real IncidentRepository on Azurite.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";

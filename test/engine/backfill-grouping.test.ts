@@ -3,7 +3,7 @@
 // alert ids, that one straight 00:00–24:00 run gives, and both are the chronological
 // grouping of their alerts. It runs the `tokenwatch detect` and `tokenwatch backfill`
 // commands' own functions, on one storage (Azurite) per run.
-import { toMs } from "../../src/rules/kql.js";
+import { toMs } from "../../src/model/time.js";
 import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

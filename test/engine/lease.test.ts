@@ -5,9 +5,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runRule, type Stores } from "../../src/engine/run.js";
 import { runScheduled, timerFor } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
-import { defineRule, type QuerySpec } from "../../src/rules/rule.js";
+import { defineRule } from "../../src/rules/rule.js";
+import { type QuerySpec } from "../../src/model/query.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
-import type { TableName } from "../../src/sources/rows.js";
+import type { TableName } from "../../src/model/rows.js";
 import type { LogSource } from "../../src/sources/source.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { LEASE_RENEW_MS, LEASE_TTL_MS, LeaseHeld, StateConflict } from "../../src/store/rule-state.js";

@@ -1,6 +1,6 @@
 // Rules that can be switched off, and a rule whose table the workspace lacks: runScheduled
 // over the real LogsQueryClient against the fake query API, state in Azurite.
-import { systemActor } from "../../src/audit.js";
+import { systemActor } from "../../src/model/actor.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import type { Stores } from "../../src/engine/run.js";

@@ -8,7 +8,7 @@ import { runRule, type Stores, type WindowReport } from "../../src/engine/run.js
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import type { Rule } from "../../src/rules/rule.js";
-import { isoOf, toMs } from "../../src/rules/kql.js";
+import { isoOf, toMs } from "../../src/model/time.js";
 import { tick } from "../support/rows.js";
 import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 import { ReplaySource } from "../../src/sources/replay.js";

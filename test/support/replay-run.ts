@@ -1,8 +1,9 @@
 // Every rule over a replay, as `tokenwatch detect` drives the engine (src/cli/detect.ts): each
 // rule from `from` until the window in which the range's last reachable row arrived.
-import { alignUp, runRule, type Stores } from "../../src/engine/run.js";
+import { alignUp, DEFAULT_MAX_LATENESS_MS } from "../../src/model/time.js";
+import { runRule, type Stores } from "../../src/engine/run.js";
 import { rules } from "../../src/rules/index.js";
-import { DEFAULT_MAX_LATENESS_MS, frequencyOf } from "../../src/rules/rule.js";
+import { frequencyOf } from "../../src/rules/rule.js";
 import type { ReplaySource } from "../../src/sources/replay.js";
 
 /** Runs every rule over [from, to) of the replay into `stores`; returns the number of alerts placed. */

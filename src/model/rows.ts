@@ -2,7 +2,28 @@
 // the columns some rule reads. Every row from Log Analytics or a replay file passes
 // through here once; a row that does not fit is rejected with a reason, never thrown.
 import { z } from "zod";
-import { toDateTime, toString, type DateTime } from "../rules/kql.js";
+import { toDateTime, type DateTime } from "./time.js";
+
+/**
+ * KQL `tostring()`: null is "", a string is itself, a bool is "true"/"false", a number its
+ * shortest round-trip text, an array or property bag its compact JSON.
+ * https://learn.microsoft.com/kusto/query/tostring-function
+ */
+export function toString(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "boolean":
+    case "number":
+    case "bigint":
+      return String(value);
+    case "object":
+      return JSON.stringify(value) ?? "";
+    default:
+      return String(value);
+  }
+}
 
 export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "CloudAppEvents"] as const;
 export const TableName = z.enum(TABLES);
