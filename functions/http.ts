@@ -10,6 +10,7 @@ import { MAX_BODY_BYTES, type RawRequest } from "../src/api/router.js";
 import { createLogAnalyticsSource } from "../src/compose.js";
 import { loadConfig } from "../src/config.js";
 import { backfillRule } from "../src/engine/backfill.js";
+import { memoryBackfillStores } from "../src/store/memory.js";
 import { webhookAdminDeps } from "../src/delivery/index.js";
 import { webhookRoutes } from "../src/delivery/routes.js";
 import { openStorage } from "../src/store/index.js";
@@ -44,7 +45,7 @@ function getApi(): Promise<Api> {
       log: (line) => console.error(line),
       extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
       console: webConsole,
-      ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+      ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, memoryBackfillStores(), range) } : {}),
     });
   })().catch((error: unknown) => {
     api = undefined;

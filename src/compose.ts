@@ -3,9 +3,9 @@
 // locally) and the storage, from the validated config. Everything else gets them injected.
 import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import type { Config } from "./config.js";
-import type { Stores } from "./engine/run.js";
+import type { LogSource } from "./engine/ports.js";
+import type { Repositories } from "./store/repositories.js";
 import type { ScheduledDeps } from "./engine/scheduled.js";
-import type { LogSource } from "./sources/source.js";
 import { createLogsQueryClient, LogAnalyticsSource } from "./sources/log-analytics.js";
 import { openStorage, type OpenedStorage } from "./store/index.js";
 
@@ -22,7 +22,7 @@ export interface DetectionApp {
 
 /** Storage and the Log Analytics source from the config, with the given credential. */
 /** What the scheduled entry needs from the settings, around a source and the stores. */
-export function scheduledDeps(config: Config, source: LogSource, stores: Stores): DetectionApp["deps"] {
+export function scheduledDeps(config: Config, source: LogSource, stores: Repositories): DetectionApp["deps"] {
   return {
     source,
     stores,

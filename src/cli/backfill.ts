@@ -6,9 +6,10 @@ import { stat } from "node:fs/promises";
 import { openDetection } from "../compose.js";
 import { loadConfig, type Config } from "../config.js";
 import { backfillRule, MAX_BACKFILL_MS } from "../engine/backfill.js";
+import { memoryBackfillStores } from "../store/memory.js";
 import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
-import type { LogSource } from "../sources/source.js";
+import type { LogSource } from "../engine/ports.js";
 import { openStorage, type OpenedStorage } from "../store/index.js";
 import { isoOf } from "../model/time.js";
 import { openReplayLogs } from "./logs.js";
@@ -66,7 +67,7 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
   }
   try {
     const { stores, store } = storage;
-    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, store, { from: args.from, to: args.to });
+    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, memoryBackfillStores(), { from: args.from, to: args.to });
     const live = await stores.ruleState.get(args.rule.meta.id);
     const newAlerts = reports.flatMap((r) => r.alerts);
     log(`${args.rule.meta.name}: ${reports.length} windows, ${newAlerts.length} new alerts`);

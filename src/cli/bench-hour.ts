@@ -6,7 +6,7 @@ import { rules } from "../rules/index.js";
 import type { QuerySpec } from "../model/query.js";
 import { ReplaySource } from "../sources/replay.js";
 import type { SignInRow, TableName } from "../model/rows.js";
-import type { LogSource } from "../sources/source.js";
+import type { LogSource } from "../engine/ports.js";
 import { createStores } from "../store/index.js";
 import { TableStore } from "../store/tables.js";
 

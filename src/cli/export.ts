@@ -11,8 +11,7 @@ import { z } from "zod";
 import { ARRIVAL } from "../rules/kql-text.js";
 import { type QuerySpec, scopeKql } from "../model/query.js";
 import type { LogAnalyticsSource } from "../sources/log-analytics.js";
-import { TABLE_COLUMNS, TABLES, type TableName } from "../model/rows.js";
-import { TableMissing } from "../sources/source.js";
+import { TABLE_COLUMNS, TableMissing, type TableName, TABLES } from "../model/rows.js";
 import { requireTime, UsageError } from "./usage.js";
 
 const DAY = 86_400_000;

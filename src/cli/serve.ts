@@ -23,7 +23,10 @@ import { isLoopbackHost } from "../net/ip.js";
 import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../delivery/index.js";
 import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
-import { runRule, type Stores } from "../engine/run.js";
+import { memoryBackfillStores } from "../store/memory.js";
+import { runRule } from "../engine/run.js";
+import type { LogSource } from "../engine/ports.js";
+import type { Repositories } from "../store/repositories.js";
 import { disabledReason, runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
 import { createLogAnalyticsSource, scheduledDeps } from "../compose.js";
 import { DefaultAzureCredential } from "@azure/identity";
@@ -31,7 +34,6 @@ import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
 import { simulateTenant } from "../sim/simulate.js";
 import { ReplaySource } from "../sources/replay.js";
-import type { LogSource } from "../sources/source.js";
 import { openStorage } from "../store/index.js";
 import type { TableStore } from "../store/tables.js";
 import { selfCommand, UsageError } from "./usage.js";
@@ -148,7 +150,7 @@ export interface Simulation {
  * each step advances the clock one hour and runs each rule's due windows, as the hourly
  * timers would. Stops at the end of the simulated range.
  */
-export async function startSimulation(stores: Stores, options: SimulationOptions, log: (line: string) => void): Promise<Simulation> {
+export async function startSimulation(stores: Repositories, options: SimulationOptions, log: (line: string) => void): Promise<Simulation> {
   const dir = await mkdtemp(join(tmpdir(), "tokenwatch-serve-"));
   const tenant = await simulateTenant(dir, { users: options.users, days: 1, historyDays: 14, seed: options.seed });
   const source = await ReplaySource.open(dir);
@@ -301,7 +303,7 @@ export function parseServeArgs(values: Record<string, string | boolean | undefin
 
 /** Builds the API over storage and a set of trusts; `ruleNow` is the rules' clock (the simulated one in fast-forward). */
 export function buildApi(
-  stores: Stores,
+  stores: Repositories,
   store: TableStore,
   trusts: Trust[],
   options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; disabledRules?: ReadonlySet<string>; console?: ConsoleDeps } = {},
@@ -316,7 +318,7 @@ export function buildApi(
     log: options.log,
     extraRoutes: options.extraRoutes,
     console: options.console,
-    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, memoryBackfillStores(), range) } : {}),
   };
   return createApi(deps);
 }

@@ -10,7 +10,7 @@ import { HttpError, problemTitle } from "../api/router.js";
 import { actorFields } from "../api/schemas.js";
 import { httpEtag, writeIfMatch } from "../api/tokens.js";
 import { z } from "zod";
-import { Severity } from "../rules/rule.js";
+import { Severity } from "../model/severity.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "./deliveries.js";
 import { FORMATS, isChat, testSummary } from "./chat.js";
 import { chatRequest, signedEvent } from "./message.js";

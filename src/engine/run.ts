@@ -3,26 +3,18 @@
 import { randomUUID } from "node:crypto";
 import { alignDown, type DateTime, DEFAULT_MAX_LATENESS_MS, fromMs, planWindows, type TimeRange, type Window } from "../model/time.js";
 import { frequencyOf, parseDuration, type BaselineView, type Results, type Rule, type RuleContext, type Specs } from "../rules/rule.js";
-import { type QuerySpec } from "../model/query.js";
+import type { QuerySpec } from "../model/query.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../model/rows.js";
-import type { LogSource } from "../sources/source.js";
-import type { AllowlistRepository } from "../store/allowlists.js";
-import type { BaselineRepository } from "../store/baselines.js";
-import type { IncidentRepository } from "../store/incidents.js";
-import { holdLease, type RuleState, type RuleStateRepository } from "../store/rule-state.js";
-import { allowlistsAt, type AllowlistEntry } from "./allowlists.js";
+import type { LogSource, RunStores } from "./ports.js";
+import { holdLease } from "./lease.js";
+import type { RuleState } from "../model/rule-state.js";
+import { allowlistsAt } from "./allowlists.js";
+import { type AllowlistEntry } from "../model/allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
-
-export interface Stores {
-  ruleState: RuleStateRepository;
-  allowlists: AllowlistRepository;
-  baselines: BaselineRepository;
-  incidents: IncidentRepository;
-}
 
 export interface EngineDeps {
   source: LogSource;
-  stores: Stores;
+  stores: RunStores;
   /** Wall-clock time for createdAt/updatedAt stamps. */
   now: () => number;
   /** How late a row may arrive and still be looked for (TOKENWATCH_MAX_LATENESS_HOURS); default 7 days. */

@@ -4,12 +4,14 @@
 import { alignDown } from "../model/time.js";
 import { ruleById } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import { TableMissing, type Fetched, type LogSource } from "../sources/source.js";
-import { LeaseHeld, StateConflict, type RuleHealth } from "../store/rule-state.js";
+import { TableMissing, type Fetched } from "../model/rows.js";
+import type { LogSource, Stores } from "./ports.js";
+import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
+  stores: Stores;
   /** Windows end at or before now minus this (TOKENWATCH_INGESTION_DELAY_MINUTES). */
   ingestionDelayMs: number;
   /** TOKENWATCH_MAX_WINDOWS_PER_RUN. */

@@ -6,7 +6,7 @@
 // No Functions import here: anything with info() and error() is a logger.
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import { planWindows, type Window } from "../model/time.js";
-import { LeaseHeld, StateConflict } from "../store/rule-state.js";
+import { LeaseHeld, StateConflict } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
 
 export const WINDOW_EVENT = "tokenwatch.window";

@@ -25,6 +25,9 @@ export function toString(value: unknown): string {
   }
 }
 
+/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
+export const SIMULATION_MANIFEST = "manifest.json";
+
 export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "CloudAppEvents"] as const;
 export const TableName = z.enum(TABLES);
 export type TableName = z.infer<typeof TableName>;
@@ -230,4 +233,27 @@ export function parseRow<S extends z.ZodType>(schema: S, raw: unknown): ParseOut
   const issue = result.error.issues[0];
   const column = issue?.path.join(".") || "row";
   return { ok: false, reason: `${column}: ${issue?.message ?? "invalid"}` };
+}
+
+/** A user's known IPs and ASNs over the baseline period (the Intune rule's per-user baseline). */
+export interface KnownNetworks {
+  ips: ReadonlySet<string>;
+  asns: ReadonlySet<string>;
+}
+
+export interface Fetched<T> {
+  rows: T[];
+  /** Rows that failed validation: skipped, counted, reported. */
+  rejected: Rejection[];
+}
+
+/**
+ * The workspace has no such table: no data connector sends it (CloudAppEvents without
+ * Defender XDR). Not a failure to retry every hour, but a state for the rule's health.
+ */
+export class TableMissing extends Error {
+  constructor(readonly table: TableName) {
+    super(`table ${table} does not exist in the workspace (its data connector is not connected)`);
+    this.name = "TableMissing";
+  }
 }

@@ -2,8 +2,9 @@
 // Analytics (or in a replay), and a pure evaluate() that decides.
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
+import { Severity } from "../model/severity.js";
 import { type DateTime, inRange, type TimeRange, type Window } from "../model/time.js";
-import type { RowOf, SignInSighting, TableName } from "../model/rows.js";
+import type { KnownNetworks, RowOf, SignInSighting, TableName } from "../model/rows.js";
 import type { QuerySpec } from "../model/query.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
@@ -25,9 +26,6 @@ const duration = z.string().refine((s) => {
   }
 }, "a duration between 5m and 14d");
 
-export const Severity = z.enum(["Informational", "Low", "Medium", "High"]);
-export type Severity = z.infer<typeof Severity>;
-export const severityRank: Record<Severity, number> = { Informational: 0, Low: 1, Medium: 2, High: 3 };
 
 /** Rule metadata under Sentinel's field names, validated when the rule list loads. */
 export const RuleMeta = z
@@ -109,11 +107,6 @@ export interface Allowlists {
   network: IpMatcher;
   /** `principals`: initiating users or apps never alerted on. */
   principals: readonly string[];
-}
-
-export interface KnownNetworks {
-  ips: ReadonlySet<string>;
-  asns: ReadonlySet<string>;
 }
 
 export interface BaselineView {

@@ -11,8 +11,7 @@ import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type Logs
 import type { TokenCredential } from "@azure/identity";
 import { toDateTime, type DateTime } from "../model/time.js";
 import { type QuerySpec, scopeKql } from "../model/query.js";
-import { parseRow, rowSchemas, signInSightingSchema, type Rejection, type RowOf, type SignInSighting, type TableName } from "../model/rows.js";
-import { TableMissing, type Fetched, type LogSource } from "./source.js";
+import { type Fetched, parseRow, type Rejection, type RowOf, rowSchemas, type SignInSighting, signInSightingSchema, TableMissing, type TableName } from "../model/rows.js";
 
 /** The query API's own caps: 500,000 rows; the size cap is ~100 MB, we stop well below it. */
 export const SERVICE_ROW_LIMIT = 500_000;
@@ -101,7 +100,7 @@ interface Part {
 
 type RawRow = Record<string, unknown>;
 
-export class LogAnalyticsSource implements LogSource {
+export class LogAnalyticsSource {
   private readonly o: Required<Omit<LogAnalyticsOptions, "onQuery">> & Pick<LogAnalyticsOptions, "onQuery">;
 
   /** Per in-flight query: its deadline, and what the raw response showed. */

@@ -7,8 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { alignDown, type DateTime, inRange, ticksAt, type TimeRange, toMs } from "../model/time.js";
 import { type QuerySpec } from "../model/query.js";
-import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "../model/rows.js";
-import type { Fetched, LogSource } from "./source.js";
+import { type AnyRow, type Fetched, mergeSightings, parseRow, type Rejection, type RowOf, rowSchemas, type SignInRow, SIMULATION_MANIFEST, type SignInSighting, type TableName, TABLES } from "../model/rows.js";
 
 export interface ReplayLoad {
   rowsRead: number;
@@ -20,9 +19,6 @@ export interface ReplayLoad {
   /** Every entry of the directory not read, whatever its kind, with why and what was likely meant. */
   unread: { name: string; reason: string; companion?: boolean }[];
 }
-
-/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
-export const SIMULATION_MANIFEST = "manifest.json";
 
 const EXTENSIONS = [".ndjson", ".jsonl"];
 
@@ -46,7 +42,7 @@ function unreadReason(dir: string, name: string, isDirectory: boolean, inside: r
     : `not a table file (tokenwatch reads ${TABLES.map((t) => `${t}.ndjson`).join(", ")})`;
 }
 
-export class ReplaySource implements LogSource {
+export class ReplaySource {
   /** Per table, rows sorted by arrival. */
   private readonly tables = new Map<TableName, AnyRow[]>();
 

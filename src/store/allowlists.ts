@@ -4,7 +4,7 @@
 import { actorColumns, actorFromColumns, systemActor, type Actor } from "../model/actor.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
-import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
+import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../model/allowlists.js";
 import { encodeKey, invertedTime } from "./keys.js";
 import { deleteRows, odata, statusOf, type TableStore } from "./tables.js";
 

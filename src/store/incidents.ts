@@ -6,7 +6,7 @@ import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
-import type { Severity } from "../rules/rule.js";
+import type { Severity } from "../model/severity.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
 import { webhookAdminDeps } from "../../src/delivery/index.js";
 import { webhookRoutes } from "../../src/delivery/routes.js";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import type { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
@@ -44,7 +44,7 @@ export interface Host {
   url: string;
   config: Config;
   store: TableStore;
-  stores: Stores;
+  stores: Repositories;
   token(options?: TokenOptions): Promise<string>;
   /** fetch against the host: path relative to the host (e.g. /api/incidents). */
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
