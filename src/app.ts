@@ -23,7 +23,8 @@ import type { RunLogger } from "./engine/telemetry.js";
 import { ruleById, rules } from "./rules/index.js";
 import { frequencyOf } from "./rules/rule.js";
 import { createLogsQueryClient, LogAnalyticsSource } from "./sources/log-analytics.js";
-import type { LogSource } from "./sources/source.js";
+import type { LogSource } from "./engine/ports.js";
+import { memoryBackfillStores } from "./store/memory.js";
 import { openStorage, type OpenedStorage } from "./store/index.js";
 import type { TableStore } from "./store/tables.js";
 
@@ -137,7 +138,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       extraRoutes: webhookRoutes(webhookAdminDeps(store, config)),
       console: webConsole,
       // Backfill reads the same logs as the timers; without a source the route answers 503.
-      ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: clock }, store, range) } : {}),
+      ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: clock }, memoryBackfillStores(), range) } : {}),
     });
     const worker = createDeliveryWorker(store, config, { consoleUrl: consoleUrl(config) });
     const scheduled = source

@@ -6,7 +6,7 @@
 // Secrets appear in exactly two responses: create and rotate. A Teams or Slack URL in none.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { FORMATS, isChat, testSummary } from "../delivery/chat.js";
 import { DELIVERY_STATUSES, type Attempt, type Delivery, type DeliveryRepository } from "../delivery/deliveries.js";
 import { chatRequest, signedEvent } from "../delivery/message.js";
@@ -15,7 +15,7 @@ import { send } from "../delivery/send.js";
 import { publicView, type SubscriptionRepository, type SubscriptionWithSecrets } from "../delivery/subscriptions.js";
 import { checkUrl, resolveTarget, TargetRefused, type Resolver, type TargetPolicy } from "../delivery/targets.js";
 import { DEFAULT_TIMEOUT_MS } from "../delivery/worker.js";
-import { Severity } from "../rules/rule.js";
+import { Severity } from "../model/severity.js";
 import { HttpError, notFound, route, type ApiRequest, type RouteDef } from "./router.js";
 import { actorFields, JsonSchemaDocumentSchema } from "./schemas.js";
 import { httpEtag, iso, stale, writeIfMatch } from "./tokens.js";

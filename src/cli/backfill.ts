@@ -6,10 +6,11 @@ import { stat } from "node:fs/promises";
 import { createApp } from "../app.js";
 import { loadConfig, type Config } from "../config.js";
 import { backfillRule, MAX_BACKFILL_MS } from "../engine/backfill.js";
+import { memoryBackfillStores } from "../store/memory.js";
 import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
-import type { LogSource } from "../sources/source.js";
-import { isoOf } from "../rules/kql.js";
+import type { LogSource } from "../engine/ports.js";
+import { isoOf } from "../model/time.js";
 import { openReplayLogs } from "./logs.js";
 import { requireTime, UsageError } from "./usage.js";
 
@@ -58,7 +59,7 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
     const source: LogSource | null = await app.logSource();
     if (!source) throw new Error("TOKENWATCH_WORKSPACE_ID is not set: backfill reads the Log Analytics workspace (or replay files with --logs)");
     const { stores, store } = await app.storage();
-    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, store, { from: args.from, to: args.to });
+    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, memoryBackfillStores(), { from: args.from, to: args.to });
     const live = await stores.ruleState.get(args.rule.meta.id);
     const newAlerts = reports.flatMap((r) => r.alerts);
     log(`${args.rule.meta.name}: ${reports.length} windows, ${newAlerts.length} new alerts`);

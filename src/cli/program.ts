@@ -3,8 +3,8 @@
 // Azure identity's imports. main.ts runs it; the docs test reads the options from it.
 import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
-import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../engine/allowlists.js";
-import { TABLES } from "../sources/rows.js";
+import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../model/allowlists.js";
+import { TABLES } from "../model/rows.js";
 import { selfCommand } from "./usage.js";
 
 /** Option values; only `dev-token --role` repeats, and its parser takes the array. */

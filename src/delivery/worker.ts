@@ -14,7 +14,7 @@
 //    failed message is retried with whatever has joined the queue meanwhile.
 import { createHash } from "node:crypto";
 import type { Alert } from "../engine/incidents.js";
-import { compareTime } from "../rules/kql.js";
+import { compareTime } from "../model/time.js";
 import { alertFromEntity } from "../store/incidents.js";
 import { prefixRange } from "../store/keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";

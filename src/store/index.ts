@@ -1,7 +1,7 @@
 // Composition of the storage side: one TableStore, the repositories over it.
 import type { TokenCredential } from "@azure/identity";
 import type { Config } from "../config.js";
-import type { Stores } from "../engine/run.js";
+import type { Repositories } from "./repositories.js";
 import { AllowlistRepository } from "./allowlists.js";
 import { startAzurite, type AzuriteTables } from "./azurite.js";
 import { BaselineRepository } from "./baselines.js";
@@ -9,7 +9,7 @@ import { IncidentRepository } from "./incidents.js";
 import { RuleStateRepository } from "./rule-state.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
-export function createStores(store: TableStore): Stores {
+export function createStores(store: TableStore): Repositories {
   return {
     ruleState: new RuleStateRepository(store),
     allowlists: new AllowlistRepository(store),
@@ -20,7 +20,7 @@ export function createStores(store: TableStore): Stores {
 
 export interface OpenedStorage {
   store: TableStore;
-  stores: Stores;
+  stores: Repositories;
   /** The Azurite started because nothing was configured, if any. */
   azurite?: AzuriteTables;
   close(): Promise<void>;

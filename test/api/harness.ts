@@ -47,7 +47,7 @@ export interface Host {
   url: string;
   config: Config;
   store: TableStore;
-  stores: Stores;
+  stores: Repositories;
   token(options?: TokenOptions): Promise<string>;
   /** fetch against the host: path relative to the host (e.g. /api/incidents). */
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;

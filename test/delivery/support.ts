@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { Webhook } from "standardwebhooks";
 import type { Alert } from "../../src/engine/incidents.js";
-import type { Severity } from "../../src/rules/rule.js";
+import type { Severity } from "../../src/model/severity.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { TableStore } from "../../src/store/tables.js";
 
