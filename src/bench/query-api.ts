@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
-import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
 
 export type Row = Record<string, unknown>;
 

@@ -8,8 +8,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { rules } from "../rules/index.js";
-import { fromMs, type DateTime } from "../rules/kql.js";
-import { mergeSightings, type SignInSighting } from "../sources/rows.js";
+import { fromMs, type DateTime } from "../model/time.js";
+import { mergeSightings, type SignInSighting } from "../model/rows.js";
 import { MAX_INGESTION_DELAY_MS } from "../sim/rows.js";
 import { TABLES } from "../sim/simulate.js";
 import { startAzurite } from "../store/azurite.js";

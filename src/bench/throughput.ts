@@ -3,13 +3,15 @@
 // alert objects: only the conditions, written again here from the seeds rather than
 // imported from the rules, so that the two agree by being checked, not by sharing code).
 // Both count alerts; the counts must be equal or the figure is refused.
-import { systemActor } from "../audit.js";
-import { allowlistsAt, LIST_DEFAULTS } from "../engine/allowlists.js";
+import { allowlistsAt } from "../engine/allowlists.js";
+import { systemActor } from "../model/actor.js";
+import { LIST_DEFAULTS } from "../model/allowlists.js";
 import { ipIsInAnyRange } from "../net/ip.js";
 import { rules } from "../rules/index.js";
-import { datetimeDiff, dynamicGet, equalsCi, has, hasAny, isNotEmpty, notInCi, parseJson, toDateTime, toString } from "../rules/kql.js";
-import type { Allowlists, KnownNetworks, RuleContext, Specs } from "../rules/rule.js";
-import { parseRow, rowSchemas, type AnyRow, type TableName } from "../sources/rows.js";
+import { parseRow, rowSchemas, toString, type AnyRow, type KnownNetworks, type TableName } from "../model/rows.js";
+import { toDateTime } from "../model/time.js";
+import { datetimeDiff, dynamicGet, equalsCi, has, hasAny, isNotEmpty, notInCi, parseJson } from "../rules/kql.js";
+import type { Allowlists, RuleContext, Specs } from "../rules/rule.js";
 
 const HOUR = 3_600_000;
 type Raw = Record<string, unknown>;

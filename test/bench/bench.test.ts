@@ -11,8 +11,7 @@ import { declaredRange, inScope, parseQuery, storedRow, type StoredRow } from ".
 import { shardOf } from "../../src/bench/run.js";
 import { defaultLists, engineAlerts, floorAlerts, type SampleLine } from "../../src/bench/throughput.js";
 import { TABLES, simulateTenant, type SimulateOptions } from "../../src/sim/simulate.js";
-import { scopeKql } from "../../src/rules/kql-text.js";
-import type { QuerySpec } from "../../src/rules/rule.js";
+import { scopeKql, type QuerySpec } from "../../src/model/query.js";
 
 const OPTIONS: SimulateOptions = { users: 120, days: 1, historyDays: 1, seed: 7, to: "2026-11-04T00:00:00.000Z" };
 const END = Date.parse(OPTIONS.to!) / HOUR;
