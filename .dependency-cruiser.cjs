@@ -20,6 +20,7 @@ module.exports = {
     only("delivery-layer", "^src/delivery/", "^src/(delivery|model|net|store)/|^src/engine/ports\\.ts$", "delivery/ imports model, net, store and the engine's ports"),
     only("api-layer", "^src/api/", "^src/(api|engine|rules|model|net|delivery)/", "api/ imports engine, rules, model, net, delivery; never store/ or sources/ directly"),
     only("sim-layer", "^src/sim/", "^src/(sim|model|rules|net)/", "sim/ imports model, rules, net"),
+    only("bench-tooling", "^src/bench/", "^src/(bench|engine|rules|model|net|sim|sources|store)/", "bench/ (the bench and the local query API) imports engine, rules, model, net, sim, sources, store; never the app, the API or the CLI"),
     only("functions-app-only", "^functions/", "^src/app\\.ts$|^functions/", "functions/ import only the app object (src/app.ts)"),
     {
       name: "app-not-cli",

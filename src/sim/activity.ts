@@ -98,6 +98,8 @@ const S_HOUR = 0x484f;
 const S_SESSION = 0x5345;
 
 interface UserDay {
+  /** The user's position in the workforce's list. */
+  slot: number;
   state: DayState;
   laptopSession: string;
   phoneSession: string;
@@ -117,6 +119,15 @@ class Networks {
 
   constructor(users: number) {
     this.days = new Int32Array(users * 9).fill(-1_000_000);
+  }
+
+  /** The state as it is now, and back to such a state: the only history that hours carry forward. */
+  snapshot(): Int32Array {
+    return this.days.slice();
+  }
+
+  restore(state: Int32Array): void {
+    this.days.set(state);
   }
 
   static index(user: User, site: Site): number {
@@ -163,28 +174,39 @@ export class Workforce {
     private readonly endMs: number,
     private readonly suppressInteractive: Suppression,
   ) {
+    // Per-user state is kept by position in `users` (a shard's users are some of the tenant's indexes).
     this.days = new Array(users.length);
     this.networks = new Networks(users.length);
   }
 
-  private userDay(user: User, day: number): UserDay {
-    const cached = this.days[user.index];
+  /** What hour `h + 1` needs from the hours up to `h`; `restore` it to generate from there again. */
+  snapshot(): Int32Array {
+    return this.networks.snapshot();
+  }
+
+  restore(state: Int32Array): void {
+    this.networks.restore(state);
+  }
+
+  private userDay(user: User, slot: number, day: number): UserDay {
+    const cached = this.days[slot];
     if (cached && cached.state.day === day) return cached;
     const state = dayState(this.seed, user, day, this.aux);
     const ids = this.aux.reseed(hash32(this.seed, S_SESSION, user.index, day));
-    const fresh = { state, laptopSession: ids.uuid(), phoneSession: ids.uuid() };
-    this.days[user.index] = fresh;
+    const fresh = { slot, state, laptopSession: ids.uuid(), phoneSession: ids.uuid() };
+    this.days[slot] = fresh;
     return fresh;
   }
 
   /** Adds every user's events of UTC hour `hour` (hours since the epoch) to `out`. */
   hour(hour: number, out: Buckets): void {
     const hourStart = hour * MS_HOUR;
-    for (const user of this.users) {
+    for (let slot = 0; slot < this.users.length; slot++) {
+      const user = this.users[slot]!;
       const localMs = hourStart + user.city.tz * 60_000;
       const day = Math.floor(localMs / MS_DAY);
       const localHour = Math.floor((localMs - day * MS_DAY) / MS_HOUR);
-      const ud = this.userDay(user, day);
+      const ud = this.userDay(user, slot, day);
       const kind = ud.state.kind;
       const ws = user.workStart;
       const we = ws + user.workHours;
@@ -280,10 +302,10 @@ export class Workforce {
     if (!interactive) {
       const network = Networks.index(user, site);
       if (network >= 0) {
-        if (result === "0" && auth !== Auth.MfaClaim && INTUNE_WATCHED.has(access.resource.name) && !this.networks.known(user.index, network, t)) {
+        if (result === "0" && auth !== Auth.MfaClaim && INTUNE_WATCHED.has(access.resource.name) && !this.networks.known(ud.slot, network, t)) {
           auth = Auth.MfaClaim;
         }
-        this.networks.use(user.index, network, t);
+        this.networks.use(ud.slot, network, t);
       }
     }
     const signIn: SignIn = {

@@ -33,6 +33,9 @@ export function iso(ms: number): string {
 /** Second precision without milliseconds: "2026-11-01T09:10:00Z" (token timestamps, audit values). */
 export const isoSeconds = (ms: number): string => iso(ms).slice(0, 19) + "Z";
 
+/** No row arrives this long after its event (see ingestionDelay). */
+export const MAX_INGESTION_DELAY_MS = 6 * 3_600_000;
+
 /** Ingestion delay: mostly 1-8 minutes, about 0.5% of rows 1-6 hours late. */
 export function ingestionDelay(rng: Rand): number {
   if (rng.chance(0.005)) return 3_600_000 + rng.int(5 * 3_600_000);

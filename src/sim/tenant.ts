@@ -105,7 +105,11 @@ function isGuestIndex(i: number): boolean {
   return i % 50 === 7;
 }
 
-export function buildUsers(count: number, seed: number): User[] {
+/**
+ * The tenant's `count` users; with `keep`, only those whose UPN it accepts (a shard), each
+ * still the user it is in the whole tenant (same index, UPN and networks).
+ */
+export function buildUsers(count: number, seed: number, keep?: (upn: string) => boolean): User[] {
   const users: User[] = [];
   const taken = new Map<string, number>();
   const rng = new Rand(0);
@@ -131,6 +135,7 @@ export function buildUsers(count: number, seed: number): User[] {
       taken.set(local, n);
       upn = `${local}${n > 1 ? n : ""}@${DOMAIN}`;
     }
+    if (keep && !keep(upn)) continue;
     const id = rng.uuid();
     const home = networkSite(rng, rng.pick(countryNetworks(HOME_ISPS, city.country)), city);
     const egress = CORP_EGRESS[city.country];

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { kqlString } from "../../src/model/query.js";
-import { decodeKqlLiteral, decodeKqlLiteralList } from "../support/kql-literal.js";
+import { decodeKqlLiteral, decodeKqlLiteralList } from "../../src/bench/kql-literal.js";
 import { loadKusto, validateKql } from "../support/kusto.js";
 
 interface Token {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { loadKusto, validateKql } from "../support/kusto.js";
-import { LOG_ANALYTICS_SCHEMAS } from "../support/kusto-schemas.js";
+import { LOG_ANALYTICS_SCHEMAS } from "../../src/bench/kusto-schemas.js";
 
 // Seed queries, copied verbatim from /work/shared/seeds and /work/shared/reference/rules (only the
 // changes noted below), so this suite does not depend on files outside the repository.

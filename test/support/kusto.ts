@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 
-import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
+import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "../../src/bench/kusto-schemas.js";
 
 // Minimal structural types for the parts of the Bridge API used here (the package's own .d.ts
 // declares global namespaces and is 1.7 MB; it is not referenced).

@@ -1,4 +1,4 @@
-// A decoder of the string literals kqlString() writes, for tests: verbatim @"..." (only
+// A decoder of the string literals kqlString() writes, for the local query API and tests: verbatim @"..." (only
 // `""` escaped) and regular "..." with \\, \" and \uXXXX escapes. Strict: anything else
 // is an error, so a literal kqlString should never write fails loudly.
 

@@ -7,7 +7,7 @@
  * and `Type` string columns. Column names are case-sensitive in KQL (e.g. CloudAppEvents has `ISP`,
  * not `Isp`), so spell them exactly as Log Analytics does.
  *
- * Used by test/support/kusto.ts to analyse KQL text; a renamed or misspelled column in a detection
+ * Used by test/support/kusto.ts and by the local query API (src/bench/query-api.ts) to analyse KQL text; a renamed or misspelled column in a detection
  * query then fails the KQL validator tests.
  */
 
