@@ -127,22 +127,31 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
   return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
 }
 
-/** A window's inputs for a rule: its first-stage queries, then the follow-up they call for. */
+/**
+ * A window's inputs for a rule: its first-stage queries, then the follow-up they call for
+ * (each name's rows from its disjoint queries together).
+ */
 export async function fetchInputs(rule: Rule, window: Window, source: LogSource): Promise<{ inputs: Results<Specs>; rowsFetched: number; rejected: Rejection[] }> {
   const rejected: Rejection[] = [];
   let rowsFetched = 0;
-  const fetchAll = async (specs: Specs) => {
+  const fetchAll = async (specs: Record<string, readonly QuerySpec[]>) => {
     const entries = await Promise.all(
-      Object.entries(specs).map(async ([name, spec]) => {
-        const result = spec.accounts?.length === 0 ? { rows: [], rejected: [] } : await source.rows(spec, rule.kql(name, spec), `${rule.meta.id}/${name}`);
-        rowsFetched += result.rows.length;
-        rejected.push(...result.rejected);
-        return [name, result.rows] as const;
+      Object.entries(specs).map(async ([name, list]) => {
+        const parts: unknown[][] = [];
+        for (const spec of list) {
+          if (spec.accounts?.length === 0) continue;
+          const result = await source.rows(spec, rule.kql(name, spec), `${rule.meta.id}/${name}`);
+          rowsFetched += result.rows.length;
+          rejected.push(...result.rejected);
+          parts.push(result.rows);
+        }
+        return [name, parts.length === 1 ? parts[0]! : parts.flat()] as const;
       }),
     );
     return Object.fromEntries(entries) as Results<Specs>;
   };
-  const first = await fetchAll(rule.queries(window));
+  const firstSpecs = rule.queries(window);
+  const first = await fetchAll(Object.fromEntries(Object.entries(firstSpecs).map(([name, spec]) => [name, [spec]])));
   const inputs = rule.followUp ? { ...first, ...(await fetchAll(rule.followUp(window, first))) } : first;
   return { inputs, rowsFetched, rejected };
 }
