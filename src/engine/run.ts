@@ -41,6 +41,8 @@ export interface RunOptions {
   eventRange?: TimeRange;
   /** The lease this run holds on the rule: who it is, how long a claim lasts unrenewed, how often it is renewed. */
   lease?: { owner?: string; ttlMs?: number; renewMs?: number };
+  /** Called once this run holds the rule's lease (rules that share reads start after the first of them has it). */
+  onLease?: () => void;
 }
 
 
@@ -81,6 +83,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
   if (!(await stores.ruleState.get(id))) await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule)));
   // Two invocations of one rule never process windows at once: the loser throws LeaseHeld.
   const lease = await holdLease(stores.ruleState, id, owner, deps.now, options.lease?.ttlMs, options.lease?.renewMs);
+  options.onLease?.();
   try {
     const state = () => lease.state;
     const windows = planWindows(frequencyOf(rule), state().windowEnd, options.until, options.maxWindows);

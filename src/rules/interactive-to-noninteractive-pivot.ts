@@ -5,7 +5,7 @@
 // evaluated when its later side arrives, including a side that arrived late.
 import type { SignInRow } from "../sources/rows.js";
 import { between, isoOf, TICKS_PER_MS, toMs, type DateTime } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
+import { ARRIVAL, exactTimes, nonInteractiveArrivalsKql, scopeKql } from "./kql-text.js";
 import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
 
 const MINUTE_MS = 60_000;
@@ -53,6 +53,8 @@ export const interactiveToNonInteractivePivot = defineRule({
   }),
 
   kql: (name, spec) => {
+    // The window's non-interactive sign-ins: the same read as the Intune rule's (evaluate() keeps the successful ones).
+    if (name === "nonInteractive") return nonInteractiveArrivalsKql(spec);
     const interactiveSide = name === "interactive" || name === "earlierInteractive";
     return [
       scopeKql(spec),

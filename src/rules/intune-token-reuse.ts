@@ -4,7 +4,7 @@
 // being re-read from Log Analytics on every run.
 import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
+import { nonInteractiveArrivalsKql, scopeKql } from "./kql-text.js";
 import type { SignInRow } from "../sources/rows.js";
 import { arrivedIn, defineRule, identity, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
 
@@ -36,14 +36,8 @@ export const intuneTokenReuse = defineRule({
   queries: (w: Window) => ({ signIns: arrivedIn("AADNonInteractiveUserSignInLogs", w) }),
 
   // Every non-interactive sign-in of the hour, whatever its result or resource: one read
-  // serves both the detection (evaluate narrows) and the hourly baseline update (observe).
-  kql: (_name, spec) =>
-    [
-      scopeKql(spec),
-      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
-        ` ResourceDisplayName, AppDisplayName, UserAgent, AuthenticationDetails, LocationDetails, Location`,
-      exactTimes("TimeGenerated", "_TimeReceived"),
-    ].join("\n"),
+  // serves the detection (evaluate narrows), the hourly baseline update (observe) and the pivot.
+  kql: (_name, spec) => nonInteractiveArrivalsKql(spec),
 
   // | summarize KnownIPs = make_set(IPAddress), KnownASNs = make_set(tostring(AutonomousSystemNumber))
   //   by UPN = tolower(UserPrincipalName)   over every non-interactive sign-in, whatever its result;

@@ -54,3 +54,18 @@ export const ARRIVAL = "_TimeReceived = ingestion_time()";
 export function exactTimes(...columns: string[]): string {
   return `| extend ${columns.map((c) => `${c} = tostring(${c})`).join(", ")}`;
 }
+
+/**
+ * The non-interactive sign-ins that arrived in a window, in one text for every rule that
+ * reads them (the Intune rule, with its baseline update, and the pivot): rules that run
+ * together then read the hour once (src/engine/shared-reads.ts). Every column either rule
+ * reads, and no filter: Intune's baseline learns from sign-ins of any result.
+ */
+export function nonInteractiveArrivalsKql(spec: QuerySpec): string {
+  return [
+    scopeKql(spec),
+    `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, LocationDetails,` +
+      ` ResultType, AuthenticationRequirement, ConditionalAccessStatus, AuthenticationDetails, ResourceDisplayName, AppDisplayName, UserAgent`,
+    exactTimes("TimeGenerated", "_TimeReceived"),
+  ].join("\n");
+}
