@@ -2,7 +2,7 @@
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
 import { fromMs, type DateTime } from "../rules/kql.js";
-import { DEFAULT_MAX_LATENESS_MS, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
+import { DEFAULT_MAX_LATENESS_MS, frequencyOf, parseDuration, type BaselineView, type FollowUpSpecs, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../sources/rows.js";
 import type { LogSource } from "../sources/source.js";
 import type { AllowlistRepository } from "../store/allowlists.js";
@@ -137,7 +137,7 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
 export async function fetchInputs(rule: Rule, window: Window, source: LogSource): Promise<{ inputs: Results<Specs>; rowsFetched: number; rejected: Rejection[] }> {
   const rejected: Rejection[] = [];
   let rowsFetched = 0;
-  const fetchAll = async (specs: Record<string, readonly QuerySpec[]>) => {
+  const fetchAll = async (specs: FollowUpSpecs) => {
     const entries = await Promise.all(
       Object.entries(specs).map(async ([name, list]) => {
         const parts: unknown[][] = [];
@@ -153,8 +153,7 @@ export async function fetchInputs(rule: Rule, window: Window, source: LogSource)
     );
     return Object.fromEntries(entries) as Results<Specs>;
   };
-  const firstSpecs = rule.queries(window);
-  const first = await fetchAll(Object.fromEntries(Object.entries(firstSpecs).map(([name, spec]) => [name, [spec]])));
+  const first = await fetchAll(Object.fromEntries(Object.entries(rule.queries(window)).map(([name, spec]) => [name, [spec]])));
   const inputs = rule.followUp ? { ...first, ...(await fetchAll(rule.followUp(window, first))) } : first;
   return { inputs, rowsFetched, rejected };
 }
