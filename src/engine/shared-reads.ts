@@ -2,9 +2,10 @@
 // pivot both read a window's non-interactive sign-ins (the largest table by far) with one
 // KQL text; run side by side over a shared source, each window's arrivals are fetched by
 // whichever rule asks first and handed to the other.
-import { frequencyOf, type QuerySpec, type Rule } from "../rules/rule.js";
-import type { RowOf, TableName } from "../sources/rows.js";
-import type { Fetched, LogSource } from "../sources/source.js";
+import type { QuerySpec } from "../model/query.js";
+import type { Fetched, RowOf, TableName } from "../model/rows.js";
+import { frequencyOf, type Rule } from "../rules/rule.js";
+import type { LogSource } from "./ports.js";
 
 /** What identifies one read: the table, the spec's scope and the KQL text. */
 const readKey = (spec: QuerySpec, kql: string) => JSON.stringify([spec.table, spec.arrived, spec.time, kql]);

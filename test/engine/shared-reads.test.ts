@@ -2,7 +2,7 @@
 // pivot runs both, side by side, and each window's non-interactive sign-ins are one query
 // to the (fake) query API, through the real LogsQueryClient; each rule still alerts as alone.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { readGroup } from "../../src/engine/shared-reads.js";
 import { rules } from "../../src/rules/index.js";
@@ -21,7 +21,7 @@ const at_ = (hour: number) => ({ now: T + (hour - 10) * HOUR + DELAY });
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
-let stores: Stores;
+let stores: Repositories;
 beforeAll(async () => {
   azurite = await startAzurite();
 });
