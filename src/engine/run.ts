@@ -2,7 +2,7 @@
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
 import { alignDown, type DateTime, DEFAULT_MAX_LATENESS_MS, fromMs, planWindows, type TimeRange, type Window } from "../model/time.js";
-import { frequencyOf, parseDuration, type BaselineView, type Results, type Rule, type RuleContext, type Specs } from "../rules/rule.js";
+import { frequencyOf, parseDuration, type BaselineView, type FollowUpSpecs, type Results, type Rule, type RuleContext, type Specs } from "../rules/rule.js";
 import type { QuerySpec } from "../model/query.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../model/rows.js";
 import type { LogSource, RunStores } from "./ports.js";
@@ -34,6 +34,8 @@ export interface RunOptions {
   eventRange?: TimeRange;
   /** The lease this run holds on the rule: who it is, how long a claim lasts unrenewed, how often it is renewed. */
   lease?: { owner?: string; ttlMs?: number; renewMs?: number };
+  /** Called once this run holds the rule's lease (rules that share reads start after the first of them has it). */
+  onLease?: () => void;
 }
 
 
@@ -62,6 +64,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
   if (!(await stores.ruleState.get(id))) await initialize(rule, deps, alignDown(options.startAt, frequencyOf(rule)));
   // Two invocations of one rule never process windows at once: the loser throws LeaseHeld.
   const lease = await holdLease(stores.ruleState, id, owner, deps.now, options.lease?.ttlMs, options.lease?.renewMs);
+  options.onLease?.();
   try {
     const state = () => lease.state;
     const windows = planWindows(frequencyOf(rule), state().windowEnd, options.until, options.maxWindows);
@@ -108,22 +111,30 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
   return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
 }
 
-/** A window's inputs for a rule: its first-stage queries, then the follow-up they call for. */
+/**
+ * A window's inputs for a rule: its first-stage queries, then the follow-up they call for
+ * (each name's rows from its disjoint queries together).
+ */
 export async function fetchInputs(rule: Rule, window: Window, source: LogSource): Promise<{ inputs: Results<Specs>; rowsFetched: number; rejected: Rejection[] }> {
   const rejected: Rejection[] = [];
   let rowsFetched = 0;
-  const fetchAll = async (specs: Specs) => {
+  const fetchAll = async (specs: FollowUpSpecs) => {
     const entries = await Promise.all(
-      Object.entries(specs).map(async ([name, spec]) => {
-        const result = spec.accounts?.length === 0 ? { rows: [], rejected: [] } : await source.rows(spec, rule.kql(name, spec), `${rule.meta.id}/${name}`);
-        rowsFetched += result.rows.length;
-        rejected.push(...result.rejected);
-        return [name, result.rows] as const;
+      Object.entries(specs).map(async ([name, list]) => {
+        const parts: unknown[][] = [];
+        for (const spec of list) {
+          if (spec.accounts?.length === 0) continue;
+          const result = await source.rows(spec, rule.kql(name, spec), `${rule.meta.id}/${name}`);
+          rowsFetched += result.rows.length;
+          rejected.push(...result.rejected);
+          parts.push(result.rows);
+        }
+        return [name, parts.length === 1 ? parts[0]! : parts.flat()] as const;
       }),
     );
     return Object.fromEntries(entries) as Results<Specs>;
   };
-  const first = await fetchAll(rule.queries(window));
+  const first = await fetchAll(Object.fromEntries(Object.entries(rule.queries(window)).map(([name, spec]) => [name, [spec]])));
   const inputs = rule.followUp ? { ...first, ...(await fetchAll(rule.followUp(window, first))) } : first;
   return { inputs, rowsFetched, rejected };
 }

@@ -2,12 +2,13 @@
 // delay (at most maxWindows of them, and none begun after RUN_BUDGET_MS; a longer backlog
 // resumes in the next invocation), under the rule's lease, and record the rule's health.
 import { alignDown } from "../model/time.js";
-import { ruleById } from "../rules/index.js";
+import { ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import { TableMissing, type Fetched } from "../model/rows.js";
 import type { LogSource, Stores } from "./ports.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
+import { readGroup, shareReads } from "./shared-reads.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
@@ -42,20 +43,48 @@ export type ScheduledOutcome =
   | { status: "table-missing"; table: string; newly: boolean; health: RuleHealth };
 
 /**
- * Runs one rule as its timer does. A failed window is recorded in the rule's health and
- * rethrown (its checkpoint did not move, so the next invocation retries it).
+ * Runs one rule as its timer does, together with the rules that share its reads (its read
+ * group: the Intune rule and the pivot both read the window's non-interactive sign-ins), over
+ * one source that reads each window's shared rows once. Whichever timer of the group fires,
+ * the invocation that takes the lease of the group's first rule (in list order) runs them all,
+ * side by side; another invocation finds that lease held and stops ("busy"). Each rule keeps
+ * its own lease, checkpoint and health. A failed window of the timer's own rule is recorded in
+ * its health and rethrown (its checkpoint did not move, so the next invocation retries it); a
+ * group member's failure is recorded in that rule's health and reported by its own timer.
  */
 export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise<ScheduledOutcome> {
   const rule = ruleById(ruleId);
   if (!rule) throw new Error(`no rule with id ${ruleId}`);
   const reason = await disabledReason(ruleId, deps);
   if (reason) return { status: "disabled", reason };
+  const group: Rule[] = [];
+  for (const member of readGroup(rule, rules)) if (member === rule || !(await disabledReason(member.meta.id, deps))) group.push(member);
+  if (group.length === 1) return runOne(rule, deps);
+  group.sort((a, b) => rules.indexOf(a) - rules.indexOf(b));
+  const shared = { ...deps, source: shareReads(deps.source, group.length) };
+  const [first, ...rest] = group as [Rule, ...Rule[]];
+  let leased!: () => void;
+  const lease = new Promise<void>((resolve) => (leased = resolve));
+  const firstRun = runOne(first, shared, leased);
+  // The others start once the first holds its lease, or has stopped without it.
+  const stopped = await Promise.race([lease.then(() => null), firstRun.then((outcome) => outcome, () => null)]);
+  const busy = stopped?.status === "busy" ? stopped : null;
+  const runs = [firstRun, ...rest.map((member) => (busy ? Promise.resolve(busy) : runOne(member, shared)))];
+  const outcomes = await Promise.allSettled(runs);
+  const own = outcomes[group.indexOf(rule)]!;
+  if (own.status === "rejected") throw own.reason;
+  return own.value;
+}
+
+/** One rule's due windows, and its health recorded. */
+async function runOne(rule: Rule, deps: ScheduledDeps, onLease?: () => void): Promise<ScheduledOutcome> {
+  const ruleId = rule.meta.id;
   const started = deps.now();
   const until = started - deps.ingestionDelayMs;
   const frequency = frequencyOf(rule);
   // A rule that never ran starts with the last complete window.
   const startAt = alignDown(until, frequency) - frequency;
-  const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS };
+  const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS, onLease };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
   const counter = { rows: 0, rejected: 0, heldBack: 0 };
   const onWindow = (report: WindowReport) => void (counter.heldBack += report.heldBack);

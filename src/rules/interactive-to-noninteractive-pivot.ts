@@ -6,11 +6,12 @@
 import type { SignInRow } from "../model/rows.js";
 import { between } from "./kql.js";
 import { type DateTime, isoOf, TICKS_PER_MS, toMs, type Window } from "../model/time.js";
-import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { ARRIVAL, exactTimes, nonInteractiveArrivalsKql } from "./kql-text.js";
 import { arrivedIn, type QuerySpec, scopeKql } from "../model/query.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 const MINUTE = BigInt(MINUTE_MS) * TICKS_PER_MS;
 /** | where (TimeGenerated - InteractiveTime) between (1m .. 2h): inclusive, exact to the 100-ns tick. */
 const MIN_GAP = MINUTE;
@@ -54,6 +55,8 @@ export const interactiveToNonInteractivePivot = defineRule({
   }),
 
   kql: (name, spec) => {
+    // The window's non-interactive sign-ins: the same read as the Intune rule's (evaluate() keeps the successful ones).
+    if (name === "nonInteractive") return nonInteractiveArrivalsKql(spec);
     const interactiveSide = name === "interactive" || name === "earlierInteractive";
     return [
       scopeKql(spec),
@@ -100,25 +103,40 @@ export const interactiveToNonInteractivePivot = defineRule({
   },
 });
 
-/** The users of the rows that could pair, and their time span shifted by the join's bounds. */
+/**
+ * The users of the rows that could pair, each with its own time span (its rows' span shifted by
+ * the join's bounds), so that one user's late row never widens another user's span. Users whose
+ * spans begin and end in the same hours share a query, over the union of their spans: at most
+ * an hour wider at each end than a user's own, and a handful of queries in a steady hour.
+ */
 function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   table: T,
   w: Window,
   rows: readonly SignInRow[],
   fromOffset: DateTime,
   toOffset: DateTime,
-): QuerySpec<T> {
-  let min: DateTime | null = null;
-  let max: DateTime | null = null;
-  const accounts = new Set<string>();
+): QuerySpec<T>[] {
+  const spans = new Map<string, { min: DateTime; max: DateTime }>();
   for (const row of rows) {
-    accounts.add(row.UserPrincipalName.toLowerCase());
-    if (min === null || row.TimeGenerated < min) min = row.TimeGenerated;
-    if (max === null || row.TimeGenerated > max) max = row.TimeGenerated;
+    const account = row.UserPrincipalName.toLowerCase();
+    const span = spans.get(account);
+    if (!span) spans.set(account, { min: row.TimeGenerated, max: row.TimeGenerated });
+    else if (row.TimeGenerated < span.min) span.min = row.TimeGenerated;
+    else if (row.TimeGenerated > span.max) span.max = row.TimeGenerated;
   }
-  if (min === null || max === null) return { table, arrived: { to: w.start }, time: { from: w.start, to: w.start }, accounts: [] };
-  // Whole milliseconds that cover the exact span: evaluate() applies the exact bounds.
-  return { table, arrived: { to: w.start }, time: { from: toMs(min + fromOffset), to: toMs(max + toOffset) + 1 }, accounts: [...accounts].sort() };
+  const groups = new Map<string, QuerySpec<T> & { accounts: string[] }>();
+  for (const [account, { min, max }] of spans) {
+    // Whole milliseconds that cover the exact span: evaluate() applies the exact bounds.
+    const time = { from: toMs(min + fromOffset), to: toMs(max + toOffset) + 1 };
+    const key = `${Math.floor(time.from / HOUR_MS)}:${Math.ceil(time.to / HOUR_MS)}`;
+    const group = groups.get(key);
+    if (!group) groups.set(key, { table, arrived: { to: w.start }, time, accounts: [account] });
+    else {
+      group.accounts.push(account);
+      group.time = { from: Math.min(group.time.from, time.from), to: Math.max(group.time.to, time.to) };
+    }
+  }
+  return [...groups.values()].map((group) => ({ ...group, accounts: group.accounts.sort() })).sort((a, b) => a.time.from - b.time.from || a.time.to - b.time.to);
 }
 
 /** | where ResultType == 0 */

@@ -81,8 +81,12 @@ export const groupByAccount = {
   },
 } as const satisfies RuleMeta["incidentConfiguration"];
 
+/** A rule's first-stage queries, by name. */
 export type Specs = Record<string, QuerySpec>;
-export type Results<S extends Specs> = { [K in keyof S]: RowOf<S[K]["table"]>[] };
+/** Follow-up queries, by name: each name's rows come from several disjoint queries (accounts grouped by time span). */
+export type FollowUpSpecs = Record<string, readonly QuerySpec[]>;
+type TableOf<S> = S extends readonly QuerySpec<infer T>[] ? T : S extends QuerySpec<infer T> ? T : never;
+export type Results<S extends Specs | FollowUpSpecs> = { [K in keyof S]: RowOf<TableOf<S[K]>>[] };
 
 export type Entity =
   | { type: "account"; name: string; upnSuffix?: string }
@@ -140,7 +144,7 @@ export function identity(...parts: (string | number | bigint | boolean | null | 
   return parts.map((p) => (p === null || p === undefined ? "" : String(p)));
 }
 
-export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Specs> {
+export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpecs = FollowUpSpecs> {
   meta: RuleMeta;
   /** First-stage queries for a window. */
   queries(window: Window): S1;
@@ -169,9 +173,9 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Spe
 }
 
 /** A rule with its type parameters erased, for lists of rules. */
-export type Rule = RuleDefinition<Specs, Specs>;
+export type Rule = RuleDefinition<Specs, FollowUpSpecs>;
 
-export function defineRule<S1 extends Specs, S2 extends Specs = Record<never, never>>(rule: RuleDefinition<S1, S2>): Rule {
+export function defineRule<S1 extends Specs, S2 extends FollowUpSpecs = Record<never, never>>(rule: RuleDefinition<S1, S2>): Rule {
   RuleMeta.parse(rule.meta);
   return rule as unknown as Rule;
 }

@@ -4,7 +4,8 @@
 // a partial failure caused by a limit, or a result at the row or size limit (the service
 // truncates at 500,000 rows / ~100 MB, without an error in some cases), is split into
 // disjoint parts (arrival-time halves, then user-hash partitions for sign-in tables) and
-// each part queried again until every part fits. Anything else that fails throws, so the
+// each part queried again until every part fits. A query text longer than MAX_QUERY_BYTES
+// (a long account list) is split into queries over halves of the list before it is sent. Anything else that fails throws, so the
 // engine leaves the window's checkpoint where it was.
 import type { Agent } from "node:https";
 import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type LogsTable } from "@azure/monitor-query-logs";
@@ -16,6 +17,12 @@ import { type Fetched, parseRow, type Rejection, type RowOf, rowSchemas, type Si
 /** The query API's own caps: 500,000 rows; the size cap is ~100 MB, we stop well below it. */
 export const SERVICE_ROW_LIMIT = 500_000;
 export const DEFAULT_BYTE_LIMIT = 64 * 1024 * 1024;
+/**
+ * The longest query text tokenwatch sends: 64 KiB. Far below what the query API accepts in
+ * a request body, and small enough that parsing the text is never a cost of its own; a
+ * follow-up over 20,000 accounts is split into about six queries rather than sent as 340 KB.
+ */
+export const MAX_QUERY_BYTES = 64 * 1024;
 
 export interface LogAnalyticsOptions {
   workspaceId: string;
@@ -37,6 +44,11 @@ export interface LogAnalyticsOptions {
   maxPartitions?: number;
   /** The most queries one spec may cost, splits included. */
   maxQueries?: number;
+  /**
+   * The longest query text sent, in UTF-8 bytes (default MAX_QUERY_BYTES): a longer one (a
+   * follow-up's account list) is split into queries over parts of the list.
+   */
+  maxQueryBytes?: number;
   /** Called once per HTTP query answered (for measurements and logs). */
   onQuery?: (event: QueryEvent) => void;
 }
@@ -92,6 +104,14 @@ export class LogAnalyticsQueryError extends Error {
 
 const SIGN_IN_TABLES: readonly TableName[] = ["SigninLogs", "AADNonInteractiveUserSignInLogs"];
 
+/** A part over each half of its account list (none when it has fewer than two accounts). */
+function splitAccounts(part: Part): Part[] | null {
+  const accounts = part.spec.accounts;
+  if (!accounts || accounts.length < 2) return null;
+  const mid = Math.ceil(accounts.length / 2);
+  return [accounts.slice(0, mid), accounts.slice(mid)].map((half) => ({ ...part, spec: { ...part.spec, accounts: half } }));
+}
+
 /** One disjoint piece of a spec: a narrower spec, optionally one user-hash partition of it. */
 interface Part {
   spec: QuerySpec;
@@ -140,6 +160,7 @@ export class LogAnalyticsSource {
       minSliceMs: options.minSliceMs ?? 60_000,
       maxPartitions: options.maxPartitions ?? 64,
       maxQueries: options.maxQueries ?? 512,
+      maxQueryBytes: options.maxQueryBytes ?? MAX_QUERY_BYTES,
       onQuery: options.onQuery,
     };
   }
@@ -213,8 +234,16 @@ export class LogAnalyticsSource {
     let queries = 0;
     while (queue.length > 0) {
       const part = queue.shift()!;
+      const text = render(part);
+      if (Buffer.byteLength(text) > this.o.maxQueryBytes) {
+        // Too long to send: the account list in halves, each a query of its own.
+        const halves = rest === undefined ? null : splitAccounts(part);
+        if (!halves) throw new LogAnalyticsQueryError(label, `query text of ${Buffer.byteLength(text)} bytes exceeds ${this.o.maxQueryBytes}, and it has no account list to split`);
+        queue.unshift(...halves);
+        continue;
+      }
       if (++queries > this.o.maxQueries) throw new LogAnalyticsQueryError(label, `still incomplete after ${this.o.maxQueries} queries`);
-      const answer = await this.query(render(part), part.spec, label);
+      const answer = await this.query(text, part.spec, label);
       if (answer.complete) {
         out.push(...answer.rows);
         continue;

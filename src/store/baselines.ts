@@ -3,7 +3,8 @@
 // Partitions are 32 hash buckets of the account, RowKeys `<account>|ip:<ip>` and
 // `<account>|asn:<asn>`. An hour's sightings of tens of thousands of users then go out as
 // a few hundred entity-group transactions (100 entities each, one partition each) instead
-// of one per user, while one account's baseline is still a single prefix query.
+// of one per user, while one account's baseline is still a single prefix query (one
+// contiguous RowKey range of one partition, never several ranges OR'd into a scan).
 import type { TransactionAction } from "@azure/data-tables";
 import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../model/time.js";
 import type { KnownNetworks, SignInSighting } from "../model/rows.js";
@@ -24,10 +25,8 @@ const CONCURRENCY = 16;
 const RECENT_SPAN: DateTime = 2n * 3_600_000n * TICKS_PER_MS;
 /** A write that lost a race with another writer is re-read and merged again, this many times. */
 const MERGE_ATTEMPTS = 8;
-/** Each bucket's guard row: rewritten by every merge into the bucket (no lastSeen, so no query returns it). */
+/** Each bucket's guard row: rewritten by every merge into the bucket (no lastSeen, so no query of entries returns it). */
 const GUARD = "~merge";
-/** 1 (partition) + 1 (lastSeen) + 2 per account <= 15 comparisons per filter. */
-const ACCOUNTS_PER_QUERY = 6;
 
 /** FNV-1a of the account, to spread accounts evenly over the buckets. */
 export function bucketOf(account: string): string {
@@ -38,7 +37,16 @@ export function bucketOf(account: string): string {
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
 
+/** A bucket's guard row: its ETag (undefined: no guard yet) and the newest lastSeen written into the bucket. */
+interface Guard {
+  etag: string | undefined;
+  newest: DateTime | null;
+}
+
 export class BaselineRepository {
+  /** Each bucket's guard as this repository last wrote it. */
+  private readonly guards = new Map<string, Guard>();
+
   constructor(private readonly store: TableStore) {}
 
   /**
@@ -68,53 +76,74 @@ export class BaselineRepository {
    * ETag read first (TableStore.submitGuarded), so a write goes through only if nobody wrote
    * the bucket since this writer read it: what it read is still what is stored, and the
    * entries the bucket read did not return were last seen before every recent sighting here.
+   *
+   * The guard also records the newest lastSeen ever written into its bucket, so no stored
+   * entry is later than it: sightings after it are written without reading anything. The
+   * guard as this repository last wrote it is kept, and used instead of reading the guard
+   * again; if another writer changed the bucket since, the write fails on the ETag and the
+   * merge starts again from a fresh read.
    */
   private async mergeBucket(partitionKey: string, entries: Map<string, DateTime>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const guardEtag = (await this.store.get("Baselines", partitionKey, GUARD))?.etag;
-      const stored = await this.storedEntries(partitionKey, entries);
+      const guard = this.guards.get(partitionKey) ?? (await this.readGuard(partitionKey));
+      const stored = await this.storedEntries(partitionKey, entries, guard.newest);
+      let newest = guard.newest;
       const actions: TransactionAction[] = [];
       for (const [rowKey, lastSeen] of entries) {
         const current = stored.get(rowKey);
+        if (newest === null || lastSeen > newest) newest = lastSeen;
         // The entity is nothing but lastSeen: Replace, which skips the read Merge implies.
         if (current === undefined || lastSeen > current) actions.push(["upsert", { partitionKey, rowKey, lastSeen: sortableIso(lastSeen) }, "Replace"]);
       }
       const transactions: TransactionAction[][] = [];
       for (let i = 0; i < actions.length; i += MAX_BATCH - 1) transactions.push(actions.slice(i, i + MAX_BATCH - 1));
+      const row = { partitionKey, rowKey: GUARD, ...(newest === null ? {} : { newest: sortableIso(newest) }) };
       try {
-        await this.store.submitGuarded("Baselines", { partitionKey, rowKey: GUARD }, guardEtag, transactions);
+        const etag = await this.store.submitGuarded("Baselines", row, guard.etag, transactions);
+        if (etag) this.guards.set(partitionKey, { etag, newest });
         return;
       } catch (error) {
+        this.guards.delete(partitionKey);
         const status = statusOf(error);
         if ((status !== 412 && status !== 409) || attempt >= MERGE_ATTEMPTS) throw error;
       }
     }
   }
 
+  private async readGuard(partitionKey: string): Promise<Guard> {
+    const row = await this.store.get<{ newest?: string }>("Baselines", partitionKey, GUARD);
+    return { etag: row?.etag, newest: row?.newest === undefined ? null : toDateTime(row.newest) };
+  }
+
   /**
    * What the table holds for a bucket's entries, as far as it matters: an entry's stored
-   * lastSeen where it might be later than this write's. One query reads the entries seen at
-   * or after the oldest recent sighting; sightings much older than the bucket's newest (rows
-   * that arrived days late) are point reads, so that they never widen that query to days of
-   * entries. An entry with no value here is absent, or older than every sighting written.
+   * lastSeen where it might be later than this write's. Entries sighted after the bucket's
+   * newest (`newest`, null: not known) need no read. Of the others, one query reads the
+   * entries seen at or after the oldest recent sighting; sightings much older than the
+   * newest of them (rows that arrived days late) are point reads, so that they never widen
+   * that query to days of entries. An entry with no value here is absent, or older than
+   * every sighting written.
    */
-  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>): Promise<Map<string, DateTime>> {
+  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>, bucketNewest: DateTime | null): Promise<Map<string, DateTime>> {
+    const uncertain = new Map<string, DateTime>();
+    for (const [rowKey, t] of entries) if (bucketNewest === null || t <= bucketNewest) uncertain.set(rowKey, t);
+    const stored = new Map<string, DateTime>();
+    if (uncertain.size === 0) return stored;
     let newest: DateTime | null = null;
-    for (const t of entries.values()) if (newest === null || t > newest) newest = t;
+    for (const t of uncertain.values()) if (newest === null || t > newest) newest = t;
     const recentFrom = newest! - RECENT_SPAN;
     let oldestRecent = newest!;
     const old: string[] = [];
-    for (const [rowKey, t] of entries) {
+    for (const [rowKey, t] of uncertain) {
       if (t < recentFrom) old.push(rowKey);
       else if (t < oldestRecent) oldestRecent = t;
     }
-    const stored = new Map<string, DateTime>();
     const keep = (rowKey: string, lastSeen: string) => {
       const t = toDateTime(lastSeen);
       if (t !== null) stored.set(rowKey, t);
     };
     const recent = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`);
-    for (const e of recent) if (e.rowKey && entries.has(e.rowKey)) keep(e.rowKey, e.lastSeen);
+    for (const e of recent) if (e.rowKey && uncertain.has(e.rowKey)) keep(e.rowKey, e.lastSeen);
     await forEachLimit(old, CONCURRENCY, async (rowKey) => {
       if (stored.has(rowKey)) return;
       const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
@@ -125,41 +154,27 @@ export class BaselineRepository {
 
   /**
    * The known networks of each account, counting only entries seen after `since` (the
-   * baseline period). Accounts of one bucket are read together, a few per query: Table
-   * Storage allows at most 15 comparisons in a filter (partition, lastSeen, and a RowKey
-   * range of two per account).
+   * baseline period): one query per account, the contiguous RowKey range of its prefix in
+   * its bucket. Table Storage answers a single key range within a partition by seeking to
+   * it; a filter that ORs several ranges is served as a scan of the whole partition.
    */
   async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {
     const out = new Map<string, KnownNetworks>();
-    const sinceIso = sortableIso(fromMs(since));
-    const byBucket = new Map<string, string[]>();
-    for (const account of new Set(accounts)) {
-      const bucket = bucketOf(account);
-      const group = byBucket.get(bucket);
-      if (group) group.push(account);
-      else byBucket.set(bucket, [account]);
-    }
-    const queries: { bucket: string; accounts: string[] }[] = [];
-    for (const [bucket, list] of byBucket)
-      for (let i = 0; i < list.length; i += ACCOUNTS_PER_QUERY) queries.push({ bucket, accounts: list.slice(i, i + ACCOUNTS_PER_QUERY) });
-    await forEachLimit(queries, CONCURRENCY, async ({ bucket, accounts: group }) => {
-      const ranges = group.map((account) => {
-        const range = prefixRange(rowPrefix(account));
-        return `(RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)})`;
-      });
+    const sinceIso = odata(sortableIso(fromMs(since)));
+    await forEachLimit(new Set(accounts), CONCURRENCY, async (account) => {
+      const range = prefixRange(rowPrefix(account));
       const entities = await this.store.list<BaselineEntity>(
         "Baselines",
-        `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sinceIso)} and (${ranges.join(" or ")})`,
+        `PartitionKey eq ${odata(bucketOf(account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastSeen gt ${sinceIso}`,
+        ["RowKey"],
       );
+      if (entities.length === 0) return;
+      const known = { ips: new Set<string>(), asns: new Set<string>() };
+      out.set(account, known);
       for (const e of entities) {
-        const rowKey = e.rowKey ?? "";
-        const separator = rowKey.indexOf("|");
-        const account = decodeKey(rowKey.slice(0, separator));
-        const rest = rowKey.slice(separator + 1);
-        let known = out.get(account);
-        if (!known) out.set(account, (known = { ips: new Set(), asns: new Set() }));
-        if (rest.startsWith("ip:")) (known.ips as Set<string>).add(decodeKey(rest.slice(3)));
-        else if (rest.startsWith("asn:")) (known.asns as Set<string>).add(decodeKey(rest.slice(4)));
+        const rest = (e.rowKey ?? "").slice(range.ge.length);
+        if (rest.startsWith("ip:")) known.ips.add(decodeKey(rest.slice(3)));
+        else if (rest.startsWith("asn:")) known.asns.add(decodeKey(rest.slice(4)));
       }
     });
     return out;

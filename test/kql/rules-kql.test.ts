@@ -38,9 +38,9 @@ function renderAll(rule: Rule): [string, QuerySpec, string][] {
   if (rule.followUp) {
     const results = Object.fromEntries(Object.entries(first).map(([name, spec]) => [name, sampleRows(spec.table)])) as Results<Specs>;
     const second = rule.followUp(W, results);
-    for (const [name, spec] of Object.entries(second)) {
-      expect(spec.accounts?.length, `${name} has the sample accounts`).toBe(UPNS.length);
-      out.push([name, spec, rule.kql(name, spec)]);
+    for (const [name, specs] of Object.entries(second)) {
+      expect(specs.flatMap((spec) => spec.accounts ?? []).length, `${name} has the sample accounts`).toBe(UPNS.length);
+      for (const spec of specs) out.push([name, spec, rule.kql(name, spec)]);
     }
   }
   if (rule.baseline) {

@@ -237,21 +237,33 @@ describe("follow-up inputs: the other side of a pair that arrived in an earlier 
 describe("followUp: which earlier-arrived rows each side fetches", () => {
   it("asks for the users' sign-ins that arrived before the window, 2h to 1m before each new refresh (both ends included)", () => {
     const first = { nonInteractive: [ni({ UserPrincipalName: "Dan@Contoso.com" })], interactive: [] };
-    const spec = rule.followUp!(WINDOW, first).earlierInteractive!;
+    const [spec, ...more] = rule.followUp!(WINDOW, first).earlierInteractive!;
+    expect(more).toEqual([]);
     expect(spec).toMatchObject({ table: INTERACTIVE, arrived: { to: WINDOW.start }, accounts: ["dan@contoso.com"] });
     // [10:40 - 2h, 10:40 - 1m] as a half-open range
-    expect(spec.time).toEqual({ from: at("2026-11-01T08:40:00Z"), to: at("2026-11-01T10:39:00Z") + 1 });
+    expect(spec!.time).toEqual({ from: at("2026-11-01T08:40:00Z"), to: at("2026-11-01T10:39:00Z") + 1 });
   });
 
   it("asks for the users' refreshes that arrived before the window, 1m to 2h after each new sign-in (both ends included)", () => {
     const first = { nonInteractive: [], interactive: [session()] };
-    const spec = rule.followUp!(WINDOW, first).earlierNonInteractive!;
+    const [spec, ...more] = rule.followUp!(WINDOW, first).earlierNonInteractive!;
+    expect(more).toEqual([]);
     expect(spec).toMatchObject({ table: NI, arrived: { to: WINDOW.start }, accounts: ["dan@contoso.com"] });
-    expect(spec.time).toEqual({ from: at("2026-11-01T10:11:00Z"), to: at("2026-11-01T12:10:00Z") + 1 });
+    expect(spec!.time).toEqual({ from: at("2026-11-01T10:11:00Z"), to: at("2026-11-01T12:10:00Z") + 1 });
+  });
+
+  it("gives each user its own span: one user's late refresh does not widen the others' query", () => {
+    const late = ni({ UserPrincipalName: "late@contoso.com", TimeGenerated: "2026-10-29T03:00:00.000Z" });
+    const first = { nonInteractive: [ni({ UserPrincipalName: "Dan@Contoso.com" }), ni({ UserPrincipalName: "eve@contoso.com" }), late], interactive: [] };
+    const specs = rule.followUp!(WINDOW, first).earlierInteractive!;
+    expect(specs.map((s) => [s.accounts, s.time])).toEqual([
+      [["late@contoso.com"], { from: at("2026-10-29T01:00:00Z"), to: at("2026-10-29T02:59:00Z") + 1 }],
+      [["dan@contoso.com", "eve@contoso.com"], { from: at("2026-11-01T08:40:00Z"), to: at("2026-11-01T10:39:00Z") + 1 }],
+    ]);
   });
 
   it("asks for nobody when the window brought no successful sign-in", () => {
     const first = { nonInteractive: [ni({ ResultType: "50173" })], interactive: [] };
-    expect(rule.followUp!(WINDOW, first).earlierInteractive!.accounts).toEqual([]);
+    expect(rule.followUp!(WINDOW, first).earlierInteractive).toEqual([]);
   });
 });

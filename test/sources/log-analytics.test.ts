@@ -7,7 +7,7 @@ import { rules } from "../../src/rules/index.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
-import { createLogsQueryClient, LogAnalyticsSource, type LogAnalyticsOptions, type QueryEvent } from "../../src/sources/log-analytics.js";
+import { createLogsQueryClient, LogAnalyticsSource, MAX_QUERY_BYTES, type LogAnalyticsOptions, type QueryEvent } from "../../src/sources/log-analytics.js";
 import { FakeLogAnalytics, staticCredential } from "../support/fake-log-analytics.js";
 import { HOUR, at, interactiveSignIn, nonInteractiveSignIn, stsAudit } from "../support/replay-fixtures.js";
 
@@ -182,6 +182,35 @@ describe("incomplete answers are never accepted", () => {
     fake.inject({ kind: "partial", reason: "other" });
     const spec = arrivedIn("AuditLogs", window);
     await expect(source().rows(spec, stsRefreshTokenModification.kql("audit", spec), "sts/audit")).rejects.toThrow(/partial failure: PartialError/);
+  });
+});
+
+describe("query text bound", () => {
+  it("splits a follow-up over 20,000 accounts into queries of at most MAX_QUERY_BYTES, each account in exactly one, every row once", async () => {
+    const base = at("2026-11-16T10:00:00Z");
+    const accounts = Array.from({ length: 20_000 }, (_, i) => `user.with.a.long.name.${i}@contoso.onmicrosoft.com`);
+    const wanted = accounts.filter((_, i) => i % 1000 === 7);
+    fake.add("SigninLogs", [
+      ...wanted.map((upn, i) => interactiveSignIn({ time: base - 30 * 60_000, upn: upn.toUpperCase(), ip: "192.0.2.9", id: `bound-${i}` })),
+      interactiveSignIn({ time: base - 30 * 60_000, upn: "someone.else@contoso.com", ip: "192.0.2.9", id: "bound-other" }),
+    ]);
+    const spec: QuerySpec<"SigninLogs"> = { table: "SigninLogs", arrived: { to: base }, time: { from: base - HOUR, to: base }, accounts };
+    const kql = interactiveToNonInteractivePivot.kql("earlierInteractive", spec);
+    expect(Buffer.byteLength(kql)).toBeGreaterThan(MAX_QUERY_BYTES * 10);
+    const before = fake.requests.length;
+    const { rows } = await source().rows(spec, kql, "pivot/earlierInteractive");
+    const sent = fake.requests.slice(before);
+    expect(rows.map((r) => r.Id).sort()).toEqual(wanted.map((_, i) => `bound-${i}`).sort());
+    expect(sent.length).toBeGreaterThan(10);
+    for (const request of sent) expect(Buffer.byteLength(request.text!)).toBeLessThanOrEqual(MAX_QUERY_BYTES);
+    const asked = sent.flatMap((r) => r.query!.accounts!);
+    expect(asked.length).toBe(accounts.length);
+    expect(new Set(asked)).toEqual(new Set(accounts));
+  });
+
+  it("fails, rather than sends, a text over the bound that has no account list to split", async () => {
+    const spec = arrivedIn("AuditLogs", window);
+    await expect(source({ maxQueryBytes: 100 }).rows(spec, stsRefreshTokenModification.kql("audit", spec), "sts/audit")).rejects.toThrow(/exceeds 100, and it has no account list/);
   });
 });
 

@@ -1,4 +1,4 @@
-// The Baselines repository against Azurite: bucketed writes, batched reads, expiry, purge.
+// The Baselines repository against Azurite: bucketed writes, per-account reads, expiry, purge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BaselineRepository, bucketOf } from "../../src/store/baselines.js";
@@ -35,7 +35,7 @@ function accountsInOneBucket(count: number): string[] {
 }
 
 describe("BaselineRepository", () => {
-  it("reads back every account of a crowded bucket (more than one query's worth), with its own IPs and ASNs only", async () => {
+  it("reads back every account of a crowded bucket, each with its own IPs and ASNs only", async () => {
     const { baselines } = repository();
     const accounts = accountsInOneBucket(15);
     await baselines.record(accounts.map((account, i) => ({ account, ip: `203.0.113.${i}`, asn: String(64500 + i), lastSeen: fromMs(NOW - DAY) })));
@@ -87,6 +87,18 @@ describe("BaselineRepository", () => {
     // Still known 12 days from now, as the newest sighting says (an overwrite would have made it stale after 4).
     const known = await baselines.load([account], NOW + 12 * DAY - 14 * DAY);
     expect(known.get(account)).toEqual({ ips: new Set(["198.51.100.9"]), asns: new Set(["64500"]) });
+  });
+
+  it("a writer whose remembered guard is stale (another wrote since) re-reads and keeps the later sighting", async () => {
+    const { store } = repository();
+    const [first, second] = [new BaselineRepository(store), new BaselineRepository(store)];
+    const account = "stale@contoso.com";
+    const t = fromMs(NOW - DAY);
+    await first.record([{ account, ip: "192.0.2.5", asn: "64500", lastSeen: t }]);
+    await second.record([{ account, ip: "192.0.2.5", asn: "64500", lastSeen: t + 50n }]);
+    // After its own write, `first` takes t + 20 for the newest in the bucket: its write must fail on the ETag and merge again.
+    await first.record([{ account, ip: "192.0.2.5", asn: "64500", lastSeen: t + 20n }]);
+    expect((await entries(store)).map((e) => e.lastSeen)).toEqual([sortableIso(t + 50n), sortableIso(t + 50n)]);
   });
 
   it("moves an entry forward by 100 ns, and keeps the maximum when two writers race", async () => {
