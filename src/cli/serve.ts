@@ -25,7 +25,9 @@ import { webhookRoutes } from "../delivery/routes.js";
 import { backfillRule } from "../engine/backfill.js";
 import { runRule, type Stores } from "../engine/run.js";
 import { disabledReason, runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
-import { createLogAnalyticsSource, scheduledDeps } from "../compose.js";
+import { createLogAnalyticsSource, createShardQueue, createSharding, scheduledDeps } from "../compose.js";
+import { runShard, type ShardDeps, type ShardOutcome } from "../engine/shards.js";
+import type { StorageQueue } from "../store/queue.js";
 import { DefaultAzureCredential } from "@azure/identity";
 import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
@@ -221,6 +223,9 @@ export function startScheduledRules(
         if (outcome.status === "busy" || outcome.status === "disabled") log(`${rule.meta.name}: ${outcome.reason}`);
         else if (outcome.status === "table-missing") {
           if (outcome.newly) log(`${rule.meta.name}: table ${outcome.table} is missing from the workspace; the rule reports "table-missing" until it appears`);
+        } else if (outcome.status === "sharded") {
+          const { window, shards, sent } = outcome.step;
+          log(`${rule.meta.name}: window ${new Date(window.start).toISOString()} in ${shards.length} shards, ${shards.filter((s) => s.status === "committed").length} committed, ${sent} sent`);
         } else log(`${rule.meta.name}: ${outcome.reports.length} window(s), ${outcome.reports.reduce((n, r) => n + r.alerts.length, 0)} alert(s)`);
       } catch (error) {
         log(`${rule.meta.name}: run failed (retried at its next period): ${error instanceof Error ? error.message : String(error)}`);
@@ -275,6 +280,45 @@ export function startDelivery(worker: DeliveryWorker, log: (line: string) => voi
       stopped = true;
       clearInterval(timer);
       await current;
+    },
+  };
+}
+
+/**
+ * One pass over the shard queue, as the Functions runtime runs the shard function: each
+ * message's shard is processed; a shard that fails stays on the queue and comes back after
+ * `visibilityTimeoutSeconds` with its dequeue count one higher. Returns how many it received.
+ */
+export function consumeShards(
+  queue: StorageQueue,
+  deps: ShardDeps,
+  options: { visibilityTimeoutSeconds?: number; onOutcome?: (outcome: ShardOutcome) => void; onError?: (error: unknown) => void } = {},
+): Promise<number> {
+  return queue.consume(async ({ body, dequeueCount }) => options.onOutcome?.(await runShard(body, dequeueCount, deps)), {
+    max: 1, // one shard at a time, as host.json's batchSize: bounded memory
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    onError: options.onError,
+  });
+}
+
+/** The shard function's stand-in in serve: polls the shard queue every `intervalMs` while it is empty. */
+export function startShardWorker(queue: StorageQueue, deps: ShardDeps, log: (line: string) => void, intervalMs = 1_000): { stop(): Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const pass = async () => {
+    const received = await consumeShards(queue, deps, {
+      onOutcome: (o) => (o.status === "poisoned" ? log(o.error) : o.status === "committed" ? log(`shard of ${o.report.ruleId}: ${o.report.alerts.length} alert(s)`) : undefined),
+      onError: (error) => log(`shard failed (delivered again): ${error instanceof Error ? error.message : String(error)}`),
+    }).catch((error: unknown) => (log(`shard queue: ${error instanceof Error ? error.message : String(error)}`), 0));
+    if (!stopped) timer = setTimeout(() => void (running = pass()), received > 0 ? 0 : intervalMs);
+  };
+  running = pass();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
     },
   };
 }
@@ -344,16 +388,18 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   });
   if (config.TOKENWATCH_DEV_MODE && !isLoopbackHost(host))
     throw new Error(`dev mode accepts locally signed tokens and listens only on a loopback address, not ${host}: listen on 127.0.0.1 or set TOKENWATCH_DEV_MODE=false`);
-  const storage = await openStorage(config);
+  const storage = await openStorage(config, { queue: true });
   const { log } = options;
   let simulation: Simulation | undefined;
   let scheduled: { stop(): Promise<void> } | undefined;
+  let shardWorker: { stop(): Promise<void> } | undefined;
   let listening: Listening | undefined;
   const delivery = startDelivery(createDeliveryWorker(storage.store, config), log);
   const close = async () => {
     await listening?.close();
     await simulation?.stop();
     await scheduled?.stop();
+    await shardWorker?.stop();
     await delivery.stop();
     await storage.close();
   };
@@ -374,10 +420,17 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     };
     if (config.TOKENWATCH_WORKSPACE_ID) {
       // Log Analytics configured: the rules run on their real schedules against it.
-      const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
-      const deps = scheduledDeps(config, source, storage.stores);
+      const credential = new DefaultAzureCredential();
+      const source = createLogAnalyticsSource(config, credential);
+      const queue = createShardQueue(config, storage, () => credential);
+      const sharding = queue && createSharding(config, storage, queue);
+      const deps = scheduledDeps(config, source, storage.stores, sharding);
       log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
       scheduled = startScheduledRules(deps, log, () => void delivery.kick());
+      if (queue && sharding) {
+        log(`shards: windows over ${config.TOKENWATCH_SHARD_ROWS} rows go out on queue ${queue.name}, processed here one at a time`);
+        shardWorker = startShardWorker(queue, { ...deps, sharding }, log);
+      }
       api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES, console: webConsole });
     } else {
       const disabledRules = config.TOKENWATCH_DISABLED_RULES;

@@ -147,7 +147,12 @@ export async function fetchInputs(rule: Rule, window: Window, source: LogSource)
   return { inputs, rowsFetched, rejected };
 }
 
-async function runWindow(
+/**
+ * One window of a rule: fetch, evaluate, store alerts and incidents, update the baseline.
+ * The caller moves the checkpoint. A shard's window (window.shard) reads and decides only its
+ * accounts; the baseline's expiry is left to whoever moves the checkpoint once every shard committed.
+ */
+export async function runWindow(
   rule: Rule,
   window: Window,
   state: RuleState,
@@ -179,8 +184,7 @@ async function runWindow(
     mergeSightings(sightings, rule.baseline.observe(inputs));
     await stores.baselines.record(sightings.values());
     for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
-    // Reclaim expired entries, one bucket per window: the whole table every BUCKETS windows.
-    await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
+    if (!window.shard) await purgeBaselines(rule, window, deps);
   }
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
@@ -189,6 +193,11 @@ async function runWindow(
 }
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
+
+/** Reclaims expired baseline entries, one bucket per window: the whole table every BUCKETS windows. */
+export async function purgeBaselines(rule: Rule, window: Window, deps: EngineDeps): Promise<void> {
+  await deps.stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
+}
 
 function baselinePeriodOf(rule: Rule): number {
   if (!rule.meta.baselinePeriod) throw new Error(`rule ${rule.meta.id} keeps a baseline but has no baselinePeriod`);

@@ -38,6 +38,7 @@ export const interactiveToNonInteractivePivot = defineRule({
     incidentConfiguration: groupByAccount,
     version: "1.0.0",
   },
+  perAccount: true,
 
   queries: (w: Window) => ({
     nonInteractive: arrivedIn(NON_INTERACTIVE, w),
@@ -116,7 +117,8 @@ function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
   }
   if (min === null || max === null) return { table, arrived: { to: w.start }, time: { from: w.start, to: w.start }, accounts: [] };
   // Whole milliseconds that cover the exact span: evaluate() applies the exact bounds.
-  return { table, arrived: { to: w.start }, time: { from: toMs(min + fromOffset), to: toMs(max + toOffset) + 1 }, accounts: [...accounts].sort() };
+  const spec: QuerySpec<T> = { table, arrived: { to: w.start }, time: { from: toMs(min + fromOffset), to: toMs(max + toOffset) + 1 }, accounts: [...accounts].sort() };
+  return w.shard ? { ...spec, shard: w.shard } : spec;
 }
 
 /** | where ResultType == 0 */

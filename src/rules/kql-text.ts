@@ -39,6 +39,8 @@ export function scopeKql(spec: QuerySpec): string {
       : `ingestion_time() >= ${kqlDatetime(spec.arrived.from)} and ingestion_time() < ${kqlDatetime(spec.arrived.to)}`;
   lines.push(`| where ${arrived}`);
   if (spec.accounts) lines.push(`| where tolower(UserPrincipalName) in (${spec.accounts.map(kqlString).join(", ")})`);
+  // shardOf() in rule.ts evaluates the same expression.
+  if (spec.shard) lines.push(`| where (hash_xxhash64(tolower(UserPrincipalName)) % ${spec.shard.count} + ${spec.shard.count}) % ${spec.shard.count} == ${spec.shard.index}`);
   return lines.join("\n");
 }
 

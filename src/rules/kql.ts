@@ -12,6 +12,8 @@
 // - `parse_json` of text that is not JSON returns the text itself; of "" it returns null.
 // - `datetime_diff('week', …)` counts weeks that start on Sunday, as startofweek() does.
 
+import xxhash from "xxhash-wasm";
+
 /** The periods datetime_diff() accepts (lower case here; KQL is case-insensitive about them). */
 export type DatetimePeriod =
   | "year"
@@ -381,4 +383,18 @@ export function isNotEmpty(value: unknown): boolean {
  */
 export function isNull(value: unknown): boolean {
   return value === null || value === undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashing
+
+const { h64 } = await xxhash();
+
+/**
+ * hash_xxhash64(text) for a string: xxHash64 with seed 0 of the text's UTF-8 bytes, as KQL's
+ * signed `long` (the documentation's own example, hash_xxhash64("World") =
+ * 1846988464401551951, is checked in test/rules/kql.test.ts).
+ */
+export function hashXxhash64(text: string): bigint {
+  return BigInt.asIntN(64, h64(text));
 }

@@ -2,7 +2,7 @@
 // Analytics (or in a replay), and a pure evaluate() that decides.
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
-import type { DateTime } from "./kql.js";
+import { hashXxhash64, type DateTime } from "./kql.js";
 import type { RowOf, SignInSighting, TableName } from "../sources/rows.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
@@ -114,6 +114,28 @@ export interface Window {
    * default 7 days): it keeps each query on the time index. Replay applies the same bound.
    */
   maxLatenessMs?: number;
+  /** A sharded run's slice of the accounts (per-account rules only); absent = every account. */
+  shard?: Shard;
+}
+
+/**
+ * One of `count` disjoint slices of the accounts: those whose lowercase UserPrincipalName
+ * hashes to `index`. `count` is a power of two, so the slice is the same whether Kusto's
+ * `long` is read as signed or unsigned (2^64 is a multiple of it).
+ */
+export interface Shard {
+  count: number;
+  index: number;
+}
+
+/**
+ * The shard of an account: `(hash_xxhash64(tolower(UserPrincipalName)) % count + count) % count`
+ * evaluated exactly as KQL does it, on a signed long with a truncating `%` (kql-text.ts writes
+ * the same expression into every sharded query).
+ */
+export function shardOf(account: string, count: number): number {
+  const n = BigInt(count);
+  return Number(((hashXxhash64(account.toLowerCase()) % n) + n) % n);
 }
 
 /** What a rule asks of a table; the source serves it from KQL or from replay files. */
@@ -125,12 +147,14 @@ export interface QuerySpec<T extends TableName = TableName> {
   time: TimeRange;
   /** Only these accounts (lowercase UserPrincipalName); absent = all. */
   accounts?: readonly string[];
+  /** Only the accounts of this shard; absent = all. */
+  shard?: Shard;
 }
 
 /** The rows of a table that arrived in a window: each rule's new events. */
 export function arrivedIn<T extends TableName>(table: T, window: Window): QuerySpec<T> {
   const lateness = window.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
-  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end } };
+  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end }, ...(window.shard ? { shard: window.shard } : {}) };
 }
 
 export type Specs = Record<string, QuerySpec>;
@@ -199,6 +223,11 @@ export function identity(...parts: (string | number | bigint | boolean | null | 
 
 export interface RuleDefinition<S1 extends Specs = Specs, S2 extends Specs = Specs> {
   meta: RuleMeta;
+  /**
+   * Whether the rule decides each account on that account's rows alone (its queries read
+   * UserPrincipalName): a large window can then be split into shards by account hash.
+   */
+  perAccount?: boolean;
   /** First-stage queries for a window. */
   queries(window: Window): S1;
   /** Optional second stage, parametrised by the first (the pivot's other side, per user). */

@@ -6,7 +6,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { toMs, type DateTime } from "../rules/kql.js";
-import { inRange, ticksAt, type QuerySpec, type TimeRange } from "../rules/rule.js";
+import { inRange, shardOf, ticksAt, type QuerySpec, type TimeRange } from "../rules/rule.js";
 import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
 import type { Fetched, LogSource } from "./source.js";
 
@@ -159,6 +159,7 @@ export class ReplaySource implements LogSource {
       const row = rows[i]!;
       if (!inRange(row.TimeGenerated, spec.time)) continue;
       if (accounts && !accounts.has(((row as SignInRow).UserPrincipalName ?? "").toLowerCase())) continue;
+      if (spec.shard && shardOf((row as SignInRow).UserPrincipalName ?? "", spec.shard.count) !== spec.shard.index) continue;
       out.push(row);
     }
     return out;

@@ -25,8 +25,8 @@ export interface OpenedStorage {
   close(): Promise<void>;
 }
 
-/** The configured storage account, or else a fresh in-memory Azurite on loopback. */
-export async function openStorage(config: Config): Promise<OpenedStorage> {
+/** The configured storage account, or else a fresh in-memory Azurite on loopback (with its queue service when `queue`). */
+export async function openStorage(config: Config, options: { queue?: boolean } = {}): Promise<OpenedStorage> {
   let target: StorageTarget;
   let azurite: AzuriteTables | undefined;
   if (config.TOKENWATCH_STORAGE_CONNECTION_STRING) target = { connectionString: config.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
@@ -36,7 +36,7 @@ export async function openStorage(config: Config): Promise<OpenedStorage> {
     target = { endpoint: config.TOKENWATCH_STORAGE_TABLE_ENDPOINT, credential: new DefaultAzureCredential(), tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   else {
-    azurite = await startAzurite();
+    azurite = await startAzurite(options);
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   const store = new TableStore(target);
