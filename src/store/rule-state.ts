@@ -20,6 +20,11 @@ export interface RuleState {
   firstWindowStart: number;
   /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet), exact. */
   dataSince: DateTime | null;
+  /**
+   * While the rule's baseline is still being bootstrapped: the day up to which the history is
+   * recorded (the bootstrap resumes there); absent once it is complete, or for a rule without one.
+   */
+  bootstrapUntil?: number;
   /** Absent when no run holds the rule (released, or never taken). */
   lease?: Lease;
   etag?: string;
@@ -29,6 +34,7 @@ interface StateEntity {
   windowEnd: string;
   firstWindowStart: string;
   dataSince?: string;
+  bootstrapUntil?: string;
   leaseOwner?: string;
   leaseUntil?: string;
 }
@@ -127,6 +133,7 @@ function fromEntity(entity: StateEntity & { etag: string }): RuleState {
     windowEnd: Date.parse(entity.windowEnd),
     firstWindowStart: Date.parse(entity.firstWindowStart),
     dataSince: entity.dataSince ? toDateTime(entity.dataSince) : null,
+    ...(entity.bootstrapUntil ? { bootstrapUntil: Date.parse(entity.bootstrapUntil) } : {}),
     ...(entity.leaseOwner && entity.leaseUntil ? { lease: { owner: entity.leaseOwner, until: Date.parse(entity.leaseUntil) } } : {}),
     etag: entity.etag,
   };
@@ -153,6 +160,7 @@ export class RuleStateRepository {
       windowEnd: new Date(state.windowEnd).toISOString(),
       firstWindowStart: new Date(state.firstWindowStart).toISOString(),
       dataSince: state.dataSince === null ? "" : sortableIso(state.dataSince),
+      bootstrapUntil: state.bootstrapUntil === undefined ? "" : new Date(state.bootstrapUntil).toISOString(),
       leaseOwner: state.lease?.owner ?? "",
       leaseUntil: state.lease ? new Date(state.lease.until).toISOString() : "",
     };
@@ -302,8 +310,8 @@ export class HeldLease {
     this.timer.unref();
   }
 
-  /** Moves the checkpoint and renews the lease in one write; StateConflict when the lease was lost. */
-  advance(update: Pick<RuleState, "windowEnd" | "dataSince">): Promise<RuleState> {
+  /** Moves the checkpoint (or the bootstrap's progress) and renews the lease in one write; StateConflict when the lease was lost. */
+  advance(update: Partial<Pick<RuleState, "windowEnd" | "dataSince" | "bootstrapUntil">>): Promise<RuleState> {
     return this.serially(async () => (this.state = await this.repository.put(this.ruleId, { ...this.state, ...update, lease: this.claim() })));
   }
 
