@@ -4,6 +4,7 @@
 // state lives in Azurite's tables. A crashed shard is delivered again; alerts come out as in an
 // unsharded run, each exactly once; the checkpoint waits for every shard; poison is reported.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { consumeShards } from "../../src/cli/serve.js";
 import type { Stores } from "../../src/engine/run.js";
@@ -136,6 +137,11 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(shardCount(11, 10)).toBe(2);
     expect(shardCount(32, 10)).toBe(4);
     expect(shardCount(1e9, 10)).toBe(64);
+  });
+
+  it("host.json hands the shard function one message at a time and poisons after SHARD_MAX_DEQUEUE deliveries", () => {
+    const host = JSON.parse(readFileSync(new URL("../../host.json", import.meta.url), "utf8")) as { extensions?: { queues?: Record<string, unknown> } };
+    expect(host.extensions?.queues).toMatchObject({ batchSize: 1, newBatchThreshold: 0, maxDequeueCount: SHARD_MAX_DEQUEUE });
   });
 
   for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot]) {
