@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { consumeShards } from "../../src/cli/serve.js";
+import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
 import type { Stores } from "../../src/engine/run.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { SHARD_MAX_DEQUEUE, shardCount, type ShardDeps, type Sharding, type ShardOutcome, type ShardStore } from "../../src/engine/shards.js";
@@ -210,6 +210,24 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(await checkpoint(w, rule)).toBe(T + HOUR);
     expect(await w.shards.window(rule.meta.id, T)).toEqual([]);
     expect((await w.shards.lastLoad(rule.meta.id))?.rows).toBe(USERS);
+  });
+
+  it("serve's shard worker (the queue trigger's stand-in) works the shards off until the checkpoint moves", async () => {
+    const rule = interactiveToNonInteractivePivot;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const lines: string[] = [];
+    const worker = startShardWorker(w.queue, shardDeps(w), (line) => lines.push(line), 200);
+    try {
+      for (let i = 0; i < 100 && (await checkpoint(w, rule)) !== T + HOUR; i++) await sleep(200);
+    } finally {
+      await worker.stop();
+    }
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+    expect(lines.filter((l) => l.startsWith(`shard of ${rule.meta.id}`))).toHaveLength(4);
+    expect(await alertIds(w.stores, rule)).toHaveLength(USERS);
   });
 
   it("a shard that fails every delivery is poisoned, reported in the rule's health, and sent again by the next timer run", async () => {
