@@ -15,5 +15,9 @@ app.storageQueue("detect-shard", {
     const outcome = await runShard(message, Number(context.triggerMetadata?.dequeueCount ?? 1), { ...deps, sharding: deps.sharding });
     if (outcome.status === "poisoned") context.error(outcome.error);
     else if (outcome.status === "skipped") context.info(`shard skipped: ${outcome.reason}`);
+    else {
+      const { ruleId, window, rowsFetched, alerts, heldBack } = outcome.report;
+      context.info(`rule ${ruleId} shard of window ${new Date(window.start).toISOString()}: ${rowsFetched} rows, ${alerts.length} alerts, ${heldBack} held back`);
+    }
   },
 });

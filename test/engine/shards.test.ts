@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
 import type { Stores } from "../../src/engine/run.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
-import { SHARD_MAX_DEQUEUE, shardCount, type ShardDeps, type Sharding, type ShardOutcome, type ShardStore } from "../../src/engine/shards.js";
+import { SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome, type ShardStore } from "../../src/engine/shards.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import type { Rule } from "../../src/rules/rule.js";
@@ -228,6 +228,24 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(await checkpoint(w, rule)).toBe(T + HOUR);
     expect(lines.filter((l) => l.startsWith(`shard of ${rule.meta.id}`))).toHaveLength(4);
     expect(await alertIds(w.stores, rule)).toHaveLength(USERS);
+  });
+
+  it("shards whose messages were lost are sent again by the timer once SHARD_RESEND_MS has passed", async () => {
+    const rule = intuneTokenReuse;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    // The plan is recorded, then the process dies before its messages reach the queue.
+    const lost = { ...w.deps, sharding: { ...w.deps.sharding!, queue: { send: async () => {} } } };
+    expect((await runScheduled(rule.meta.id, lost)).status).toBe("sharded");
+    expect(await drain(w)).toEqual([]);
+    const early = await runScheduled(rule.meta.id, w.deps);
+    expect(early.status === "sharded" && early.step.sent).toBe(0); // not yet: the messages may be on their way
+    w.clock.now = T + HOUR + DELAY + SHARD_RESEND_MS;
+    const late = await runScheduled(rule.meta.id, w.deps);
+    expect(late.status === "sharded" && late.step.sent).toBe(4);
+    expect(await drain(w)).toEqual(["committed", "committed", "committed", "committed"]);
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
   });
 
   it("a shard that fails every delivery is poisoned, reported in the rule's health, and sent again by the next timer run", async () => {
