@@ -10,12 +10,14 @@
 // next run sends it again, as it retries a failed unsharded window.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
+import type { ShardRecord } from "../model/shard.js";
+import { planWindows, type DateTime, type Window } from "../model/time.js";
 import { ruleById } from "../rules/index.js";
-import { frequencyOf, type Rule, type Window } from "../rules/rule.js";
-import type { DateTime } from "../rules/kql.js";
-import { holdLease, LeaseHeld, StateConflict, type HeldLease, type RuleHealth } from "../store/rule-state.js";
-import type { ShardRecord, ShardRepository } from "../store/shards.js";
-import { planWindows, purgeBaselines, runWindow, type EngineDeps, type WindowReport } from "./run.js";
+import { frequencyOf, type Rule } from "../rules/rule.js";
+import { holdLease, type HeldLease } from "./lease.js";
+import type { ShardPort, Stores } from "./ports.js";
+import { purgeBaselines, runWindow, type EngineDeps, type WindowReport } from "./run.js";
 
 /** The most shards one window is split into (a power of two: see Shard in rules/rule.ts). */
 export const MAX_SHARDS = 64;
@@ -46,11 +48,9 @@ export interface ShardQueue {
   send(messages: readonly ShardMessage[]): Promise<void>;
 }
 
-export type ShardStore = Pick<ShardRepository, "plan" | "window" | "get" | "change" | "clear" | "lastLoad" | "recordLoad">;
-
 export interface Sharding {
   queue: ShardQueue;
-  shards: ShardStore;
+  shards: ShardPort;
   /** A window expected to read more rows than this is sharded (TOKENWATCH_SHARD_ROWS). */
   rowsPerShard: number;
   /** Tests shorten the resend delay; default SHARD_RESEND_MS. */
@@ -58,6 +58,7 @@ export interface Sharding {
 }
 
 export interface ShardDeps extends EngineDeps {
+  stores: Stores;
   sharding: Sharding;
   /** Windows end at or before now minus this. */
   ingestionDelayMs: number;

@@ -3,31 +3,9 @@
 // row count of its last window (`load`), from which the timer decides whether to shard the
 // next. A commit is idempotent: a redelivered shard that already committed changes nothing.
 import { z } from "zod";
-import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import { ShardStatus, type ShardRecord } from "../model/shard.js";
+import { sortableIso, toDateTime } from "../model/time.js";
 import { odata, statusOf, type TableStore } from "./tables.js";
-
-export const ShardStatus = z.enum(["pending", "committed", "poisoned"]);
-export type ShardStatus = z.infer<typeof ShardStatus>;
-
-/** One shard of one window, as stored. */
-export interface ShardRecord {
-  ruleId: string;
-  windowStart: number;
-  windowEnd: number;
-  count: number;
-  index: number;
-  status: ShardStatus;
-  /** When its message was last sent (a pending shard whose message was lost is sent again). */
-  enqueuedAt: number;
-  /** What the shard's commit recorded: rows read, alerts, held-back events, the earliest baseline sighting. */
-  rows: number;
-  alerts: number;
-  heldBack: number;
-  dataSince: DateTime | null;
-  /** Deliveries of its message when it was poisoned, and the last error. */
-  deliveries: number;
-  error: string | null;
-}
 
 const ShardEntity = z.object({
   partitionKey: z.string(),

@@ -2,7 +2,8 @@
 // each day in the rule's state, so it resumes across invocations (a run's budget spent, a
 // failed query) without reading a day twice, and ends with the baseline a one-shot bootstrap makes.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { EngineDeps, Stores } from "../../src/engine/run.js";
+import type { EngineDeps } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runRule } from "../../src/engine/run.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
@@ -38,9 +39,9 @@ beforeEach(async () => {
 });
 afterEach(async () => fake.close());
 
-const deps = (stores: Stores): EngineDeps => ({ source: fakeSource(fake), stores, now: () => T + 5 * 60_000 });
+const deps = (stores: Repositories): EngineDeps => ({ source: fakeSource(fake), stores, now: () => T + 5 * 60_000 });
 const sightingQueries = () => fake.requests.filter((r) => r.query?.shape === "sightings" && r.status === 200).map((r) => r.query!.time.from);
-const alertsOf = async (stores: Stores) => (await stores.incidents.listAlerts()).map((a) => `${a.account} ${a.ip}`).sort();
+const alertsOf = async (stores: Repositories) => (await stores.incidents.listAlerts()).map((a) => `${a.account} ${a.ip}`).sort();
 
 async function oneShot(): Promise<string[]> {
   const stores = freshStores(azurite);

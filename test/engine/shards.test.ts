@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
-import { SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome, type ShardStore } from "../../src/engine/shards.js";
+import type { ShardPort } from "../../src/engine/ports.js";
+import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import type { Rule } from "../../src/rules/rule.js";
@@ -60,7 +61,7 @@ function tenantInteractive() {
 }
 
 interface World {
-  stores: Stores;
+  stores: Repositories;
   store: TableStore;
   clock: { now: number };
   deps: ReturnType<typeof scheduledDeps>;
@@ -69,7 +70,7 @@ interface World {
 }
 
 /** Fresh tables and a fresh queue; sharded when `sharding` is given. */
-function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardStore }): World {
+function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
   const id = randomBytes(4).toString("hex");
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `sh${id}` });
   const stores = createStores(store);
@@ -82,11 +83,13 @@ function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository)
 }
 
 const shardDeps = (w: World): ShardDeps => ({ ...w.deps, sharding: w.deps.sharding! });
+/** What the queue trigger calls, over the test's own stores. */
+const handler = (w: World) => (message: unknown, dequeueCount: number) => runShard(message, dequeueCount, shardDeps(w));
 
-async function alertIds(stores: Stores, rule: Rule): Promise<string[]> {
+async function alertIds(stores: Repositories, rule: Rule): Promise<string[]> {
   return (await stores.incidents.listAlerts()).filter((a) => a.ruleId === rule.meta.id).map((a) => a.id).sort();
 }
-async function incidentsOf(stores: Stores, rule: Rule) {
+async function incidentsOf(stores: Repositories, rule: Rule) {
   return (await stores.incidents.listIncidents())
     .filter((i) => i.ruleId === rule.meta.id)
     .map((i) => ({ account: i.account, alerts: [...i.alertIds].sort() }))
@@ -100,7 +103,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function drain(w: World) {
   const outcomes: string[] = [];
   for (let idle = 0; idle < 3; ) {
-    const received = await consumeShards(w.queue, shardDeps(w), { visibilityTimeoutSeconds: 1, onOutcome: (o) => outcomes.push(o.status) });
+    const received = await consumeShards(w.queue, handler(w), { visibilityTimeoutSeconds: 1, onOutcome: (o) => outcomes.push(o.status) });
     if (received > 0) idle = 0;
     else if (++idle < 3) await sleep(600);
   }
@@ -112,7 +115,7 @@ async function consumeOne(w: World) {
   for (let attempt = 0; attempt < 20; attempt++) {
     let failure: unknown;
     let outcome: ShardOutcome | undefined;
-    const received = await consumeShards(w.queue, shardDeps(w), { onError: (error) => (failure = error), onOutcome: (o) => (outcome = o) });
+    const received = await consumeShards(w.queue, handler(w), { onError: (error) => (failure = error), onOutcome: (o) => (outcome = o) });
     if (failure) throw failure;
     if (received === 1) return outcome;
     await sleep(250);
@@ -154,7 +157,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
       const w = world({
         sharded: true,
         shardStore: (repo) => {
-          const store: ShardStore = Object.create(repo) as ShardStore;
+          const store: ShardPort = Object.create(repo) as ShardPort;
           store.change = async (ruleId, windowEnd, index, change) =>
             repo.change(ruleId, windowEnd, index, (current) => {
               const next = change(current);
@@ -219,7 +222,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     w.clock.now = T + HOUR + DELAY;
     expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
     const lines: string[] = [];
-    const worker = startShardWorker(w.queue, shardDeps(w), (line) => lines.push(line), 200);
+    const worker = startShardWorker(w.queue, handler(w), (line) => lines.push(line), 200);
     try {
       for (let i = 0; i < 100 && (await checkpoint(w, rule)) !== T + HOUR; i++) await sleep(200);
     } finally {

@@ -2,11 +2,12 @@
 // writes, checked by the Kusto language service), in TypeScript (shardOf: replay and the local
 // query API), and it is Kusto's documented hash_xxhash64. Every account lands in exactly one shard.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashXxhash64 } from "../../src/rules/kql.js";
-import { scopeKql } from "../../src/rules/kql-text.js";
+import { hashXxhash64, shardOf } from "../../src/model/shard.js";
+import { arrivedIn, scopeKql, type QuerySpec } from "../../src/model/query.js";
+import type { Window } from "../../src/model/time.js";
 import { rules } from "../../src/rules/index.js";
-import { arrivedIn, shardOf, type QuerySpec, type Results, type Specs, type Window } from "../../src/rules/rule.js";
-import { parseRow, rowSchemas } from "../../src/sources/rows.js";
+import type { Results, Specs } from "../../src/rules/rule.js";
+import { parseRow, rowSchemas } from "../../src/model/rows.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { fakeSource } from "../support/detection-harness.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";

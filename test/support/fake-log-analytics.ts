@@ -3,8 +3,8 @@
 // (the replay row shape: TimeGenerated, optional _TimeReceived as arrival) and understands
 // only what tokenwatch's queries say about scope: the table (first line), the TimeGenerated
 // and ingestion_time() bounds and the account list scopeKql() writes, the user-hash
-// partition the source adds when it splits, a sharded run's account-hash slice, and the shape of the result (the `project`
-// list, or the two baseline summaries). The rule's other clauses are not evaluated: the
+// partition the source adds when it splits, a sharded run's account-hash slice, and the
+// shape of the result (the `project` list, or the two baseline summaries). The rule's other clauses are not evaluated: the
 // rules only narrow in KQL, so returning more rows is allowed. Tests inject faults.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
-import { sortableIso, toDateTime, type DateTime } from "../../src/rules/kql.js";
-import { shardOf, type Shard } from "../../src/rules/rule.js";
+import { sortableIso, toDateTime, type DateTime } from "../../src/model/time.js";
+import { shardOf, type Shard } from "../../src/model/shard.js";
 
 export type Row = Record<string, unknown>;
 
