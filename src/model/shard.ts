@@ -3,7 +3,6 @@
 // Log Analytics, in replay and in the local query API. And a shard's record in the Shards table.
 import xxhash from "xxhash-wasm";
 import { z } from "zod";
-import type { DateTime } from "./time.js";
 
 const { h64 } = await xxhash();
 
@@ -58,7 +57,8 @@ export interface ShardRecord {
   rows: number;
   alerts: number;
   heldBack: number;
-  dataSince: DateTime | null;
+  /** Exact ticks (a DateTime: time.ts imports this module, so not named here). */
+  dataSince: bigint | null;
   /** Deliveries of its message when it was poisoned, and the last error. */
   deliveries: number;
   error: string | null;
