@@ -60,7 +60,8 @@ export function webhookAdminDeps(store: TableStore, config: Config, now: () => n
  */
 export async function createShardQueue(config: Config, storage: OpenedStorage, credential: () => Promise<TokenCredential>, queueName = SHARD_QUEUE): Promise<StorageQueue | null> {
   const connectionString = config.TOKENWATCH_STORAGE_CONNECTION_STRING ?? (storage.azurite?.queueEndpoint ? storage.azurite.connectionString : undefined);
-  if (connectionString) return new StorageQueue({ connectionString, queueName });
+  // A connection string naming only a table endpoint (as some tests and local setups write) has no queue.
+  if (connectionString && /QueueEndpoint=|UseDevelopmentStorage=true|EndpointSuffix=/i.test(connectionString)) return new StorageQueue({ connectionString, queueName });
   if (config.TOKENWATCH_STORAGE_QUEUE_ENDPOINT) return new StorageQueue({ endpoint: config.TOKENWATCH_STORAGE_QUEUE_ENDPOINT, credential: await credential(), queueName });
   return null;
 }
