@@ -3,3 +3,4 @@
 import "./http.js";
 import "./delivery.js";
 import "./timers.js";
+import "./shards.js";

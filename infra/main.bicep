@@ -132,6 +132,15 @@ module api 'app/function.bicep' = {
         name: 'TOKENWATCH_STORAGE_TABLE_ENDPOINT'
         value: platform.outputs.tableEndpoint
       }
+      // The shard queue, on the host storage account the shard function's trigger reads.
+      {
+        name: 'TOKENWATCH_STORAGE_QUEUE_ENDPOINT'
+        value: platform.outputs.queueEndpoint
+      }
+      {
+        name: 'TOKENWATCH_SHARD_ROWS'
+        value: '100000'
+      }
       {
         name: 'TOKENWATCH_TABLE_PREFIX'
         value: tablePrefix

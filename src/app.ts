@@ -26,7 +26,12 @@ import { createLogsQueryClient, LogAnalyticsSource } from "./sources/log-analyti
 import type { LogSource } from "./engine/ports.js";
 import { memoryBackfillStores } from "./store/memory.js";
 import { openStorage, type OpenedStorage } from "./store/index.js";
+import { StorageQueue } from "./store/queue.js";
+import { ShardRepository } from "./store/shards.js";
+import { runShard, SHARD_QUEUE, type ShardOutcome, type Sharding } from "./engine/shards.js";
 import type { TableStore } from "./store/tables.js";
+
+export { SHARD_QUEUE };
 
 /** The delivery timer's function name (the detection timers are named by timerFor). */
 export const DELIVERY_TIMER = "webhookDelivery";
@@ -46,6 +51,19 @@ export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBS
 /** What the webhook administration routes need, over the shared TableStore. */
 export function webhookAdminDeps(store: TableStore, config: Config, now: () => number = Date.now): WebhookAdminDeps {
   return { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy: targetPolicy(config), now };
+}
+
+/**
+ * The shard queue: the storage connection string's queue endpoint (Azurite's queue service
+ * when the app started one), else the queue endpoint with the credential; null when neither
+ * is set (then no window is sharded).
+ */
+export async function createShardQueue(config: Config, storage: OpenedStorage, credential: () => Promise<TokenCredential>, queueName = SHARD_QUEUE): Promise<StorageQueue | null> {
+  const connectionString = config.TOKENWATCH_STORAGE_CONNECTION_STRING ?? (storage.azurite?.queueEndpoint ? storage.azurite.connectionString : undefined);
+  // A connection string naming only a table endpoint (as some tests and local setups write) has no queue.
+  if (connectionString && /QueueEndpoint=|UseDevelopmentStorage=true|EndpointSuffix=/i.test(connectionString)) return new StorageQueue({ connectionString, queueName });
+  if (config.TOKENWATCH_STORAGE_QUEUE_ENDPOINT) return new StorageQueue({ endpoint: config.TOKENWATCH_STORAGE_QUEUE_ENDPOINT, credential: await credential(), queueName });
+  return null;
 }
 
 export interface AppOptions {
@@ -91,6 +109,13 @@ export interface App {
   handleFetch(request: FetchRequest): Promise<{ status: number; headers: Record<string, string>; body: Buffer | undefined }>;
   /** What a rule's timer does: its due windows, health and telemetry; busy/disabled/table-missing noted on the logger. */
   runSchedule(ruleId: string, logger: ScheduleLogger): Promise<ScheduledOutcome>;
+  /**
+   * What the shard function does with one delivery of a shard message (`dequeueCount`: this
+   * delivery's count): processes the shard, or records it poisoned on the last delivery.
+   */
+  runShard(message: unknown, dequeueCount: number, logger: ScheduleLogger): Promise<ShardOutcome>;
+  /** The shard queue (serve's stand-in for the queue trigger reads it), or null when none is configured. */
+  shardQueue(): Promise<StorageQueue | null>;
   /** A delivery run: "timer" fails on error, "detection" (right after a detection run) never does. */
   deliver(trigger: "timer" | "detection", log?: (line: string) => void): Promise<WorkerReport | null>;
   /** The storage, opened on first use (the CLI's commands and tests read it). */
@@ -106,6 +131,7 @@ interface Parts {
   worker: DeliveryWorker;
   source: LogSource | null;
   scheduled: Omit<ScheduledDeps, "logger"> | null;
+  queue: StorageQueue | null;
 }
 
 export function createApp(config: Config, options: AppOptions = {}): App {
@@ -116,7 +142,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   let parts: Promise<Parts> | undefined;
 
   async function build(): Promise<Parts> {
-    const storage = await openStorage(config, credential);
+    const storage = await openStorage(config, credential, { queue: true });
+    const queue = await createShardQueue(config, storage, credential);
+    // A per-account rule's large window goes out as shards on the queue.
+    const sharding: Sharding | null = queue && { queue, shards: new ShardRepository(storage.store), rowsPerShard: config.TOKENWATCH_SHARD_ROWS };
     const source = options.logSource ?? (config.TOKENWATCH_WORKSPACE_ID ? createLogAnalyticsSource(config, await credential()) : undefined);
     const { stores, store } = storage;
     const trusts: Trust[] = options.devKey ? [devTrust(options.devKey)] : [];
@@ -150,9 +179,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
           maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
           maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
           disabledRules: config.TOKENWATCH_DISABLED_RULES,
+          ...(sharding ? { sharding } : {}),
         }
       : null;
-    return { storage, api, worker, source: source ?? null, scheduled };
+    return { storage, api, worker, source: source ?? null, scheduled, queue };
   }
 
   /** Built once; a failed build is forgotten so the next call tries again. */
@@ -179,11 +209,28 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       if (!scheduled) throw new Error("TOKENWATCH_WORKSPACE_ID is not set: the scheduled detections need the Log Analytics workspace id");
       const outcome = await runScheduled(ruleId, { ...scheduled, logger });
       if (outcome.status === "busy" || outcome.status === "disabled") logger.info(outcome.reason);
+      else if (outcome.status === "sharded") {
+        const { window, shards, sent } = outcome.step;
+        logger.info(`${ruleById(ruleId)?.meta.name ?? ruleId}: window ${new Date(window.start).toISOString()} in ${shards.length} shards, ${shards.filter((s) => s.status === "committed").length} committed, ${sent} sent`);
+      }
       // Reported once, when first found; the rule's health says "table-missing" until the table appears.
       else if (outcome.status === "table-missing" && outcome.newly)
         logger.warn(`${ruleById(ruleId)?.meta.name ?? ruleId}: table ${outcome.table} is missing from the workspace (connect its data connector, or switch the rule off)`);
       return outcome;
     },
+    async runShard(message, dequeueCount, logger) {
+      const { scheduled } = await ready();
+      if (!scheduled?.sharding) throw new Error("shards need TOKENWATCH_WORKSPACE_ID and a shard queue (TOKENWATCH_STORAGE_QUEUE_ENDPOINT or a connection string)");
+      const outcome = await runShard(message, dequeueCount, { ...scheduled, sharding: scheduled.sharding });
+      if (outcome.status === "poisoned") logger.warn(outcome.error);
+      else if (outcome.status === "skipped") logger.info(`shard skipped: ${outcome.reason}`);
+      else {
+        const { ruleId, window, rowsFetched, alerts, heldBack } = outcome.report;
+        logger.info(`rule ${ruleId} shard of window ${new Date(window.start).toISOString()}: ${rowsFetched} rows, ${alerts.length} alerts, ${heldBack} held back`);
+      }
+      return outcome;
+    },
+    shardQueue: async () => (await ready()).queue,
     async deliver(trigger, deliveryLog) {
       if (trigger === "detection") return deliverAfterDetection(async () => (await ready()).worker, deliveryLog);
       const report = await (await ready()).worker.run();

@@ -40,6 +40,18 @@ export const ConfigSchema = z
     TOKENWATCH_STORAGE_CONNECTION_STRING: optionalText,
     /** Table Storage by endpoint with the app's managed identity: https://<account>.table.core.windows.net */
     TOKENWATCH_STORAGE_TABLE_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
+    /**
+     * The shard queue by endpoint with the app's managed identity: https://<account>.queue.core.windows.net.
+     * The shard function is triggered from the Functions host's storage (AzureWebJobsStorage), so
+     * this is that account's queue endpoint. With a connection string, its queue endpoint is used.
+     */
+    TOKENWATCH_STORAGE_QUEUE_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
+    /**
+     * A per-account rule's window expected to read more rows than this (the rows its previous
+     * window read) is split by account hash into shards, each processed by its own invocation
+     * from the shard queue (default 100,000: one shard's rows then stay well within 256 MB).
+     */
+    TOKENWATCH_SHARD_ROWS: wholeNumber(1_000, 100_000_000, 100_000),
     /** Prefix for tokenwatch's table names, to share an account between deployments. */
     TOKENWATCH_TABLE_PREFIX: z
       .string()

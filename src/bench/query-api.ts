@@ -5,7 +5,7 @@
 // src/bench/live-tenant.ts, which makes each query's rows when asked). It understands
 // only what tokenwatch's queries say about scope: the table (first line), the TimeGenerated
 // and ingestion_time() bounds and the account list scopeKql() writes, the user-hash
-// partition the source adds when it splits, and the shape of the result (the `project`
+// partition the source adds when it splits, a sharded run's account-hash slice, and the shape of the result (the `project`
 // list, or the two baseline summaries). The rule's other clauses are not evaluated: the
 // rules only narrow in KQL, so returning more rows is allowed. Tests inject faults.
 import { execFileSync } from "node:child_process";
@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
 import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
+import { shardOf, type Shard } from "../model/shard.js";
 
 export type Row = Record<string, unknown>;
 
@@ -36,6 +37,8 @@ export interface ParsedQuery {
   arrived: { from?: number; to: number };
   accounts?: string[];
   partition?: { n: number; k: number };
+  /** A sharded run's slice (kql-text.ts), evaluated exactly: hash_xxhash64 as Kusto computes it. */
+  shard?: Shard;
   /** The request's timespan (start/end), applied to TimeGenerated as the service does. */
   timespan?: { from: number; to: number };
   /** Projected columns: [output name, source column, or "@arrival" for ingestion_time()]. */
@@ -269,9 +272,10 @@ export function inScope(r: StoredRow, q: ParsedQuery): boolean {
   if (q.timespan && (r.time < q.timespan.from || r.time > q.timespan.to)) return false;
   if (q.arrived.from !== undefined && r.arrival < q.arrived.from) return false;
   if (r.arrival >= q.arrived.to) return false;
-  if (!q.accounts && !q.partition) return true;
+  if (!q.accounts && !q.partition && !q.shard) return true;
   const upn = String(r.raw.UserPrincipalName ?? "").toLowerCase();
   if (q.accounts && !q.accounts.includes(upn)) return false;
+  if (q.shard && shardOf(upn, q.shard.count) !== q.shard.index) return false;
   if (q.partition) {
     const { n, k } = q.partition;
     if ((((kustoLikeHash(upn) % n) + n) % n) !== k) return false;
@@ -360,6 +364,11 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     if (accounts) q.accounts = decodeKqlLiteralList(accounts[1]!);
     const partition = /^\| where \(hash\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
     if (partition) q.partition = { n: Number(partition[1]), k: Number(partition[4]) };
+    const shard = /^\| where \(hash_xxhash64\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
+    if (shard) {
+      if (shard[1] !== shard[2] || shard[1] !== shard[3]) throw new Error(`unsupported shard clause ${line}`);
+      q.shard = { count: Number(shard[1]), index: Number(shard[4]) };
+    }
     const sightings = /^\| summarize lastSeen = (tostring\()?max\(TimeGenerated\)\)? by account = tolower\(UserPrincipalName\)/.exec(line);
     if (sightings) q.shape = "sightings";
     if (sightings?.[1]) q.asText.add("lastSeen");

@@ -23,6 +23,8 @@ import { loadConfig } from "../config.js";
 import type { ScheduledOutcome } from "../engine/scheduled.js";
 import { isLoopbackHost } from "../net/ip.js";
 import { ruleById } from "../rules/index.js";
+import type { ShardOutcome } from "../engine/shards.js";
+import type { StorageQueue } from "../store/queue.js";
 import { simulateTenant } from "../sim/simulate.js";
 import { ReplaySource } from "../sources/replay.js";
 import { selfCommand, UsageError } from "./usage.js";
@@ -222,6 +224,10 @@ export function ruleLines(outcomes: Outcome[]): string[] {
     const { outcome } = o;
     if (outcome.status === "busy" || outcome.status === "disabled") return `${name}: ${outcome.reason}`;
     if (outcome.status === "table-missing") return outcome.newly ? `${name}: table ${outcome.table} is missing from the workspace; the rule reports "table-missing" until it appears` : "";
+    if (outcome.status === "sharded") {
+      const { window, shards, sent } = outcome.step;
+      return `${name}: window ${new Date(window.start).toISOString()} in ${shards.length} shards, ${shards.filter((s) => s.status === "committed").length} committed, ${sent} sent`;
+    }
     return `${name}: ${outcome.reports.length} window(s), ${alertsOf(outcome)} alert(s)`;
   }).filter(Boolean);
 }
@@ -258,6 +264,48 @@ export function startDelivery(app: App, log: (line: string) => void, intervalMs 
       stopped = true;
       clearInterval(timer);
       await current;
+    },
+  };
+}
+
+/** What the queue trigger calls with one delivery: the app's runShard (tests: the engine's, over their own stores). */
+export type ShardHandler = (message: unknown, dequeueCount: number) => Promise<ShardOutcome>;
+
+/**
+ * One pass over the shard queue, as the Functions runtime runs the shard function: each
+ * message's shard is processed; a shard that fails stays on the queue and comes back after
+ * `visibilityTimeoutSeconds` with its dequeue count one higher. Returns how many it received.
+ */
+export function consumeShards(
+  queue: StorageQueue,
+  handle: ShardHandler,
+  options: { visibilityTimeoutSeconds?: number; onOutcome?: (outcome: ShardOutcome) => void; onError?: (error: unknown) => void } = {},
+): Promise<number> {
+  return queue.consume(async ({ body, dequeueCount }) => options.onOutcome?.(await handle(body, dequeueCount)), {
+    max: 1, // one shard at a time, as host.json's batchSize: bounded memory
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    onError: options.onError,
+  });
+}
+
+/** The shard function's stand-in in serve: polls the shard queue every `intervalMs` while it is empty. */
+export function startShardWorker(queue: StorageQueue, handle: ShardHandler, log: (line: string) => void, intervalMs = 1_000): { stop(): Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const pass = async () => {
+    const received = await consumeShards(queue, handle, {
+      onOutcome: (o) => (o.status === "poisoned" ? log(o.error) : o.status === "committed" ? log(`shard of ${o.report.ruleId}: ${o.report.alerts.length} alert(s)`) : undefined),
+      onError: (error) => log(`shard failed (delivered again): ${errorText(error)}`),
+    }).catch((error: unknown) => (log(`shard queue: ${errorText(error)}`), 0));
+    if (!stopped) timer = setTimeout(() => void (running = pass()), received > 0 ? 0 : intervalMs);
+  };
+  running = pass();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
     },
   };
 }
@@ -313,10 +361,12 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   const app = createApp(config, { ...(simulated ? { logSource: simulated.source, clock: simulated.clock } : {}), ...(key ? { devKey: key } : {}), log });
   let ticks: { stop(): Promise<void> } | undefined;
   let delivery: { kick(): Promise<void>; stop(): Promise<void> } | undefined;
+  let shardWorker: { stop(): Promise<void> } | undefined;
   let listening: Listening | undefined;
   const close = async () => {
     await listening?.close();
     await ticks?.stop();
+    await shardWorker?.stop();
     await delivery?.stop();
     await app.close();
     await simulated?.dispose();
@@ -325,6 +375,11 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
     const storage = await app.storage();
     log(storage.azurite ? `storage: in-memory Azurite at ${storage.azurite.endpoint}` : "storage: the configured account");
     if (!app.consoleDir) log("web console: not built (npm run build); /api/console/ answers 404");
+    const queue = await app.shardQueue();
+    if (queue) {
+      log(`shards: windows over ${config.TOKENWATCH_SHARD_ROWS} rows go out on queue ${queue.name}, processed here one shard at a time`);
+      shardWorker = startShardWorker(queue, (message, dequeueCount) => app.runShard(message, dequeueCount, quiet), log);
+    }
     const kicker = (delivery = startDelivery(app, log));
     if (simulated) {
       ticks = startRuleTicks(app, {

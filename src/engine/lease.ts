@@ -38,7 +38,7 @@ export class HeldLease {
   }
 
   /** Moves the checkpoint and renews the lease in one write; StateConflict when the lease was lost. */
-  advance(update: Pick<RuleState, "windowEnd" | "dataSince">): Promise<RuleState> {
+  advance(update: Partial<Pick<RuleState, "windowEnd" | "dataSince" | "bootstrapUntil">>): Promise<RuleState> {
     return this.serially(async () => (this.state = await this.repository.put(this.ruleId, { ...this.state, ...update, lease: this.claim() })));
   }
 

@@ -8,6 +8,7 @@ import type { QuerySpec } from "../model/query.js";
 import type { Fetched, KnownNetworks, RowOf, SignInSighting, TableName } from "../model/rows.js";
 import type { RuleHealth, RuleSetting, RuleState } from "../model/rule-state.js";
 import type { DateTime } from "../model/time.js";
+import type { ShardRecord } from "../model/shard.js";
 
 // `label` (`<rule id>/<query name>`) names the query in rejections and errors.
 export interface LogSource {
@@ -65,3 +66,18 @@ export interface BackfillStores {
 
 /** What one run of a rule's windows stores (a backfill's checkpoint and baseline are its own). */
 export type RunStores = Omit<Stores, "ruleState"> & { ruleState: RuleStatePort };
+
+/** The Shards table: a sharded window's shards, and the rows each rule's last window read. */
+export interface ShardPort {
+  /** Records a window's shards (one transaction); false when they were recorded already. */
+  plan(shards: readonly ShardRecord[]): Promise<boolean>;
+  /** The shards of the rule's window starting at `windowStart` (none: not sharded). */
+  window(ruleId: string, windowStart: number): Promise<ShardRecord[]>;
+  get(ruleId: string, windowEnd: number, index: number): Promise<ShardRecord | undefined>;
+  /** Changes one shard under its ETag (null: leave it); the row as it stands, undefined when none. */
+  change(ruleId: string, windowEnd: number, index: number, change: (current: ShardRecord) => ShardRecord | null): Promise<ShardRecord | undefined>;
+  /** Drops the shard rows of the rule's windows ending at or before `windowEnd`. */
+  clear(ruleId: string, windowEnd: number): Promise<void>;
+  lastLoad(ruleId: string): Promise<{ windowEnd: number; rows: number } | null>;
+  recordLoad(ruleId: string, windowEnd: number, rows: number): Promise<void>;
+}

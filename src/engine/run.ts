@@ -6,8 +6,8 @@ import { frequencyOf, parseDuration, type BaselineView, type FollowUpSpecs, type
 import type { QuerySpec } from "../model/query.js";
 import { mergeSightings, type Rejection, type SignInSighting } from "../model/rows.js";
 import type { LogSource, RunStores } from "./ports.js";
-import { holdLease } from "./lease.js";
-import type { RuleState } from "../model/rule-state.js";
+import { holdLease, type HeldLease } from "./lease.js";
+import { StateConflict, type RuleState } from "../model/rule-state.js";
 import { allowlistsAt } from "./allowlists.js";
 import { type AllowlistEntry } from "../model/allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
@@ -53,7 +53,7 @@ export interface WindowReport {
 
 /** How far back a new deployment looks for any baseline data at all (Sentinel workspaces keep 90 days). */
 const HISTORY_LOOKBACK_MS = 90 * 86_400_000;
-/** Baseline bootstrap is summarized a day at a time: each query stays small. */
+/** Baseline bootstrap is summarized, recorded and checkpointed a day at a time: each query and each step stays small. */
 const BOOTSTRAP_CHUNK_MS = 86_400_000;
 
 /** Runs a rule's due windows, oldest first; a failure stops at that window with its checkpoint unchanged. */
@@ -66,6 +66,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
   const lease = await holdLease(stores.ruleState, id, owner, deps.now, options.lease?.ttlMs, options.lease?.renewMs);
   options.onLease?.();
   try {
+    if (lease.state.bootstrapUntil !== undefined && !(await bootstrap(rule, deps, lease, options.deadline))) return [];
     const state = () => lease.state;
     const windows = planWindows(frequencyOf(rule), state().windowEnd, options.until, options.maxWindows);
     if (windows.length === 0) return [];
@@ -89,26 +90,42 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
 
 /**
  * A rule's first run: its checkpoint starts at `firstWindowStart`; a rule with a baseline
- * learns from the history before it (the same bootstrap for a deployment and a replay).
+ * first learns from the history before it (the same bootstrap for a deployment and a replay),
+ * from `bootstrapUntil` on. Two first runs racing: one creates the state, the other uses it.
  */
-async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number): Promise<RuleState> {
-  let dataSince: DateTime | null = null;
-  if (rule.baseline) {
-    const { table, sightingsKql, earliestKql } = rule.baseline;
-    const period = baselinePeriodOf(rule);
-    // Queried a day at a time (each answer stays small), written once: one transaction per
-    // bucket rather than one per bucket and day.
-    const merged = new Map<string, SignInSighting>();
-    for (let from = firstWindowStart - period; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
-      const spec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
-      const { rows } = await deps.source.sightings(spec, sightingsKql(spec), `${rule.meta.id}/bootstrap`);
-      mergeSightings(merged, rows);
-    }
-    await deps.stores.baselines.record(merged.values());
-    const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
-    dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec), `${rule.meta.id}/earliest`);
+async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number): Promise<void> {
+  const bootstrapUntil = rule.baseline ? { bootstrapUntil: firstWindowStart - baselinePeriodOf(rule) } : {};
+  try {
+    await deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince: null, ...bootstrapUntil });
+  } catch (error) {
+    if (!(error instanceof StateConflict)) throw error;
   }
-  return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
+}
+
+/**
+ * The baseline bootstrap, streamed a day at a time: each day's summarized sightings are
+ * recorded, then the rule's state notes the day done, so memory holds one day and a bootstrap
+ * cut short (the invocation's budget, a failed query, a crash) resumes at the next day in the
+ * next invocation. Past `deadline`, stops between days (after at least one): returns false.
+ * Done, it records the earliest history the table holds and returns true.
+ */
+async function bootstrap(rule: Rule, deps: EngineDeps, lease: HeldLease, deadline?: number): Promise<boolean> {
+  if (!rule.baseline) throw new Error(`rule ${rule.meta.id} has no baseline to bootstrap`);
+  const { table, sightingsKql, earliestKql } = rule.baseline;
+  const { firstWindowStart } = lease.state;
+  for (let days = 0, from = lease.state.bootstrapUntil!; from < firstWindowStart; days++) {
+    if (deadline !== undefined && days > 0 && deps.now() >= deadline) return false;
+    const to = Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart);
+    const spec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from, to } };
+    const { rows } = await deps.source.sightings(spec, sightingsKql(spec), `${rule.meta.id}/bootstrap`);
+    await deps.stores.baselines.record(rows);
+    await lease.advance({ bootstrapUntil: to });
+    from = to;
+  }
+  const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
+  const dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec), `${rule.meta.id}/earliest`);
+  await lease.advance({ bootstrapUntil: undefined, dataSince });
+  return true;
 }
 
 /**
@@ -139,7 +156,12 @@ export async function fetchInputs(rule: Rule, window: Window, source: LogSource)
   return { inputs, rowsFetched, rejected };
 }
 
-async function runWindow(
+/**
+ * One window of a rule: fetch, evaluate, store alerts and incidents, update the baseline.
+ * The caller moves the checkpoint. A shard's window (window.shard) reads and decides only its
+ * accounts; the baseline's expiry is left to whoever moves the checkpoint once every shard committed.
+ */
+export async function runWindow(
   rule: Rule,
   window: Window,
   state: RuleState,
@@ -171,8 +193,7 @@ async function runWindow(
     mergeSightings(sightings, rule.baseline.observe(inputs));
     await stores.baselines.record(sightings.values());
     for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
-    // Reclaim expired entries, one bucket per window: the whole table every BUCKETS windows.
-    await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
+    if (!window.shard) await purgeBaselines(rule, window, deps);
   }
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
@@ -181,6 +202,11 @@ async function runWindow(
 }
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
+
+/** Reclaims expired baseline entries, one bucket per window: the whole table every BUCKETS windows. */
+export async function purgeBaselines(rule: Rule, window: Window, deps: EngineDeps): Promise<void> {
+  await deps.stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
+}
 
 function baselinePeriodOf(rule: Rule): number {
   if (!rule.meta.baselinePeriod) throw new Error(`rule ${rule.meta.id} keeps a baseline but has no baselinePeriod`);

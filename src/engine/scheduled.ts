@@ -9,6 +9,7 @@ import type { LogSource, Stores } from "./ports.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { readGroup, shareReads } from "./shared-reads.js";
+import { ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
@@ -21,6 +22,8 @@ export interface ScheduledDeps extends EngineDeps {
   logger?: RunLogger;
   /** Rules switched off by setting (TOKENWATCH_DISABLED_RULES); an admin can also switch one off over the API. */
   disabledRules?: ReadonlySet<string>;
+  /** Large windows of per-account rules go out as shards on a queue (absent: never sharded). */
+  sharding?: Sharding;
 }
 
 /**
@@ -32,6 +35,8 @@ export const RUN_BUDGET_MS = 15 * 60_000;
 
 export type ScheduledOutcome =
   | { status: "ok"; reports: WindowReport[]; health: RuleHealth }
+  /** The rule's next window is out as shards on the queue; its checkpoint moves when all have committed. */
+  | { status: "sharded"; step: ShardedStep & { window: { start: number; end: number } }; health: RuleHealth }
   /** Another invocation holds the rule's lease: it does the work, this one stops. */
   | { status: "busy"; reason: string }
   /** Switched off by setting or by an admin: nothing ran, the checkpoint waits. */
@@ -92,9 +97,21 @@ async function runOne(rule: Rule, deps: ScheduledDeps, onLease?: () => void): Pr
   const before = (await deps.stores.ruleState.get(ruleId))?.windowEnd ?? null;
   let reports: WindowReport[] = [];
   try {
+    if (rule.perAccount && deps.sharding) {
+      const step = await stepSharded(rule, { ...deps, sharding: deps.sharding }, until);
+      for (const done of step?.finished ?? []) (counter.rows += done.rows), (counter.heldBack += done.heldBack);
+      if (step?.window) {
+        const poisoned = step.shards.filter((s) => s.status === "poisoned");
+        const health = await recordHealth(rule, deps, until, started, before, counter, poisoned.length > 0 ? new ShardsPoisoned(poisoned) : null);
+        return { status: "sharded", step: { ...step, window: step.window }, health };
+      }
+    }
     reports = deps.logger
       ? await runRuleWithTelemetry(rule, { ...deps, source }, options, deps.logger, undefined, onWindow)
       : await runRule(rule, { ...deps, source }, options, onWindow);
+    // The rows a window read are what the next is expected to read: whether to shard it.
+    const last = reports.at(-1);
+    if (rule.perAccount && deps.sharding && last) await deps.sharding.shards.recordLoad(ruleId, last.window.end, last.rowsFetched);
   } catch (error) {
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
     if (error instanceof TableMissing) {

@@ -3,6 +3,7 @@
 // spec into parts with it. User values reach a query only through kqlString().
 import { DEFAULT_MAX_LATENESS_MS, type TimeRange, type Window } from "./time.js";
 import type { TableName } from "./rows.js";
+import { shardKql, type Shard } from "./shard.js";
 
 /** What a rule asks of a table; the source serves it from KQL or from replay files. */
 export interface QuerySpec<T extends TableName = TableName> {
@@ -13,12 +14,14 @@ export interface QuerySpec<T extends TableName = TableName> {
   time: TimeRange;
   /** Only these accounts (lowercase UserPrincipalName); absent = all. */
   accounts?: readonly string[];
+  /** Only the accounts of this shard; absent = all. */
+  shard?: Shard;
 }
 
 /** The rows of a table that arrived in a window: each rule's new events. */
 export function arrivedIn<T extends TableName>(table: T, window: Window): QuerySpec<T> {
   const lateness = window.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
-  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end } };
+  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end }, ...(window.shard ? { shard: window.shard } : {}) };
 }
 
 
@@ -59,5 +62,6 @@ export function scopeKql(spec: QuerySpec): string {
       : `ingestion_time() >= ${kqlDatetime(spec.arrived.from)} and ingestion_time() < ${kqlDatetime(spec.arrived.to)}`;
   lines.push(`| where ${arrived}`);
   if (spec.accounts) lines.push(`| where tolower(UserPrincipalName) in (${spec.accounts.map(kqlString).join(", ")})`);
+  if (spec.shard) lines.push(shardKql(spec.shard));
   return lines.join("\n");
 }

@@ -17,6 +17,11 @@ export interface RuleState {
   firstWindowStart: number;
   /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet), exact. */
   dataSince: DateTime | null;
+  /**
+   * While the rule's baseline is still being bootstrapped: the day up to which the history is
+   * recorded (the bootstrap resumes there); absent once it is complete, or for a rule without one.
+   */
+  bootstrapUntil?: number;
   /** Absent when no run holds the rule (released, or never taken). */
   lease?: Lease;
   etag?: string;

@@ -2,6 +2,8 @@
 // epoch, so every comparison is exact. Window edges and ranges are integral epoch
 // milliseconds; a window's alignment to its rule's frequency is computed here, once.
 /** A KQL datetime: 100-ns ticks since 1970-01-01T00:00:00Z (a double cannot hold them exactly). */
+import type { Shard } from "./shard.js";
+
 export type DateTime = bigint;
 
 export const TICKS_PER_MS = 10_000n;
@@ -168,6 +170,8 @@ export interface Window {
    * default 7 days): it keeps each query on the time index. Replay applies the same bound.
    */
   maxLatenessMs?: number;
+  /** A sharded run's slice of the accounts (per-account rules only); absent = every account. */
+  shard?: Shard;
 }
 
 /** The window edge at or before `t` for windows of `frequency` ms: every alignment goes through these two. */

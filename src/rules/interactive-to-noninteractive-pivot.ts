@@ -41,6 +41,7 @@ export const interactiveToNonInteractivePivot = defineRule({
     incidentConfiguration: groupByAccount,
     version: "1.0.0",
   },
+  perAccount: true,
 
   queries: (w: Window) => ({
     nonInteractive: arrivedIn(NON_INTERACTIVE, w),
@@ -136,7 +137,7 @@ function otherSide<T extends typeof INTERACTIVE | typeof NON_INTERACTIVE>(
       group.time = { from: Math.min(group.time.from, time.from), to: Math.max(group.time.to, time.to) };
     }
   }
-  return [...groups.values()].map((group) => ({ ...group, accounts: group.accounts.sort() })).sort((a, b) => a.time.from - b.time.from || a.time.to - b.time.to);
+  return [...groups.values()].map((group) => ({ ...group, accounts: group.accounts.sort(), ...(w.shard ? { shard: w.shard } : {}) })).sort((a, b) => a.time.from - b.time.from || a.time.to - b.time.to);
 }
 
 /** | where ResultType == 0 */

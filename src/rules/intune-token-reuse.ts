@@ -34,6 +34,7 @@ export const intuneTokenReuse = defineRule({
     incidentConfiguration: groupByAccount,
     version: "1.0.0",
   },
+  perAccount: true,
 
   queries: (w: Window) => ({ signIns: arrivedIn("AADNonInteractiveUserSignInLogs", w) }),
 

@@ -146,6 +146,11 @@ export function identity(...parts: (string | number | bigint | boolean | null | 
 
 export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpecs = FollowUpSpecs> {
   meta: RuleMeta;
+  /**
+   * Whether the rule decides each account on that account's rows alone (its queries read
+   * UserPrincipalName): a large window can then be split into shards by account hash.
+   */
+  perAccount?: boolean;
   /** First-stage queries for a window. */
   queries(window: Window): S1;
   /** Optional second stage, parametrised by the first (the pivot's other side, per user). */

@@ -1,5 +1,5 @@
-// Starts the Azurite table service as a child process on a free loopback port, in
-// memory, for the CLI (when no storage is configured) and for tests.
+// Starts the Azurite table service (and, when asked, its queue service) as child processes
+// on free loopback ports, in memory, for the CLI (when no storage is configured) and for tests.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -10,10 +10,15 @@ const DEV_ACCOUNT = "devstoreaccount1";
 const DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 export interface AzuriteTables {
+  /** Names the table endpoint, and the queue endpoint when the queue service runs. */
   connectionString: string;
   endpoint: string;
+  /** The queue service's endpoint, when started with `queue: true`. */
+  queueEndpoint?: string;
   stop(): Promise<void>;
 }
+
+type Service = "table" | "queue";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,29 +32,39 @@ function freePort(): Promise<number> {
   });
 }
 
-function azuriteTableBin(): string {
+function azuriteBin(service: Service): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("azurite/package.json")), "dist", "src", "table", "main.js");
+  return join(dirname(require.resolve("azurite/package.json")), "dist", "src", service, "main.js");
 }
 
-/** Start Azurite; retries on a port race with another process. */
-export async function startAzurite(): Promise<AzuriteTables> {
+/** Start Azurite's table service, and its queue service with `queue`; retries on a port race with another process. */
+export async function startAzurite(options: { queue?: boolean } = {}): Promise<AzuriteTables> {
+  const [table, queue] = await Promise.all([start("table"), options.queue ? start("queue") : undefined]);
+  return {
+    endpoint: table.endpoint,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${table.endpoint};${queue ? `QueueEndpoint=${queue.endpoint};` : ""}`,
+    ...(queue ? { queueEndpoint: queue.endpoint } : {}),
+    stop: async () => void (await Promise.all([table.stop(), queue?.stop()])),
+  };
+}
+
+async function start(service: Service): Promise<{ endpoint: string; stop(): Promise<void> }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await launch(port);
+      return await launch(service, port);
     } catch (error) {
       lastError = error;
     }
   }
-  throw new Error(`could not start Azurite: ${String(lastError)}`);
+  throw new Error(`could not start Azurite's ${service} service: ${String(lastError)}`);
 }
 
-function launch(port: number): Promise<AzuriteTables> {
+function launch(service: Service, port: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [azuriteTableBin(), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--tableHost", "127.0.0.1", "--tablePort", String(port)],
+    [azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
@@ -72,11 +87,10 @@ function launch(port: number): Promise<AzuriteTables> {
     };
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes("successfully started")) {
+      if (/successfully (started|listens)/.test(output)) {
         clearTimeout(timer);
         resolve({
           endpoint,
-          connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${endpoint};`,
           stop: async () => {
             process.off("exit", killOnExit);
             await stop();

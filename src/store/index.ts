@@ -27,16 +27,16 @@ export interface OpenedStorage {
 }
 
 /**
- * The configured storage account, or else a fresh in-memory Azurite on loopback. An account
- * by endpoint signs in with `credential()` (the app's one credential).
+ * The configured storage account, or else a fresh in-memory Azurite on loopback (with its
+ * queue service when `queue`). An account by endpoint signs in with `credential()` (the app's one credential).
  */
-export async function openStorage(config: Config, credential: () => Promise<TokenCredential>): Promise<OpenedStorage> {
+export async function openStorage(config: Config, credential: () => Promise<TokenCredential>, options: { queue?: boolean } = {}): Promise<OpenedStorage> {
   let target: StorageTarget;
   let azurite: AzuriteTables | undefined;
   if (config.TOKENWATCH_STORAGE_CONNECTION_STRING) target = { connectionString: config.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   else if (config.TOKENWATCH_STORAGE_TABLE_ENDPOINT) target = { endpoint: config.TOKENWATCH_STORAGE_TABLE_ENDPOINT, credential: await credential(), tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   else {
-    azurite = await startAzurite();
+    azurite = await startAzurite(options);
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   const store = new TableStore(target);

@@ -12,6 +12,7 @@ interface StateEntity {
   windowEnd: string;
   firstWindowStart: string;
   dataSince?: string;
+  bootstrapUntil?: string;
   leaseOwner?: string;
   leaseUntil?: string;
 }
@@ -72,6 +73,7 @@ function fromEntity(entity: StateEntity & { etag: string }): RuleState {
     windowEnd: Date.parse(entity.windowEnd),
     firstWindowStart: Date.parse(entity.firstWindowStart),
     dataSince: entity.dataSince ? toDateTime(entity.dataSince) : null,
+    ...(entity.bootstrapUntil ? { bootstrapUntil: Date.parse(entity.bootstrapUntil) } : {}),
     ...(entity.leaseOwner && entity.leaseUntil ? { lease: { owner: entity.leaseOwner, until: Date.parse(entity.leaseUntil) } } : {}),
     etag: entity.etag,
   };
@@ -98,6 +100,7 @@ export class RuleStateRepository {
       windowEnd: new Date(state.windowEnd).toISOString(),
       firstWindowStart: new Date(state.firstWindowStart).toISOString(),
       dataSince: state.dataSince === null ? "" : sortableIso(state.dataSince),
+      bootstrapUntil: state.bootstrapUntil === undefined ? "" : new Date(state.bootstrapUntil).toISOString(),
       leaseOwner: state.lease?.owner ?? "",
       leaseUntil: state.lease ? new Date(state.lease.until).toISOString() : "",
     };

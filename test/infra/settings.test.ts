@@ -26,6 +26,7 @@ const PLATFORM_SET: Record<string, string> = Object.fromEntries(HOSTED_MARKERS.m
 /** What ARM gives the non-literal values in main.bicep, to parse the settings as Azure will see them. */
 const EXPRESSION_EXAMPLES: Record<string, string> = {
   "platform.outputs.tableEndpoint": "https://sttwexample.table.core.windows.net/",
+  "platform.outputs.queueEndpoint": "https://sttwexample.queue.core.windows.net/",
   "platform.outputs.storageAccountName": "sttwexample",
   "platform.outputs.identityClientId": "00000000-0000-0000-0000-000000000001",
   "platform.outputs.appInsightsConnectionString": "InstrumentationKey=00000000-0000-0000-0000-000000000002;IngestionEndpoint=https://example.in.applicationinsights.azure.com/",

@@ -1,0 +1,282 @@
+// Sharded windows end to end: the timer (runScheduled) splits a large window of a per-account
+// rule into shards on Azurite's queue service, the shard function's path (consumeShards ->
+// runShard) processes them through the real LogsQueryClient against the local query API, and
+// state lives in Azurite's tables. A crashed shard is delivered again; alerts come out as in an
+// unsharded run, each exactly once; the checkpoint waits for every shard; poison is reported.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
+import type { Repositories } from "../../src/store/repositories.js";
+import { runScheduled } from "../../src/engine/scheduled.js";
+import type { ShardPort } from "../../src/engine/ports.js";
+import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
+import type { Rule } from "../../src/rules/rule.js";
+import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
+import { createStores } from "../../src/store/index.js";
+import { StorageQueue } from "../../src/store/queue.js";
+import { ShardRepository } from "../../src/store/shards.js";
+import { TableStore } from "../../src/store/tables.js";
+import { DELAY, fakeSource, scheduledDeps } from "../support/detection-harness.js";
+import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
+import { at, DAY, HOUR, interactiveSignIn, nonInteractiveSignIn } from "../support/replay-fixtures.js";
+
+const T = at("2026-11-16T10:00:00Z");
+const MIN = 60_000;
+const USERS = 32;
+/** Small enough that the 32-user hour goes out as shards: 4 of them (4 × 10 ≥ 32 rows). */
+const ROWS_PER_SHARD = 10;
+
+let azurite: AzuriteTables;
+let fake: FakeLogAnalytics;
+beforeAll(async () => {
+  azurite = await startAzurite({ queue: true });
+});
+afterAll(async () => azurite?.stop());
+beforeEach(async () => {
+  fake = await FakeLogAnalytics.start();
+  fake.add("AADNonInteractiveUserSignInLogs", tenantNonInteractive());
+  fake.add("SigninLogs", tenantInteractive());
+});
+afterEach(async () => fake.close());
+
+const upn = (i: number) => `user${i}@contoso.com`;
+
+/**
+ * Each user: a baseline sighting two days back, a sign-in from a known network in the hour
+ * 9-10, and in the hour 10-11 an Intune token from a new IP and ASN (the Intune rule alerts) in
+ * another country 15 minutes after a single-factor interactive sign-in (the pivot alerts).
+ */
+function tenantNonInteractive() {
+  return Array.from({ length: USERS }, (_, i) => [
+    nonInteractiveSignIn({ time: T - 2 * DAY, upn: upn(i), ip: `10.0.0.${i + 1}`, asn: "100", resource: "Microsoft Intune", id: `hist-${i}` }),
+    nonInteractiveSignIn({ time: T - 30 * MIN, upn: upn(i), ip: `10.0.0.${i + 1}`, asn: "100", resource: "Microsoft Intune", id: `known-${i}` }),
+    nonInteractiveSignIn({ time: T + 20 * MIN, upn: upn(i), ip: `198.51.100.${i + 1}`, asn: "64500", country: "FR", resource: "Microsoft Intune", id: `new-${i}` }),
+  ]).flat();
+}
+function tenantInteractive() {
+  return Array.from({ length: USERS }, (_, i) => interactiveSignIn({ time: T + 5 * MIN, upn: upn(i), ip: `203.0.113.${i + 1}`, country: "US", id: `si-${i}` }));
+}
+
+interface World {
+  stores: Repositories;
+  store: TableStore;
+  clock: { now: number };
+  deps: ReturnType<typeof scheduledDeps>;
+  queue: StorageQueue;
+  shards: ShardRepository;
+}
+
+/** Fresh tables and a fresh queue; sharded when `sharding` is given. */
+function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
+  const id = randomBytes(4).toString("hex");
+  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `sh${id}` });
+  const stores = createStores(store);
+  const clock = { now: T + DELAY };
+  const queue = new StorageQueue({ connectionString: azurite.connectionString, queueName: `shards-${id}` });
+  const shards = new ShardRepository(store);
+  const sharding: Sharding = { queue, shards: options.shardStore?.(shards) ?? shards, rowsPerShard: ROWS_PER_SHARD };
+  const deps = { ...scheduledDeps(fakeSource(fake), stores, clock), ...(options.sharded ? { sharding } : {}) };
+  return { stores, store, clock, deps, queue, shards };
+}
+
+const shardDeps = (w: World): ShardDeps => ({ ...w.deps, sharding: w.deps.sharding! });
+/** What the queue trigger calls, over the test's own stores. */
+const handler = (w: World) => (message: unknown, dequeueCount: number) => runShard(message, dequeueCount, shardDeps(w));
+
+async function alertIds(stores: Repositories, rule: Rule): Promise<string[]> {
+  return (await stores.incidents.listAlerts()).filter((a) => a.ruleId === rule.meta.id).map((a) => a.id).sort();
+}
+async function incidentsOf(stores: Repositories, rule: Rule) {
+  return (await stores.incidents.listIncidents())
+    .filter((i) => i.ruleId === rule.meta.id)
+    .map((i) => ({ account: i.account, alerts: [...i.alertIds].sort() }))
+    .sort((a, b) => (a.account < b.account ? -1 : 1));
+}
+const checkpoint = async (w: World, rule: Rule) => (await w.stores.ruleState.get(rule.meta.id))?.windowEnd;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Consumes until three polls in a row find nothing (a failed delivery reappears after a second). */
+async function drain(w: World) {
+  const outcomes: string[] = [];
+  for (let idle = 0; idle < 3; ) {
+    const received = await consumeShards(w.queue, handler(w), { visibilityTimeoutSeconds: 1, onOutcome: (o) => outcomes.push(o.status) });
+    if (received > 0) idle = 0;
+    else if (++idle < 3) await sleep(600);
+  }
+  return outcomes;
+}
+
+/** Processes exactly one message (polling briefly: Azurite makes a new message visible within a second). */
+async function consumeOne(w: World) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let failure: unknown;
+    let outcome: ShardOutcome | undefined;
+    const received = await consumeShards(w.queue, handler(w), { onError: (error) => (failure = error), onOutcome: (o) => (outcome = o) });
+    if (failure) throw failure;
+    if (received === 1) return outcome;
+    await sleep(250);
+  }
+  throw new Error("no shard message arrived");
+}
+
+/** The unsharded reference: the same two timer runs without a queue. */
+async function unsharded(rule: Rule) {
+  const w = world({ sharded: false });
+  await runScheduled(rule.meta.id, w.deps);
+  w.clock.now = T + HOUR + DELAY;
+  const outcome = await runScheduled(rule.meta.id, w.deps);
+  expect(outcome.status).toBe("ok");
+  return { alerts: await alertIds(w.stores, rule), incidents: await incidentsOf(w.stores, rule) };
+}
+
+describe("sharded windows on Azure Storage Queues (Azurite)", () => {
+  it("splits by the previous window's rows: a power of two, capped", () => {
+    expect(shardCount(0, 10)).toBe(1);
+    expect(shardCount(10, 10)).toBe(1);
+    expect(shardCount(11, 10)).toBe(2);
+    expect(shardCount(32, 10)).toBe(4);
+    expect(shardCount(1e9, 10)).toBe(64);
+  });
+
+  it("host.json hands the shard function one message at a time and poisons after SHARD_MAX_DEQUEUE deliveries", () => {
+    const host = JSON.parse(readFileSync(new URL("../../host.json", import.meta.url), "utf8")) as { extensions?: { queues?: Record<string, unknown> } };
+    expect(host.extensions?.queues).toMatchObject({ batchSize: 1, newBatchThreshold: 0, maxDequeueCount: SHARD_MAX_DEQUEUE });
+  });
+
+  for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot]) {
+    it(`${rule.meta.name}: a shard that crashes after storing its alerts is delivered again; the alerts are an unsharded run's, each once`, async () => {
+      const reference = await unsharded(rule);
+      expect(reference.alerts).toHaveLength(USERS);
+
+      // Shard 3's first commit dies after its alerts were stored (the process was killed).
+      let crashes = 1;
+      const w = world({
+        sharded: true,
+        shardStore: (repo) => {
+          const store: ShardPort = Object.create(repo) as ShardPort;
+          store.change = async (ruleId, windowEnd, index, change) =>
+            repo.change(ruleId, windowEnd, index, (current) => {
+              const next = change(current);
+              if (next?.status === "committed" && index === 2 && crashes-- > 0) throw new Error("process died before the commit");
+              return next;
+            });
+          return store;
+        },
+      });
+      const first = await runScheduled(rule.meta.id, w.deps); // window 9-10: 32 rows, unsharded, its load recorded
+      expect(first.status).toBe("ok");
+      w.clock.now = T + HOUR + DELAY;
+      const second = await runScheduled(rule.meta.id, w.deps);
+      if (second.status !== "sharded") throw new Error(`expected a sharded window, got ${second.status}`);
+      expect(second.step.shards.map((s) => [s.index, s.count])).toEqual([[0, 4], [1, 4], [2, 4], [3, 4]]);
+      expect(await checkpoint(w, rule)).toBe(T);
+
+      const outcomes = await drain(w);
+      expect(outcomes.filter((o) => o === "committed")).toHaveLength(4);
+      expect(crashes).toBe(-1); // it crashed once, then committed
+      expect(await checkpoint(w, rule)).toBe(T + HOUR);
+      const alerts = await alertIds(w.stores, rule);
+      expect(alerts).toEqual(reference.alerts);
+      expect(new Set(alerts).size).toBe(alerts.length);
+      expect(await incidentsOf(w.stores, rule)).toEqual(reference.incidents);
+      // Each query of a shard named its slice, and no row was read twice by the shards' first stage.
+      const shardQueries = fake.requests.filter((r) => r.query?.shard && r.query.arrived.from === T);
+      expect(new Set(shardQueries.map((r) => r.query!.shard!.index))).toEqual(new Set([0, 1, 2, 3]));
+      // A redelivery of a committed shard changes nothing.
+      await w.queue.send([{ ruleId: rule.meta.id, windowStart: T, windowEnd: T + HOUR, count: 4, index: 0 }]);
+      expect(await drain(w)).toEqual(["skipped"]);
+      expect(await alertIds(w.stores, rule)).toEqual(reference.alerts);
+    });
+  }
+
+  it("the checkpoint stays until every shard has committed, whoever runs meanwhile", async () => {
+    const rule = intuneTokenReuse;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    for (let committed = 1; committed <= 3; committed++) {
+      expect((await consumeOne(w))?.status).toBe("committed");
+      expect(await checkpoint(w, rule)).toBe(T);
+      // The timer's run meanwhile neither moves the checkpoint nor runs the window itself.
+      const outcome = await runScheduled(rule.meta.id, w.deps);
+      if (outcome.status !== "sharded") throw new Error(outcome.status);
+      expect(outcome.step.shards.filter((s) => s.status === "committed")).toHaveLength(committed);
+      expect(outcome.step.sent).toBe(0);
+      expect(outcome.health.lastSuccessfulWindowEnd).toBe(T);
+    }
+    await consumeOne(w);
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+    expect(await w.shards.window(rule.meta.id, T)).toEqual([]);
+    expect((await w.shards.lastLoad(rule.meta.id))?.rows).toBe(USERS);
+  });
+
+  it("serve's shard worker (the queue trigger's stand-in) works the shards off until the checkpoint moves", async () => {
+    const rule = interactiveToNonInteractivePivot;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const lines: string[] = [];
+    const worker = startShardWorker(w.queue, handler(w), (line) => lines.push(line), 200);
+    try {
+      for (let i = 0; i < 100 && (await checkpoint(w, rule)) !== T + HOUR; i++) await sleep(200);
+    } finally {
+      await worker.stop();
+    }
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+    expect(lines.filter((l) => l.startsWith(`shard of ${rule.meta.id}`))).toHaveLength(4);
+    expect(await alertIds(w.stores, rule)).toHaveLength(USERS);
+  });
+
+  it("shards whose messages were lost are sent again by the timer once SHARD_RESEND_MS has passed", async () => {
+    const rule = intuneTokenReuse;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    // The plan is recorded, then the process dies before its messages reach the queue.
+    const lost = { ...w.deps, sharding: { ...w.deps.sharding!, queue: { send: async () => {} } } };
+    expect((await runScheduled(rule.meta.id, lost)).status).toBe("sharded");
+    expect(await drain(w)).toEqual([]);
+    const early = await runScheduled(rule.meta.id, w.deps);
+    expect(early.status === "sharded" && early.step.sent).toBe(0); // not yet: the messages may be on their way
+    w.clock.now = T + HOUR + DELAY + SHARD_RESEND_MS;
+    const late = await runScheduled(rule.meta.id, w.deps);
+    expect(late.status === "sharded" && late.step.sent).toBe(4);
+    expect(await drain(w)).toEqual(["committed", "committed", "committed", "committed"]);
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+  });
+
+  it("a shard that fails every delivery is poisoned, reported in the rule's health, and sent again by the next timer run", async () => {
+    const rule = intuneTokenReuse;
+    const w = world({ sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    // Shard 2's query is refused on every delivery (a 400 is not retried).
+    fake.inject({ kind: "status", status: 400 }, { times: SHARD_MAX_DEQUEUE, match: (q) => q.shard?.index === 1 });
+    const outcomes = await drain(w);
+    expect(outcomes.filter((o) => o === "committed")).toHaveLength(3);
+    expect(outcomes.filter((o) => o === "poisoned")).toHaveLength(1);
+    expect(await checkpoint(w, rule)).toBe(T);
+    const health = await w.stores.ruleState.health(rule.meta.id);
+    expect(health?.failing).toBe(true);
+    expect(health?.lastError).toMatch(/shard 2 of 4 of window 2026-11-16T10:00:00.000Z\.\.2026-11-16T11:00:00.000Z poisoned after 5 deliveries/);
+
+    const next = await runScheduled(rule.meta.id, w.deps);
+    if (next.status !== "sharded") throw new Error(next.status);
+    expect(next.health.failing).toBe(true);
+    expect(next.health.lastError).toMatch(/1 of 4 shards .* poisoned/);
+    expect(next.step.sent).toBe(1);
+    expect(await drain(w)).toEqual(["committed"]);
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+    const reference = await unsharded(rule);
+    expect(await alertIds(w.stores, rule)).toEqual(reference.alerts);
+    const healed = await runScheduled(rule.meta.id, { ...w.deps, now: () => T + HOUR + DELAY });
+    expect(healed.status === "ok" && healed.health.failing).toBe(false);
+  });
+});
