@@ -66,7 +66,7 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
   }
   try {
     const { stores, store } = storage;
-    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, store, { from: args.from, to: args.to });
+    const reports = await backfillRule(args.rule, { source, stores, now: Date.now, sessionLifetimeMs: config.TOKENWATCH_SESSION_LIFETIME_DAYS * 86_400_000 }, store, { from: args.from, to: args.to });
     const live = await stores.ruleState.get(args.rule.meta.id);
     const newAlerts = reports.flatMap((r) => r.alerts);
     log(`${args.rule.meta.name}: ${reports.length} windows, ${newAlerts.length} new alerts`);

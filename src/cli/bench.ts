@@ -260,6 +260,7 @@ async function engineVsJsonParse(lines: Prepared["dayLines"]): Promise<{ ratio: 
     eventRange: { from: -Infinity, to: Infinity },
     lists,
     baselines: { established: true, get: () => undefined },
+    sessions: { get: () => undefined },
   };
   // Evaluated hour by hour, as the engine runs windows: each hour's rows are held only while
   // its window is evaluated, as in production.

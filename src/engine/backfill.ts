@@ -1,8 +1,9 @@
 // Backfill: run one rule over a past time range as its timer would have, without touching
-// its checkpoint and without rewriting the live baseline. Alerts and incidents go to the
-// real store (alert ids are deterministic, so a backfill over windows that already ran adds
-// nothing); the checkpoint and the per-user baseline live in memory for the duration, the
-// baseline bootstrapped from the history before `from` exactly like a first run.
+// its checkpoint and without rewriting the live baseline or session state. Alerts and
+// incidents go to the real store (alert ids are deterministic, so a backfill over windows
+// that already ran adds nothing); the checkpoint, the per-user baseline and the session
+// state live in memory for the duration, bootstrapped from the history before `from`
+// exactly like a first run.
 import type { KnownNetworks, Rule } from "../rules/rule.js";
 import { alignUp, runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { frequencyOf } from "../rules/rule.js";
@@ -11,6 +12,7 @@ import { fromMs, type DateTime } from "../rules/kql.js";
 import { BaselineRepository } from "../store/baselines.js";
 import { RuleStateRepository, type RuleState } from "../store/rule-state.js";
 import type { TableStore } from "../store/tables.js";
+import { MemorySessions } from "../store/sessions.js";
 
 /** The longest range one backfill call covers: keeps it within one Functions invocation. */
 export const MAX_BACKFILL_MS = 7 * 86_400_000;
@@ -94,7 +96,7 @@ class MemoryBaselines extends BaselineRepository {
 export async function backfillRule(rule: Rule, deps: EngineDeps, store: TableStore, range: BackfillRange): Promise<WindowReport[]> {
   if (!(range.from < range.to)) throw new RangeError("backfill: from must be before to");
   if (range.to - range.from > MAX_BACKFILL_MS) throw new RangeError("backfill: at most 7 days at a time");
-  const stores = { ...deps.stores, ruleState: new MemoryRuleState(store), baselines: new MemoryBaselines(store) };
+  const stores = { ...deps.stores, ruleState: new MemoryRuleState(store), baselines: new MemoryBaselines(store), sessions: new MemorySessions() };
   // Events of the range that arrived a little after it are still looked at, up to now.
   const until = Math.min(alignUp(range.to + LATE_ARRIVAL_MS, frequencyOf(rule)), deps.now());
   return runRule(rule, { ...deps, stores }, { startAt: range.from, until, eventRange: range });

@@ -11,12 +11,15 @@ import type { IncidentRepository } from "../store/incidents.js";
 import { holdLease, type RuleState, type RuleStateRepository } from "../store/rule-state.js";
 import { allowlistsAt, type AllowlistEntry } from "./allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
+import { bootstrapSessions, recordSessions, sessionsFor, sessionView, type SessionStore } from "./sessions.js";
+import { DEFAULT_SESSION_LIFETIME_MS } from "../rules/sessions.js";
 
 export interface Stores {
   ruleState: RuleStateRepository;
   allowlists: AllowlistRepository;
   baselines: BaselineRepository;
   incidents: IncidentRepository;
+  sessions: SessionStore;
 }
 
 export interface EngineDeps {
@@ -26,6 +29,8 @@ export interface EngineDeps {
   now: () => number;
   /** How late a row may arrive and still be looked for (TOKENWATCH_MAX_LATENESS_HOURS); default 7 days. */
   maxLatenessMs?: number;
+  /** How long a session's state is kept after its last use (TOKENWATCH_SESSION_LIFETIME_DAYS); default 14 days. */
+  sessionLifetimeMs?: number;
 }
 
 export interface RunOptions {
@@ -124,6 +129,7 @@ async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number
     const historySpec: QuerySpec = { table, arrived: { to: firstWindowStart }, time: { from: firstWindowStart - HISTORY_LOOKBACK_MS, to: firstWindowStart } };
     dataSince = await deps.source.earliest(historySpec, earliestKql(historySpec), `${rule.meta.id}/earliest`);
   }
+  await bootstrapSessions(rule, deps.source, deps.stores.sessions, firstWindowStart, sessionLifetimeOf(deps));
   return deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince });
 }
 
@@ -158,7 +164,8 @@ async function runWindow(
   const { source, stores } = deps;
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
-  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE };
+  const sessions = await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps));
+  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionView(sessions) };
   let established: boolean | null = null;
   if (rule.baseline) {
     const period = baselinePeriodOf(rule);
@@ -182,11 +189,14 @@ async function runWindow(
     // Reclaim expired entries, one bucket per window: the whole table every BUCKETS windows.
     await stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
   }
+  await recordSessions(rule, inputs, sessions, stores.sessions, window, frequencyOf(rule), sessionLifetimeOf(deps));
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
   };
 }
+
+const sessionLifetimeOf = (deps: EngineDeps) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
 

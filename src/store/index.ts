@@ -6,6 +6,7 @@ import { startAzurite, type AzuriteTables } from "./azurite.js";
 import { BaselineRepository } from "./baselines.js";
 import { IncidentRepository } from "./incidents.js";
 import { RuleStateRepository } from "./rule-state.js";
+import { SessionRepository } from "./sessions.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
 export function createStores(store: TableStore): Stores {
@@ -14,6 +15,7 @@ export function createStores(store: TableStore): Stores {
     allowlists: new AllowlistRepository(store),
     baselines: new BaselineRepository(store),
     incidents: new IncidentRepository(store),
+    sessions: new SessionRepository(store),
   };
 }
 
