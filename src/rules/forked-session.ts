@@ -28,10 +28,10 @@ import type { SignInRow } from "../sources/rows.js";
 const INTERACTIVE = "SigninLogs";
 const NON_INTERACTIVE = "AADNonInteractiveUserSignInLogs";
 
-/** The columns the rule reads; DeviceDetail as text (dynamic in SigninLogs, a string in the other table). */
-const COLUMNS =
-  `TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location,` +
-  ` ResultType, AppDisplayName, UserAgent, DeviceDetail = tostring(DeviceDetail)`;
+/** The columns the rule reads. */
+const COLUMNS = "Id, UniqueTokenIdentifier, SessionId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, ResultType, AppDisplayName, UserAgent, DeviceDetail";
+/** DeviceDetail as text: dynamic in SigninLogs, a string in the other table. */
+const DEVICE_AS_TEXT = "| extend DeviceDetail = tostring(DeviceDetail)";
 
 /** Successful sign-ins that carry a session: the only ones the rule judges or remembers. */
 const SESSION_FILTER = `| where ResultType == "0" and isnotempty(SessionId) and isnotempty(UserPrincipalName)`;
@@ -84,7 +84,8 @@ export function defineForkedSession(condition: ForkCondition) {
 
     queries: (w: Window) => ({ interactive: arrivedIn(INTERACTIVE, w), nonInteractive: arrivedIn(NON_INTERACTIVE, w) }),
 
-    kql: (_name, spec) => [scopeKql(spec), SESSION_FILTER, `| project ${COLUMNS}`, exactTimes("TimeGenerated", "_TimeReceived")].join("\n"),
+    kql: (_name, spec) =>
+      [scopeKql(spec), SESSION_FILTER, `| project TimeGenerated, ${ARRIVAL}, ${COLUMNS}`, exactTimes("TimeGenerated", "_TimeReceived"), DEVICE_AS_TEXT].join("\n"),
 
     sessions: {
       tables: [INTERACTIVE, NON_INTERACTIVE],
@@ -95,13 +96,13 @@ export function defineForkedSession(condition: ForkCondition) {
         [
           scopeKql(spec),
           SESSION_FILTER,
-          `| extend DeviceDetail = tostring(DeviceDetail)`,
           `| summarize arg_min(TimeGenerated, Id, UniqueTokenIdentifier, IPAddress, AppDisplayName, ResultType), LastSeen = max(TimeGenerated)` +
-            ` by SessionId, UserPrincipalName, AutonomousSystemNumber, Location, DeviceDetail, UserAgent`,
-          `| extend Sighting = pack_array(TimeGenerated, LastSeen)`,
-          `| mv-expand Sighting to typeof(datetime)`,
-          `| extend TimeGenerated = tostring(Sighting)`,
-          `| project-away Sighting, LastSeen`,
+            ` by SessionId, UserPrincipalName, AutonomousSystemNumber, Location, DeviceDetail = tostring(DeviceDetail), UserAgent`,
+          `| mv-expand Sighting = pack_array(TimeGenerated, LastSeen) to typeof(datetime)`,
+          `| project-away TimeGenerated, LastSeen`,
+          `| project-rename TimeGenerated = Sighting`,
+          `| project TimeGenerated, ${COLUMNS}`,
+          exactTimes("TimeGenerated"),
         ].join("\n"),
       ids: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive].filter(hasSession).map((row) => row.SessionId),
       remember: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive],
