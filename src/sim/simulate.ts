@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Workforce, emptyBuckets, type Item } from "./activity.js";
 import { AttackPlan, planAttacks, type PlantedAttack } from "./attacks.js";
 import { TenantNoise } from "./noise.js";
+import { VpnReconnects } from "./vpn.js";
 import { Rand } from "./prng.js";
 import { TABLES, auditLine, cloudLine, signInLine, type Table } from "./rows.js";
 import { MS_DAY, MS_HOUR, buildUsers } from "./tenant.js";
@@ -69,6 +70,7 @@ export async function simulateTenant(outDir: string, options: SimulateOptions): 
   const plan = attacks ? planAttacks(seed, users, fromMs, toMs) : AttackPlan.none();
   const workforce = new Workforce(seed, users, startMs, toMs, plan.suppressInteractive);
   const noise = new TenantNoise(seed, users, startMs, toMs);
+  const vpn = new VpnReconnects(seed, users, startMs, toMs);
 
   await mkdir(outDir, { recursive: true });
   const writers = Object.fromEntries(TABLES.map((t) => [t, new LineWriter(join(outDir, `${t}.ndjson`))])) as Record<Table, LineWriter>;
@@ -78,6 +80,7 @@ export async function simulateTenant(outDir: string, options: SimulateOptions): 
       const buckets = emptyBuckets();
       workforce.hour(hour, buckets);
       noise.hour(hour, buckets);
+      vpn.hour(hour, buckets);
       plan.hour(hour, buckets);
       for (const table of TABLES) {
         const items = buckets[table];
