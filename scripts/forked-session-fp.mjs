@@ -8,12 +8,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../dist/src/config.js";
 import { runRule } from "../dist/src/engine/run.js";
 import { defineForkedSession } from "../dist/src/rules/forked-session.js";
 import { ReplaySource } from "../dist/src/sources/replay.js";
 import { simulateTenant } from "../dist/src/sim/simulate.js";
-import { openStorage } from "../dist/src/store/index.js";
+import { startAzurite } from "../dist/src/store/azurite.js";
+import { createStores } from "../dist/src/store/index.js";
+import { TableStore } from "../dist/src/store/tables.js";
 
 const { values } = parseArgs({ options: { users: { type: "string", default: "1000" }, days: { type: "string", default: "2" }, seed: { type: "string", default: "1" } } });
 const users = Number(values.users);
@@ -22,29 +23,29 @@ const CONDITIONS = ["asn", "asn+device-client-or-country", "asn+device-or-client
 const HOUR = 3_600_000;
 
 const dir = await mkdtemp(join(tmpdir(), "tokenwatch-fp-"));
+const azurite = await startAzurite();
 try {
   const tenant = await simulateTenant(dir, { users, days, seed: Number(values.seed), attacks: false });
   const from = Date.parse(tenant.from);
   const to = Date.parse(tenant.to);
   const source = await ReplaySource.open(dir);
-  const config = loadConfig();
   console.log(`simulated ${users} users, ${days} day(s) after 14 days of history, no attacks: ${Object.entries(tenant.rows).map(([t, n]) => `${t} ${n}`).join(", ")}`);
+  // The conditions run side by side, each in its own tables, so each bootstraps its own session state.
+  const results = await Promise.all(
+    CONDITIONS.map(async (condition, i) => {
+      const stores = createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: `fp${i}` }));
+      const reports = await runRule(defineForkedSession(condition), { source, stores, now: Date.now }, { startAt: from, until: to + 12 * HOUR, eventRange: { from, to } });
+      return { condition, alerts: reports.flatMap((r) => r.alerts) };
+    }),
+  );
   console.log("| condition | alerts | accounts | false positives per 1,000 users per day |");
   console.log("|---|---|---|---|");
-  for (const condition of CONDITIONS) {
-    // A fresh table service per condition: each run bootstraps its own session state.
-    const storage = await openStorage({ ...config, TOKENWATCH_STORAGE_CONNECTION_STRING: undefined, TOKENWATCH_STORAGE_TABLE_ENDPOINT: undefined });
-    try {
-      const rule = defineForkedSession(condition);
-      const reports = await runRule(rule, { source, stores: storage.stores, now: Date.now }, { startAt: from, until: to + 12 * HOUR, eventRange: { from, to } });
-      const alerts = reports.flatMap((r) => r.alerts);
-      const accounts = new Set(alerts.map((a) => a.account)).size;
-      const rate = alerts.length / (users / 1000) / days;
-      console.log(`| ${condition === "asn+device-or-client" ? `**${condition}** (the rule)` : condition} | ${alerts.length} | ${accounts} | ${rate.toFixed(1)} |`);
-    } finally {
-      await storage.close();
-    }
+  for (const { condition, alerts } of results) {
+    const accounts = new Set(alerts.map((a) => a.account)).size;
+    const rate = alerts.length / (users / 1000) / days;
+    console.log(`| ${condition === "asn+device-or-client" ? `**${condition}** (the rule)` : condition} | ${alerts.length} | ${accounts} | ${rate.toFixed(1)} |`);
   }
 } finally {
+  await azurite.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -64,9 +64,9 @@ export function defineForkedSession(condition: ForkCondition) {
       id: "7f3c2a91-5d4e-4b8a-9c61-0e2f4a6b8d17",
       name: "Forked session - session reused from a new network and a new device or client",
       description:
-        "A successful sign-in uses an existing session (SessionId) from an autonomous system the session was never used from, and from a device, " +
-        "client or country it was never used from: a refresh token or PRT replayed by someone else (session forking). A device moving between " +
-        "Wi-Fi and its mobile carrier changes only the network and does not alert.",
+        "A successful sign-in uses an existing session (SessionId) from an autonomous system the session was never used from, and from a device " +
+        "or client it was never used from: a refresh token or PRT replayed by someone else (session forking). A device moving between Wi-Fi " +
+        "and its mobile carrier, or between office, home and VPN, changes only the network and does not alert.",
       severity: "High",
       tactics: ["CredentialAccess", "DefenseEvasion", "LateralMovement"],
       relevantTechniques: ["T1550.001", "T1528"],
