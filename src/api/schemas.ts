@@ -5,7 +5,7 @@ import { z } from "zod";
 import { EntitySchema, WebhookAlertSchema, WebhookIncidentSchema } from "../delivery/schema.js";
 import { INCIDENT_STATUSES } from "../engine/incidents.js";
 import { rules } from "../rules/index.js";
-import { Severity } from "../rules/rule.js";
+import { Severity } from "../model/severity.js";
 import { encodeKey } from "../store/keys.js";
 
 /** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */

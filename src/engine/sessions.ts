@@ -1,18 +1,12 @@
-// The per-session state a rule keeps (the forked-session rule): the port its stores implement
-// (Table Storage, or memory for a backfill), the bootstrap from the history before a rule's
+// The per-session state a rule keeps (the forked-session rule; its port is SessionPort in
+// ports.ts, kept in Table Storage, or in memory for a backfill): the bootstrap from the history before a rule's
 // first window, and the window's load and update around evaluate().
-import { type Results, type Rule, type SessionView, type Specs, type Window } from "../rules/rule.js";
-import { rememberAll, type SessionState } from "../rules/sessions.js";
-import type { SignInRow } from "../sources/rows.js";
-import type { LogSource } from "../sources/source.js";
-
-export interface SessionStore {
-  /** The states of these sessions, without values last seen at or before `since` (epoch ms); an expired session is absent. */
-  load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>>;
-  save(states: Iterable<SessionState>): Promise<void>;
-  /** Deletes the sessions of one hash bucket last seen at or before `since`: one bucket per window sweeps them all. */
-  purge(bucketIndex: number, since: number): Promise<number>;
-}
+import type { Results, Rule, SessionView, Specs } from "../rules/rule.js";
+import { rememberAll } from "../rules/sessions.js";
+import type { SessionState } from "../model/sessions.js";
+import type { SignInRow } from "../model/rows.js";
+import type { Window } from "../model/time.js";
+import type { LogSource, SessionPort as SessionStore } from "./ports.js";
 
 /** Sessions' history is read a day at a time, so that each answer stays small. */
 const BOOTSTRAP_CHUNK_MS = 86_400_000;

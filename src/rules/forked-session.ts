@@ -19,11 +19,13 @@
 // a traveller's (README, Design).
 // Rows of one window are judged in TimeGenerated order, each against the stored state plus
 // the window's earlier rows, so the first sign-in of a forked session alerts once.
-import { isoOf } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
-import { hasSession, remember, sessionSignIn, type SessionSignIn, type SessionState } from "./sessions.js";
-import type { SignInRow } from "../sources/rows.js";
+import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
+import { hasSession, remember, sessionSignIn } from "./sessions.js";
+import type { SignInRow } from "../model/rows.js";
+import { arrivedIn, scopeKql, type QuerySpec } from "../model/query.js";
+import { isoOf, type Window } from "../model/time.js";
+import type { SessionSignIn, SessionState } from "../model/sessions.js";
 
 const INTERACTIVE = "SigninLogs";
 const NON_INTERACTIVE = "AADNonInteractiveUserSignInLogs";

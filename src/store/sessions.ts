@@ -1,12 +1,12 @@
-// Sessions table: the forked-session rule's per-session state (src/rules/sessions.ts), and
-// the same store in memory for backfills (which never write the live state).
+// Sessions table: the forked-session rule's per-session state (src/model/sessions.ts); its
+// in-memory twin for backfills is in memory.ts.
 //
 // Partitions are 32 hash buckets of the session id, RowKey the encoded session id, one
 // entity per session: its state as JSON text and `lastSeen`, the newest sighting, which the
 // reads filter on and the hourly purge deletes by. Only the rule's own run writes here, and
 // runs of a rule never overlap (checkpoint lease), so a read-fold-write needs no guard.
-import { fromMs, sortableIso, type DateTime } from "../rules/kql.js";
-import { forget, sessionFromStored, storedSessionText, type SessionState } from "../rules/sessions.js";
+import { forget, sessionFromStored, storedSessionText, type SessionState } from "../model/sessions.js";
+import { fromMs, sortableIso } from "../model/time.js";
 import { bucketOf, BUCKETS } from "./baselines.js";
 import { decodeKey, encodeKey } from "./keys.js";
 import { forEachLimit, odata, type TableStore } from "./tables.js";
@@ -76,36 +76,5 @@ export class SessionRepository {
     const expired = await this.store.list<SessionEntity>("Sessions", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
     await this.store.submit("Sessions", expired.map((e) => ["delete", { partitionKey, rowKey: e.rowKey! }]));
     return expired.length;
-  }
-}
-
-/** The same store in memory: a backfill's state, as of the backfilled windows rather than now. */
-export class MemorySessions {
-  private readonly states = new Map<string, SessionState>();
-
-  async load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>> {
-    const cutoff: DateTime = fromMs(since);
-    const out = new Map<string, SessionState>();
-    for (const id of new Set(sessionIds)) {
-      const stored = this.states.get(id);
-      const state = stored && forget(stored, cutoff);
-      if (state) out.set(id, state);
-    }
-    return out;
-  }
-
-  async save(states: Iterable<SessionState>): Promise<void> {
-    for (const state of states) this.states.set(state.sessionId, state);
-  }
-
-  async purge(_bucketIndex: number, since: number): Promise<number> {
-    const cutoff = fromMs(since);
-    let removed = 0;
-    for (const [id, state] of this.states)
-      if (state.lastSeen <= cutoff) {
-        this.states.delete(id);
-        removed++;
-      }
-    return removed;
   }
 }

@@ -3,10 +3,11 @@
 // his registered laptop; each case is a non-interactive sign-in of the same session in the
 // 10:00-11:00 window, the base row (10:40, 203.0.113.90, AS64501, DE) plus what it is about.
 import { describe, expect, it } from "vitest";
-import { clientFamily, forget, remember, type SessionState } from "../../src/rules/sessions.js";
+import { clientFamily, remember } from "../../src/rules/sessions.js";
+import { forget, type SessionState } from "../../src/model/sessions.js";
 import { forkedSession as rule, forkOf } from "../../src/rules/forked-session.js";
 import { sessionSignIn } from "../../src/rules/sessions.js";
-import { MemorySessions } from "../../src/store/sessions.js";
+import { MemorySessions } from "../../src/store/memory.js";
 import { at, context, evaluate, row, summary, tick, type ContextOptions, type Overrides } from "../support/rows.js";
 
 const SI = "SigninLogs";

@@ -2,11 +2,13 @@
 // same behaviour: a state reads back as written, values past the lifetime are forgotten on
 // read, an expired session is absent, and the purge deletes one bucket's expired sessions.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fromMs } from "../../src/rules/kql.js";
-import { remember, type SessionState } from "../../src/rules/sessions.js";
+import { fromMs } from "../../src/model/time.js";
+import { remember } from "../../src/rules/sessions.js";
+import type { SessionState } from "../../src/model/sessions.js";
 import { bucketOf, BUCKETS } from "../../src/store/baselines.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { MemorySessions, SessionRepository } from "../../src/store/sessions.js";
+import { MemorySessions } from "../../src/store/memory.js";
+import { SessionRepository } from "../../src/store/sessions.js";
 import { TableStore } from "../../src/store/tables.js";
 import { row } from "../support/rows.js";
 
