@@ -166,6 +166,11 @@ module api 'app/function.bicep' = {
         value: '24'
       }
       {
+        // How long the forked-session rule remembers where a session was used (days)
+        name: 'TOKENWATCH_SESSION_LIFETIME_DAYS'
+        value: '14'
+      }
+      {
         // Retention in days (0 keeps forever): closed incidents with their alerts and history, settled webhook deliveries, allowlist audit
         name: 'TOKENWATCH_RETENTION_CLOSED_INCIDENT_DAYS'
         value: '365'

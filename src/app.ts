@@ -177,6 +177,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
           now: clock,
           ingestionDelayMs: config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000,
           maxLatenessMs: config.TOKENWATCH_MAX_LATENESS_HOURS * 3_600_000,
+          sessionLifetimeMs: config.TOKENWATCH_SESSION_LIFETIME_DAYS * 86_400_000,
           maxWindows: config.TOKENWATCH_MAX_WINDOWS_PER_RUN,
           disabledRules: config.TOKENWATCH_DISABLED_RULES,
           ...(sharding ? { sharding } : {}),

@@ -72,6 +72,11 @@ export const ConfigSchema = z
      * Each window's query reaches this far back on TimeGenerated; replay applies the same bound.
      */
     TOKENWATCH_MAX_LATENESS_HOURS: wholeNumber(1, 90 * 24, 7 * 24),
+    /**
+     * How long a sign-in session can live (days, default 14): the forked-session rule remembers where
+     * each session was used for this long after its last use, then forgets it.
+     */
+    TOKENWATCH_SESSION_LIFETIME_DAYS: wholeNumber(1, 90, 14),
     /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
     /**

@@ -45,18 +45,21 @@ function byHour(lines: readonly SampleLine[]): Map<number, SampleLine[]> {
 /** Each account's known networks, as the Intune rule's baseline holds them. */
 export type Baselines = ReadonlyMap<string, KnownNetworks>;
 
-/** Alerts of every rule's evaluate() over zod-validated rows, window by window. */
+/** The rules the hand-written floor implements: the four seeds (the forked-session rule has no floor yet). */
+const SEED_RULES = rules.filter((rule) => !rule.sessions);
+
+/** Alerts of every seed rule's evaluate() over zod-validated rows, window by window. */
 export function engineAlerts(lines: readonly SampleLine[], lists: Allowlists, baselines: Baselines): number {
   let alerts = 0;
   for (const [hour, hourLines] of byHour(lines)) {
     const window = { start: hour * HOUR, end: (hour + 1) * HOUR };
-    const ctx: RuleContext = { window, eventRange: { from: -Infinity, to: Infinity }, lists, baselines: { established: true, get: (account) => baselines.get(account) } };
+    const ctx: RuleContext = { window, eventRange: { from: -Infinity, to: Infinity }, lists, baselines: { established: true, get: (account) => baselines.get(account) }, sessions: { get: () => undefined } };
     const rows: Record<TableName, AnyRow[]> = { SigninLogs: [], AADNonInteractiveUserSignInLogs: [], AuditLogs: [], CloudAppEvents: [] };
     for (const { table, line } of hourLines) {
       const parsed = parseRow(rowSchemas[table], JSON.parse(line));
       if (parsed.ok) rows[table].push(parsed.row as AnyRow);
     }
-    for (const rule of rules) {
+    for (const rule of SEED_RULES) {
       // First-stage queries get the window's rows; follow-ups (earlier rows) are empty here.
       const inputs: Record<string, AnyRow[]> = { earlierInteractive: [], earlierNonInteractive: [] };
       for (const [name, spec] of Object.entries(rule.queries(window) as Specs)) inputs[name] = rows[spec.table];

@@ -59,7 +59,7 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
     const source: LogSource | null = await app.logSource();
     if (!source) throw new Error("TOKENWATCH_WORKSPACE_ID is not set: backfill reads the Log Analytics workspace (or replay files with --logs)");
     const { stores, store } = await app.storage();
-    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, memoryBackfillStores(), { from: args.from, to: args.to });
+    const reports = await backfillRule(args.rule, { source, stores, now: Date.now, sessionLifetimeMs: config.TOKENWATCH_SESSION_LIFETIME_DAYS * 86_400_000 }, memoryBackfillStores(), { from: args.from, to: args.to });
     const live = await stores.ruleState.get(args.rule.meta.id);
     const newAlerts = reports.flatMap((r) => r.alerts);
     log(`${args.rule.meta.name}: ${reports.length} windows, ${newAlerts.length} new alerts`);

@@ -154,7 +154,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     };
     for (const rule of rules) {
       const until = untilOf(rule);
-      const ruleReports = await runRule(rule, { source, stores, now: Date.now, maxLatenessMs }, { startAt: options.from, until, eventRange: range }, onWindow).catch((error: unknown) => {
+      const ruleReports = await runRule(rule, { source, stores, now: Date.now, maxLatenessMs, sessionLifetimeMs: config.TOKENWATCH_SESSION_LIFETIME_DAYS * 86_400_000 }, { startAt: options.from, until, eventRange: range }, onWindow).catch((error: unknown) => {
         if (error instanceof TableMissing)
           throw new InputError(`${rule.meta.name}: ${error.message}; nothing was evaluated for it (switch it off: TOKENWATCH_DISABLED_RULES=${rule.meta.id})`);
         throw error;

@@ -1,8 +1,9 @@
 // Backfill: run one rule over a past time range as its timer would have, without touching
-// its checkpoint and without rewriting the live baseline. Alerts and incidents go to the
-// real store (alert ids are deterministic, so a backfill over windows that already ran adds
-// nothing); the checkpoint and the per-user baseline live in memory for the duration, the
-// baseline bootstrapped from the history before `from` exactly like a first run.
+// its checkpoint and without rewriting the live baseline or session state. Alerts and
+// incidents go to the real store (alert ids are deterministic, so a backfill over windows
+// that already ran adds nothing); the checkpoint, the per-user baseline and the session
+// state live in memory for the duration, bootstrapped from the history before `from`
+// exactly like a first run.
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import { alignUp } from "../model/time.js";
 import type { BackfillStores } from "./ports.js";

@@ -9,6 +9,7 @@ import type { Fetched, KnownNetworks, RowOf, SignInSighting, TableName } from ".
 import type { RuleHealth, RuleSetting, RuleState } from "../model/rule-state.js";
 import type { DateTime } from "../model/time.js";
 import type { ShardRecord } from "../model/shard.js";
+import type { SessionState } from "../model/sessions.js";
 
 // `label` (`<rule id>/<query name>`) names the query in rejections and errors.
 export interface LogSource {
@@ -41,6 +42,15 @@ export interface BaselinePort {
   purge(bucketIndex: number, since: number): Promise<number>;
 }
 
+/** The per-session state (the forked-session rule): what each session was seen with. */
+export interface SessionPort {
+  /** The states of these sessions, without values last seen at or before `since` (epoch ms); an expired session is absent. */
+  load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>>;
+  save(states: Iterable<SessionState>): Promise<void>;
+  /** Deletes the sessions of one hash bucket last seen at or before `since`: one bucket per window sweeps them all. */
+  purge(bucketIndex: number, since: number): Promise<number>;
+}
+
 export interface AllowlistPort {
   all(): Promise<AllowlistEntry[]>;
 }
@@ -56,12 +66,14 @@ export interface Stores {
   allowlists: AllowlistPort;
   baselines: BaselinePort;
   incidents: IncidentPort;
+  sessions: SessionPort;
 }
 
 /** The state a backfill keeps to itself (in memory) instead of the live rule's. */
 export interface BackfillStores {
   ruleState: RuleStatePort;
   baselines: BaselinePort;
+  sessions: SessionPort;
 }
 
 /** What one run of a rule's windows stores (a backfill's checkpoint and baseline are its own). */

@@ -11,6 +11,8 @@ import { StateConflict, type RuleState } from "../model/rule-state.js";
 import { allowlistsAt } from "./allowlists.js";
 import { type AllowlistEntry } from "../model/allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
+import { bootstrapSessions, recordSessions, sessionsFor, sessionView } from "./sessions.js";
+import { DEFAULT_SESSION_LIFETIME_MS } from "../model/sessions.js";
 
 export interface EngineDeps {
   source: LogSource;
@@ -19,6 +21,8 @@ export interface EngineDeps {
   now: () => number;
   /** How late a row may arrive and still be looked for (TOKENWATCH_MAX_LATENESS_HOURS); default 7 days. */
   maxLatenessMs?: number;
+  /** How long a session's state is kept after its last use (TOKENWATCH_SESSION_LIFETIME_DAYS); default 14 days. */
+  sessionLifetimeMs?: number;
 }
 
 export interface RunOptions {
@@ -95,6 +99,8 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
  */
 async function initialize(rule: Rule, deps: EngineDeps, firstWindowStart: number): Promise<void> {
   const bootstrapUntil = rule.baseline ? { bootstrapUntil: firstWindowStart - baselinePeriodOf(rule) } : {};
+  // Sessions are learnt before the state exists: a run that dies first learns them again (upserts).
+  await bootstrapSessions(rule, deps.source, deps.stores.sessions, firstWindowStart, sessionLifetimeOf(deps));
   try {
     await deps.stores.ruleState.put(rule.meta.id, { windowEnd: firstWindowStart, firstWindowStart, dataSince: null, ...bootstrapUntil });
   } catch (error) {
@@ -172,7 +178,8 @@ export async function runWindow(
   const { source, stores } = deps;
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
-  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE };
+  const sessions = await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps));
+  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionView(sessions) };
   let established: boolean | null = null;
   if (rule.baseline) {
     const period = baselinePeriodOf(rule);
@@ -195,11 +202,14 @@ export async function runWindow(
     for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
     if (!window.shard) await purgeBaselines(rule, window, deps);
   }
+  await recordSessions(rule, inputs, sessions, stores.sessions, window, frequencyOf(rule), sessionLifetimeOf(deps));
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
   };
 }
+
+const sessionLifetimeOf = (deps: EngineDeps) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
 

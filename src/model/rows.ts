@@ -144,6 +144,9 @@ const signInShape = {
     CorrelationId: text,
     UniqueTokenIdentifier: text,
     SessionId: text,
+    // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs (deviceId,
+    // operatingSystem, browser): the forked-session rule's device fingerprint.
+    DeviceDetail: z.unknown().optional().transform((v) => v ?? null),
 };
 export const signInSchema = z.object(signInShape).transform(finish(textColumns(signInShape)));
 export type SignInRow = z.infer<typeof signInSchema>;

@@ -4,8 +4,9 @@ import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
 import { Severity } from "../model/severity.js";
 import { type DateTime, inRange, type TimeRange, type Window } from "../model/time.js";
-import type { KnownNetworks, RowOf, SignInSighting, TableName } from "../model/rows.js";
+import type { KnownNetworks, RowOf, SignInRow, SignInSighting, TableName } from "../model/rows.js";
 import type { QuerySpec } from "../model/query.js";
+import type { SessionState } from "../model/sessions.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
 export function parseDuration(text: string): number {
@@ -124,12 +125,18 @@ export interface BaselineView {
   get(account: string): KnownNetworks | undefined;
 }
 
+/** What the sessions of a window were seen with before it (forked session); undefined: unknown or expired. */
+export interface SessionView {
+  get(sessionId: string): SessionState | undefined;
+}
+
 export interface RuleContext {
   window: Window;
   /** Triggering events must have TimeGenerated here; older rows are history (replay `--from`). */
   eventRange: TimeRange;
   lists: Allowlists;
   baselines: BaselineView;
+  sessions: SessionView;
 }
 
 export function isNewEvent(ctx: RuleContext, timeGenerated: DateTime): boolean {
@@ -166,6 +173,20 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpe
     earliestKql(spec: QuerySpec): string;
     /** What a window's own rows add to the baseline, once evaluated: the hourly update. */
     observe(inputs: Results<S1> & Results<S2>): Iterable<SignInSighting>;
+  };
+  /**
+   * The per-session state this rule keeps (forked session): the engine loads the state of the
+   * sessions evaluate() reads, and after evaluation folds the window's sign-ins into it.
+   */
+  sessions?: {
+    /** The tables whose history before the first window bootstraps the state. */
+    tables: readonly TableName[];
+    /** The bootstrap query over one table's history: rows that fold into the state all of its rows would. */
+    historyKql(spec: QuerySpec): string;
+    /** The sessions whose state evaluate() reads. */
+    ids(inputs: Results<S1> & Results<S2>): Iterable<string>;
+    /** The window's sign-ins to remember, once evaluated. */
+    remember(inputs: Results<S1> & Results<S2>): Iterable<SignInRow>;
   };
   /**
    * How many of a window's would-be triggering events evaluate() could not judge (the Intune

@@ -97,6 +97,21 @@ const enum Mode { Work, Off, Night, Travel }
 const S_HOUR = 0x484f;
 const S_SESSION = 0x5345;
 
+/**
+ * How many local days a device's sign-in session lasts (a PRT or a browser's SSO session is
+ * renewed while it is used): so one session roams between home, office, carrier and hotel
+ * networks, and is shared by the device's apps. Staggered per user, so not every session
+ * starts on the same day.
+ */
+export const SESSION_DAYS = 7;
+
+/** The laptop's and the phone's session ids of a user on a local day. */
+export function sessionIds(seed: number, userIndex: number, localDay: number, rng: Rand): { laptop: string; phone: string } {
+  const period = Math.floor((localDay + userIndex) / SESSION_DAYS);
+  rng.reseed(hash32(seed, S_SESSION, userIndex, period));
+  return { laptop: rng.uuid(), phone: rng.uuid() };
+}
+
 interface UserDay {
   /** The user's position in the workforce's list. */
   slot: number;
@@ -192,8 +207,8 @@ export class Workforce {
     const cached = this.days[slot];
     if (cached && cached.state.day === day) return cached;
     const state = dayState(this.seed, user, day, this.aux);
-    const ids = this.aux.reseed(hash32(this.seed, S_SESSION, user.index, day));
-    const fresh = { slot, state, laptopSession: ids.uuid(), phoneSession: ids.uuid() };
+    const ids = sessionIds(this.seed, user.index, day, this.aux);
+    const fresh = { slot, state, laptopSession: ids.laptop, phoneSession: ids.phone };
     this.days[slot] = fresh;
     return fresh;
   }

@@ -1,11 +1,14 @@
 // Planted attacks: one row pattern per rule, each recorded with the alert the rule should raise.
+// (The forked-session attack is planted last, so the others draw the same numbers as before it.)
 
+import { forkedSession } from "../rules/forked-session.js";
 import { interactiveToNonInteractivePivot } from "../rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../rules/intune-token-reuse.js";
 import { solorigateStsRefreshToken } from "../rules/solorigate-sts-refresh-token.js";
 import { stsRefreshTokenModification } from "../rules/sts-refresh-token-modification.js";
 import { APPS, CITIES, HOSTING, PROXY, RESOURCES, type City, type Network } from "./catalog.js";
 import { Rand, hash32 } from "./prng.js";
+import { sessionIds } from "./activity.js";
 import type { Buckets, Item } from "./activity.js";
 import { STS_OPERATION, appInitiator, stsAuditEvents } from "./noise.js";
 import { Auth, iso, isoSeconds, rawEvent, type Initiator, type SignIn, type Table } from "./rows.js";
@@ -17,6 +20,7 @@ export const RULE_IDS = {
   solorigate: solorigateStsRefreshToken.meta.id,
   intune: intuneTokenReuse.meta.id,
   pivot: interactiveToNonInteractivePivot.meta.id,
+  forked: forkedSession.meta.id,
 } as const;
 
 export interface PlantedAttack {
@@ -40,6 +44,9 @@ const ROGUE_APPS = [
 
 const ATTACKER_DEVICE = `{"deviceId":"","operatingSystem":"Windows10","browser":"Rich Client 4.61.0.0"}`;
 const ATTACKER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+/** A token replayed by a script: no device id, another OS, another client. */
+const SCRIPT_DEVICE = `{"deviceId":"","operatingSystem":"Linux","browser":"Python Requests 2.31"}`;
+const SCRIPT_UA = "python-requests/2.31.0";
 
 export class AttackPlan {
   readonly planted: PlantedAttack[] = [];
@@ -179,6 +186,11 @@ export function planAttacks(seed: number, users: readonly User[], fromMs: number
       ruleId: RULE_IDS.pivot, account: user.upn.toLowerCase(), ip: site.ip, time: iso(tNi),
       description: `Single-factor sign-in of ${user.upn} from ${usual.ip} (${usual.city.country}) followed after ${Math.round((tNi - t0) / MS_MIN)} min by a token refresh of the same session from ${site.ip} (${site.city.country}, ${site.isp})`,
     });
+    // The same refresh is a forked session too: the session's device id, from a client without one.
+    plan.planted.push({
+      ruleId: RULE_IDS.forked, account: user.upn.toLowerCase(), ip: site.ip, time: iso(tNi),
+      description: `The pivot's session of ${user.upn}, first used on ${user.laptop.name}, refreshed from ${site.ip} (AS${site.asn} ${site.isp}) by a client without its device id`,
+    });
   }
 
   // STS (AuditLogs): a rogue application or a compromised account pushes a victim's
@@ -255,6 +267,35 @@ export function planAttacks(seed: number, users: readonly User[], fromMs: number
     plan.planted.push({
       ruleId: RULE_IDS.solorigate, account: userId.toLowerCase(), ip: site.ip, time: iso(t),
       description: `${userId} extended the refresh tokens of ${target.upn} from ${site.ip} (${site.city.country}, ${site.isp})`,
+    });
+  }
+
+  // Forked session: the victim's laptop session (in use that day from their usual network) is
+  // replayed by a script from a hosting provider in the victim's own city (so the pivot rule,
+  // which needs a country change, stays quiet), to a resource the Intune rule does not watch.
+  for (let k = 0; k < count; k++) {
+    const { user, times: [t] } = victim((u) => {
+      const t = workTime(u, fromMs + MS_HOUR, toMs);
+      return [t, t];
+    }, [MS_HOUR, 5 * MS_MIN]);
+    const localDay = localDayOf(user, t);
+    const session = sessionIds(seed, user.index, localDay, aux).laptop;
+    const atOffice = user.corp.length > 0 && dayState(seed, user, localDay, aux).office;
+    const usual = atOffice ? user.corp[0]! : user.home;
+    const tUse = t - rng.range(20 * MS_MIN, 50 * MS_MIN);
+    signIn({
+      interactive: false, t: tUse, user, site: usual, device: user.laptop, app: APPS.office, resource: RESOURCES.exchange,
+      result: "0", auth: Auth.MfaClaim, mfaMethod: "", conditionalAccess: "success", sessionId: session,
+    }, "AADNonInteractiveUserSignInLogs");
+    const site = attackerSite(PROXY, user.city);
+    signIn({
+      interactive: false, t, user, site, device: user.laptop, app: APPS.office, resource: RESOURCES.exchange,
+      result: "0", auth: Auth.Previous, mfaMethod: "", conditionalAccess: "success", sessionId: session,
+      userAgent: SCRIPT_UA, deviceDetail: SCRIPT_DEVICE,
+    }, "AADNonInteractiveUserSignInLogs");
+    plan.planted.push({
+      ruleId: RULE_IDS.forked, account: user.upn.toLowerCase(), ip: site.ip, time: iso(t),
+      description: `Laptop session of ${user.upn}, used ${Math.round((t - tUse) / MS_MIN)} min earlier from ${usual.ip} (AS${usual.asn}), replayed by python-requests from ${site.ip} (AS${site.asn} ${site.isp})`,
     });
   }
 

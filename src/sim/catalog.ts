@@ -197,6 +197,9 @@ export const HOSTING: readonly Hosting[] = [
 ];
 
 /** Residential-proxy style exit that geolocates anywhere; used for the Intune attacker. */
+/** A cloud VPN / security service edge: its egress is in the user's own city, a new IP at each reconnect. */
+export const CORPORATE_VPN: Network = { isp: "Zscaler, Inc.", asn: "53813", prefixes: ["136.226", "165.225"] };
+
 export const PROXY: Hosting = { isp: "M247 Europe SRL", asn: "9009", prefixes: ["146.70"], city: -1 };
 
 // ---------------------------------------------------------------------------------------

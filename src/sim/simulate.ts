@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Workforce, emptyBuckets, type Buckets, type Item } from "./activity.js";
 import { AttackPlan, planAttacks, type PlantedAttack } from "./attacks.js";
 import { TenantNoise } from "./noise.js";
+import { VpnReconnects } from "./vpn.js";
 import { Rand } from "./prng.js";
 import { TABLES, auditLine, cloudLine, signInLine, type Table } from "./rows.js";
 import { MS_DAY, MS_HOUR, buildUsers, type User } from "./tenant.js";
@@ -64,6 +65,7 @@ export class TenantGenerator {
   readonly users: readonly User[];
   readonly workforce: Workforce;
   private readonly noise: TenantNoise;
+  private readonly vpn: VpnReconnects;
   private readonly rng = new Rand(0);
 
   constructor(options: SimulateOptions, keep?: UserFilter) {
@@ -81,6 +83,7 @@ export class TenantGenerator {
     this.plan = attacks ? planAttacks(seed, this.users, this.fromMs, toMs) : AttackPlan.none();
     this.workforce = new Workforce(seed, this.users, this.startMs, toMs, this.plan.suppressInteractive);
     this.noise = new TenantNoise(seed, this.users, this.startMs, toMs);
+    this.vpn = new VpnReconnects(seed, this.users, this.startMs, toMs);
   }
 
   /** The first and one-past-the-last UTC hour (hours since the epoch) the tenant has events in. */
@@ -93,6 +96,7 @@ export class TenantGenerator {
     const buckets = emptyBuckets();
     this.workforce.hour(hour, buckets);
     this.noise.hour(hour, buckets);
+    this.vpn.hour(hour, buckets);
     this.plan.hour(hour, buckets);
     for (const table of TABLES) buckets[table].sort((a, b) => a.t - b.t);
     return buckets;

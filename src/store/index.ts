@@ -7,6 +7,7 @@ import { startAzurite, type AzuriteTables } from "./azurite.js";
 import { BaselineRepository } from "./baselines.js";
 import { IncidentRepository } from "./incidents.js";
 import { RuleStateRepository } from "./rule-state.js";
+import { SessionRepository } from "./sessions.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
 export function createStores(store: TableStore): Repositories {
@@ -15,6 +16,7 @@ export function createStores(store: TableStore): Repositories {
     allowlists: new AllowlistRepository(store),
     baselines: new BaselineRepository(store),
     incidents: new IncidentRepository(store),
+    sessions: new SessionRepository(store),
   };
 }
 

@@ -1,7 +1,8 @@
-// In-memory implementations of the engine's rule-state and baseline ports (src/engine/ports.ts):
+// In-memory implementations of the engine's rule-state, baseline and session ports (src/engine/ports.ts):
 // a backfill's own checkpoint and baseline, so that it never moves the live ones.
 import type { KnownNetworks, SignInSighting } from "../model/rows.js";
 import type { RuleState } from "../model/rule-state.js";
+import { forget, type SessionState } from "../model/sessions.js";
 import { fromMs, type DateTime } from "../model/time.js";
 
 /** A checkpoint kept in memory: the backfill's own, never the live rule's. */
@@ -68,5 +69,36 @@ export class MemoryBaselines {
   }
 }
 
-/** A backfill's scratch state: its checkpoint and baseline, in memory. */
-export const memoryBackfillStores = () => ({ ruleState: new MemoryRuleState(), baselines: new MemoryBaselines() });
+/** Per-session state kept in memory (forked session), as of the backfilled windows rather than now. */
+export class MemorySessions {
+  private readonly states = new Map<string, SessionState>();
+
+  async load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>> {
+    const cutoff = fromMs(since);
+    const out = new Map<string, SessionState>();
+    for (const id of new Set(sessionIds)) {
+      const stored = this.states.get(id);
+      const state = stored && forget(stored, cutoff);
+      if (state) out.set(id, state);
+    }
+    return out;
+  }
+
+  async save(states: Iterable<SessionState>): Promise<void> {
+    for (const state of states) this.states.set(state.sessionId, state);
+  }
+
+  async purge(_bucketIndex: number, since: number): Promise<number> {
+    const cutoff = fromMs(since);
+    let removed = 0;
+    for (const [id, state] of this.states)
+      if (state.lastSeen <= cutoff) {
+        this.states.delete(id);
+        removed++;
+      }
+    return removed;
+  }
+}
+
+/** A backfill's scratch state: its checkpoint, baseline and session state, in memory. */
+export const memoryBackfillStores = () => ({ ruleState: new MemoryRuleState(), baselines: new MemoryBaselines(), sessions: new MemorySessions() });

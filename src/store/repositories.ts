@@ -4,10 +4,12 @@ import type { AllowlistRepository } from "./allowlists.js";
 import type { BaselineRepository } from "./baselines.js";
 import type { IncidentRepository } from "./incidents.js";
 import type { RuleStateRepository } from "./rule-state.js";
+import type { SessionRepository } from "./sessions.js";
 
 export interface Repositories {
   ruleState: RuleStateRepository;
   allowlists: AllowlistRepository;
   baselines: BaselineRepository;
   incidents: IncidentRepository;
+  sessions: SessionRepository;
 }

@@ -48,6 +48,11 @@ function renderAll(rule: Rule): [string, QuerySpec, string][] {
     const history: QuerySpec = { table: rule.baseline.table, arrived: { to: W.start }, time: { from: W.start - 14 * 24 * HOUR, to: W.start } };
     out.push(["sightings", spec, rule.baseline.sightingsKql(spec)], ["earliest", history, rule.baseline.earliestKql(history)]);
   }
+  if (rule.sessions)
+    for (const table of rule.sessions.tables) {
+      const history: QuerySpec = { table, arrived: { to: W.start }, time: { from: W.start - 24 * HOUR, to: W.start } };
+      out.push([`sessions-history ${table}`, history, rule.sessions.historyKql(history)]);
+    }
   return out;
 }
 

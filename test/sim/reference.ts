@@ -1,4 +1,4 @@
-// A small, independent reading of the four seed queries over replay rows, used to check that the
+// A small, independent reading of the four seed queries (and of the forked-session rule) over replay rows, used to check that the
 // simulator's planted attacks alert and its benign noise does not. Not the product's rule engine:
 // it evaluates every row against an hourly window ending at the next full hour of its TimeGenerated.
 
@@ -9,6 +9,7 @@ export const RULES = {
   solorigate: "634dfbd6-0a42-40da-854e-2161cf137f14",
   intune: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508",
   pivot: "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a",
+  forked: "7f3c2a91-5d4e-4b8a-9c61-0e2f4a6b8d17",
 } as const;
 
 export interface RefAlert {
@@ -95,6 +96,28 @@ export function evaluate(tables: Record<string, Row[]>, fromMs: number, toMs: nu
       if (gap < 60_000 || gap > 2 * HOUR || r.IPAddress === i.IPAddress || r.Location === i.Location) continue;
       alerts.push({ ruleId: RULES.pivot, account: str(r.UserPrincipalName).toLowerCase(), ip: str(r.IPAddress), time: str(r.TimeGenerated) });
     }
+  }
+
+  // Forked session, in event-time order: a successful sign-in of a session seen before, from an
+  // ASN the session never had, with a device id (or none) and OS it never had, or a user agent it
+  // never had from a device not known by id. (Whole user-agent strings: the simulator's do not vary by version.)
+  const sessions = new Map<string, { asns: Set<string>; devices: Set<string>; oses: Set<string>; agents: Set<string> }>();
+  const signIns = [...(tables.SigninLogs ?? []), ...ni].filter((r) => str(r.ResultType) === "0" && str(r.SessionId) !== "").sort((a, b) => ms(a) - ms(b));
+  for (const r of signIns) {
+    const device = json(r.DeviceDetail) as { deviceId?: string; operatingSystem?: string };
+    const [asn, id, os, agent] = [str(r.AutonomousSystemNumber), str(device.deviceId), str(device.operatingSystem), str(r.UserAgent)];
+    const seen = sessions.get(str(r.SessionId));
+    if (seen && inRange(r) && !seen.asns.has(asn)) {
+      const knownDevice = id !== "" && seen.devices.has(id);
+      if (!knownDevice && (!seen.devices.has(id) || !seen.oses.has(os) || !seen.agents.has(agent)))
+        alerts.push({ ruleId: RULES.forked, account: str(r.UserPrincipalName).toLowerCase(), ip: str(r.IPAddress), time: str(r.TimeGenerated) });
+    }
+    const state = seen ?? { asns: new Set(), devices: new Set(), oses: new Set(), agents: new Set() };
+    state.asns.add(asn);
+    state.devices.add(id);
+    state.oses.add(os);
+    state.agents.add(agent);
+    sessions.set(str(r.SessionId), state);
   }
   return alerts;
 }

@@ -95,8 +95,8 @@ describe("simulateTenant", () => {
     expect(tables.SigninLogs!.some((r) => r.AuthenticationRequirement === "multiFactorAuthentication" && has(String(r.AuthenticationDetails), "Multifactor"))).toBe(true);
   });
 
-  it("plants one attack per rule, shaped as the rule expects", () => {
-    expect(result.planted.map((p) => p.ruleId).sort()).toEqual(Object.values(RULES).sort());
+  it("plants one attack per rule, shaped as the rule expects (the pivot's replay is also a forked session)", () => {
+    expect(result.planted.map((p) => p.ruleId).sort()).toEqual([...Object.values(RULES), RULES.forked].sort());
     const from = at(result.from);
     const to = at(result.to);
     for (const p of result.planted) {
@@ -105,6 +105,8 @@ describe("simulateTenant", () => {
       expect(p.account).toBe(p.account.toLowerCase());
     }
     const planted = (ruleId: string) => result.planted.find((p) => p.ruleId === ruleId)!;
+    const pivotReplay = result.planted.find((p) => p.ruleId === RULES.pivot)!;
+    expect(result.planted.filter((p) => p.ruleId === RULES.forked).map((p) => p.time)).toContain(pivotReplay.time);
 
     const sts = planted(RULES.sts);
     const stsRow = tables.AuditLogs!.find((r) => r.TimeGenerated === sts.time && r.OperationName === "Update StsRefreshTokenValidFrom Timestamp")!;
@@ -150,6 +152,14 @@ describe("simulateTenant", () => {
     const usualIps = new Set(ni.filter((r) => r.UserPrincipalName === upn && at(String(r.TimeGenerated)) < from).map((r) => r.IPAddress));
     expect(usualIps.has(interactive.IPAddress)).toBe(true);
     expect((parse(pivotRow.LocationDetails) as { countryOrRegion: string }).countryOrRegion).toBe(pivotRow.Location);
+
+    const forked = result.planted.find((p) => p.ruleId === RULES.forked && p.time !== pivotReplay.time)!;
+    const replay = ni.find((r) => r.TimeGenerated === forked.time && r.IPAddress === forked.ip)!;
+    expect(replay).toMatchObject({ ResultType: "0", UserAgent: "python-requests/2.31.0" });
+    const earlier = [...tables.SigninLogs!, ...ni].filter((r) => r.SessionId === replay.SessionId && at(String(r.TimeGenerated)) < at(forked.time));
+    expect(earlier.length).toBeGreaterThan(0);
+    expect(earlier.some((r) => r.AutonomousSystemNumber === replay.AutonomousSystemNumber || r.UserAgent === replay.UserAgent)).toBe(false);
+    expect(earlier.every((r) => r.Location === replay.Location)).toBe(true);
   });
 
   it("raises exactly the planted alerts under a plain reading of the seed queries", () => {

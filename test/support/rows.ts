@@ -8,6 +8,7 @@ import { LIST_DEFAULTS, LIST_NAMES, type AllowlistEntry, type ListName } from ".
 import { type DateTime, isoOf, type TimeRange, toDateTime, type Window } from "../../src/model/time.js";
 import type { AlertDraft, BaselineView, Rule, RuleContext } from "../../src/rules/rule.js";
 import { parseRow, rowSchemas, type RowOf, type TableName } from "../../src/model/rows.js";
+import type { SessionState } from "../../src/model/sessions.js";
 
 export const at = (iso: string): number => {
   const ms = Date.parse(iso);
@@ -265,6 +266,8 @@ export interface ContextOptions {
   baseline?: Record<string, { ips?: readonly string[]; asns?: readonly string[] }>;
   /** Whether the tenant's baseline is established (default true). */
   established?: boolean;
+  /** What sessions were seen with before the window (forked session); a session not here is unknown. */
+  sessions?: readonly SessionState[];
 }
 
 export function context(options: ContextOptions = {}): RuleContext {
@@ -276,7 +279,8 @@ export function context(options: ContextOptions = {}): RuleContext {
     Object.entries(options.baseline ?? {}).map(([account, k]) => [account, { ips: new Set(k.ips ?? []), asns: new Set(k.asns ?? []) }]),
   );
   const baselines: BaselineView = { established: options.established ?? true, get: (account) => known.get(account) };
-  return { window, eventRange: options.eventRange ?? EVENT_RANGE, lists: allowlistsAt(entries, window.end), baselines };
+  const sessions = new Map((options.sessions ?? []).map((state) => [state.sessionId, state]));
+  return { window, eventRange: options.eventRange ?? EVENT_RANGE, lists: allowlistsAt(entries, window.end), baselines, sessions: { get: (id) => sessions.get(id) } };
 }
 
 /** Runs a rule's evaluate() on named inputs (every input the rule reads must be given). */

@@ -1,0 +1,48 @@
+// The per-session state a rule keeps (the forked-session rule; its port is SessionPort in
+// ports.ts, kept in Table Storage, or in memory for a backfill): the bootstrap from the history before a rule's
+// first window, and the window's load and update around evaluate().
+import type { Results, Rule, SessionView, Specs } from "../rules/rule.js";
+import { rememberAll } from "../rules/sessions.js";
+import type { SessionState } from "../model/sessions.js";
+import type { SignInRow } from "../model/rows.js";
+import type { Window } from "../model/time.js";
+import type { LogSource, SessionPort as SessionStore } from "./ports.js";
+
+/** Sessions' history is read a day at a time, so that each answer stays small. */
+const BOOTSTRAP_CHUNK_MS = 86_400_000;
+
+/**
+ * A rule's first run: the state of every session used in the lifetime before its first window,
+ * from the rows that arrived before it (the same bootstrap for a deployment and a replay).
+ */
+export async function bootstrapSessions(rule: Rule, source: LogSource, store: SessionStore, firstWindowStart: number, lifetimeMs: number): Promise<void> {
+  if (!rule.sessions) return;
+  const states = new Map<string, SessionState>();
+  for (const table of rule.sessions.tables)
+    for (let from = firstWindowStart - lifetimeMs; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
+      const spec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
+      const { rows } = await source.rows(spec, rule.sessions.historyKql(spec), `${rule.meta.id}/sessions-history`);
+      rememberAll(states, rows as SignInRow[]);
+    }
+  await store.save(states.values());
+}
+
+/** The state of the sessions a window's evaluate() reads, as of the window's end. */
+export async function sessionsFor(rule: Rule, inputs: Results<Specs>, store: SessionStore, window: Window, lifetimeMs: number): Promise<Map<string, SessionState>> {
+  return rule.sessions ? store.load(rule.sessions.ids(inputs), window.end - lifetimeMs) : new Map();
+}
+
+export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionView => ({ get: (id) => states.get(id) });
+
+/**
+ * After evaluation: the window's sign-ins folded into the state it read, the sessions they touched
+ * written, and one bucket of expired sessions reclaimed.
+ */
+export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore, window: Window, frequencyMs: number, lifetimeMs: number): Promise<void> {
+  if (!rule.sessions) return;
+  const states = new Map(known);
+  const touched = rememberAll(states, rule.sessions.remember(inputs));
+  await store.save([...touched].map((id) => states.get(id)!));
+  await store.purge(Math.floor(window.end / frequencyMs), window.end - lifetimeMs);
+}
+
