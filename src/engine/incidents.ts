@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
 import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
+import { foundedBy, incidentId } from "../model/incident-id.js";
 
 export interface Alert {
   id: string;
@@ -86,8 +87,6 @@ export function isTriaged(incident: Incident, commented: ReadonlySet<string>): b
   return incident.status !== "New" || incident.owner !== null || incident.classification !== null || commented.has(incident.id);
 }
 
-/** An incident is named after its founding alert, the first alert of its group when it was created. */
-const incidentId = (ruleId: string, account: string, alertId: string) => digest(["incident", ruleId, account, alertId]);
 
 type Placeable = Omit<Alert, "incidentId"> & { incidentId?: string };
 const byTime = (a: Placeable, b: Placeable) => compareTime(a.time, b.time) || a.id.localeCompare(b.id);
@@ -118,7 +117,7 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
   const founders = new Map<string, Incident>();
   const fixed: Incident[] = [];
   for (const incident of existing) {
-    const founder = incident.alertIds.find((id) => incidentId(incident.ruleId, incident.account, id) === incident.id);
+    const founder = incident.alertIds.find((id) => foundedBy(incident.id, incident.ruleId, incident.account, id));
     if (!isTriaged(incident, commented) && founder !== undefined && incident.alertIds.every((id) => stored.has(id))) founders.set(founder, incident);
     else fixed.push({ ...incident, alertIds: [...incident.alertIds] });
   }

@@ -4,7 +4,7 @@ import { TableClient, type TableEntity, type TransactionAction } from "@azure/da
 import type { TokenCredential } from "@azure/identity";
 import { storableKey } from "./keys.js";
 
-export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Incidents", "Outbox", "Subscriptions", "Deliveries"] as const;
+export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Incidents", "Outbox", "Subscriptions", "Deliveries", "IncidentIndex"] as const;
 export type TableKey = (typeof TABLE_NAMES)[number];
 
 /** A storage account by connection string (Azurite, or keys) or by endpoint + Entra credential. */
