@@ -38,15 +38,18 @@ const MEASURED_HOUR_END = Date.parse("2026-11-03T15:00:00.000Z");
 export interface BenchOptions {
   scale: keyof typeof SCALES;
   json: boolean;
+  /** Measure incident list latency at 100 and 100,000 incidents instead (src/cli/bench-incidents.ts). */
+  incidents: boolean;
 }
 
 export function parseBenchArgs(values: Record<string, string | boolean | undefined>): BenchOptions {
   const scale = values.scale ?? "S";
   if (typeof scale !== "string" || !(scale in SCALES)) throw new UsageError("--scale must be S, M or L");
-  return { scale: scale as BenchOptions["scale"], json: values.json === true };
+  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true };
 }
 
 export async function bench(options: BenchOptions, log: (line: string) => void): Promise<void> {
+  if (options.incidents) return (await import("./bench-incidents.js")).benchIncidents(options.json, log);
   const users = SCALES[options.scale];
   const dir = await mkdtemp(join(tmpdir(), "tokenwatch-bench-"));
   const tenantDir = join(dir, "tenant");

@@ -2,28 +2,30 @@
 //
 // IncidentIndex table: one row per incident and list (every incident; those of one status;
 // those of one severity) in day partitions `<list>|<inverted day of the last alert>`, RowKey
-// `<inverted ticks of the last alert>:<incident id>`. A query over one list's partitions
-// returns newest first (the service orders by PartitionKey, then RowKey), so a page is the
-// first rows after the cursor, whatever the table holds. One row per account in partition
-// `accounts`, keyed by the accounts view's order. An account's tally (what that row shows)
-// is the `summary` row of its own Incidents partition, written in the same transaction as
-// the incidents it counts.
+// `<inverted ticks of the last alert>:<incident id>`, holding the incident as a list shows
+// it. A query over one list's partitions returns newest first (the service orders by
+// PartitionKey, then RowKey), so a page is the first rows after the cursor, whatever the
+// table holds. One row per account in partition `accounts`, keyed by the accounts view's
+// order, holding its tally; the tally itself is the `summary` row of the account's own
+// Incidents partition, written in the same transaction as the incidents it counts.
 //
-// The index lives in other partitions than the incidents, so no transaction covers both:
-// rows are written ahead of the incident change and a reader checks each row against the
-// incident (or tally) it names. A row that no longer matches is skipped, and deleted once it
-// is older than any write in flight could be: a crash between the two writes never shows a
-// wrong list, and leaves nothing behind for long.
+// The index lives in other partitions than the incidents, so no transaction covers both.
+// A change therefore (1) writes its new rows and marks the rows it replaces, all `pending`;
+// (2) commits the incidents; (3) confirms its new rows and deletes the replaced ones, each
+// under the ETag step 1 left (a later change that marked them since wins). A reader trusts
+// a confirmed row and checks a pending one against the incident (or tally) it names: a
+// crash between the writes never shows a wrong list. A pending row that does not match is
+// skipped, and deleted once older than any change in flight could be.
 import type { Incident, IncidentStatus } from "../engine/incidents.js";
 import { isoOf, sortableIso, toDateTime, toMs, type DateTime } from "../rules/kql.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { TableEntity, TransactionAction } from "@azure/data-tables";
 import { decodeKey, encodeKey } from "./keys.js";
-import { deleteRows, forEachLimit, odata, type TableStore } from "./tables.js";
+import { MAX_BATCH, deleteRows, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
 const DAY = 86_400_000;
 const TICKS_SPAN = 10n ** 19n;
-/** A row that does not match its incident is deleted only when older than this: no write-ahead waits this long for its commit. */
+/** A pending row that does not match is deleted only when older than this: no change waits this long between its steps. */
 export const STALE_AFTER_MS = 10 * 60_000;
 export const ACCOUNTS = "accounts";
 
@@ -57,6 +59,7 @@ export const cursorKey = (list: IndexList, t: DateTime, id: string): IndexKey =>
   rowKey: `${invertedTicks(t)}:${id}`,
 });
 
+/** An index row: the columns list filters test, and the incident as a list shows it (JSON, times as decimal ticks). */
 export interface IndexEntity extends IndexKey {
   incidentId: string;
   account: string;
@@ -65,10 +68,17 @@ export interface IndexEntity extends IndexKey {
   severity: string;
   firstAlertTime: string;
   lastAlertTime: string;
+  incident: string;
+  ips: string;
+  /** The incident row's ETag once confirmed; "" while pending. */
+  incidentEtag: string;
+  pending: boolean;
 }
 
-/** An incident's index rows, with the columns list filters test. */
-export function indexEntities(i: Incident): IndexEntity[] {
+/** An incident's index rows (pending), with what a list shows of it. */
+export function indexEntities(i: Incident, ips: IpSeen): IndexEntity[] {
+  const { etag: _etag, ...state } = i;
+  const incident = JSON.stringify({ ...state, firstAlertTime: String(i.firstAlertTime), lastAlertTime: String(i.lastAlertTime) });
   return indexKeys(i).map((key) => ({
     ...key,
     incidentId: i.id,
@@ -78,7 +88,17 @@ export function indexEntities(i: Incident): IndexEntity[] {
     severity: i.severity,
     firstAlertTime: sortableIso(i.firstAlertTime),
     lastAlertTime: sortableIso(i.lastAlertTime),
+    incident,
+    ips: JSON.stringify(ips),
+    incidentEtag: "",
+    pending: true,
   }));
+}
+
+/** The incident (with its ETag) and IPs a confirmed index row holds. */
+export function listedFromRow(row: Pick<IndexEntity, "incident" | "ips" | "incidentEtag">): { incident: Incident; ips: IpSeen } {
+  const stored = JSON.parse(row.incident) as Omit<Incident, "firstAlertTime" | "lastAlertTime"> & { firstAlertTime: string; lastAlertTime: string };
+  return { incident: { ...stored, firstAlertTime: BigInt(stored.firstAlertTime), lastAlertTime: BigInt(stored.lastAlertTime), etag: row.incidentEtag }, ips: JSON.parse(row.ips) as IpSeen };
 }
 
 /** Whether an index row is one of the incident's rows in its current state. */
@@ -185,24 +205,72 @@ export function ipSeenOf(alerts: readonly { id: string; ip: string | null; time:
 
 // ---- the table ----
 
-type IndexRow = TableEntity<Partial<IndexEntity> & { account: string }> & { etag: string; timestamp?: string };
+export type IndexRow = TableEntity<Partial<IndexEntity> & { account: string; tally?: string }> & { etag: string; timestamp?: string };
 
-/** Writes and reads the IncidentIndex table; checking rows against incidents is the caller's (IncidentRepository). */
+/** One change to the index: the incidents' states it replaces or removes, their new states, and the account's tally before and after. */
+export interface IndexChange {
+  before: readonly Incident[];
+  after: readonly { incident: Incident; ips: IpSeen }[];
+  tallyBefore: AccountTally | null;
+  tallyAfter: AccountTally | null;
+}
+
+/** What step 1 wrote, for step 3: each row's key and the ETag it left. */
+export interface Prepared {
+  written: { key: IndexKey; etag: string; incidentId?: string }[];
+  replaced: { key: IndexKey; etag: string }[];
+}
+
+const accountEntity = (t: AccountTally) => ({ partitionKey: ACCOUNTS, rowKey: accountRowKey(t), account: t.account, tally: tallyText(t), pending: true });
+const tallyText = (t: AccountTally) => JSON.stringify({ ...t, first: String(t.first), last: String(t.last) });
+
+export function tallyFromText(text: string): AccountTally {
+  const t = JSON.parse(text) as Omit<AccountTally, "first" | "last"> & { first: string; last: string };
+  return { ...t, first: BigInt(t.first), last: BigInt(t.last) };
+}
+
+/** Writes and reads the IncidentIndex table; checking pending rows against incidents is the caller's (IncidentRepository). */
 export class IndexTable {
   constructor(private readonly store: TableStore) {}
 
-  /** Writes the rows of these incidents' new states and the account's row, before the change they describe is committed. */
-  async writeAhead(incidents: readonly Incident[], tally: AccountTally | null): Promise<void> {
-    const rows: (IndexKey & Record<string, unknown>)[] = incidents.flatMap(indexEntities).map((e) => ({ ...e }));
-    if (tally) rows.push({ partitionKey: ACCOUNTS, rowKey: accountRowKey(tally), account: tally.account });
-    const byPartition = new Map<string, TransactionAction[]>();
-    for (const row of rows) byPartition.set(row.partitionKey, [...(byPartition.get(row.partitionKey) ?? []), ["upsert", row, "Replace"]]);
-    await forEachLimit(byPartition.values(), 8, (actions) => this.store.submit("IncidentIndex", actions));
+  /** Step 1: the new rows, pending; the rows they replace, marked pending. */
+  async prepare(change: IndexChange): Promise<Prepared> {
+    const rows: (IndexKey & Record<string, unknown>)[] = change.after.flatMap(({ incident, ips }) => indexEntities(incident, ips).map((e) => ({ ...e })));
+    if (change.tallyAfter) rows.push(accountEntity(change.tallyAfter));
+    const fresh = new Set(rows.map((r) => `${r.partitionKey}\u0000${r.rowKey}`));
+    const old = [...change.before.flatMap(indexKeys), ...(change.tallyBefore ? [{ partitionKey: ACCOUNTS, rowKey: accountRowKey(change.tallyBefore) }] : [])].filter(
+      (k) => !fresh.has(`${k.partitionKey}\u0000${k.rowKey}`),
+    );
+    const actions: TransactionAction[] = [...rows.map((r): TransactionAction => ["upsert", r, "Replace"]), ...old.map((k): TransactionAction => ["upsert", { ...k, pending: true }, "Merge"])];
+    const etags = await this.submitByPartition(actions);
+    const etagOf = (k: IndexKey) => etags.get(`${k.partitionKey}\u0000${k.rowKey}`)!;
+    return {
+      written: rows.map((r) => ({ key: { partitionKey: r.partitionKey, rowKey: r.rowKey }, etag: etagOf(r), incidentId: r.incidentId as string | undefined })),
+      replaced: old.map((k) => ({ key: k, etag: etagOf(k) })),
+    };
+  }
+
+  /** Step 3, after the incidents committed (`incidentEtags`: their new ETags by id): confirm what step 1 wrote, delete what it replaced. */
+  async settle(prepared: Prepared, incidentEtags: ReadonlyMap<string, string>): Promise<void> {
+    const client = await this.store.table("IncidentIndex");
+    await forEachLimit(prepared.written, 8, async ({ key, etag, incidentId }) => {
+      const incidentEtag = incidentId === undefined ? undefined : incidentEtags.get(incidentId);
+      if (incidentId !== undefined && incidentEtag === undefined) return;
+      await ignoreChanged(client.updateEntity({ ...key, pending: false, ...(incidentEtag ? { incidentEtag } : {}) }, "Merge", { etag }));
+    });
+    await forEachLimit(prepared.replaced, 8, ({ key, etag }) => ignoreChanged(client.deleteEntity(key.partitionKey, key.rowKey, { etag })));
+  }
+
+  /** Index rows and tallies written as confirmed: a bulk load of incidents whose rows and ETags are known. */
+  async load(incidents: readonly { incident: Incident; ips: IpSeen }[], tallies: readonly AccountTally[]): Promise<TransactionAction[][]> {
+    const rows: (IndexKey & Record<string, unknown>)[] = incidents.flatMap(({ incident, ips }) => indexEntities(incident, ips).map((e) => ({ ...e, incidentEtag: incident.etag ?? "", pending: false })));
+    for (const t of tallies) rows.push({ ...accountEntity(t), pending: false });
+    return [...groupByPartition(rows.map((r): TransactionAction => ["upsert", r, "Replace"])).values()].flatMap((actions) => chunks(actions, MAX_BATCH));
   }
 
   /**
-   * Rows of one partition range in key order, strictly after `after`, a page of `size` at a
-   * time: `more` reads the next page (null when there is none).
+   * Rows of one partition range in key order, strictly after `after`, `size` at most (the
+   * service's `$top`): `more` when the range may hold more.
    */
   async scan(filter: string, size: number, after?: IndexKey): Promise<{ rows: IndexRow[]; more: boolean }> {
     const client = await this.store.table("IncidentIndex");
@@ -217,9 +285,43 @@ export class IndexTable {
     return { rows, more: false };
   }
 
-  /** Deletes rows that did not match what they name and are older than any write in flight; one changed since it was read stays. */
+  /** Deletes pending rows that did not match what they name and are older than any change in flight; one changed since it was read stays. */
   async dropStale(rows: readonly IndexRow[], now: number): Promise<void> {
     const old = rows.filter((r) => r.timestamp !== undefined && now - Date.parse(r.timestamp) > STALE_AFTER_MS);
     if (old.length) await deleteRows(this.store, "IncidentIndex", old);
+  }
+
+  private async submitByPartition(actions: TransactionAction[]): Promise<Map<string, string>> {
+    const etags = new Map<string, string>();
+    const client = await this.store.table("IncidentIndex");
+    const batches = [...groupByPartition(actions).values()].flatMap((a) => chunks(a, MAX_BATCH));
+    await forEachLimit(batches, 8, async (batch) => {
+      const response = await client.submitTransaction(batch);
+      // Sub-responses come in request order.
+      batch.forEach((a, i) => etags.set(`${a[1].partitionKey}\u0000${a[1].rowKey}`, response.subResponses[i]!.etag!));
+    });
+    return etags;
+  }
+}
+
+function groupByPartition(actions: readonly TransactionAction[]): Map<string, TransactionAction[]> {
+  const by = new Map<string, TransactionAction[]>();
+  for (const a of actions) {
+    const list = by.get(a[1].partitionKey);
+    if (list) list.push(a);
+    else by.set(a[1].partitionKey, [a]);
+  }
+  return by;
+}
+
+const chunks = <T>(items: readonly T[], size: number) => Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
+
+/** A conditional write that lost to a later change (412) or found the row gone (404) leaves it to that change. */
+async function ignoreChanged(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status !== 412 && status !== 404) throw error;
   }
 }

@@ -13,6 +13,12 @@ import {
   ACCOUNTS,
   IndexTable,
   SUMMARY,
+  listedFromRow,
+  tallyFromText,
+  type IndexChange,
+  type IndexEntity,
+  type IndexKey,
+  type Prepared,
   STALE_AFTER_MS,
   accountRowKey,
   accountView,
@@ -84,7 +90,11 @@ export class IncidentRepository {
   private readonly index: IndexTable;
   private indexed?: Promise<void>;
 
-  constructor(private readonly store: TableStore) {
+  constructor(
+    private readonly store: TableStore,
+    /** The clock that ages stale index rows (tests move it on). */
+    private readonly now: () => number = Date.now,
+  ) {
     this.index = new IndexTable(store);
   }
 
@@ -151,18 +161,19 @@ export class IncidentRepository {
     // regrouped incidents), else merged into what its row had.
     const alertsById = new Map<string, Alert>([...stored, ...grouping.alerts, ...grouping.moved].map((a) => [a.id, a]));
     const ipsBefore = new Map(incidentEntities.map((e) => [incidentFromEntity(e).id, ipSeenFromEntity(e)]));
-    const ipsOf = (incident: Incident): IpSeen | undefined => {
+    const ipsOf = async (incident: Incident): Promise<IpSeen> => {
       const mine = incident.alertIds.map((id) => alertsById.get(id));
       if (mine.every((a) => a !== undefined)) return ipSeenOf(mine as Alert[]);
-      const before = ipsBefore.get(incident.id);
-      return before && ipSeenOf(grouping.alerts.filter((a) => a.incidentId === incident.id), before);
+      const added = grouping.alerts.filter((a) => a.incidentId === incident.id);
+      return ipSeenOf(added, ipsBefore.get(incident.id) ?? ipSeenOf(await this.alertsOf(incident)));
     };
+    const ips = new Map(await Promise.all(grouping.incidents.map(async (i) => [i.id, await ipsOf(i)] as const)));
     // Each incident travels with the outbox row announcing its change (webhooks): both in
     // one transaction, so no change is stored unannounced (src/delivery/outbox.ts). An
     // incident that gained alerts (new or moved in by a regrouping) announces them; one that
     // only lost alerts to a regrouping, or was merged away, announces its new state.
     const groups = grouping.incidents.map((incident): TransactionAction[] => {
-      const entity = incidentToEntity(partitionKey, incident, ipsOf(incident));
+      const entity = incidentToEntity(partitionKey, incident, ips.get(incident.id)!);
       const added = [...grouping.alerts, ...grouping.moved].filter((a) => a.incidentId === incident.id).map((a) => a.id);
       const event = known.has(incident.id) && added.length === 0 ? updateEvent(incident, now) : placementEvent(incident, !known.has(incident.id), added, now);
       return [known.has(incident.id) ? ["update", entity, "Merge", { etag: incident.etag }] : ["create", entity], outboxAction(partitionKey, event)];
@@ -182,9 +193,15 @@ export class IncidentRepository {
     for (const i of grouping.incidents) after.set(i.id, i);
     const tally = tallyOf(account, [...after.values()]);
     groups.push([tallyAction(partitionKey, account, tally)]);
-    // The index rows of the new state go first (see src/store/incident-index.ts).
-    const wroteAhead = Date.now();
-    await this.index.writeAhead(grouping.incidents, tally);
+    const replaced = new Set([...grouping.incidents, ...grouping.removed].map((i) => i.id));
+    const change: IndexChange = {
+      before: all.filter((i) => replaced.has(i.id)),
+      after: grouping.incidents.map((incident) => ({ incident, ips: ips.get(incident.id)! })),
+      tallyBefore: tallyOf(account, all),
+      tallyAfter: tally,
+    };
+    // The index rows of the new state go first, pending (see src/store/incident-index.ts).
+    const prepared = await this.prepare(change);
     // Incidents go last: when a partition needs several transactions, the incident is
     // written only once all its alerts are. Each transaction also rewrites the partition's
     // placement row under the ETag the previous one left (or the one read above), so two
@@ -193,10 +210,20 @@ export class IncidentRepository {
     // alerts began at different alerts created two different incidents holding the same
     // alerts (a backfill next to the live run, or a run whose lease expired).
     const guard = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
-    await this.store.submitGuarded("Incidents", guard, placementEtag, packTransactions(actions, groups, MAX_BATCH - 1));
-    // A reader may have taken rows written ahead this long ago for leftovers of a crash and deleted them.
-    if (Date.now() - wroteAhead > STALE_AFTER_MS / 2) await this.index.writeAhead(grouping.incidents, tally);
+    const etags = new Map<string, string>();
+    await this.store.submitGuarded("Incidents", guard, placementEtag, packTransactions(actions, groups, MAX_BATCH - 1), etags);
+    await this.index.settle(await prepared.fresh(), incidentEtags(etags));
     return grouping;
+  }
+
+  /**
+   * Step 1 of an index change, and the rows to settle after the commit: written again when
+   * the commit comes so late that a reader could have taken them for a crash's leftovers.
+   */
+  private async prepare(change: IndexChange): Promise<{ fresh(): Promise<Prepared> }> {
+    const at = Date.now();
+    const prepared = await this.index.prepare(change);
+    return { fresh: async () => (Date.now() - at > STALE_AFTER_MS / 2 ? this.index.prepare(change) : prepared) };
   }
 
   async listIncidents(filter?: string): Promise<Incident[]> {
@@ -257,13 +284,20 @@ export class IncidentRepository {
     for (;;) {
       const want = limit + 1 - found.length;
       const { rows, more } = await this.index.scan(filter, want, from);
-      const checked = await Promise.all(rows.map(async (row) => {
-        const entity = await this.store.get<IncidentEntity>("Incidents", keyOf(row.account), INCIDENT + row.incidentId);
-        const item = entity && { incident: incidentFromEntity(entity), ips: ipSeenFromEntity(entity) };
-        return item && rowMatches(row as never, item.incident) && matches(item.incident, q) ? item : undefined;
-      }));
+      // A confirmed row is the incident as it is; a pending one is checked against it.
+      const checked = await Promise.all(
+        rows.map(async (row): Promise<EntityOf | undefined> => {
+          let item: EntityOf | undefined;
+          if (row.pending === false) item = listedFromRow(row as IndexEntity);
+          else {
+            const entity = await this.store.get<IncidentEntity>("Incidents", keyOf(row.account), INCIDENT + row.incidentId);
+            item = entity && rowMatches(row as IndexKey, incidentFromEntity(entity)) ? { incident: incidentFromEntity(entity), ips: ipSeenFromEntity(entity) } : undefined;
+          }
+          return item && matches(item.incident, q) ? item : undefined;
+        }),
+      );
       rows.forEach((row, i) => checked[i] && found.push({ row, item: checked[i]! }));
-      await this.index.dropStale(rows.filter((_, i) => !checked[i]), Date.now());
+      await this.index.dropStale(rows.filter((row, i) => !checked[i] && row.pending !== false), this.now());
       const last = rows.at(-1);
       if (found.length > limit || !more || !last) break;
       from = { partitionKey: last.partitionKey!, rowKey: last.rowKey! };
@@ -278,12 +312,15 @@ export class IncidentRepository {
     let from = after === undefined ? undefined : { partitionKey: ACCOUNTS, rowKey: after };
     for (;;) {
       const { rows, more } = await this.index.scan(`PartitionKey eq ${odata(ACCOUNTS)}`, limit + 1 - found.length, from);
-      const checked = await Promise.all(rows.map(async (row) => {
-        const tally = await this.tally(row.account);
-        return tally && accountRowKey(tally) === row.rowKey ? accountView(tally) : undefined;
-      }));
+      const checked = await Promise.all(
+        rows.map(async (row) => {
+          if (row.pending === false) return accountView(tallyFromText(row.tally!));
+          const tally = await this.tally(row.account);
+          return tally && accountRowKey(tally) === row.rowKey ? accountView(tally) : undefined;
+        }),
+      );
       rows.forEach((row, i) => checked[i] && found.push({ rowKey: row.rowKey!, view: checked[i]! }));
-      await this.index.dropStale(rows.filter((_, i) => !checked[i]), Date.now());
+      await this.index.dropStale(rows.filter((row, i) => !checked[i] && row.pending !== false), this.now());
       const last = rows.at(-1);
       if (found.length > limit || !more || !last) break;
       from = { partitionKey: ACCOUNTS, rowKey: last.rowKey! };
@@ -307,11 +344,49 @@ export class IncidentRepository {
     return entities.map((e) => ({ incident: incidentFromEntity(e), ips: ipSeenFromEntity(e) }));
   }
 
-  /** IPs from the incident row; from its alerts for an incident stored before rows kept them. */
+  /** IPs as a list shows them. */
   private async withIps(items: readonly EntityOf[]): Promise<Listed[]> {
-    const missing = items.filter((i) => i.ips === undefined).map((i) => i.incident);
-    const alerts = missing.length ? await this.alertsOfIncidents(missing) : new Map<string, Alert[]>();
-    return items.map(({ incident, ips }) => ({ incident, ips: (ips ?? ipSeenOf(alerts.get(incident.id)!)).map((e) => e[0]) }));
+    return (await this.withIpSeen(items)).map(({ incident, ips }) => ({ incident, ips: ips.map((e) => e[0]) }));
+  }
+
+  /**
+   * Stores incidents with their alerts, index rows and account tallies as placements would
+   * have left them, in entity-group transactions of up to 100 rows, several at once, into
+   * an empty table: for benchmarks and imports of many incidents, which placing window by
+   * window would take hours to write. Each alert's incidentId names its incident, and each
+   * incident's alertIds its alerts. Nothing is announced (no outbox rows).
+   */
+  async bulkLoad(incidents: readonly Incident[], alerts: readonly Alert[]): Promise<void> {
+    const alertsOf = new Map<string, Alert[]>();
+    for (const a of alerts) alertsOf.set(a.incidentId, [...(alertsOf.get(a.incidentId) ?? []), a]);
+    const byAccount = new Map<string, Incident[]>();
+    for (const i of incidents) byAccount.set(i.account, [...(byAccount.get(i.account) ?? []), i]);
+    const transactions: TransactionAction[][] = [];
+    const tallies: AccountTally[] = [];
+    const listed: { incident: Incident; ips: IpSeen }[] = [];
+    for (const [account, mine] of byAccount) {
+      const partitionKey = keyOf(account);
+      const tally = tallyOf(account, mine)!;
+      tallies.push(tally);
+      const actions: TransactionAction[] = [tallyAction(partitionKey, account, tally)];
+      for (const incident of mine) {
+        const ips = ipSeenOf(alertsOf.get(incident.id) ?? []);
+        listed.push({ incident, ips });
+        actions.push(["upsert", incidentToEntity(partitionKey, incident, ips), "Replace"]);
+        for (const a of alertsOf.get(incident.id) ?? []) actions.push(["upsert", alertToEntity(partitionKey, a), "Replace"]);
+      }
+      for (let i = 0; i < actions.length; i += MAX_BATCH) transactions.push(actions.slice(i, i + MAX_BATCH));
+    }
+    // The incidents first, for the ETags their confirmed index rows carry.
+    const client = await this.store.table("Incidents");
+    const etags = new Map<string, string>();
+    await forEachLimit(transactions, 8, async (batch) => {
+      const response = await client.submitTransaction(batch);
+      batch.forEach((a, i) => etags.set(String(a[1].rowKey), response.subResponses[i]!.etag!));
+    });
+    const withEtags = listed.map(({ incident, ips }) => ({ incident: { ...incident, etag: etags.get(INCIDENT + incident.id)! }, ips }));
+    await forEachLimit(await this.index.load(withEtags, tallies), 8, (batch) => this.store.submit("IncidentIndex", batch));
+    await this.store.submit("IncidentIndex", [["upsert", { partitionKey: "meta", rowKey: "indexed", at: new Date().toISOString() }, "Replace"]]);
   }
 
   /**
@@ -340,18 +415,29 @@ export class IncidentRepository {
   private async refreshTally(account: string, incidents = false): Promise<void> {
     const partitionKey = keyOf(account);
     for (let attempt = 1; ; attempt++) {
-      const etag = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
-      const all = (await this.listIncidentEntities(`PartitionKey eq ${odata(partitionKey)}`)).map((e) => e.incident);
-      const tally = tallyOf(account, all);
-      await this.index.writeAhead(incidents ? all : [], tally);
+      const guard = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
+      const [entities, tallyBefore] = await Promise.all([this.listIncidentEntities(`PartitionKey eq ${odata(partitionKey)}`), this.tally(account)]);
+      const all = await this.withIpSeen(entities);
+      const tally = tallyOf(account, all.map((e) => e.incident));
+      const prepared = await this.prepare({ before: [], after: incidents ? all : [], tallyBefore, tallyAfter: tally });
       try {
-        await this.store.submitGuarded("Incidents", { partitionKey, rowKey: PLACEMENT, at: new Date().toISOString() }, etag, [[tallyAction(partitionKey, account, tally)]]);
-        return;
+        await this.store.submitGuarded("Incidents", { partitionKey, rowKey: PLACEMENT, at: new Date(this.now()).toISOString() }, guard, [[tallyAction(partitionKey, account, tally)]]);
       } catch (error) {
         const status = statusOf(error);
         if ((status !== 409 && status !== 412) || attempt >= CONFLICT_RETRIES) throw error;
+        continue;
       }
+      // The incidents were not rewritten: their ETags are as read, under the placement row.
+      await this.index.settle(await prepared.fresh(), new Map(all.map((e) => [e.incident.id, e.incident.etag ?? ""])));
+      return;
     }
+  }
+
+  /** Entities with their IPs; from their alerts where a row from before incidents kept them has none. */
+  private async withIpSeen(items: readonly EntityOf[]): Promise<{ incident: Incident; ips: IpSeen }[]> {
+    const missing = items.filter((i) => i.ips === undefined).map((i) => i.incident);
+    const alerts = missing.length ? await this.alertsOfIncidents(missing) : new Map<string, Alert[]>();
+    return items.map(({ incident, ips }) => ({ incident, ips: ips ?? ipSeenOf(alerts.get(incident.id)!) }));
   }
 
   /** The alerts placed in an incident, oldest first. */
@@ -437,9 +523,12 @@ export class IncidentRepository {
         const last = transactions.length ? await this.store.submitGuarded("Incidents", row, etag, transactions) : etag;
         deleted += children.length;
         if (children.length === left) break;
+        // Its index rows are marked first, so a reader checks them against the incident (gone).
+        const prepared = await this.prepare({ before: [incidentFromEntity(entity)], after: [], tallyBefore: null, tallyAfter: null });
         await (await this.store.table("Incidents")).deleteEntity(partitionKey, row.rowKey, { etag: last });
         deleted++;
-        // Its index rows no longer match anything (readers drop them); the account's tally counts it no more.
+        await this.index.settle(await prepared.fresh(), new Map());
+        // The account's tally counts it no more.
         await this.refreshTally(row.account || decodeKey(partitionKey));
       } catch (error) {
         // Changed (reopened, commented) or deleted since it was read: it waits for a later run.
@@ -499,18 +588,24 @@ export class IncidentRepository {
       // written with the change, under the placement row as read before (so a placement
       // or another analyst's change in between makes this one read again).
       const guard = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
-      const others = (await this.listIncidentEntities(`PartitionKey eq ${odata(partitionKey)}`)).map((e) => e.incident).filter((i) => i.id !== incident.id);
+      const entities = await this.listIncidentEntities(`PartitionKey eq ${odata(partitionKey)}`);
+      const mine = entities.find((e) => e.incident.id === incident.id);
+      if (!mine) return { ok: false, reason: "missing" };
+      const { ips } = (await this.withIpSeen([mine]))[0]!;
+      const others = entities.map((e) => e.incident).filter((i) => i.id !== incident.id);
       const tally = tallyOf(incident.account, [...others, next]);
-      await this.index.writeAhead([next], tally);
+      const prepared = await this.prepare({ before: [incident], after: [{ incident: next, ips }], tallyBefore: tallyOf(incident.account, [...others, incident]), tallyAfter: tally });
       // Any change, a comment too, triages the incident: a placement that read the account
       // before it must group again rather than regroup or remove it (placeForAccount).
       const placement = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
       const all: TransactionAction[] = [...actions, tallyAction(partitionKey, incident.account, tally), guard ? ["update", placement, "Replace", { etag: guard }] : ["create", placement]];
       try {
         const response = await client.submitTransaction(all);
-        const newEtag = response.getResponseForEntity(INCIDENT + incident.id)?.etag;
+        // Sub-responses come in request order: the incident's is the first.
+        const newEtag = response.subResponses[0]?.etag;
         const stored = newEtag ? { ...next, etag: newEtag } : await this.getIncident(incident.id);
         if (!stored) return { ok: false, reason: "missing" };
+        await this.index.settle(await prepared.fresh(), new Map([[incident.id, stored.etag ?? ""]]));
         return { ok: true, incident: stored, changes: log };
       } catch (error) {
         const status = statusOf(error);
@@ -571,6 +666,9 @@ function matches(i: Incident, q: IncidentQuery): boolean {
     (q.to === undefined || i.firstAlertTime < fromMs(q.to))
   );
 }
+
+/** Incident ETags by id, from a commit's ETags by row key. */
+const incidentEtags = (etags: ReadonlyMap<string, string>) => new Map([...etags].filter(([k]) => k.startsWith(INCIDENT)).map(([k, v]) => [k.slice(INCIDENT.length), v]));
 
 /** Writes an account's tally (an empty one when it has no incident left). */
 function tallyAction(partitionKey: string, account: string, tally: AccountTally | null): TransactionAction {
