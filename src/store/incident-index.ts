@@ -265,7 +265,7 @@ export class IndexTable {
   async load(incidents: readonly { incident: Incident; ips: IpSeen }[], tallies: readonly AccountTally[]): Promise<TransactionAction[][]> {
     const rows: (IndexKey & Record<string, unknown>)[] = incidents.flatMap(({ incident, ips }) => indexEntities(incident, ips).map((e) => ({ ...e, incidentEtag: incident.etag ?? "", pending: false })));
     for (const t of tallies) rows.push({ ...accountEntity(t), pending: false });
-    return [...groupByPartition(rows.map((r): TransactionAction => ["upsert", r, "Replace"])).values()].flatMap((actions) => chunks(actions, MAX_BATCH));
+    return [...groupByPartition(rows.map((r): TransactionAction => ["create", r])).values()].flatMap((actions) => chunks(actions, MAX_BATCH));
   }
 
   /**
@@ -285,10 +285,25 @@ export class IndexTable {
     return { rows, more: false };
   }
 
-  /** Deletes pending rows that did not match what they name and are older than any change in flight; one changed since it was read stays. */
-  async dropStale(rows: readonly IndexRow[], now: number): Promise<void> {
-    const old = rows.filter((r) => r.timestamp !== undefined && now - Date.parse(r.timestamp) > STALE_AFTER_MS);
-    if (old.length) await deleteRows(this.store, "IncidentIndex", old);
+  /**
+   * Repairs pending rows a reader checked, once older than any change in flight could be (a
+   * crash's leftovers): deletes those that did not match what they name, and confirms those
+   * that did, with what they named as read. Each write is conditional on the row as read, so
+   * a change that marked it since wins.
+   */
+  async repair(checked: readonly { row: IndexRow; found?: { incident: Incident; ips: IpSeen } | AccountTally }[], now: number): Promise<void> {
+    const old = checked.filter(({ row }) => row.pending !== false && row.timestamp !== undefined && now - Date.parse(row.timestamp) > STALE_AFTER_MS);
+    if (old.length === 0) return;
+    await deleteRows(this.store, "IncidentIndex", old.filter((c) => c.found === undefined).map((c) => c.row));
+    const client = await this.store.table("IncidentIndex");
+    await forEachLimit(old.filter((c) => c.found !== undefined), 8, async ({ row, found }) => {
+      const key = { partitionKey: row.partitionKey!, rowKey: row.rowKey! };
+      const entity =
+        found && "incident" in found
+          ? { ...indexEntities(found.incident, found.ips)[0]!, ...key, incidentEtag: found.incident.etag ?? "" }
+          : { ...accountEntity(found as AccountTally), ...key };
+      await ignoreChanged(client.updateEntity({ ...entity, pending: false }, "Replace", { etag: row.etag }));
+    });
   }
 
   private async submitByPartition(actions: TransactionAction[]): Promise<Map<string, string>> {

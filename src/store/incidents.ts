@@ -285,19 +285,20 @@ export class IncidentRepository {
       const want = limit + 1 - found.length;
       const { rows, more } = await this.index.scan(filter, want, from);
       // A confirmed row is the incident as it is; a pending one is checked against it.
-      const checked = await Promise.all(
+      const current = await Promise.all(
         rows.map(async (row): Promise<EntityOf | undefined> => {
-          let item: EntityOf | undefined;
-          if (row.pending === false) item = listedFromRow(row as IndexEntity);
-          else {
-            const entity = await this.store.get<IncidentEntity>("Incidents", keyOf(row.account), INCIDENT + row.incidentId);
-            item = entity && rowMatches(row as IndexKey, incidentFromEntity(entity)) ? { incident: incidentFromEntity(entity), ips: ipSeenFromEntity(entity) } : undefined;
-          }
-          return item && matches(item.incident, q) ? item : undefined;
+          if (row.pending === false) return listedFromRow(row as IndexEntity);
+          // A mark of a row a settled change had deleted names nothing.
+          if (row.account === undefined || row.incidentId === undefined) return undefined;
+          const entity = await this.store.get<IncidentEntity>("Incidents", keyOf(row.account), INCIDENT + row.incidentId);
+          const incident = entity && incidentFromEntity(entity);
+          return incident && rowMatches(row as IndexKey, incident) ? { incident, ips: ipSeenFromEntity(entity) } : undefined;
         }),
       );
-      rows.forEach((row, i) => checked[i] && found.push({ row, item: checked[i]! }));
-      await this.index.dropStale(rows.filter((row, i) => !checked[i] && row.pending !== false), this.now());
+      rows.forEach((row, i) => current[i] && matches(current[i].incident, q) && found.push({ row, item: current[i] }));
+      // (A row whose incident predates kept IPs waits for the incident's next change.)
+      const repairable = rows.flatMap((row, i) => (current[i] === undefined ? [{ row }] : current[i].ips ? [{ row, found: { incident: current[i].incident, ips: current[i].ips } }] : []));
+      await this.index.repair(repairable, this.now());
       const last = rows.at(-1);
       if (found.length > limit || !more || !last) break;
       from = { partitionKey: last.partitionKey!, rowKey: last.rowKey! };
@@ -314,13 +315,14 @@ export class IncidentRepository {
       const { rows, more } = await this.index.scan(`PartitionKey eq ${odata(ACCOUNTS)}`, limit + 1 - found.length, from);
       const checked = await Promise.all(
         rows.map(async (row) => {
-          if (row.pending === false) return accountView(tallyFromText(row.tally!));
+          if (row.pending === false) return tallyFromText(row.tally!);
+          if (row.account === undefined) return undefined;
           const tally = await this.tally(row.account);
-          return tally && accountRowKey(tally) === row.rowKey ? accountView(tally) : undefined;
+          return tally && accountRowKey(tally) === row.rowKey ? tally : undefined;
         }),
       );
-      rows.forEach((row, i) => checked[i] && found.push({ rowKey: row.rowKey!, view: checked[i]! }));
-      await this.index.dropStale(rows.filter((row, i) => !checked[i] && row.pending !== false), this.now());
+      rows.forEach((row, i) => checked[i] && found.push({ rowKey: row.rowKey!, view: accountView(checked[i]) }));
+      await this.index.repair(rows.map((row, i) => ({ row, found: checked[i] })), this.now());
       const last = rows.at(-1);
       if (found.length > limit || !more || !last) break;
       from = { partitionKey: ACCOUNTS, rowKey: last.rowKey! };
@@ -368,12 +370,12 @@ export class IncidentRepository {
       const partitionKey = keyOf(account);
       const tally = tallyOf(account, mine)!;
       tallies.push(tally);
-      const actions: TransactionAction[] = [tallyAction(partitionKey, account, tally)];
+      const actions: TransactionAction[] = [["create", tallyAction(partitionKey, account, tally)[1]]];
       for (const incident of mine) {
         const ips = ipSeenOf(alertsOf.get(incident.id) ?? []);
         listed.push({ incident, ips });
-        actions.push(["upsert", incidentToEntity(partitionKey, incident, ips), "Replace"]);
-        for (const a of alertsOf.get(incident.id) ?? []) actions.push(["upsert", alertToEntity(partitionKey, a), "Replace"]);
+        actions.push(["create", incidentToEntity(partitionKey, incident, ips)]);
+        for (const a of alertsOf.get(incident.id) ?? []) actions.push(["create", alertToEntity(partitionKey, a)]);
       }
       for (let i = 0; i < actions.length; i += MAX_BATCH) transactions.push(actions.slice(i, i + MAX_BATCH));
     }
