@@ -3,7 +3,8 @@
 // BENCHMARKS.md). Both stores are filled by IncidentRepository.bulkLoad: the rows a
 // placement leaves (incident, alert, account tally, index rows), in transactions of 100.
 import { createHash } from "node:crypto";
-import type { Alert, Incident, IncidentStatus } from "../engine/incidents.js";
+import type { Alert, Incident } from "../engine/incidents.js";
+import type { IncidentStatus } from "../model/incident.js";
 import { incidentId } from "../model/incident-id.js";
 import { fromMs } from "../rules/kql.js";
 import { rules } from "../rules/index.js";

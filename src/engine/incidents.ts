@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
 import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
 import { foundedBy, incidentId } from "../model/incident-id.js";
+import type { AlertJson, IncidentJson, IncidentStatus } from "../model/incident.js";
 
 export interface Alert {
   id: string;
@@ -19,8 +20,6 @@ export interface Alert {
   incidentId: string;
 }
 
-export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
-export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 export interface Incident {
   id: string;
@@ -219,7 +218,7 @@ const max = (a: DateTime, b: DateTime) => (a > b ? a : b);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An incident as JSON: the one shape detect prints, the API serves and webhooks carry. */
-export function incidentJson(i: Incident) {
+export function incidentJson(i: Incident): IncidentJson {
   return {
     id: i.id,
     ruleId: i.ruleId,
@@ -240,7 +239,7 @@ export function incidentJson(i: Incident) {
 }
 
 /** An alert as JSON (time in ISO 8601 UTC). */
-export function alertJson(a: Alert) {
+export function alertJson(a: Alert): AlertJson {
   return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: isoOf(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
 }
 

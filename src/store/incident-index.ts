@@ -16,7 +16,8 @@
 // a confirmed row and checks a pending one against the incident (or tally) it names: a
 // crash between the writes never shows a wrong list. A pending row that does not match is
 // skipped, and deleted once older than any change in flight could be.
-import type { Incident, IncidentStatus } from "../engine/incidents.js";
+import type { Incident } from "../engine/incidents.js";
+import type { IncidentStatus } from "../model/incident.js";
 import { isoOf, sortableIso, toDateTime, toMs, type DateTime } from "../rules/kql.js";
 import { severityRank, type Severity } from "../rules/rule.js";
 import type { TableEntity, TransactionAction } from "@azure/data-tables";
@@ -265,7 +266,7 @@ export class IndexTable {
   async load(incidents: readonly { incident: Incident; ips: IpSeen }[], tallies: readonly AccountTally[]): Promise<TransactionAction[][]> {
     const rows: (IndexKey & Record<string, unknown>)[] = incidents.flatMap(({ incident, ips }) => indexEntities(incident, ips).map((e) => ({ ...e, incidentEtag: incident.etag ?? "", pending: false })));
     for (const t of tallies) rows.push({ ...accountEntity(t), pending: false });
-    return [...groupByPartition(rows.map((r): TransactionAction => ["create", r])).values()].flatMap((actions) => chunks(actions, MAX_BATCH));
+    return [...groupByPartition(rows.map((r): TransactionAction => ["upsert", r, "Replace"])).values()].flatMap((actions) => chunks(actions, MAX_BATCH));
   }
 
   /**

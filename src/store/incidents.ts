@@ -4,7 +4,8 @@
 // leave an alert stored without its incident or the other way round.
 import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
+import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident } from "../engine/incidents.js";
+import type { IncidentStatus } from "../model/incident.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
@@ -370,12 +371,12 @@ export class IncidentRepository {
       const partitionKey = keyOf(account);
       const tally = tallyOf(account, mine)!;
       tallies.push(tally);
-      const actions: TransactionAction[] = [["create", tallyAction(partitionKey, account, tally)[1]]];
+      const actions: TransactionAction[] = [tallyAction(partitionKey, account, tally)];
       for (const incident of mine) {
         const ips = ipSeenOf(alertsOf.get(incident.id) ?? []);
         listed.push({ incident, ips });
-        actions.push(["create", incidentToEntity(partitionKey, incident, ips)]);
-        for (const a of alertsOf.get(incident.id) ?? []) actions.push(["create", alertToEntity(partitionKey, a)]);
+        actions.push(["upsert", incidentToEntity(partitionKey, incident, ips), "Replace"]);
+        for (const a of alertsOf.get(incident.id) ?? []) actions.push(["upsert", alertToEntity(partitionKey, a), "Replace"]);
       }
       for (let i = 0; i < actions.length; i += MAX_BATCH) transactions.push(actions.slice(i, i + MAX_BATCH));
     }
@@ -383,11 +384,11 @@ export class IncidentRepository {
     const client = await this.store.table("Incidents");
     const etags = new Map<string, string>();
     await forEachLimit(transactions, 8, async (batch) => {
-      const response = await client.submitTransaction(batch);
+      const response = await retryDropped(() => client.submitTransaction(batch));
       batch.forEach((a, i) => etags.set(String(a[1].rowKey), response.subResponses[i]!.etag!));
     });
     const withEtags = listed.map(({ incident, ips }) => ({ incident: { ...incident, etag: etags.get(INCIDENT + incident.id)! }, ips }));
-    await forEachLimit(await this.index.load(withEtags, tallies), 8, (batch) => this.store.submit("IncidentIndex", batch));
+    await forEachLimit(await this.index.load(withEtags, tallies), 8, (batch) => retryDropped(() => this.store.submit("IncidentIndex", batch)));
     await this.store.submit("IncidentIndex", [["upsert", { partitionKey: "meta", rowKey: "indexed", at: new Date().toISOString() }, "Replace"]]);
   }
 
@@ -667,6 +668,21 @@ function matches(i: Incident, q: IncidentQuery): boolean {
     (q.from === undefined || i.lastAlertTime >= fromMs(q.from)) &&
     (q.to === undefined || i.firstAlertTime < fromMs(q.to))
   );
+}
+
+/**
+ * Runs an idempotent write again when the connection dropped under it (a kept-alive socket
+ * the service closed while a large batch was being sent: EPIPE, ECONNRESET).
+ */
+async function retryDropped<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if ((code !== "EPIPE" && code !== "ECONNRESET") || attempt >= 3) throw error;
+    }
+  }
 }
 
 /** Incident ETags by id, from a commit's ETags by row key. */
