@@ -1,8 +1,8 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { z } from "zod";
-import type { Stores } from "../engine/run.js";
+import type { Repositories } from "../store/repositories.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import type { IncidentChange, IncidentQuery } from "../store/incidents.js";
 import { isIncidentId } from "../model/incident-id.js";
@@ -21,7 +21,7 @@ import {
 import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface IncidentDeps {
-  stores: Stores;
+  stores: Repositories;
   now(): number;
 }
 

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { AlertSchema, EntitySchema, INCIDENT_STATUSES, IncidentSchema as IncidentJsonSchema } from "../model/incident.js";
 import { rules } from "../rules/index.js";
-import { Severity } from "../rules/rule.js";
+import { Severity } from "../model/severity.js";
 import { encodeKey } from "../store/keys.js";
 
 /** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { Alert, Incident } from "../engine/incidents.js";
 import type { IncidentStatus } from "../model/incident.js";
 import { incidentId } from "../model/incident-id.js";
-import { fromMs } from "../rules/kql.js";
+import { fromMs } from "../model/time.js";
 import { rules } from "../rules/index.js";
 import { Rand } from "../sim/prng.js";
 import { startAzurite } from "../store/azurite.js";

@@ -1,9 +1,12 @@
 // Alerts and incidents, and the pure grouping of one into the other.
 import { createHash } from "node:crypto";
-import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
-import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
+import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../model/time.js";
+import type { AlertDraft, Entity, Rule } from "../rules/rule.js";
+import type { Severity } from "../model/severity.js";
 import { foundedBy, incidentId } from "../model/incident-id.js";
-import type { AlertJson, IncidentJson, IncidentStatus } from "../model/incident.js";
+import type { AlertJson, Incident, IncidentJson } from "../model/incident.js";
+
+export type { Incident };
 
 export interface Alert {
   id: string;
@@ -21,24 +24,6 @@ export interface Alert {
 }
 
 
-export interface Incident {
-  id: string;
-  ruleId: string;
-  ruleName: string;
-  account: string;
-  severity: Severity;
-  status: IncidentStatus;
-  title: string;
-  /** Event times of its first and last alert, exact. */
-  firstAlertTime: DateTime;
-  lastAlertTime: DateTime;
-  alertIds: string[];
-  createdAt: number;
-  updatedAt: number;
-  owner: string | null;
-  classification: string | null;
-  etag?: string;
-}
 
 /** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
 export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;

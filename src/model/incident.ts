@@ -1,14 +1,35 @@
-// The one schema of an alert and of an incident as they leave tokenwatch (JSON: times as
+// An incident as tokenwatch keeps it, and the one schema of an alert and of an incident as they leave tokenwatch (JSON: times as
 // RFC 3339 text). The webhook payload (src/delivery/schema.ts) carries them as they are;
 // the API (src/api/schemas.ts) extends them with what its views add. `incidentJson` and
 // `alertJson` (src/engine/incidents.ts) produce them.
 import { z } from "zod";
+import { Severity as SeveritySchema, type Severity } from "./severity.js";
+import type { DateTime } from "./time.js";
 
 export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
 export const IncidentStatus = z.enum(INCIDENT_STATUSES);
 export type IncidentStatus = z.infer<typeof IncidentStatus>;
 
-const SeveritySchema = z.enum(["Informational", "Low", "Medium", "High"]);
+/** An incident as tokenwatch keeps it (exact times; the ETag of its stored row when read). */
+export interface Incident {
+  id: string;
+  ruleId: string;
+  ruleName: string;
+  account: string;
+  severity: Severity;
+  status: IncidentStatus;
+  title: string;
+  /** Event times of its first and last alert, exact. */
+  firstAlertTime: DateTime;
+  lastAlertTime: DateTime;
+  alertIds: string[];
+  createdAt: number;
+  updatedAt: number;
+  owner: string | null;
+  classification: string | null;
+  etag?: string;
+}
+
 const isoTime = z.iso.datetime({ offset: true }).describe("RFC 3339 timestamp");
 
 export const EntitySchema = z

@@ -16,10 +16,9 @@
 // a confirmed row and checks a pending one against the incident (or tally) it names: a
 // crash between the writes never shows a wrong list. A pending row that does not match is
 // skipped, and deleted once older than any change in flight could be.
-import type { Incident } from "../engine/incidents.js";
-import type { IncidentStatus } from "../model/incident.js";
-import { isoOf, sortableIso, toDateTime, toMs, type DateTime } from "../rules/kql.js";
-import { severityRank, type Severity } from "../rules/rule.js";
+import type { Incident, IncidentStatus } from "../model/incident.js";
+import { isoOf, sortableIso, toDateTime, toMs, type DateTime } from "../model/time.js";
+import { severityRank, type Severity } from "../model/severity.js";
 import type { TableEntity, TransactionAction } from "@azure/data-tables";
 import { decodeKey, encodeKey } from "./keys.js";
 import { MAX_BATCH, deleteRows, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";

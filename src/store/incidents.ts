@@ -2,13 +2,13 @@
 // encoded account), RowKeys `incident:<id>` and `alert:<id>`: placing alerts into an
 // incident is then one entity-group transaction, all or nothing, so a crash can never
 // leave an alert stored without its incident or the other way round.
-import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
+import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import type { TransactionAction } from "@azure/data-tables";
 import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident } from "../engine/incidents.js";
 import type { IncidentStatus } from "../model/incident.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
-import type { Severity } from "../rules/rule.js";
-import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import type { Severity } from "../model/severity.js";
+import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { accountOfIncidentId } from "../model/incident-id.js";
 import {
   ACCOUNTS,
