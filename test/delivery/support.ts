@@ -8,7 +8,7 @@ import { Authenticator } from "../../src/api/auth.js";
 import type { ApiResponse } from "../../src/api/router.js";
 import { webhookRoutes, type WebhookAdminDeps } from "../../src/api/webhooks.js";
 import { createStores } from "../../src/store/index.js";
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
