@@ -4,9 +4,8 @@ import { flatActor } from "../model/actor.js";
 import { z } from "zod";
 import type { Repositories } from "../store/repositories.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
-import { compareTime, isoOf } from "../model/time.js";
-import { severityRank, type Severity } from "../model/severity.js";
-import type { IncidentChange } from "../store/incidents.js";
+import type { IncidentChange, IncidentQuery } from "../store/incidents.js";
+import { isIncidentId } from "../model/incident-id.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
   AccountPageSchema,
@@ -27,11 +26,9 @@ export interface IncidentDeps {
 }
 
 const DEFAULT_PAGE = 50;
-const ID = /^[0-9a-f]{32}$/;
 
 /** An incident as the API shows it, with what a list needs to be read without opening each one. */
-export function incidentView(i: Incident, alerts: readonly Alert[]) {
-  const ips = [...new Set(alerts.flatMap((a) => (a.ip === null ? [] : [a.ip])))];
+export function incidentView(i: Incident, ips: readonly string[]) {
   const json = incidentJson(i);
   const summary = [
     json.severity,
@@ -40,34 +37,33 @@ export function incidentView(i: Incident, alerts: readonly Alert[]) {
     ips.length ? `IPs ${ips.slice(0, 5).join(", ")}${ips.length > 5 ? ` and ${ips.length - 5} more` : ""}` : "no IP",
     json.firstAlertTime === json.lastAlertTime ? json.firstAlertTime : `${json.firstAlertTime} .. ${json.lastAlertTime}`,
   ].join(" | ");
-  return { ...json, ips, summary, etag: httpEtag(i.etag ?? "") };
+  return { ...json, ips: [...ips], summary, etag: httpEtag(i.etag ?? "") };
 }
 
 const historyView = (c: IncidentChange) => ({ at: iso(c.at), ...flatActor("actor", c.actor), field: c.field, before: c.before, after: c.after });
 
-/** Newest first: latest alert, then id for a stable order. */
-const newestFirst = (a: Incident, b: Incident) => compareTime(b.lastAlertTime, a.lastAlertTime) || a.id.localeCompare(b.id);
-
 /** The cursor holds the last item's exact time as decimal ticks (JSON has no bigint). */
-const IncidentCursor = z.strictObject({ t: z.string().regex(/^-?\d{1,20}$/).transform((t) => BigInt(t)), id: z.string().regex(ID) });
+const IncidentCursor = z.strictObject({ t: z.string().regex(/^-?\d{1,20}$/).transform((t) => BigInt(t)), id: z.string().refine(isIncidentId) });
 
 /** Keyset pagination: a page starts strictly after the cursor, so new incidents never shift pages. */
-async function page(deps: IncidentDeps, incidents: Incident[], limit: number, scope: string, token: string | undefined) {
+async function page(deps: IncidentDeps, q: IncidentQuery, limit: number, scope: string, token: string | undefined) {
   const cursor = decodeContinuation(token, scope, IncidentCursor);
-  const sorted = incidents.sort(newestFirst);
-  const rest = cursor ? sorted.filter((i) => i.lastAlertTime < cursor.t || (i.lastAlertTime === cursor.t && i.id > cursor.id)) : sorted;
-  const items = rest.slice(0, limit);
-  const last = items.at(-1);
-  const alerts = await deps.stores.incidents.alertsOfIncidents(items);
-  return { items: items.map((i) => incidentView(i, alerts.get(i.id)!)), continuation: rest.length > limit && last ? encodeContinuation(scope, { t: last.lastAlertTime.toString(), id: last.id }) : null };
+  const { items, more } = await deps.stores.incidents.incidentPage(q, limit, cursor);
+  const last = items.at(-1)?.incident;
+  return {
+    items: items.map(({ incident, ips }) => incidentView(incident, ips)),
+    continuation: more && last ? encodeContinuation(scope, { t: last.lastAlertTime.toString(), id: last.id }) : null,
+  };
 }
 
-
 async function loadIncident(deps: IncidentDeps, id: string): Promise<Incident> {
-  const incident = ID.test(id) ? await deps.stores.incidents.getIncident(id) : undefined;
+  const incident = isIncidentId(id) ? await deps.stores.incidents.getIncident(id) : undefined;
   if (!incident) throw notFound(`incident ${id}`);
   return incident;
 }
+
+/** The distinct IPs of some alerts, in the order of their first alert (alerts are oldest first). */
+const ipsOf = (alerts: readonly Alert[]) => [...new Set(alerts.flatMap((a) => (a.ip === null ? [] : [a.ip])))];
 
 /** History is paged by row: the cursor is the last row's key after the incident's prefix (inverted time, sequence). */
 const HistoryCursor = z.strictObject({ k: z.string().regex(/^\d{16}:\d{2,}$/) });
@@ -81,7 +77,7 @@ async function historyPage(deps: IncidentDeps, incident: Incident, limit: number
 
 async function detail(deps: IncidentDeps, incident: Incident) {
   const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined)]);
-  return { ...incidentView(incident, alerts), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
+  return { ...incidentView(incident, ipsOf(alerts)), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
@@ -96,9 +92,9 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       response: { status: 200, schema: IncidentPageSchema },
       async handler(req) {
         const q = req.query;
-        const incidents = await deps.stores.incidents.queryIncidents({ status: q.status, severity: q.severity, ruleId: q.ruleId, account: q.account, from: q.from, to: q.to });
         const scope = JSON.stringify(["incidents", q.status, q.severity, q.ruleId, q.account, q.from, q.to]);
-        return { status: 200, body: await page(deps, incidents, q.limit ?? DEFAULT_PAGE, scope, q.continuation) };
+        const query = { status: q.status, severity: q.severity, ruleId: q.ruleId, account: q.account, from: q.from, to: q.to };
+        return { status: 200, body: await page(deps, query, q.limit ?? DEFAULT_PAGE, scope, q.continuation) };
       },
     }),
     route({
@@ -161,13 +157,10 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       query: PageQuery,
       response: { status: 200, schema: AccountPageSchema },
       async handler(req) {
-        const accounts = summarize(await deps.stores.incidents.queryIncidents());
         const scope = "accounts";
-        const cursor = decodeContinuation(req.query.continuation, scope, z.strictObject({ o: z.number().int().min(0) }));
-        const offset = cursor?.o ?? 0;
-        const limit = req.query.limit ?? DEFAULT_PAGE;
-        const items = accounts.slice(offset, offset + limit);
-        return { status: 200, body: { items, continuation: offset + limit < accounts.length ? encodeContinuation(scope, { o: offset + limit }) : null } };
+        const cursor = decodeContinuation(req.query.continuation, scope, z.strictObject({ k: z.string().min(1).max(1024) }));
+        const { items, next } = await deps.stores.incidents.accountPage(req.query.limit ?? DEFAULT_PAGE, cursor?.k);
+        return { status: 200, body: { items, continuation: next === null ? null : encodeContinuation(scope, { k: next }) } };
       },
     }),
     route({
@@ -182,59 +175,10 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
         // Accounts are stored lowercase; a UPN or display name is looked up in any case.
         const account = req.params.account!.toLowerCase();
         if (account.length > 512 || !isKeyable(account)) throw notFound(`account ${account.slice(0, 40)}…`);
-        const incidents = await deps.stores.incidents.queryIncidents({ account });
-        if (incidents.length === 0) throw notFound(`account ${account} (no incidents)`);
-        return { status: 200, body: await page(deps, incidents, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation) };
+        const body = await page(deps, { account }, req.query.limit ?? DEFAULT_PAGE, JSON.stringify(["account", account]), req.query.continuation);
+        if (body.items.length === 0 && req.query.continuation === undefined) throw notFound(`account ${account} (no incidents)`);
+        return { status: 200, body };
       },
     }),
   ];
-}
-
-export interface AccountSummary {
-  account: string;
-  openIncidents: number;
-  totalIncidents: number;
-  highestSeverity: Severity;
-  highestOpenSeverity: Severity | null;
-  rules: { id: string; name: string }[];
-  multipleRules: boolean;
-  firstSeen: string;
-  lastSeen: string;
-}
-
-const higher = (a: Severity | null, b: Severity) => (a === null || severityRank[b] > severityRank[a] ? b : a);
-
-/** Incidents grouped by account; accounts hit by several rules first, then severity, then latest. */
-export function summarize(incidents: readonly Incident[]): AccountSummary[] {
-  const byAccount = new Map<string, Incident[]>();
-  for (const i of incidents) byAccount.set(i.account, [...(byAccount.get(i.account) ?? []), i]);
-  const rows = [...byAccount].map(([account, list]) => {
-    const rules = new Map(list.map((i) => [i.ruleId, i.ruleName]));
-    let highest: Severity | null = null;
-    let highestOpen: Severity | null = null;
-    for (const i of list) {
-      highest = higher(highest, i.severity);
-      if (i.status !== "Closed") highestOpen = higher(highestOpen, i.severity);
-    }
-    return {
-      account,
-      openIncidents: list.filter((i) => i.status !== "Closed").length,
-      totalIncidents: list.length,
-      highestSeverity: highest!,
-      highestOpenSeverity: highestOpen,
-      rules: [...rules].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
-      multipleRules: rules.size > 1,
-      first: list.reduce((t, i) => (i.firstAlertTime < t ? i.firstAlertTime : t), list[0]!.firstAlertTime),
-      last: list.reduce((t, i) => (i.lastAlertTime > t ? i.lastAlertTime : t), list[0]!.lastAlertTime),
-    };
-  });
-  rows.sort(
-    (a, b) =>
-      Number(b.multipleRules) - Number(a.multipleRules) ||
-      b.rules.length - a.rules.length ||
-      severityRank[b.highestSeverity] - severityRank[a.highestSeverity] ||
-      compareTime(b.last, a.last) ||
-      a.account.localeCompare(b.account),
-  );
-  return rows.map(({ first, last, ...r }) => ({ ...r, firstSeen: isoOf(first), lastSeen: isoOf(last) }));
 }

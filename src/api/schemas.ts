@@ -2,8 +2,7 @@
 // field is a 400), plus the response shapes for the OpenAPI document. Query values arrive
 // as strings, so their schemas parse text.
 import { z } from "zod";
-import { EntitySchema, WebhookAlertSchema, WebhookIncidentSchema } from "../delivery/schema.js";
-import { INCIDENT_STATUSES } from "../engine/incidents.js";
+import { AlertSchema, EntitySchema, INCIDENT_STATUSES, IncidentSchema as IncidentJsonSchema } from "../model/incident.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../model/severity.js";
 import { encodeKey } from "../store/keys.js";
@@ -101,8 +100,8 @@ export const ProblemSchema = z
   .object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string().optional(), instance: z.string().optional(), errors: z.array(FieldErrorSchema).optional() })
   .meta({ description: "RFC 9457 problem details" });
 
-/** An incident as the API shows it: the webhook payload's incident (one shape for both), what a list needs to be read without opening each one, and its HTTP ETag. */
-export const IncidentSchema = WebhookIncidentSchema.extend({
+/** An incident as the API shows it: the one incident schema (the webhook payload carries it too), what a list needs to be read without opening each one, and its HTTP ETag. */
+export const IncidentSchema = IncidentJsonSchema.extend({
   ips: z.array(z.string()).meta({ description: "the distinct IP addresses of the incident's alerts, in order of first alert" }),
   summary: z.string().meta({ description: "one line for list views: severity, rule, alert count, IPs, first and last alert time" }),
   etag: z.string(),
@@ -112,7 +111,7 @@ const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.str
 /** Changes an incident's detail carries; the rest are paged from its history route. */
 export const HISTORY_IN_DETAIL = 50;
 export const IncidentDetailSchema = IncidentSchema.extend({
-  alerts: z.array(WebhookAlertSchema),
+  alerts: z.array(AlertSchema),
   entities: z.array(EntitySchema),
   history: z.array(HistorySchema).meta({ description: `the newest ${HISTORY_IN_DETAIL} changes, newest first` }),
   historyContinuation: z.string().nullable().meta({ description: "null when `history` is all of it; else the `continuation` of GET /incidents/{id}/history for the older changes" }),

@@ -1,11 +1,20 @@
-// `tokenwatch bench` (npm run bench): the command's arguments; the bench is src/bench/run.ts.
-import { bench as run, SCALES, type BenchOptions } from "../bench/run.js";
+// `tokenwatch bench` (npm run bench): the command's arguments. The tenant bench is
+// src/bench/run.ts; `--incidents` runs the incident-list bench (src/cli/bench-incidents.ts).
+import { bench as benchTenant, SCALES, type BenchOptions as TenantBenchOptions } from "../bench/run.js";
 import { UsageError } from "./usage.js";
+
+export interface BenchOptions extends TenantBenchOptions {
+  /** Measure incident list latency at 100 and 100,000 incidents instead. */
+  incidents: boolean;
+}
 
 export function parseBenchArgs(values: Record<string, string | boolean | undefined>): BenchOptions {
   const scale = values.scale ?? "S";
   if (typeof scale !== "string" || !(scale in SCALES)) throw new UsageError("--scale must be S, M, L or XL");
-  return { scale: scale as BenchOptions["scale"], json: values.json === true };
+  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true };
 }
 
-export const bench = run;
+export async function bench(options: BenchOptions, log: (line: string) => void): Promise<void> {
+  if (options.incidents) return (await import("./bench-incidents.js")).benchIncidents(options.json, log);
+  return benchTenant(options, log);
+}

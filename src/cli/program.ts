@@ -179,7 +179,8 @@ ingestion_time(). A table the workspace lacks is named and gets no file. docs/re
     .description("Measure one steady-state hour on the production path and the engine's throughput, on a generated tenant.")
     .addOption(new Option("--scale <size>", "tenant size: S 1,000, M 20,000, L 100,000 users; XL 1,000,000 (one shard of 16, projected)").choices(["S", "M", "L", "XL"]))
     .option("--json", "print the figures as JSON")
-    .addHelpText("after", `\nExamples:\n  ${self} bench\n  ${self} bench --scale M --json`)
+    .option("--incidents", "measure incident list latency at 100 and 100,000 incidents instead")
+    .addHelpText("after", `\nExamples:\n  ${self} bench\n  ${self} bench --scale M --json\n  ${self} bench --incidents --json`)
     .action(async (_o, command: Command) => {
       const { bench, parseBenchArgs } = await import("./bench.js");
       await bench(parseBenchArgs(values(command)), log);

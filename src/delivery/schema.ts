@@ -3,6 +3,7 @@
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
+import { AlertSchema, EntitySchema, IncidentSchema } from "../model/incident.js";
 
 export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -14,52 +15,12 @@ export const cloudEventType = (type: EventType) => `com.tokenwatch.${type}` as c
 export const EVENT_SOURCE = "/tokenwatch/incidents";
 export const CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
 
-const SeveritySchema = z.enum(["Informational", "Low", "Medium", "High"]);
 const isoTime = z.iso.datetime({ offset: true }).describe("RFC 3339 timestamp");
 
-export const EntitySchema = z
-  .discriminatedUnion("type", [
-    z.object({ type: z.literal("account"), name: z.string(), upnSuffix: z.string().optional() }),
-    z.object({ type: z.literal("ip"), address: z.string() }),
-    z.object({ type: z.literal("cloudApplication"), name: z.string() }),
-  ])
-  .meta({ title: "TokenwatchEntity", description: "An entity in Sentinel's terms: an account, an IP address or a cloud application." });
-
-export const WebhookIncidentSchema = z
-  .object({
-    id: z.string(),
-    ruleId: z.string(),
-    ruleName: z.string(),
-    account: z.string(),
-    severity: SeveritySchema,
-    status: z.enum(["New", "Active", "Closed"]),
-    title: z.string(),
-    firstAlertTime: isoTime,
-    lastAlertTime: isoTime,
-    alertIds: z.array(z.string()),
-    alertCount: z.number().int().nonnegative(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
-    owner: z.string().nullable(),
-    classification: z.string().nullable(),
-  })
-  .meta({ title: "TokenwatchWebhookIncident", description: "The incident in its state right after the change the event announces." });
-
-export const WebhookAlertSchema = z
-  .object({
-    id: z.string(),
-    incidentId: z.string(),
-    ruleId: z.string(),
-    ruleName: z.string(),
-    severity: SeveritySchema,
-    time: isoTime.describe("TimeGenerated of the triggering event"),
-    account: z.string(),
-    ip: z.string().nullable(),
-    title: z.string(),
-    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-    entities: z.array(EntitySchema),
-  })
-  .meta({ title: "TokenwatchAlert" });
+export const WebhookIncidentSchema = IncidentSchema.meta({
+  title: "TokenwatchWebhookIncident",
+  description: "The incident in its state right after the change the event announces.",
+});
 
 export const WebhookEventSchema = z
   .object({
@@ -73,7 +34,7 @@ export const WebhookEventSchema = z
     data: z.object({
       incident: WebhookIncidentSchema,
       alerts: z
-        .array(WebhookAlertSchema)
+        .array(AlertSchema)
         .describe("incident.created: the incident's alerts; incident.alertAdded: the alerts just added; incident.updated: none"),
       entities: z.array(EntitySchema).describe("The distinct entities of `alerts`"),
     }),

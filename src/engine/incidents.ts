@@ -3,6 +3,10 @@ import { createHash } from "node:crypto";
 import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../model/time.js";
 import type { AlertDraft, Entity, Rule } from "../rules/rule.js";
 import type { Severity } from "../model/severity.js";
+import { foundedBy, incidentId } from "../model/incident-id.js";
+import type { AlertJson, Incident, IncidentJson } from "../model/incident.js";
+
+export type { Incident };
 
 export interface Alert {
   id: string;
@@ -19,27 +23,7 @@ export interface Alert {
   incidentId: string;
 }
 
-export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
-export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
-export interface Incident {
-  id: string;
-  ruleId: string;
-  ruleName: string;
-  account: string;
-  severity: Severity;
-  status: IncidentStatus;
-  title: string;
-  /** Event times of its first and last alert, exact. */
-  firstAlertTime: DateTime;
-  lastAlertTime: DateTime;
-  alertIds: string[];
-  createdAt: number;
-  updatedAt: number;
-  owner: string | null;
-  classification: string | null;
-  etag?: string;
-}
 
 /** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
 export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
@@ -87,8 +71,6 @@ export function isTriaged(incident: Incident, commented: ReadonlySet<string>): b
   return incident.status !== "New" || incident.owner !== null || incident.classification !== null || commented.has(incident.id);
 }
 
-/** An incident is named after its founding alert, the first alert of its group when it was created. */
-const incidentId = (ruleId: string, account: string, alertId: string) => digest(["incident", ruleId, account, alertId]);
 
 type Placeable = Omit<Alert, "incidentId"> & { incidentId?: string };
 const byTime = (a: Placeable, b: Placeable) => compareTime(a.time, b.time) || a.id.localeCompare(b.id);
@@ -119,7 +101,7 @@ export function groupAlerts(existing: readonly Incident[], alerts: readonly Omit
   const founders = new Map<string, Incident>();
   const fixed: Incident[] = [];
   for (const incident of existing) {
-    const founder = incident.alertIds.find((id) => incidentId(incident.ruleId, incident.account, id) === incident.id);
+    const founder = incident.alertIds.find((id) => foundedBy(incident.id, incident.ruleId, incident.account, id));
     if (!isTriaged(incident, commented) && founder !== undefined && incident.alertIds.every((id) => stored.has(id))) founders.set(founder, incident);
     else fixed.push({ ...incident, alertIds: [...incident.alertIds] });
   }
@@ -221,7 +203,7 @@ const max = (a: DateTime, b: DateTime) => (a > b ? a : b);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An incident as JSON: the one shape detect prints, the API serves and webhooks carry. */
-export function incidentJson(i: Incident) {
+export function incidentJson(i: Incident): IncidentJson {
   return {
     id: i.id,
     ruleId: i.ruleId,
@@ -242,7 +224,7 @@ export function incidentJson(i: Incident) {
 }
 
 /** An alert as JSON (time in ISO 8601 UTC). */
-export function alertJson(a: Alert) {
+export function alertJson(a: Alert): AlertJson {
   return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: isoOf(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
 }
 

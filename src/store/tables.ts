@@ -4,7 +4,7 @@ import { TableClient, type TableEntity, type TransactionAction } from "@azure/da
 import type { TokenCredential } from "@azure/identity";
 import { storableKey } from "./keys.js";
 
-export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Sessions", "Incidents", "Outbox", "Subscriptions", "Deliveries", "Shards"] as const;
+export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Sessions", "Incidents", "IncidentIndex", "Outbox", "Subscriptions", "Deliveries", "Shards"] as const;
 export type TableKey = (typeof TABLE_NAMES)[number];
 
 /** A storage account by connection string (Azurite, or keys) or by endpoint + Entra credential. */
@@ -70,11 +70,19 @@ export class TableStore {
    * Two writers of one partition therefore cannot interleave: the second to write fails with
    * 412/409 and starts again from a new read. Returns the guard's new ETag.
    */
-  async submitGuarded(name: TableKey, guard: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string | undefined, transactions: TransactionAction[][]): Promise<string | undefined> {
+  async submitGuarded(
+    name: TableKey,
+    guard: { partitionKey: string; rowKey: string } & Record<string, unknown>,
+    etag: string | undefined,
+    transactions: TransactionAction[][],
+    /** Filled with the new ETag of each row written, by RowKey. */
+    etags?: Map<string, string>,
+  ): Promise<string | undefined> {
     const client = await this.table(name);
     for (const transaction of transactions) {
       const actions: TransactionAction[] = [...transaction, etag ? ["update", guard, "Replace", { etag }] : ["create", guard]];
       const response = await client.submitTransaction(actions);
+      if (etags) transaction.forEach((action, i) => response.subResponses[i]?.etag && etags.set(String(action[1].rowKey), response.subResponses[i]!.etag!));
       // Sub-responses come in request order; an update's carries no RowKey, so by position.
       etag = response.subResponses[actions.length - 1]?.etag;
       if (!etag) throw new Error("Table service returned no ETag for the guard row");
