@@ -3,6 +3,7 @@
 import { flatActor } from "../audit.js";
 import { z } from "zod";
 import type { Stores } from "../engine/run.js";
+import { CORRELATION_RULE_ID, isCorrelation } from "../engine/correlation.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import { compareTime, isoOf } from "../rules/kql.js";
 import { severityRank, type Severity } from "../rules/rule.js";
@@ -79,9 +80,20 @@ async function historyPage(deps: IncidentDeps, incident: Incident, limit: number
   return { items: changes.map(historyView), continuation: next === null ? null : encodeContinuation(historyScope(incident), { k: next }) };
 }
 
+/** Both directions of a correlation: a correlated incident's members, or the correlated incidents linking a rule's incident (one partition query). */
+async function linkedIncidents(deps: IncidentDeps, incident: Incident) {
+  const link = (relation: "member" | "correlated") => (i: Incident) => ({ id: i.id, relation, ruleId: i.ruleId, ruleName: i.ruleName, severity: i.severity, status: i.status, title: i.title, alertCount: i.alertIds.length });
+  if (isCorrelation(incident)) {
+    const members = new Set(incident.memberIncidentIds);
+    return (await deps.stores.incidents.queryIncidents({ account: incident.account })).filter((i) => members.has(i.id)).sort(newestFirst).map(link("member"));
+  }
+  const correlated = await deps.stores.incidents.queryIncidents({ account: incident.account, ruleId: CORRELATION_RULE_ID });
+  return correlated.filter((c) => c.memberIncidentIds?.includes(incident.id)).sort(newestFirst).map(link("correlated"));
+}
+
 async function detail(deps: IncidentDeps, incident: Incident) {
-  const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined)]);
-  return { ...incidentView(incident, alerts), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
+  const [alerts, history, linked] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined), linkedIncidents(deps, incident)]);
+  return { ...incidentView(incident, alerts), linkedIncidents: linked, alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
@@ -157,7 +169,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       path: "/accounts",
       group: "accounts",
       roles: READERS,
-      summary: "Accounts with incidents: accounts hit by more than one rule first, then by severity and recency",
+      summary: "Accounts with incidents: accounts with a correlated incident first, then those hit by more than one rule, then by severity and recency",
       query: PageQuery,
       response: { status: 200, schema: AccountPageSchema },
       async handler(req) {
@@ -198,18 +210,20 @@ export interface AccountSummary {
   highestOpenSeverity: Severity | null;
   rules: { id: string; name: string }[];
   multipleRules: boolean;
+  correlated: boolean;
   firstSeen: string;
   lastSeen: string;
 }
 
 const higher = (a: Severity | null, b: Severity) => (a === null || severityRank[b] > severityRank[a] ? b : a);
 
-/** Incidents grouped by account; accounts hit by several rules first, then severity, then latest. */
+/** Incidents grouped by account; correlated accounts first, then those hit by several rules, then severity, then latest. */
 export function summarize(incidents: readonly Incident[]): AccountSummary[] {
   const byAccount = new Map<string, Incident[]>();
   for (const i of incidents) byAccount.set(i.account, [...(byAccount.get(i.account) ?? []), i]);
   const rows = [...byAccount].map(([account, list]) => {
-    const rules = new Map(list.map((i) => [i.ruleId, i.ruleName]));
+    // The rules that hit the account: a correlated incident is not one of them, it says they agree.
+    const rules = new Map(list.filter((i) => !isCorrelation(i)).map((i) => [i.ruleId, i.ruleName]));
     let highest: Severity | null = null;
     let highestOpen: Severity | null = null;
     for (const i of list) {
@@ -224,12 +238,14 @@ export function summarize(incidents: readonly Incident[]): AccountSummary[] {
       highestOpenSeverity: highestOpen,
       rules: [...rules].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
       multipleRules: rules.size > 1,
+      correlated: list.some(isCorrelation),
       first: list.reduce((t, i) => (i.firstAlertTime < t ? i.firstAlertTime : t), list[0]!.firstAlertTime),
       last: list.reduce((t, i) => (i.lastAlertTime > t ? i.lastAlertTime : t), list[0]!.lastAlertTime),
     };
   });
   rows.sort(
     (a, b) =>
+      Number(b.correlated) - Number(a.correlated) ||
       Number(b.multipleRules) - Number(a.multipleRules) ||
       b.rules.length - a.rules.length ||
       severityRank[b.highestSeverity] - severityRank[a.highestSeverity] ||

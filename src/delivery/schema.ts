@@ -2,9 +2,10 @@
 // in zod so the same definition validates in tests and becomes the JSON Schema in the
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
+import { CORRELATION_RULE_ID } from "../engine/correlation.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 
-export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"] as const;
+export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded", "incident.correlated"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 
@@ -42,6 +43,10 @@ export const WebhookIncidentSchema = z
     updatedAt: isoTime,
     owner: z.string().nullable(),
     classification: z.string().nullable(),
+    memberIncidentIds: z
+      .array(z.string())
+      .optional()
+      .describe("Only on a correlated incident (ruleId " + CORRELATION_RULE_ID + "): the incidents of other rules it links; its alerts are theirs"),
   })
   .meta({ title: "TokenwatchWebhookIncident", description: "The incident in its state right after the change the event announces." });
 
@@ -74,7 +79,9 @@ export const WebhookEventSchema = z
       incident: WebhookIncidentSchema,
       alerts: z
         .array(WebhookAlertSchema)
-        .describe("incident.created: the incident's alerts; incident.alertAdded: the alerts just added; incident.updated: none"),
+        .describe(
+          "incident.created: the incident's alerts; incident.correlated: the alerts of other rules, one account, that its member incidents hold; incident.alertAdded: the alerts just added; incident.updated: none",
+        ),
       entities: z.array(EntitySchema).describe("The distinct entities of `alerts`"),
     }),
   })

@@ -15,6 +15,8 @@ export interface Alert {
   title: string;
   details: AlertDraft["details"];
   entities: Entity[];
+  /** Sign-in identifiers of the triggering rows (`SessionId:…`, `UniqueTokenIdentifier:…`): alerts of different rules sharing one correlate (src/engine/correlation.ts). */
+  links: string[];
   incidentId: string;
 }
 
@@ -37,6 +39,8 @@ export interface Incident {
   updatedAt: number;
   owner: string | null;
   classification: string | null;
+  /** A correlated incident's member incidents (src/engine/correlation.ts); absent on a rule's incident. */
+  memberIncidentIds?: string[];
   etag?: string;
 }
 
@@ -60,6 +64,7 @@ export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "inci
     title: draft.title,
     details: draft.details,
     entities: draft.entities,
+    links: [...new Set(draft.links ?? [])].sort(),
   };
 }
 
@@ -237,6 +242,7 @@ export function incidentJson(i: Incident) {
     updatedAt: iso(i.updatedAt),
     owner: i.owner,
     classification: i.classification,
+    ...(i.memberIncidentIds ? { memberIncidentIds: i.memberIncidentIds } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
 import type { SignInRow } from "../sources/rows.js";
 import { between, isoOf, TICKS_PER_MS, toMs, type DateTime } from "./kql.js";
 import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
+import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, signInLinks, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
 
 const MINUTE_MS = 60_000;
 const MINUTE = BigInt(MINUTE_MS) * TICKS_PER_MS;
@@ -57,7 +57,7 @@ export const interactiveToNonInteractivePivot = defineRule({
       scopeKql(spec),
       `| where ResultType == "0"`,
       ...(interactiveSide ? [`| where AuthenticationRequirement == "singleFactorAuthentication" or ConditionalAccessStatus == "notApplied"`] : []),
-      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
+      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
         ` AuthenticationRequirement, ConditionalAccessStatus, AppDisplayName`,
       exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n");
@@ -158,6 +158,7 @@ function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft
       UniqueTokenIdentifier: ni.UniqueTokenIdentifier,
     },
     entities: [{ type: "account", name: user }, ...(ni.IPAddress ? [{ type: "ip" as const, address: ni.IPAddress }] : [])],
+    links: [...signInLinks(ni), ...signInLinks(session)],
   };
 }
 

@@ -6,7 +6,7 @@ import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
 import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
 import type { SignInRow } from "../sources/rows.js";
-import { arrivedIn, defineRule, identity, isNewEvent, groupByAccount, type AlertDraft, type RuleContext, type Window } from "./rule.js";
+import { arrivedIn, defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext, type Window } from "./rule.js";
 
 const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
 
@@ -40,7 +40,7 @@ export const intuneTokenReuse = defineRule({
   kql: (_name, spec) =>
     [
       scopeKql(spec),
-      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
+      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, UserPrincipalName, IPAddress, AutonomousSystemNumber, ResultType,` +
         ` ResourceDisplayName, AppDisplayName, UserAgent, AuthenticationDetails, LocationDetails, Location`,
       exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n"),
@@ -99,6 +99,7 @@ export const intuneTokenReuse = defineRule({
           baseline: known ? "IP and ASN unseen in the baseline period" : "no baseline for this user",
         },
         entities: [{ type: "account", name: upn }, ...(row.IPAddress ? [{ type: "ip" as const, address: row.IPAddress }] : [])],
+        links: signInLinks(row),
       });
     }
     return alerts;

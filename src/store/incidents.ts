@@ -4,7 +4,8 @@
 // leave an alert stored without its incident or the other way round.
 import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident, type IncidentStatus } from "../engine/incidents.js";
+import { correlate, correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../engine/correlation.js";
+import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Grouping, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../rules/rule.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
@@ -32,6 +33,8 @@ interface IncidentEntity {
   updatedAt: string;
   owner: string;
   classification: string;
+  /** JSON: a correlated incident's member incident ids; absent on a rule's incident. */
+  memberIncidentIds?: string;
 }
 
 interface AlertEntity {
@@ -44,6 +47,8 @@ interface AlertEntity {
   title: string;
   details: string;
   entities: string;
+  /** JSON: the alert's sign-in identifiers (absent on alerts stored before they were kept). */
+  links?: string;
   incidentId: string;
 }
 
@@ -53,7 +58,11 @@ export interface Placement {
 }
 
 export class IncidentRepository {
-  constructor(private readonly store: TableStore) {}
+  constructor(
+    private readonly store: TableStore,
+    /** Account correlation across rules (TOKENWATCH_CORRELATION_*). */
+    private readonly correlation: CorrelationSettings = DEFAULT_CORRELATION,
+  ) {}
 
   /**
    * Places alerts into incidents and stores both. Alerts already stored (a window run
@@ -107,7 +116,8 @@ export class IncidentRepository {
     // alert entity alone is not enough: with more than 100 actions the alerts go in earlier
     // transactions than their incident, and a crash or an ETag conflict between them would
     // otherwise leave those alerts without an incident for good.
-    const existing = incidentEntities.map(incidentFromEntity);
+    // Correlated incidents take no alerts of their own: correlate() below keeps them.
+    const existing = incidentEntities.map(incidentFromEntity).filter((i) => !isCorrelation(i));
     const commented = new Set(comments.map((c) => c.rowKey.slice(HISTORY.length).split(":")[0]!));
     // Untriaged incidents are regrouped with the new alerts, from their stored alerts.
     const untriaged = existing.filter((i) => !isTriaged(i, commented));
@@ -133,6 +143,19 @@ export class IncidentRepository {
         ["delete", { partitionKey, rowKey: INCIDENT + incident.id }],
         outboxAction(partitionKey, updateEvent({ ...incident, alertIds: [], updatedAt: now }, now)),
       ]);
+    // Correlated incidents go in the same guarded placement, after their members: two rules
+    // placing into one account at once are serialised by the placement row, so the second
+    // sees the first's correlated incident and extends it rather than making another.
+    if (grouping.alerts.length > 0) {
+      const { correlated, before } = await this.correlations(partitionKey, alerts, grouping, now);
+      for (const incident of correlated) {
+        const was = before.get(incident.id);
+        const added = incident.alertIds.filter((id) => !was?.alertIds.includes(id));
+        const entity = incidentToEntity(partitionKey, incident);
+        groups.push([was ? ["update", entity, "Merge", { etag: was.etag }] : ["create", entity], outboxAction(partitionKey, placementEvent(incident, !was, added, now))]);
+        grouping.incidents.push(incident);
+      }
+    }
     if (actions.length === 0 && groups.length === 0) return grouping;
     // Incidents go last: when a partition needs several transactions, the incident is
     // written only once all its alerts are. Each transaction also rewrites the partition's
@@ -144,6 +167,19 @@ export class IncidentRepository {
     const guard = { partitionKey, rowKey: PLACEMENT, at: new Date(now).toISOString() };
     await this.store.submitGuarded("Incidents", guard, placementEtag, packTransactions(actions, groups, MAX_BATCH - 1));
     return grouping;
+  }
+
+  /** The account's correlated incidents to create or change once `grouping` is stored, and the stored state of those that exist. */
+  private async correlations(partitionKey: string, alerts: readonly Omit<Alert, "incidentId">[], grouping: Grouping, now: number) {
+    const since = sortableIso(correlationHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time), this.correlation));
+    const scope = `PartitionKey eq ${odata(partitionKey)}`;
+    const [stored, existing] = await Promise.all([
+      this.listAlerts(`${scope} and time ge ${odata(since)}`),
+      this.listIncidents(`${scope} and ruleId eq ${odata(CORRELATION_RULE_ID)} and lastAlertTime ge ${odata(since)}`),
+    ]);
+    const byId = new Map(stored.map((a) => [a.id, a]));
+    for (const a of [...grouping.alerts, ...grouping.moved]) byId.set(a.id, a);
+    return { correlated: correlate([...byId.values()], existing, this.correlation, now), before: new Map(existing.map((i) => [i.id, i])) };
   }
 
   async listIncidents(filter?: string): Promise<Incident[]> {
@@ -182,8 +218,9 @@ export class IncidentRepository {
     return found[0] && incidentFromEntity(found[0]);
   }
 
-  /** The alerts placed in an incident, oldest first. */
+  /** The alerts placed in an incident (a correlated incident: the alerts it links), oldest first. */
   async alertsOf(incident: Incident): Promise<Alert[]> {
+    if (isCorrelation(incident)) return (await this.alertsOfIncidents([incident])).get(incident.id)!;
     const range = prefixRange(ALERT);
     const entities = await this.store.list<AlertEntity>(
       "Incidents",
@@ -197,9 +234,15 @@ export class IncidentRepository {
     const byAccount = new Map<string, Set<string>>();
     for (const i of incidents) byAccount.set(i.account, (byAccount.get(i.account) ?? new Set()).add(i.id));
     const result = new Map<string, Alert[]>(incidents.map((i) => [i.id, []]));
+    // A correlated incident holds alerts placed in its members: it lists them by id.
+    const linked = new Map(incidents.filter(isCorrelation).flatMap((i) => i.alertIds.map((id) => [id, i.id] as const)));
     await forEachLimit([...byAccount], CONCURRENCY, async ([account, ids]) => {
       const filter = `PartitionKey eq ${odata(encodeKey(account))}`;
-      for (const alert of await this.listAlerts(filter)) if (ids.has(alert.incidentId)) result.get(alert.incidentId)!.push(alert);
+      for (const alert of await this.listAlerts(filter)) {
+        if (ids.has(alert.incidentId)) result.get(alert.incidentId)!.push(alert);
+        const correlated = linked.get(alert.id);
+        if (correlated !== undefined && ids.has(correlated)) result.get(correlated)!.push(alert);
+      }
     });
     for (const alerts of result.values()) alerts.sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
     return result;
@@ -397,6 +440,7 @@ function incidentToEntity(partitionKey: string, i: Incident) {
     updatedAt: new Date(i.updatedAt).toISOString(),
     owner: i.owner ?? "",
     classification: i.classification ?? "",
+    ...(i.memberIncidentIds ? { memberIncidentIds: JSON.stringify(i.memberIncidentIds) } : {}),
   };
 }
 
@@ -416,6 +460,7 @@ export function incidentFromEntity(e: IncidentEntity & { rowKey?: string; partit
     updatedAt: Date.parse(e.updatedAt),
     owner: e.owner || null,
     classification: e.classification || null,
+    ...(e.memberIncidentIds ? { memberIncidentIds: JSON.parse(e.memberIncidentIds) as string[] } : {}),
     etag: e.etag,
   };
 }
@@ -433,6 +478,7 @@ function alertToEntity(partitionKey: string, a: Alert) {
     title: a.title,
     details: JSON.stringify(a.details),
     entities: JSON.stringify(a.entities),
+    links: JSON.stringify(a.links),
     incidentId: a.incidentId,
   };
 }
@@ -449,6 +495,7 @@ export function alertFromEntity(e: AlertEntity & { rowKey?: string }): Alert {
     title: e.title,
     details: JSON.parse(e.details) as Alert["details"],
     entities: JSON.parse(e.entities) as Alert["entities"],
+    links: e.links ? (JSON.parse(e.links) as string[]) : [],
     incidentId: e.incidentId,
   };
 }

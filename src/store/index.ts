@@ -1,5 +1,6 @@
 // Composition of the storage side: one TableStore, the repositories over it.
 import type { Config } from "../config.js";
+import { DEFAULT_CORRELATION, type CorrelationSettings } from "../engine/correlation.js";
 import type { Stores } from "../engine/run.js";
 import { AllowlistRepository } from "./allowlists.js";
 import { startAzurite, type AzuriteTables } from "./azurite.js";
@@ -8,14 +9,20 @@ import { IncidentRepository } from "./incidents.js";
 import { RuleStateRepository } from "./rule-state.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
-export function createStores(store: TableStore): Stores {
+export function createStores(store: TableStore, correlation: CorrelationSettings = DEFAULT_CORRELATION): Stores {
   return {
     ruleState: new RuleStateRepository(store),
     allowlists: new AllowlistRepository(store),
     baselines: new BaselineRepository(store),
-    incidents: new IncidentRepository(store),
+    incidents: new IncidentRepository(store, correlation),
   };
 }
+
+/** The correlation settings from the config. */
+export const correlationSettings = (config: Config): CorrelationSettings => ({
+  windowMs: config.TOKENWATCH_CORRELATION_WINDOW_HOURS * 3_600_000,
+  linkLookbackMs: config.TOKENWATCH_CORRELATION_LINK_DAYS * 86_400_000,
+});
 
 export interface OpenedStorage {
   store: TableStore;
@@ -40,5 +47,5 @@ export async function openStorage(config: Config): Promise<OpenedStorage> {
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   const store = new TableStore(target);
-  return { store, stores: createStores(store), azurite, close: async () => azurite?.stop() };
+  return { store, stores: createStores(store, correlationSettings(config)), azurite, close: async () => azurite?.stop() };
 }
