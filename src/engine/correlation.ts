@@ -54,7 +54,7 @@ export function correlate(alerts: readonly Alert[], existing: readonly Incident[
   for (let i = 0; i < sorted.length; i++)
     for (let j = i + 1; j < sorted.length && sorted[j]!.time - sorted[i]!.time <= window; j++) if (sorted[j]!.ruleId !== sorted[i]!.ruleId) union(i, j);
   const byLink = new Map<string, number[]>();
-  sorted.forEach((a, i) => a.links.forEach((link) => byLink.set(link, [...(byLink.get(link) ?? []), i])));
+  sorted.forEach((a, i) => (a.links ?? []).forEach((link) => byLink.set(link, [...(byLink.get(link) ?? []), i])));
   for (const indices of byLink.values())
     for (let x = 0; x < indices.length; x++)
       for (let y = x + 1; y < indices.length; y++) {

@@ -16,7 +16,7 @@ export interface Alert {
   details: AlertDraft["details"];
   entities: Entity[];
   /** Sign-in identifiers of the triggering rows (`SessionId:…`, `UniqueTokenIdentifier:…`): alerts of different rules sharing one correlate (src/engine/correlation.ts). */
-  links: string[];
+  links?: string[];
   incidentId: string;
 }
 

@@ -478,7 +478,7 @@ function alertToEntity(partitionKey: string, a: Alert) {
     title: a.title,
     details: JSON.stringify(a.details),
     entities: JSON.stringify(a.entities),
-    links: JSON.stringify(a.links),
+    links: JSON.stringify(a.links ?? []),
     incidentId: a.incidentId,
   };
 }
