@@ -42,9 +42,10 @@ const correlationId = (account: string, founder: string) => digest(["correlation
  * or when they share a link identifier within the lookback; each connected set spanning
  * two or more rules is one correlation. A correlation that shares a member incident with
  * an open correlated incident extends it (members and evidence alerts only ever grow); a
- * closed one is never reopened: evidence it does not hold founds a new one.
+ * closed one is never reopened: evidence it does not hold founds a new one. Members that a
+ * regrouping merged away (`removed`) are dropped; their alerts' new incidents join instead.
  */
-export function correlate(alerts: readonly Alert[], existing: readonly Incident[], settings: CorrelationSettings, now: number): Incident[] {
+export function correlate(alerts: readonly Alert[], existing: readonly Incident[], settings: CorrelationSettings, now: number, removed: ReadonlySet<string> = new Set()): Incident[] {
   const sorted = alerts.filter((a) => !isCorrelationAlert(a)).sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
   const parent = sorted.map((_, i) => i);
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
@@ -66,6 +67,13 @@ export function correlate(alerts: readonly Alert[], existing: readonly Incident[
 
   const current = existing.filter(isCorrelation).map((i) => ({ ...i, alertIds: [...i.alertIds], memberIncidentIds: [...(i.memberIncidentIds ?? [])] }));
   const changed = new Set<Incident>();
+  for (const c of current) {
+    const kept = c.memberIncidentIds.filter((id) => !removed.has(id));
+    if (kept.length === c.memberIncidentIds.length) continue;
+    c.memberIncidentIds = kept;
+    c.updatedAt = now;
+    changed.add(c);
+  }
   for (const cluster of clusters.values()) {
     if (new Set(cluster.map((a) => a.ruleId)).size < 2) continue;
     const members = new Set(cluster.map((a) => a.incidentId));

@@ -179,7 +179,8 @@ export class IncidentRepository {
     ]);
     const byId = new Map(stored.map((a) => [a.id, a]));
     for (const a of [...grouping.alerts, ...grouping.moved]) byId.set(a.id, a);
-    return { correlated: correlate([...byId.values()], existing, this.correlation, now), before: new Map(existing.map((i) => [i.id, i])) };
+    const removed = new Set(grouping.removed.map((i) => i.id));
+    return { correlated: correlate([...byId.values()], existing, this.correlation, now, removed), before: new Map(existing.map((i) => [i.id, i])) };
   }
 
   async listIncidents(filter?: string): Promise<Incident[]> {

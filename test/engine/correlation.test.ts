@@ -107,6 +107,15 @@ describe("account correlation", () => {
     expect(d!.title).toContain("2 rules");
   });
 
+  it("a member incident merged away by a regrouping leaves the links; the incident its alert moved to joins", () => {
+    const pivot = alert(PIVOT, "2026-11-01T08:00:00Z");
+    const intune = alert(INTUNE, "2026-11-01T09:00:00Z");
+    const [c] = run([pivot, intune]);
+    const moved = { ...intune, incidentId: "incident-merged-into" };
+    const [d] = correlate([pivot, moved], [c!], DEFAULT_CORRELATION, NOW, new Set([intune.incidentId]));
+    expect(d).toMatchObject({ id: c!.id, alertIds: c!.alertIds, memberIncidentIds: [pivot.incidentId, "incident-merged-into"] });
+  });
+
   it("the same evidence has the same id, whichever run finds it", () => {
     const alerts = [alert(PIVOT, "2026-11-01T08:00:00Z"), alert(INTUNE, "2026-11-01T09:00:00Z")];
     expect(run([...alerts].reverse())[0]!.id).toBe(run(alerts)[0]!.id);
