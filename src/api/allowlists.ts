@@ -1,15 +1,15 @@
 // Allowlist administration: the lists the rules read, their entries (validated and
 // canonicalised per list, author from the token, optional expiry), and each list's audit.
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { z } from "zod";
-import { LIST_DESCRIPTIONS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
-import type { Stores } from "../engine/run.js";
+import { LIST_DESCRIPTIONS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../model/allowlists.js";
+import type { Repositories } from "../store/repositories.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
 import { AuditPageSchema, EntryBody, EntrySchema, ListSchema, ListSummarySchema, PageQuery } from "./schemas.js";
 import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface AllowlistDeps {
-  stores: Stores;
+  stores: Repositories;
   now(): number;
 }
 

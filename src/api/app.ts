@@ -3,7 +3,7 @@
 // query and body validation (400), then the handler. Handler errors that are not
 // HttpErrors become a bare 500 (logged, never echoed).
 import { z } from "zod";
-import type { Stores } from "../engine/run.js";
+import type { Repositories } from "../store/repositories.js";
 import type { Rule } from "../rules/rule.js";
 import type { WindowReport } from "../engine/run.js";
 import { allowlistRoutes } from "./allowlists.js";
@@ -32,7 +32,7 @@ import { NoQuery, OpenApiDocumentSchema } from "./schemas.js";
 export const API_PREFIX = "/api";
 
 export interface ApiDeps {
-  stores: Stores;
+  stores: Repositories;
   auth: Authenticator;
   /** Wall-clock now: allowlist expiry, history stamps. */
   now(): number;

@@ -1,12 +1,12 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
-import { flatActor } from "../audit.js";
+import { flatActor } from "../model/actor.js";
 import { z } from "zod";
-import type { Stores } from "../engine/run.js";
-import { CORRELATION_RULE_ID, isCorrelation } from "../engine/correlation.js";
+import { CORRELATION_RULE_ID, isCorrelation } from "../model/correlation.js";
+import type { Repositories } from "../store/repositories.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
-import { compareTime, isoOf } from "../rules/kql.js";
-import { severityRank, type Severity } from "../rules/rule.js";
+import { compareTime, isoOf } from "../model/time.js";
+import { severityRank, type Severity } from "../model/severity.js";
 import type { IncidentChange } from "../store/incidents.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
@@ -23,7 +23,7 @@ import {
 import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface IncidentDeps {
-  stores: Stores;
+  stores: Repositories;
   now(): number;
 }
 

@@ -3,10 +3,10 @@
 // as strings, so their schemas parse text.
 import { z } from "zod";
 import { EntitySchema, WebhookAlertSchema, WebhookIncidentSchema } from "../delivery/schema.js";
-import { CORRELATION_RULE_ID } from "../engine/correlation.js";
+import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { INCIDENT_STATUSES } from "../engine/incidents.js";
 import { rules } from "../rules/index.js";
-import { Severity } from "../rules/rule.js";
+import { Severity } from "../model/severity.js";
 import { encodeKey } from "../store/keys.js";
 
 /** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */

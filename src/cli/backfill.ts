@@ -3,14 +3,14 @@
 // does not move and alerts already raised are not raised again (deterministic alert ids).
 // The logs are the configured Log Analytics workspace, or replay files with --logs.
 import { stat } from "node:fs/promises";
-import { openDetection } from "../compose.js";
+import { createApp } from "../app.js";
 import { loadConfig, type Config } from "../config.js";
 import { backfillRule, MAX_BACKFILL_MS } from "../engine/backfill.js";
+import { memoryBackfillStores } from "../store/memory.js";
 import { rules, ruleById } from "../rules/index.js";
 import type { Rule } from "../rules/rule.js";
-import type { LogSource } from "../sources/source.js";
-import { openStorage, type OpenedStorage } from "../store/index.js";
-import { isoOf } from "../rules/kql.js";
+import type { LogSource } from "../engine/ports.js";
+import { isoOf } from "../model/time.js";
 import { openReplayLogs } from "./logs.js";
 import { requireTime, UsageError } from "./usage.js";
 
@@ -54,19 +54,12 @@ export async function parseBackfillArgs(values: Record<string, string | boolean 
 }
 
 export async function backfill(args: BackfillArgs, log: (line: string) => void, config: Config = loadConfig()): Promise<BackfillOutput> {
-  let source: LogSource;
-  let storage: OpenedStorage;
-  if (args.logs) {
-    source = await openReplayLogs(args.logs, { allowEmpty: args.allowEmpty, log });
-    storage = await openStorage(config);
-  } else {
-    const detection = await openDetection(config);
-    source = detection.deps.source;
-    storage = detection.storage;
-  }
+  const app = createApp(config, args.logs ? { logSource: await openReplayLogs(args.logs, { allowEmpty: args.allowEmpty, log }) } : {});
   try {
-    const { stores, store } = storage;
-    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, store, { from: args.from, to: args.to });
+    const source: LogSource | null = await app.logSource();
+    if (!source) throw new Error("TOKENWATCH_WORKSPACE_ID is not set: backfill reads the Log Analytics workspace (or replay files with --logs)");
+    const { stores, store } = await app.storage();
+    const reports = await backfillRule(args.rule, { source, stores, now: Date.now }, memoryBackfillStores(), { from: args.from, to: args.to });
     const live = await stores.ruleState.get(args.rule.meta.id);
     const newAlerts = reports.flatMap((r) => r.alerts);
     log(`${args.rule.meta.name}: ${reports.length} windows, ${newAlerts.length} new alerts`);
@@ -81,6 +74,6 @@ export async function backfill(args: BackfillArgs, log: (line: string) => void, 
       checkpoint: live ? new Date(live.windowEnd).toISOString() : null,
     };
   } finally {
-    await storage.close();
+    await app.close();
   }
 }

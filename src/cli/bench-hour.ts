@@ -3,10 +3,10 @@
 // Prints one JSON HourResult on stdout.
 import { runRule } from "../engine/run.js";
 import { rules } from "../rules/index.js";
-import type { QuerySpec } from "../rules/rule.js";
+import type { QuerySpec } from "../model/query.js";
 import { ReplaySource } from "../sources/replay.js";
-import type { SignInRow, TableName } from "../sources/rows.js";
-import type { LogSource } from "../sources/source.js";
+import type { SignInRow, TableName } from "../model/rows.js";
+import type { LogSource } from "../engine/ports.js";
 import { createStores } from "../store/index.js";
 import { TableStore } from "../store/tables.js";
 

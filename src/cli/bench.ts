@@ -1,7 +1,7 @@
 // `tokenwatch bench` (npm run bench): tenant-scale figures measured side by side in one
 // run, each a ratio or a per-unit number so that a noisy shared machine moves both sides.
 // Definitions are in BENCHMARKS.md.
-import { systemActor } from "../audit.js";
+import { systemActor } from "../model/actor.js";
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -10,15 +10,15 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { allowlistsAt } from "../engine/allowlists.js";
+import { LIST_DEFAULTS } from "../model/allowlists.js";
 import { fetchInputs } from "../engine/run.js";
 import { IpMatcher, parseIp } from "../net/ip.js";
 import { rules } from "../rules/index.js";
-import { toMs, type DateTime } from "../rules/kql.js";
+import { toMs, type DateTime } from "../model/time.js";
 import type { RuleContext, Specs } from "../rules/rule.js";
 import { ReplaySource } from "../sources/replay.js";
-import type { LogSource } from "../sources/source.js";
-import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type SignInSighting, type TableName } from "../sources/rows.js";
-import { LIST_DEFAULTS } from "../engine/allowlists.js";
+import type { LogSource } from "../engine/ports.js";
+import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type SignInSighting, type TableName } from "../model/rows.js";
 import { Rand } from "../sim/prng.js";
 import { simulateTenant } from "../sim/simulate.js";
 import { startAzurite } from "../store/azurite.js";

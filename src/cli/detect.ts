@@ -1,18 +1,19 @@
 // `tokenwatch detect`: replay logs through every rule exactly as the hourly timers would.
 import { access, constants, readFile, stat } from "node:fs/promises";
-import { systemActor } from "../audit.js";
+import { systemActor } from "../model/actor.js";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
-import { LIST_NAMES, canonicalEntry, type ListName } from "../engine/allowlists.js";
-import { isCorrelation } from "../engine/correlation.js";
+import { lazyCredential } from "../credential.js";
+import { isCorrelation } from "../model/correlation.js";
+import { LIST_NAMES, canonicalEntry, type ListName } from "../model/allowlists.js";
 import { alertJson, incidentJson } from "../engine/incidents.js";
-import { alignUp, planWindows, runRule, type WindowReport } from "../engine/run.js";
+import { alignDown, alignUp, compareTime, inRange, planWindows } from "../model/time.js";
+import { runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
-import { frequencyOf, inRange } from "../rules/rule.js";
-import { compareTime } from "../rules/kql.js";
-import type { AnyRow } from "../sources/rows.js";
-import { TableMissing, type LogSource } from "../sources/source.js";
+import { frequencyOf } from "../rules/rule.js";
+import { type AnyRow, TableMissing } from "../model/rows.js";
+import { type LogSource } from "../engine/ports.js";
 import { openStorage } from "../store/index.js";
 import { openReplayLogs } from "./logs.js";
 import { InputError, requireString, requireTime, UsageError } from "./usage.js";
@@ -117,8 +118,10 @@ export async function checkWritable(file: string): Promise<void> {
 export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const config = loadConfig();
   const replay = options.logs === undefined ? undefined : await openReplayLogs(options.logs, options);
-  const source = replay ?? options.source ?? (await workspaceSource(config, options.workspace));
-  const storage = await openStorage(config);
+  const credential = lazyCredential();
+  // The workspace's source is built only when asked for (the Azure SDK imports are heavy).
+  const source = replay ?? options.source ?? (await import("../app.js")).createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: options.workspace }, await credential());
+  const storage = await openStorage(config, credential);
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])
@@ -135,7 +138,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
     const perRule: DetectOutput["stats"]["rules"] = {};
     const reports: WindowReport[] = [];
     const untilOf = (rule: (typeof rules)[number]) =>
-      replay ? alignUp(Math.max(options.to, lastArrival(rule) + 1), frequencyOf(rule)) : Math.floor(lastArrival(rule) / frequencyOf(rule)) * frequencyOf(rule);
+      replay ? alignUp(Math.max(options.to, lastArrival(rule) + 1), frequencyOf(rule)) : alignDown(lastArrival(rule), frequencyOf(rule));
     // Replay sees what a live run cannot: rows that arrived later than the windows look back.
     const tooLate = new Set<AnyRow>();
     for (const rule of replay ? rules : []) for (const row of replay!.tooLate(range, frequencyOf(rule), maxLatenessMs)) tooLate.add(row);
@@ -199,10 +202,4 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   } finally {
     await storage.close();
   }
-}
-
-/** The workspace's source, built only when asked for (the Azure identity imports are heavy). */
-async function workspaceSource(config: ReturnType<typeof loadConfig>, workspace: string | undefined): Promise<LogSource> {
-  const [{ createLogAnalyticsSource }, { DefaultAzureCredential }] = await Promise.all([import("../compose.js"), import("@azure/identity")]);
-  return createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: workspace }, new DefaultAzureCredential());
 }

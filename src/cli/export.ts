@@ -8,13 +8,11 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
 import { z } from "zod";
-import { ARRIVAL, scopeKql } from "../rules/kql-text.js";
-import type { QuerySpec } from "../rules/rule.js";
+import { ARRIVAL } from "../rules/kql-text.js";
+import { type QuerySpec, scopeKql } from "../model/query.js";
 import type { LogAnalyticsSource } from "../sources/log-analytics.js";
-import { TABLE_COLUMNS, TABLES, type TableName } from "../sources/rows.js";
-import { TableMissing } from "../sources/source.js";
-import { requireTime } from "./usage.js";
-import { UsageError } from "./usage.js";
+import { TABLE_COLUMNS, TableMissing, type TableName, TABLES } from "../model/rows.js";
+import { requireTime, UsageError } from "./usage.js";
 
 const DAY = 86_400_000;
 /** The longest range one export covers: the Intune baseline's 14 days plus a month to replay. */

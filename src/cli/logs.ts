@@ -2,7 +2,7 @@
 // read is named, rejected rows are reported a few per file and then counted, and a folder
 // that yields nothing to evaluate is an error, never a silent "0 alerts".
 import { ReplaySource } from "../sources/replay.js";
-import { TABLES } from "../sources/rows.js";
+import { TABLES } from "../model/rows.js";
 import { InputError } from "./usage.js";
 
 /** Rejected rows reported line by line per file; the rest of a file's are one count. */

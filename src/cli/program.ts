@@ -3,8 +3,8 @@
 // Azure identity's imports. main.ts runs it; the docs test reads the options from it.
 import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
-import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../engine/allowlists.js";
-import { TABLES } from "../sources/rows.js";
+import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../model/allowlists.js";
+import { TABLES } from "../model/rows.js";
 import { selfCommand } from "./usage.js";
 
 /** Option values; only `dev-token --role` repeats, and its parser takes the array. */
@@ -138,8 +138,8 @@ ingestion_time(). A table the workspace lacks is named and gets no file. docs/re
     .action(async (_o, command: Command) => {
       const { exportLogs, parseExportArgs } = await import("./export.js");
       const args = parseExportArgs(values(command));
-      const [{ createLogAnalyticsSource }, { DefaultAzureCredential }, { loadConfig }] = await Promise.all([import("../compose.js"), import("@azure/identity"), import("../config.js")]);
-      const source = createLogAnalyticsSource({ ...loadConfig(), TOKENWATCH_WORKSPACE_ID: args.workspace }, new DefaultAzureCredential());
+      const [{ createLogAnalyticsSource }, { lazyCredential }, { loadConfig }] = await Promise.all([import("../app.js"), import("../credential.js"), import("../config.js")]);
+      const source = createLogAnalyticsSource({ ...loadConfig(), TOKENWATCH_WORKSPACE_ID: args.workspace }, await lazyCredential()());
       process.stdout.write(`${JSON.stringify(await exportLogs(source, args, log), null, 2)}\n`);
     });
 

@@ -1,9 +1,11 @@
 // `tokenwatch serve [--port N]`: the local host. The same API handlers as the Functions app,
 // under /api/ on 127.0.0.1, over the configured storage or a fresh in-memory Azurite, in dev
 // mode (tokens from `tokenwatch dev-token`; the dev JWKS at /dev/jwks.json), with the rules
-// running on a timer: against Log Analytics on their schedules when TOKENWATCH_WORKSPACE_ID
-// is set, otherwise over a simulated tenant replayed in fast-forward (one simulated hour
-// every few seconds), so incidents appear within a minute. Webhooks as in the Functions
+// running on a tick loop over the app's scheduled entry (the one the Functions timers call, so
+// rule health and telemetry are the same): against Log Analytics on their schedules when
+// TOKENWATCH_WORKSPACE_ID is set, otherwise over a simulated tenant replayed in fast-forward
+// (one simulated hour every few seconds), so incidents appear within a minute. The HTTP
+// server is a node:http adapter over the same app object (src/app.ts). Webhooks as in the Functions
 // app: the admin routes under /api/webhooks, and the delivery worker after each detection
 // run and every minute; unlike the app's, its targets may be http and loopback/private
 // (local receivers), unless the environment sets the two flags otherwise.
@@ -11,29 +13,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createApi, responseBytes, type Api, type ApiDeps } from "../api/app.js";
-import { Authenticator, entraTrust, type Trust } from "../api/auth.js";
-import { consoleConfig, CONSOLE_PATH, findConsoleDir, readConsole, type ConsoleDeps } from "../api/console.js";
-import { devJwks, devTrust, loadDevKey, signDevToken } from "../api/dev-auth.js";
-import { MAX_BODY_BYTES, type RawRequest, type RouteDef } from "../api/router.js";
+import { join } from "node:path";
+import { responseBytes } from "../api/app.js";
+import { CONSOLE_PATH } from "../api/console.js";
+import { devJwks, loadDevKey } from "../api/dev-auth.js";
+import { MAX_BODY_BYTES, type ApiResponse, type RawRequest } from "../api/router.js";
+import { createApp, type App } from "../app.js";
 import { loadConfig } from "../config.js";
+import type { ScheduledOutcome } from "../engine/scheduled.js";
 import { isLoopbackHost } from "../net/ip.js";
-import { createDeliveryWorker, webhookAdminDeps, type DeliveryWorker } from "../delivery/index.js";
-import { webhookRoutes } from "../delivery/routes.js";
-import { backfillRule } from "../engine/backfill.js";
-import { runRule, type Stores } from "../engine/run.js";
-import { disabledReason, runScheduled, type ScheduledDeps } from "../engine/scheduled.js";
-import { createLogAnalyticsSource, scheduledDeps } from "../compose.js";
-import { DefaultAzureCredential } from "@azure/identity";
-import { rules } from "../rules/index.js";
-import { frequencyOf } from "../rules/rule.js";
+import { ruleById } from "../rules/index.js";
 import { simulateTenant } from "../sim/simulate.js";
 import { ReplaySource } from "../sources/replay.js";
-import type { LogSource } from "../sources/source.js";
-import { openStorage } from "../store/index.js";
-import type { TableStore } from "../store/tables.js";
 import { selfCommand, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 7071;
@@ -78,9 +69,12 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** What the server answers a request with: the app's API. */
+export type Handle = (raw: RawRequest) => Promise<ApiResponse>;
+
 /** Serves the API (and any extra plain routes, e.g. the dev JWKS) on host:port (0 = any free port). */
-export async function listen(api: Api, options: { port: number; host?: string; extra?: Record<string, unknown>; log?: (line: string) => void }): Promise<Listening> {
-  const server = createServer((req, res) => void respond(api, req, res, options.extra ?? {}, options.log));
+export async function listen(handle: Handle, options: { port: number; host?: string; extra?: Record<string, unknown>; log?: (line: string) => void }): Promise<Listening> {
+  const server = createServer((req, res) => void respond(handle, req, res, options.extra ?? {}, options.log));
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -98,7 +92,7 @@ export async function listen(api: Api, options: { port: number; host?: string; e
   };
 }
 
-async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extra: Record<string, unknown>, log?: (line: string) => void) {
+async function respond(handle: Handle, req: IncomingMessage, res: ServerResponse, extra: Record<string, unknown>, log?: (line: string) => void) {
   try {
     const path = (req.url ?? "").split("?")[0]!;
     if (req.method === "GET" && path === "/") {
@@ -111,7 +105,7 @@ async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extr
     }
     const raw = await rawRequest(req);
     const response = raw
-      ? await api.handle(raw)
+      ? await handle(raw)
       : { status: 400, headers: { "content-type": "application/problem+json" }, body: { type: "about:blank", title: "Bad request", status: 400, detail: "request target must be a path" } };
     const bytes = responseBytes(response);
     const headers: Record<string, string | number> = { ...response.headers };
@@ -125,115 +119,88 @@ async function respond(api: Api, req: IncomingMessage, res: ServerResponse, extr
   }
 }
 
-export interface SimulationOptions {
-  /** Wall-clock milliseconds per simulated hour. */
-  stepMs: number;
-  users: number;
-  seed: number;
-  /** Rules switched off by setting; rules an admin switched off over the API are skipped as well. */
-  disabledRules?: ReadonlySet<string>;
-  /** Called after each step's rule runs (the delivery worker, in serve). */
-  afterStep?: () => void;
-}
-
-export interface Simulation {
-  /** The simulated "now": the end of the last hour the rules have run to. */
-  clock(): number;
+/** A simulated tenant's logs replayed in fast-forward: the rules' clock moves one hour per step. */
+export interface SimulatedTenant {
   source: ReplaySource;
-  stop(): Promise<void>;
+  /** The simulated "now": the end of the last hour the rules may read. */
+  clock(): number;
+  /** Moves the clock one hour; false once the simulated range is replayed. */
+  step(): boolean;
+  dispose(): Promise<void>;
 }
 
-/**
- * Simulates a tenant into a temp dir and replays it through every rule in fast-forward:
- * each step advances the clock one hour and runs each rule's due windows, as the hourly
- * timers would. Stops at the end of the simulated range.
- */
-export async function startSimulation(stores: Stores, options: SimulationOptions, log: (line: string) => void): Promise<Simulation> {
+/** Simulates a tenant into a temp dir; its clock starts at the simulated range's start. */
+export async function simulateTenantForServe(options: { users: number; seed: number; stepMs: number }, log: (line: string) => void): Promise<SimulatedTenant> {
   const dir = await mkdtemp(join(tmpdir(), "tokenwatch-serve-"));
   const tenant = await simulateTenant(dir, { users: options.users, days: 1, historyDays: 14, seed: options.seed });
   const source = await ReplaySource.open(dir);
-  const from = Date.parse(tenant.from);
   const end = Date.parse(tenant.to);
+  let clock = Date.parse(tenant.from);
   log(`simulated tenant: ${options.users} users, ${tenant.planted.length} planted attacks, ${tenant.from} .. ${tenant.to}; one hour every ${options.stepMs / 1000} s`);
-  let clock = from;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const step = async () => {
-    clock += HOUR;
-    let alerts = 0;
-    for (const rule of rules) {
-      if (await disabledReason(rule.meta.id, { stores, disabledRules: options.disabledRules })) continue;
-      const reports = await runRule(rule, { source, stores, now: Date.now }, { startAt: from, until: clock });
-      alerts += reports.reduce((n, r) => n + r.alerts.length, 0);
-    }
-    log(`rules ran to ${new Date(clock).toISOString()}${alerts ? `: ${alerts} new alert(s)` : ""}`);
-    options.afterStep?.();
-  };
-  const schedule = () => {
-    if (stopped) return;
-    if (clock >= end) {
-      log("simulated range replayed; the rules are idle (restart serve for a fresh tenant)");
-      return;
-    }
-    timer = setTimeout(() => {
-      running = step().then(schedule, (error: unknown) => {
-        log(`rule run failed: ${error instanceof Error ? error.message : String(error)}`);
-        schedule();
-      });
-    }, options.stepMs);
-  };
-  schedule();
   return {
-    clock: () => clock,
     source,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running.catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
+    clock: () => clock,
+    step: () => clock < end && ((clock += HOUR), true),
+    dispose: () => rm(dir, { recursive: true, force: true }),
   };
 }
 
+/** Telemetry lines are Application Insights traces in Azure; locally the outcome lines below say what they say. */
+const quiet = { info() {}, warn() {}, error() {} };
+
+/** The rules whose period boundary (plus the ingestion delay) has passed since they last ran. */
+function dueRules(app: App, lastBoundary: Map<string, number>): string[] {
+  const now = app.clock();
+  const delay = app.config.TOKENWATCH_INGESTION_DELAY_MINUTES * 60_000;
+  return app.timers.flatMap(({ ruleId, everyMs }) => {
+    const boundary = Math.floor((now - delay) / everyMs) * everyMs;
+    if (lastBoundary.get(ruleId) === boundary) return [];
+    lastBoundary.set(ruleId, boundary);
+    return [ruleId];
+  });
+}
+
+type Outcome = { ruleId: string; outcome: ScheduledOutcome } | { ruleId: string; error: unknown };
+
 /**
- * The timers' schedule against Log Analytics (TOKENWATCH_WORKSPACE_ID set): each rule runs as
- * its timer does (runScheduled) once at start-up, then each time a period boundary plus the
- * ingestion delay passes. A minute's check is enough: the shortest frequency is 5 minutes.
+ * The timers' schedule, as a tick loop over the app's own scheduled entry (runSchedule: the
+ * same windows, health and telemetry as the Functions timers): each tick runs the rules whose
+ * period boundary plus the ingestion delay passed since their last run, once at start-up
+ * too, then reports. `advance` moves a simulated clock before each tick after the first; a
+ * tick loop whose advance returns false stops. Ticks never overlap.
  */
-export function startScheduledRules(
-  deps: Omit<ScheduledDeps, "logger">,
-  log: (line: string) => void,
-  afterCheck: () => void = () => {},
+export function startRuleTicks(
+  app: App,
+  options: { intervalMs: number; advance?: () => boolean; report(outcomes: Outcome[]): void; onIdle?: () => void },
 ): { settled(): Promise<void>; stop(): Promise<void> } {
   const lastBoundary = new Map<string, number>();
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  const check = async () => {
-    for (const rule of rules) {
+  const tick = async () => {
+    const outcomes: Outcome[] = [];
+    for (const ruleId of dueRules(app, lastBoundary)) {
       if (stopped) return;
-      const frequency = frequencyOf(rule);
-      const boundary = Math.floor((deps.now() - deps.ingestionDelayMs) / frequency) * frequency;
-      if (lastBoundary.get(rule.meta.id) === boundary) continue;
-      lastBoundary.set(rule.meta.id, boundary);
       try {
-        const outcome = await runScheduled(rule.meta.id, deps);
-        if (outcome.status === "busy" || outcome.status === "disabled") log(`${rule.meta.name}: ${outcome.reason}`);
-        else if (outcome.status === "table-missing") {
-          if (outcome.newly) log(`${rule.meta.name}: table ${outcome.table} is missing from the workspace; the rule reports "table-missing" until it appears`);
-        } else log(`${rule.meta.name}: ${outcome.reports.length} window(s), ${outcome.reports.reduce((n, r) => n + r.alerts.length, 0)} alert(s)`);
+        outcomes.push({ ruleId, outcome: await app.runSchedule(ruleId, quiet) });
       } catch (error) {
-        log(`${rule.meta.name}: run failed (retried at its next period): ${error instanceof Error ? error.message : String(error)}`);
+        outcomes.push({ ruleId, error });
       }
     }
-    afterCheck();
+    options.report(outcomes);
   };
-  running = check();
+  let running: Promise<void> = options.advance ? Promise.resolve() : tick();
   const timer = setInterval(() => {
-    running = running.then(check);
-  }, 60_000);
+    running = running.then(() => {
+      if (stopped) return;
+      if (options.advance && !options.advance()) {
+        clearInterval(timer);
+        options.onIdle?.();
+        return;
+      }
+      return tick();
+    });
+  }, options.intervalMs);
   return {
-    /** Resolves once the checks started so far are done. */
+    /** Resolves once the ticks started so far are done. */
     settled: () => running,
     async stop() {
       stopped = true;
@@ -243,12 +210,28 @@ export function startScheduledRules(
   };
 }
 
+const ruleName = (id: string) => ruleById(id)?.meta.name ?? id;
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const alertsOf = (o: ScheduledOutcome) => (o.status === "ok" ? o.reports.reduce((n, r) => n + r.alerts.length, 0) : 0);
+
+/** One line per rule run, as the timers' logs say it (against Log Analytics). */
+export function ruleLines(outcomes: Outcome[]): string[] {
+  return outcomes.map((o) => {
+    const name = ruleName(o.ruleId);
+    if ("error" in o) return `${name}: run failed (retried at its next period): ${errorText(o.error)}`;
+    const { outcome } = o;
+    if (outcome.status === "busy" || outcome.status === "disabled") return `${name}: ${outcome.reason}`;
+    if (outcome.status === "table-missing") return outcome.newly ? `${name}: table ${outcome.table} is missing from the workspace; the rule reports "table-missing" until it appears` : "";
+    return `${name}: ${outcome.reports.length} window(s), ${alertsOf(outcome)} alert(s)`;
+  }).filter(Boolean);
+}
+
 /**
- * Runs the delivery worker on `kick()` (after each detection run) and every `intervalMs`
- * (retries, redeliveries). Runs never overlap, and kicks made while one runs coalesce into
- * the next. A failed run is logged: the outbox keeps what it did not send.
+ * Runs the app's delivery entry on `kick()` (after each detection tick) and every
+ * `intervalMs` (retries, redeliveries). Runs never overlap, and kicks made while one runs
+ * coalesce into the next. A failed run is logged: the outbox keeps what it did not send.
  */
-export function startDelivery(worker: DeliveryWorker, log: (line: string) => void, intervalMs = 60_000): { kick(): Promise<void>; stop(): Promise<void> } {
+export function startDelivery(app: App, log: (line: string) => void, intervalMs = 60_000): { kick(): Promise<void>; stop(): Promise<void> } {
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
   let queued: Promise<void> | undefined;
@@ -258,11 +241,11 @@ export function startDelivery(worker: DeliveryWorker, log: (line: string) => voi
       queued = undefined;
       if (stopped) return;
       try {
-        const r = await worker.run();
+        const r = (await app.deliver("timer"))!;
         if (r.fannedOut || r.attempted)
           log(`webhooks: ${r.fannedOut} event(s) fanned out, ${r.delivered} delivered, ${r.failed} to retry, ${r.deadLettered} dead-lettered`);
       } catch (error) {
-        log(`webhooks: delivery run failed (retried in a minute): ${error instanceof Error ? error.message : String(error)}`);
+        log(`webhooks: delivery run failed (retried in a minute): ${errorText(error)}`);
       }
     });
     queued = current = next;
@@ -299,35 +282,13 @@ export function parseServeArgs(values: Record<string, string | boolean | undefin
   return { port: int("port", DEFAULT_PORT, 0, 65535), stepMs: int("step-seconds", 2, 1, 3600) * 1000, users: int("users", SERVE_DEFAULT_USERS, 10, 5000) };
 }
 
-/** Builds the API over storage and a set of trusts; `ruleNow` is the rules' clock (the simulated one in fast-forward). */
-export function buildApi(
-  stores: Stores,
-  store: TableStore,
-  trusts: Trust[],
-  options: { ruleNow?: () => number; source?: LogSource; log?: (line: string) => void; extraRoutes?: RouteDef[]; disabledRules?: ReadonlySet<string>; console?: ConsoleDeps } = {},
-): Api {
-  const source = options.source;
-  const deps: ApiDeps = {
-    stores,
-    auth: new Authenticator(trusts),
-    now: Date.now,
-    ruleNow: options.ruleNow,
-    disabledRules: options.disabledRules,
-    log: options.log,
-    extraRoutes: options.extraRoutes,
-    console: options.console,
-    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
-  };
-  return createApi(deps);
-}
-
 export interface RunningHost {
   /** http://127.0.0.1:PORT (the API under /api/). */
   url: string;
   close(): Promise<void>;
 }
 
-/** Starts the local host: storage (Azurite unless configured), dev-mode auth, the simulated tenant's timer, the HTTP server. */
+/** Starts the local host: the app over storage (Azurite unless configured) in dev mode, its rules on a tick loop, the HTTP server. */
 export async function startServe(options: ServeOptions): Promise<RunningHost> {
   // The local host allows http and loopback/private webhook targets (local receivers) unless
   // the environment says otherwise; the Functions app's defaults stay strict (config.ts).
@@ -335,7 +296,7 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   // in a hosted environment, and here it is refused on any but a loopback address. Teams / Slack
   // incident links point at this host's console unless TOKENWATCH_CONSOLE_URL is set.
   const host = options.host ?? "127.0.0.1";
-  const config = loadConfig({
+  let config = loadConfig({
     TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true",
     TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
     TOKENWATCH_DEV_MODE: "true",
@@ -344,47 +305,50 @@ export async function startServe(options: ServeOptions): Promise<RunningHost> {
   });
   if (config.TOKENWATCH_DEV_MODE && !isLoopbackHost(host))
     throw new Error(`dev mode accepts locally signed tokens and listens only on a loopback address, not ${host}: listen on 127.0.0.1 or set TOKENWATCH_DEV_MODE=false`);
-  const storage = await openStorage(config);
   const { log } = options;
-  let simulation: Simulation | undefined;
-  let scheduled: { stop(): Promise<void> } | undefined;
+  // Without a workspace the rules read a simulated tenant, whose rows are all there: no ingestion delay.
+  const simulated = config.TOKENWATCH_WORKSPACE_ID ? undefined : await simulateTenantForServe({ users: options.users, seed: 1, stepMs: options.stepMs }, log);
+  if (simulated) config = { ...config, TOKENWATCH_INGESTION_DELAY_MINUTES: 0 };
+  const key = config.TOKENWATCH_DEV_MODE ? await loadDevKey() : undefined;
+  const app = createApp(config, { ...(simulated ? { logSource: simulated.source, clock: simulated.clock } : {}), ...(key ? { devKey: key } : {}), log });
+  let ticks: { stop(): Promise<void> } | undefined;
+  let delivery: { kick(): Promise<void>; stop(): Promise<void> } | undefined;
   let listening: Listening | undefined;
-  const delivery = startDelivery(createDeliveryWorker(storage.store, config), log);
   const close = async () => {
     await listening?.close();
-    await simulation?.stop();
-    await scheduled?.stop();
-    await delivery.stop();
-    await storage.close();
+    await ticks?.stop();
+    await delivery?.stop();
+    await app.close();
+    await simulated?.dispose();
   };
   try {
+    const storage = await app.storage();
     log(storage.azurite ? `storage: in-memory Azurite at ${storage.azurite.endpoint}` : "storage: the configured account");
-    const key = config.TOKENWATCH_DEV_MODE ? await loadDevKey() : undefined;
-    const trusts = key ? [devTrust(key)] : [];
-    const entra = entraTrust(config);
-    if (entra) trusts.push(entra);
-    let api: Api;
-    const consoleDir = findConsoleDir(dirname(fileURLToPath(import.meta.url)));
-    if (!consoleDir) log("web console: not built (npm run build); /api/console/ answers 404");
-    const extraRoutes = webhookRoutes(webhookAdminDeps(storage.store, config));
-    const webConsole: ConsoleDeps = {
-      files: consoleDir ? readConsole(consoleDir) : null,
-      config: consoleConfig(config),
-      ...(key ? { devToken: (roles: readonly string[], user?: string) => signDevToken(key, { roles, user }) } : {}),
-    };
-    if (config.TOKENWATCH_WORKSPACE_ID) {
-      // Log Analytics configured: the rules run on their real schedules against it.
-      const source = createLogAnalyticsSource(config, new DefaultAzureCredential());
-      const deps = scheduledDeps(config, source, storage.stores);
-      log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
-      scheduled = startScheduledRules(deps, log, () => void delivery.kick());
-      api = buildApi(storage.stores, storage.store, trusts, { log, source, extraRoutes, disabledRules: config.TOKENWATCH_DISABLED_RULES, console: webConsole });
+    if (!app.consoleDir) log("web console: not built (npm run build); /api/console/ answers 404");
+    const kicker = (delivery = startDelivery(app, log));
+    if (simulated) {
+      ticks = startRuleTicks(app, {
+        intervalMs: options.stepMs,
+        advance: simulated.step,
+        report: (outcomes) => {
+          const alerts = outcomes.reduce((n, o) => n + ("outcome" in o ? alertsOf(o.outcome) : 0), 0);
+          for (const o of outcomes) if ("error" in o) log(`rule run failed: ${errorText(o.error)}`);
+          log(`rules ran to ${new Date(simulated.clock()).toISOString()}${alerts ? `: ${alerts} new alert(s)` : ""}`);
+          void kicker.kick();
+        },
+        onIdle: () => log("simulated range replayed; the rules are idle (restart serve for a fresh tenant)"),
+      });
     } else {
-      const disabledRules = config.TOKENWATCH_DISABLED_RULES;
-      simulation = await startSimulation(storage.stores, { stepMs: options.stepMs, users: options.users, seed: 1, disabledRules, afterStep: () => void delivery.kick() }, log);
-      api = buildApi(storage.stores, storage.store, trusts, { log, ruleNow: simulation.clock, source: simulation.source, extraRoutes, disabledRules, console: webConsole });
+      log(`rules: on their schedules against Log Analytics workspace ${config.TOKENWATCH_WORKSPACE_ID}`);
+      ticks = startRuleTicks(app, {
+        intervalMs: 60_000,
+        report: (outcomes) => {
+          for (const line of ruleLines(outcomes)) log(line);
+          void kicker.kick();
+        },
+      });
     }
-    listening = await listen(api, { port: options.port, host, extra: key ? { "/dev/jwks.json": devJwks(key) } : {}, log });
+    listening = await listen((raw) => app.handleHttp(raw), { port: options.port, host, extra: key ? { "/dev/jwks.json": devJwks(key) } : {}, log });
     log(`web console: ${listening.url}${CONSOLE_PATH}${key ? " (dev sign-in: pick a role)" : ""}`);
     log(`tokenwatch API on ${listening.url}/api/ (${key ? `dev mode: tokens from \`tokenwatch dev-token\`; JWKS ${listening.url}/dev/jwks.json` : "Entra ID tokens only"})`);
     log(`try: curl -H "Authorization: Bearer $(${selfCommand()} dev-token)" ${listening.url}/api/accounts`);

@@ -1,5 +1,5 @@
 import { basename, relative } from "node:path";
-import { toDateTime, toMs } from "../rules/kql.js";
+import { toDateTime, toMs } from "../model/time.js";
 
 /** An unusable command line: the CLI prints its message as one line and exits 2. */
 export class UsageError extends Error {}

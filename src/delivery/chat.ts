@@ -4,7 +4,7 @@
 // summarises one or more events of one incident (throttling merges them, see worker.ts):
 // the incident in its latest state, and the alerts these events announced.
 import type { ActionsBlock, ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from "@slack/types";
-import type { Severity } from "../rules/rule.js";
+import type { Severity } from "../model/severity.js";
 import type { WebhookEvent } from "./schema.js";
 
 export const FORMATS = ["cloudevents", "teams", "slack"] as const;

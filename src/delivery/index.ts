@@ -1,11 +1,7 @@
-// Composition of webhook delivery: the worker from the config and the shared TableStore,
-// and the call made right after detection.
-import { CONSOLE_PATH } from "../api/console.js";
+// Webhook delivery from the settings: the worker over the shared TableStore, and the call
+// made right after detection. The composition root (src/app.ts) passes the console's URL.
 import type { Config } from "../config.js";
-import type { AdminDeps } from "./admin.js";
-import { DeliveryRepository } from "./deliveries.js";
-import { SubscriptionRepository } from "./subscriptions.js";
-import { retentionPolicy } from "../store/retention.js";
+import { retentionPolicy } from "./retention.js";
 import type { TableStore } from "../store/tables.js";
 import type { TargetPolicy } from "./targets.js";
 import { DeliveryWorker, type WorkerOptions, type WorkerReport } from "./worker.js";
@@ -14,13 +10,8 @@ export function targetPolicy(config: Pick<Config, "TOKENWATCH_WEBHOOK_ALLOW_HTTP
   return { allowHttp: config.TOKENWATCH_WEBHOOK_ALLOW_HTTP, allowPrivate: config.TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS };
 }
 
-/** The console's base URL for incident links: the setting, else the app's own host in Azure, else none. */
-export function consoleUrl(config: Pick<Config, "TOKENWATCH_CONSOLE_URL" | "WEBSITE_HOSTNAME">): string | null {
-  return config.TOKENWATCH_CONSOLE_URL ?? (config.WEBSITE_HOSTNAME ? `https://${config.WEBSITE_HOSTNAME}${CONSOLE_PATH}` : null);
-}
-
 export function createDeliveryWorker(store: TableStore, config: Config, options: Omit<WorkerOptions, "policy"> = {}): DeliveryWorker {
-  return new DeliveryWorker(store, { consoleUrl: consoleUrl(config), retention: retentionPolicy(config), ...options, policy: targetPolicy(config) });
+  return new DeliveryWorker(store, { retention: retentionPolicy(config), ...options, policy: targetPolicy(config) });
 }
 
 /**
@@ -28,9 +19,9 @@ export function createDeliveryWorker(store: TableStore, config: Config, options:
  * and their outbox rows with them, so a delivery failure here only means the next timer
  * run sends them.
  */
-export async function deliverAfterDetection(worker: DeliveryWorker, log: (line: string) => void = () => {}): Promise<WorkerReport | null> {
+export async function deliverAfterDetection(worker: () => Promise<DeliveryWorker>, log: (line: string) => void = () => {}): Promise<WorkerReport | null> {
   try {
-    const report = await worker.run();
+    const report = await (await worker()).run();
     log(JSON.stringify({ event: "webhookDelivery", trigger: "detection", ...report }));
     return report;
   } catch (error) {
@@ -41,8 +32,3 @@ export async function deliverAfterDetection(worker: DeliveryWorker, log: (line: 
 
 export { DeliveryWorker } from "./worker.js";
 export type { WorkerReport } from "./worker.js";
-
-/** What the webhook administration handlers (admin.ts, routes.ts) need. */
-export function webhookAdminDeps(store: TableStore, config: Config, now: () => number = Date.now): AdminDeps {
-  return { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy: targetPolicy(config), now };
-}

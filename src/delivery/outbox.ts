@@ -6,7 +6,7 @@
 // subscription and only then deletes it.
 import { createHash } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
-import { isCorrelation } from "../engine/correlation.js";
+import { isCorrelation } from "../model/correlation.js";
 import type { Incident } from "../engine/incidents.js";
 import { MAX_BATCH } from "../store/tables.js";
 import type { EventType } from "./schema.js";

@@ -2,7 +2,7 @@
 // in zod so the same definition validates in tests and becomes the JSON Schema in the
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
-import { CORRELATION_RULE_ID } from "../engine/correlation.js";
+import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 
 export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded", "incident.correlated"] as const;

@@ -6,9 +6,9 @@
 // its URL is kept like a secret, and reads show only its origin. In Azure the storage
 // account is reachable only by the app's managed identity (no shared keys; see infra), so
 // the table is as private as the app's own memory.
-import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
+import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import { randomUUID } from "node:crypto";
-import { severityRank, type Severity } from "../rules/rule.js";
+import { severityRank, type Severity } from "../model/severity.js";
 import { odata, statusOf, type TableStore } from "../store/tables.js";
 import { isChat, type Format } from "./chat.js";
 import type { EventType } from "./schema.js";

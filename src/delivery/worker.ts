@@ -14,7 +14,7 @@
 //    failed message is retried with whatever has joined the queue meanwhile.
 import { createHash } from "node:crypto";
 import type { Alert } from "../engine/incidents.js";
-import { compareTime } from "../rules/kql.js";
+import { compareTime } from "../model/time.js";
 import { alertFromEntity } from "../store/incidents.js";
 import { prefixRange } from "../store/keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";
@@ -22,7 +22,7 @@ import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type D
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
 import { isChat, summarise } from "./chat.js";
 import { chatRequest, signedEvent, type Outgoing } from "./message.js";
-import { purgeExpired, type RetentionPolicy, type RetentionReport } from "../store/retention.js";
+import { purgeExpired, type RetentionPolicy, type RetentionReport } from "./retention.js";
 import { backoff, parseRetryAfter, RETRY_AFTER_STATUSES } from "./schedule.js";
 import { buildEvent, type WebhookEvent } from "./schema.js";
 import { send } from "./send.js";
@@ -44,7 +44,7 @@ export interface WorkerOptions {
   resolver?: Resolver;
   /** The console's base URL, for the incident link in Teams and Slack messages (none when null). */
   consoleUrl?: string | null;
-  /** Retention: a run ends by deleting what has outlived it (src/store/retention.ts), hourly or, during a backlog, every run; none when absent. */
+  /** Retention: a run ends by deleting what has outlived it (retention.ts), hourly or, during a backlog, every run; none when absent. */
   retention?: RetentionPolicy;
 }
 

@@ -1,7 +1,8 @@
 // Alerts and incidents, and the pure grouping of one into the other.
 import { createHash } from "node:crypto";
-import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../rules/kql.js";
-import type { AlertDraft, Entity, Rule, Severity } from "../rules/rule.js";
+import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../model/time.js";
+import type { AlertDraft, Entity, Rule } from "../rules/rule.js";
+import type { Severity } from "../model/severity.js";
 
 export interface Alert {
   id: string;

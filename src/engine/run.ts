@@ -1,27 +1,20 @@
 // Running a rule: plan its windows from the checkpoint, and for each window fetch, evaluate,
 // store alerts and incidents, update the baseline, and only then move the checkpoint.
 import { randomUUID } from "node:crypto";
-import { fromMs, type DateTime } from "../rules/kql.js";
-import { DEFAULT_MAX_LATENESS_MS, frequencyOf, parseDuration, type BaselineView, type QuerySpec, type Results, type Rule, type RuleContext, type Specs, type TimeRange, type Window } from "../rules/rule.js";
-import { mergeSightings, type Rejection, type SignInSighting } from "../sources/rows.js";
-import type { LogSource } from "../sources/source.js";
-import type { AllowlistRepository } from "../store/allowlists.js";
-import type { BaselineRepository } from "../store/baselines.js";
-import type { IncidentRepository } from "../store/incidents.js";
-import { holdLease, type RuleState, type RuleStateRepository } from "../store/rule-state.js";
-import { allowlistsAt, type AllowlistEntry } from "./allowlists.js";
+import { alignDown, type DateTime, DEFAULT_MAX_LATENESS_MS, fromMs, planWindows, type TimeRange, type Window } from "../model/time.js";
+import { frequencyOf, parseDuration, type BaselineView, type Results, type Rule, type RuleContext, type Specs } from "../rules/rule.js";
+import type { QuerySpec } from "../model/query.js";
+import { mergeSightings, type Rejection, type SignInSighting } from "../model/rows.js";
+import type { LogSource, RunStores } from "./ports.js";
+import { holdLease } from "./lease.js";
+import type { RuleState } from "../model/rule-state.js";
+import { allowlistsAt } from "./allowlists.js";
+import { type AllowlistEntry } from "../model/allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
-
-export interface Stores {
-  ruleState: RuleStateRepository;
-  allowlists: AllowlistRepository;
-  baselines: BaselineRepository;
-  incidents: IncidentRepository;
-}
 
 export interface EngineDeps {
   source: LogSource;
-  stores: Stores;
+  stores: RunStores;
   /** Wall-clock time for createdAt/updatedAt stamps. */
   now: () => number;
   /** How late a row may arrive and still be looked for (TOKENWATCH_MAX_LATENESS_HOURS); default 7 days. */
@@ -60,18 +53,6 @@ export interface WindowReport {
 const HISTORY_LOOKBACK_MS = 90 * 86_400_000;
 /** Baseline bootstrap is summarized a day at a time: each query stays small. */
 const BOOTSTRAP_CHUNK_MS = 86_400_000;
-
-const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
-export const alignUp = (t: number, step: number) => Math.ceil(t / step) * step;
-
-/** Windows of one frequency after `checkpoint`, aligned to the frequency, ending by `until`. */
-export function planWindows(frequency: number, checkpoint: number, until: number, maxWindows = Infinity): Window[] {
-  const windows: Window[] = [];
-  for (let end = alignDown(checkpoint, frequency) + frequency; end <= until && windows.length < maxWindows; end += frequency) {
-    windows.push({ start: Math.max(end - frequency, checkpoint), end });
-  }
-  return windows;
-}
 
 /** Runs a rule's due windows, oldest first; a failure stops at that window with its checkpoint unchanged. */
 export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions, onWindow?: (report: WindowReport) => void): Promise<WindowReport[]> {

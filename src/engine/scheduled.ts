@@ -1,14 +1,17 @@
 // What a rule's timer does: process the rule's due windows up to now minus the ingestion
 // delay (at most maxWindows of them, and none begun after RUN_BUDGET_MS; a longer backlog
 // resumes in the next invocation), under the rule's lease, and record the rule's health.
+import { alignDown } from "../model/time.js";
 import { ruleById } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
-import { TableMissing, type Fetched, type LogSource } from "../sources/source.js";
-import { LeaseHeld, StateConflict, type RuleHealth } from "../store/rule-state.js";
+import { TableMissing, type Fetched } from "../model/rows.js";
+import type { LogSource, Stores } from "./ports.js";
+import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
+  stores: Stores;
   /** Windows end at or before now minus this (TOKENWATCH_INGESTION_DELAY_MINUTES). */
   ingestionDelayMs: number;
   /** TOKENWATCH_MAX_WINDOWS_PER_RUN. */
@@ -51,7 +54,7 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   const until = started - deps.ingestionDelayMs;
   const frequency = frequencyOf(rule);
   // A rule that never ran starts with the last complete window.
-  const startAt = Math.floor(until / frequency) * frequency - frequency;
+  const startAt = alignDown(until, frequency) - frequency;
   const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
   const counter = { rows: 0, rejected: 0, heldBack: 0 };
@@ -106,7 +109,7 @@ async function recordHealth(
   const [state, previous] = await Promise.all([ruleState.get(rule.meta.id), ruleState.health(rule.meta.id)]);
   const frequency = frequencyOf(rule);
   const windowEnd = state?.windowEnd ?? null;
-  const windowsUpTo = (t: number) => Math.floor(t / frequency);
+  const windowsUpTo = (t: number) => alignDown(t, frequency) / frequency;
   const now = deps.now();
   const health: RuleHealth = {
     ruleId: rule.meta.id,

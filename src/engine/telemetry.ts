@@ -4,9 +4,10 @@
 // function name and invocation id in customDimensions). The JSON is the message, so KQL
 // reads the fields with parse_json(message); docs/deploy.md has the queries.
 // No Functions import here: anything with info() and error() is a logger.
-import { frequencyOf, type Rule, type Window } from "../rules/rule.js";
-import { LeaseHeld, StateConflict } from "../store/rule-state.js";
-import { planWindows, runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
+import { frequencyOf, type Rule } from "../rules/rule.js";
+import { planWindows, type Window } from "../model/time.js";
+import { LeaseHeld, StateConflict } from "../model/rule-state.js";
+import { runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
 
 export const WINDOW_EVENT = "tokenwatch.window";
 export const RUN_EVENT = "tokenwatch.run";

@@ -3,10 +3,12 @@
 // each pair is seen whole by some run; here each run takes the rows that arrived in its hour
 // and fetches only the other side it needs, for the users concerned, so each pair is
 // evaluated when its later side arrives, including a side that arrived late.
-import type { SignInRow } from "../sources/rows.js";
-import { between, isoOf, TICKS_PER_MS, toMs, type DateTime } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, signInLinks, type AlertDraft, type QuerySpec, type RuleContext, type Window } from "./rule.js";
+import type { SignInRow } from "../model/rows.js";
+import { between } from "./kql.js";
+import { type DateTime, isoOf, TICKS_PER_MS, toMs, type Window } from "../model/time.js";
+import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { arrivedIn, type QuerySpec, scopeKql } from "../model/query.js";
+import { defineRule, groupByAccount, identity, isNewEvent, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 
 const MINUTE_MS = 60_000;
 const MINUTE = BigInt(MINUTE_MS) * TICKS_PER_MS;

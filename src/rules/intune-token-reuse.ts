@@ -3,10 +3,12 @@
 // that the 14-day baseline is kept in Table Storage and updated every hour instead of
 // being re-read from Log Analytics on every run.
 import { ipIsInAnyRange } from "../net/ip.js";
-import { dynamicGet, has, hasAny, parseJson, toString } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
-import type { SignInRow } from "../sources/rows.js";
-import { arrivedIn, defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext, type Window } from "./rule.js";
+import { dynamicGet, has, hasAny, parseJson } from "./kql.js";
+import { type SignInRow, toString } from "../model/rows.js";
+import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { arrivedIn, scopeKql } from "../model/query.js";
+import { defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
+import { type Window } from "../model/time.js";
 
 const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
 

@@ -12,6 +12,8 @@
 // - `parse_json` of text that is not JSON returns the text itself; of "" it returns null.
 // - `datetime_diff('week', …)` counts weeks that start on Sunday, as startofweek() does.
 
+import { floorDiv, TICKS_PER, toMs, type DateTime } from "../model/time.js";
+
 /** The periods datetime_diff() accepts (lower case here; KQL is case-insensitive about them). */
 export type DatetimePeriod =
   | "year"
@@ -117,59 +119,10 @@ export function between<T extends number | bigint>(value: T, low: T, high: T): b
 }
 
 // ---------------------------------------------------------------------------------------
-// Datetimes
+// Datetimes (the DateTime type and its parsing live in src/model/time.ts)
 
-/** A KQL datetime: 100-ns ticks since 1970-01-01T00:00:00Z (a double cannot hold them exactly). */
-export type DateTime = bigint;
-
-export const TICKS_PER_MS = 10_000n;
-const TICKS_PER: Record<"day" | "hour" | "minute" | "second" | "millisecond" | "microsecond", bigint> = {
-  day: 86_400_000n * TICKS_PER_MS,
-  hour: 3_600_000n * TICKS_PER_MS,
-  minute: 60_000n * TICKS_PER_MS,
-  second: 1_000n * TICKS_PER_MS,
-  millisecond: TICKS_PER_MS,
-  microsecond: 10n,
-};
 // 1970-01-04 (epoch day 3) was a Sunday.
 const FIRST_SUNDAY_EPOCH_DAY = 3;
-
-/** Sort order of two datetimes (Array.prototype.sort wants a number). */
-export const compareTime = (a: DateTime, b: DateTime): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/** Floor division, for instants before the epoch as well (bigint `/` truncates toward zero). */
-function floorDiv(a: bigint, b: bigint): bigint {
-  const q = a / b;
-  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
-}
-
-/** The datetime of an integral epoch millisecond (window edges, wall-clock times). */
-export function fromMs(ms: number): DateTime {
-  return BigInt(ms) * TICKS_PER_MS;
-}
-
-/** The epoch millisecond a datetime falls in (floor): for Date, display and day arithmetic. */
-export function toMs(t: DateTime): number {
-  return Number(floorDiv(t, TICKS_PER_MS));
-}
-
-/**
- * ISO 8601 UTC text of a datetime: milliseconds as Date.toISOString() writes them, or all
- * seven fraction digits when the instant is not a whole millisecond.
- */
-export function isoOf(t: DateTime): string {
-  const ms = toMs(t);
-  const iso = new Date(ms).toISOString();
-  const sub = t - BigInt(ms) * TICKS_PER_MS;
-  return sub === 0n ? iso : `${iso.slice(0, -1)}${sub.toString().padStart(4, "0")}Z`;
-}
-
-/** Fixed-width ISO text with seven fraction digits: sorts as the instants do (storage keys, filters). */
-export function sortableIso(t: DateTime): string {
-  const ms = toMs(t);
-  const sub = t - BigInt(ms) * TICKS_PER_MS;
-  return `${new Date(ms).toISOString().slice(0, -1)}${sub.toString().padStart(4, "0")}Z`;
-}
 
 /**
  * KQL `datetime_diff(period, a, b)`: a − b counted in calendar periods, i.e. the number of period
@@ -211,87 +164,6 @@ export function datetimeDiff(period: DatetimePeriod, a: DateTime | null, b: Date
   }
 }
 
-// ISO 8601 and the "sortable" forms: date, optional time (T or space, seconds and fraction
-// optional), optional zone (Z, ±hh[:mm], GMT, UTC). No zone means UTC.
-const ISO_DATETIME =
-  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|GMT|UTC|[+-]\d{2}(?::?\d{2})?)?$/i;
-// RFC 822 / RFC 850: [weekday,] day Mon yy[yy] hh:mm[:ss] [zone], with spaces or dashes.
-const RFC_DATETIME =
-  /^(?:[a-z]{3,9},\s*)?(\d{1,2})([ -])([a-z]{3})\2(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s+(Z|GMT|UTC|UT|[+-]\d{4}))?$/i;
-const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-
-/** Epoch ms of a UTC calendar time, or null when a field is out of range (Feb 30, 25:00…). */
-function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number | null {
-  if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  const d = new Date(0);
-  d.setUTCFullYear(year, month - 1, day); // not Date.UTC, which maps years 0-99 to 1900-1999
-  if (d.getUTCMonth() !== month - 1) return null; // the day overflowed the month
-  d.setUTCHours(hour, minute, second, 0);
-  return d.getTime();
-}
-
-/** Minutes east of UTC for a zone suffix, or 0 for Z/GMT/UTC/none. */
-function zoneOffsetMinutes(zone: string | undefined): number {
-  if (zone === undefined || !/^[+-]/.test(zone)) return 0;
-  const digits = zone.slice(1).replace(":", "");
-  const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || "0");
-  return zone.startsWith("-") ? -minutes : minutes;
-}
-
-function parseDatetimeText(text: string): DateTime | null {
-  const s = text.trim();
-  const iso = ISO_DATETIME.exec(s);
-  if (iso) {
-    const local = utcMs(Number(iso[1]), Number(iso[2]), Number(iso[3]), Number(iso[4] ?? 0), Number(iso[5] ?? 0), Number(iso[6] ?? 0));
-    if (local === null) return null;
-    // Seven fraction digits are KQL's 100-ns ticks; digits past them are truncated.
-    const fraction = iso[7] === undefined ? 0n : BigInt(iso[7].slice(0, 7).padEnd(7, "0"));
-    return fromMs(local - zoneOffsetMinutes(iso[8]) * 60_000) + fraction;
-  }
-  const rfc = RFC_DATETIME.exec(s);
-  if (rfc) {
-    const month = MONTHS.indexOf((rfc[3] ?? "").toLowerCase()) + 1;
-    if (month === 0) return null;
-    const yy = Number(rfc[4]);
-    // Two-digit years as .NET reads them (TwoDigitYearMax 2049): 00-49 -> 20xx, 50-99 -> 19xx.
-    const year = (rfc[4] ?? "").length === 4 ? yy : yy < 50 ? 2000 + yy : 1900 + yy;
-    const local = utcMs(year, month, Number(rfc[1]), Number(rfc[5]), Number(rfc[6]), Number(rfc[7] ?? 0));
-    return local === null ? null : fromMs(local - zoneOffsetMinutes(rfc[8]) * 60_000);
-  }
-  return null;
-}
-
-const UTC_ISO = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z$/;
-
-/**
- * KQL `todatetime()`, to 100-ns ticks: ISO 8601 text (up to 7 fraction digits kept, e.g.
- * "2021-08-02T13:11:39.7724491Z"; more are truncated; no zone means UTC; ±hh:mm offsets applied)
- * and the RFC 822 / RFC 850 forms. A number is taken as a datetime already (epoch ms, a fraction
- * kept to the tick), a Date as its time, a bigint as ticks. Anything else, or text that does
- * not parse, is null.
- * https://learn.microsoft.com/kusto/query/todatetime-function (formats: .../scalar-data-types/datetime)
- */
-export function toDateTime(value: unknown): DateTime | null {
-  if (typeof value === "string") {
-    // Fast path for what Log Analytics itself returns when the time is a whole millisecond
-    // (UTC, "Z", at most 3 fraction digits): Date.parse reads exactly that form identically.
-    // V8 rolls an impossible day over (Feb 30 -> Mar 2), so the day must survive the parse.
-    if (value.length <= 24 && UTC_ISO.test(value)) {
-      const ms = Date.parse(value);
-      return new Date(ms).getUTCDate() === Number(value.slice(8, 10)) ? fromMs(ms) : null;
-    }
-    return parseDatetimeText(value);
-  }
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) return null;
-    const whole = Math.floor(value);
-    return fromMs(whole) + BigInt(Math.round((value - whole) * 10_000));
-  }
-  if (typeof value === "bigint") return value;
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : fromMs(value.getTime());
-  return null;
-}
-
 // ---------------------------------------------------------------------------------------
 // Dynamic values
 
@@ -308,27 +180,6 @@ export function parseJson(value: unknown): unknown {
     return JSON.parse(value) as unknown;
   } catch {
     return value;
-  }
-}
-
-/**
- * KQL `tostring()`: null is "", a string is itself, a bool is "true"/"false", a number its
- * shortest round-trip text, an array or property bag its compact JSON.
- * https://learn.microsoft.com/kusto/query/tostring-function
- */
-export function toString(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  switch (typeof value) {
-    case "string":
-      return value;
-    case "boolean":
-    case "number":
-    case "bigint":
-      return String(value);
-    case "object":
-      return JSON.stringify(value) ?? "";
-    default:
-      return String(value);
   }
 }
 

@@ -2,8 +2,10 @@
 // Analytics (or in a replay), and a pure evaluate() that decides.
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
-import type { DateTime } from "./kql.js";
-import type { RowOf, SignInSighting, TableName } from "../sources/rows.js";
+import { Severity } from "../model/severity.js";
+import { type DateTime, inRange, type TimeRange, type Window } from "../model/time.js";
+import type { KnownNetworks, RowOf, SignInSighting, TableName } from "../model/rows.js";
+import type { QuerySpec } from "../model/query.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
 export function parseDuration(text: string): number {
@@ -24,9 +26,6 @@ const duration = z.string().refine((s) => {
   }
 }, "a duration between 5m and 14d");
 
-export const Severity = z.enum(["Informational", "Low", "Medium", "High"]);
-export type Severity = z.infer<typeof Severity>;
-export const severityRank: Record<Severity, number> = { Informational: 0, Low: 1, Medium: 2, High: 3 };
 
 /** Rule metadata under Sentinel's field names, validated when the rule list loads. */
 export const RuleMeta = z
@@ -82,57 +81,6 @@ export const groupByAccount = {
   },
 } as const satisfies RuleMeta["incidentConfiguration"];
 
-/** A half-open interval of integral epoch milliseconds, [from, to). */
-export interface TimeRange {
-  from: number;
-  to: number;
-}
-
-/**
- * The tick count of an integral epoch millisecond, as a number: exact (ms × 10,000 needs at
- * most 53 bits before the year 2400), compared with a DateTime as it is (bigint/number
- * comparison is exact), and ±Infinity stays unbounded. Window edges are whole milliseconds,
- * so an event's 100-ns time is compared with them exactly.
- */
-export const ticksAt = (ms: number): number => ms * 10_000;
-
-/** Whether an exact event time lies in a millisecond range [from, to). */
-export const inRange = (t: DateTime, range: TimeRange): boolean => t >= ticksAt(range.from) && t < ticksAt(range.to);
-
-/** How late (arrival after TimeGenerated) a row may be and still be looked for, unless configured. */
-export const DEFAULT_MAX_LATENESS_MS = 7 * 86_400_000;
-
-/**
- * One scheduled run's slice of the data: the rows that ARRIVED (ingestion time) in
- * [start, end). `end` is the run's "now" for the seed's ago() expressions.
- */
-export interface Window {
-  start: number;
-  end: number;
-  /**
-   * Rows whose event is older than this before `start` are not looked for (TOKENWATCH_MAX_LATENESS_HOURS,
-   * default 7 days): it keeps each query on the time index. Replay applies the same bound.
-   */
-  maxLatenessMs?: number;
-}
-
-/** What a rule asks of a table; the source serves it from KQL or from replay files. */
-export interface QuerySpec<T extends TableName = TableName> {
-  table: T;
-  /** Rows whose arrival time lies in [from, to); `from` absent = everything before `to`. */
-  arrived: { from?: number; to: number };
-  /** Rows whose TimeGenerated lies in [from, to). */
-  time: TimeRange;
-  /** Only these accounts (lowercase UserPrincipalName); absent = all. */
-  accounts?: readonly string[];
-}
-
-/** The rows of a table that arrived in a window: each rule's new events. */
-export function arrivedIn<T extends TableName>(table: T, window: Window): QuerySpec<T> {
-  const lateness = window.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
-  return { table, arrived: { from: window.start, to: window.end }, time: { from: window.start - lateness, to: window.end } };
-}
-
 export type Specs = Record<string, QuerySpec>;
 export type Results<S extends Specs> = { [K in keyof S]: RowOf<S[K]["table"]>[] };
 
@@ -166,11 +114,6 @@ export interface Allowlists {
   network: IpMatcher;
   /** `principals`: initiating users or apps never alerted on. */
   principals: readonly string[];
-}
-
-export interface KnownNetworks {
-  ips: ReadonlySet<string>;
-  asns: ReadonlySet<string>;
 }
 
 export interface BaselineView {

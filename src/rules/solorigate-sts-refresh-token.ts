@@ -1,8 +1,11 @@
 // UpdateStsRefreshToken[Solorigate] (CloudAppEvents).
 // Seed: Azure-Sentinel Hunting Queries/Microsoft 365 Defender/Defense evasion, operator for operator.
-import { datetimeDiff, dynamicGet, has, isNotEmpty, parseJson, toDateTime, toString } from "./kql.js";
-import { ARRIVAL, exactTimes, kqlString, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Window } from "./rule.js";
+import { datetimeDiff, dynamicGet, has, isNotEmpty, parseJson } from "./kql.js";
+import { toDateTime, type Window } from "../model/time.js";
+import { toString } from "../model/rows.js";
+import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { arrivedIn, kqlString, scopeKql } from "../model/query.js";
+import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft } from "./rule.js";
 
 /** Compared exactly, trailing period included: the CloudAppEvents / unified audit log name. */
 const ACTION_TYPE = "Update StsRefreshTokenValidFrom Timestamp.";

@@ -1,8 +1,11 @@
 // Interactive STS refresh token modifications (AuditLogs).
 // Seed: Azure-Sentinel StsRefreshTokenModification.yaml, reproduced operator for operator.
-import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, isoOf, notInCi, parseJson, toDateTime, toString, type DateTime } from "./kql.js";
-import { ARRIVAL, exactTimes, scopeKql } from "./kql-text.js";
-import { arrivedIn, defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Entity, type Window } from "./rule.js";
+import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, notInCi, parseJson } from "./kql.js";
+import { type DateTime, isoOf, toDateTime, type Window } from "../model/time.js";
+import { toString } from "../model/rows.js";
+import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { arrivedIn, scopeKql } from "../model/query.js";
+import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Entity } from "./rule.js";
 
 export const stsRefreshTokenModification = defineRule({
   meta: {

@@ -1,5 +1,9 @@
 // Planted attacks: one row pattern per rule, each recorded with the alert the rule should raise.
 
+import { interactiveToNonInteractivePivot } from "../rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../rules/intune-token-reuse.js";
+import { solorigateStsRefreshToken } from "../rules/solorigate-sts-refresh-token.js";
+import { stsRefreshTokenModification } from "../rules/sts-refresh-token-modification.js";
 import { APPS, CITIES, HOSTING, PROXY, RESOURCES, type City, type Network } from "./catalog.js";
 import { Rand, hash32 } from "./prng.js";
 import type { Buckets, Item } from "./activity.js";
@@ -7,11 +11,12 @@ import { STS_OPERATION, appInitiator, stsAuditEvents } from "./noise.js";
 import { Auth, iso, isoSeconds, rawEvent, type Initiator, type SignIn, type Table } from "./rows.js";
 import { MS_DAY, MS_HOUR, dayState, localDayOf, networkSite, travelsBetween, type Site, type User } from "./tenant.js";
 
+/** The rules each planted attack is meant to trip, by their ids in the rule files. */
 export const RULE_IDS = {
-  sts: "4696e072-aca8-4a4f-bf05-89fddc5ac3c9",
-  solorigate: "634dfbd6-0a42-40da-854e-2161cf137f14",
-  intune: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508",
-  pivot: "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a",
+  sts: stsRefreshTokenModification.meta.id,
+  solorigate: solorigateStsRefreshToken.meta.id,
+  intune: intuneTokenReuse.meta.id,
+  pivot: interactiveToNonInteractivePivot.meta.id,
 } as const;
 
 export interface PlantedAttack {

@@ -14,7 +14,7 @@ import { Rand } from "./prng.js";
 import { TABLES, auditLine, cloudLine, signInLine, type Table } from "./rows.js";
 import { MS_DAY, MS_HOUR, buildUsers } from "./tenant.js";
 import { LineWriter } from "./writer.js";
-import { SIMULATION_MANIFEST } from "../sources/replay.js";
+import { SIMULATION_MANIFEST } from "../model/rows.js";
 
 export { RULE_IDS, type PlantedAttack } from "./attacks.js";
 export { TABLES, type Table } from "./rows.js";

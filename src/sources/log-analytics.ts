@@ -9,11 +9,9 @@
 import type { Agent } from "node:https";
 import { LogsQueryClient, LogsQueryResultStatus, type LogsQueryResult, type LogsTable } from "@azure/monitor-query-logs";
 import type { TokenCredential } from "@azure/identity";
-import { toDateTime, type DateTime } from "../rules/kql.js";
-import { scopeKql } from "../rules/kql-text.js";
-import type { QuerySpec } from "../rules/rule.js";
-import { parseRow, rowSchemas, signInSightingSchema, type Rejection, type RowOf, type SignInSighting, type TableName } from "./rows.js";
-import { TableMissing, type Fetched, type LogSource } from "./source.js";
+import { toDateTime, type DateTime } from "../model/time.js";
+import { type QuerySpec, scopeKql } from "../model/query.js";
+import { type Fetched, parseRow, type Rejection, type RowOf, rowSchemas, type SignInSighting, signInSightingSchema, TableMissing, type TableName } from "../model/rows.js";
 
 /** The query API's own caps: 500,000 rows; the size cap is ~100 MB, we stop well below it. */
 export const SERVICE_ROW_LIMIT = 500_000;
@@ -102,7 +100,7 @@ interface Part {
 
 type RawRow = Record<string, unknown>;
 
-export class LogAnalyticsSource implements LogSource {
+export class LogAnalyticsSource {
   private readonly o: Required<Omit<LogAnalyticsOptions, "onQuery">> & Pick<LogAnalyticsOptions, "onQuery">;
 
   /** Per in-flight query: its deadline, and what the raw response showed. */

@@ -5,10 +5,9 @@ import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { toMs, type DateTime } from "../rules/kql.js";
-import { inRange, ticksAt, type QuerySpec, type TimeRange } from "../rules/rule.js";
-import { TABLES, mergeSightings, parseRow, rowSchemas, type AnyRow, type Rejection, type RowOf, type SignInRow, type SignInSighting, type TableName } from "./rows.js";
-import type { Fetched, LogSource } from "./source.js";
+import { alignDown, type DateTime, inRange, ticksAt, type TimeRange, toMs } from "../model/time.js";
+import { type QuerySpec } from "../model/query.js";
+import { type AnyRow, type Fetched, mergeSightings, parseRow, type Rejection, type RowOf, rowSchemas, type SignInRow, SIMULATION_MANIFEST, type SignInSighting, type TableName, TABLES } from "../model/rows.js";
 
 export interface ReplayLoad {
   rowsRead: number;
@@ -20,9 +19,6 @@ export interface ReplayLoad {
   /** Every entry of the directory not read, whatever its kind, with why and what was likely meant. */
   unread: { name: string; reason: string; companion?: boolean }[];
 }
-
-/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
-export const SIMULATION_MANIFEST = "manifest.json";
 
 const EXTENSIONS = [".ndjson", ".jsonl"];
 
@@ -46,7 +42,7 @@ function unreadReason(dir: string, name: string, isDirectory: boolean, inside: r
     : `not a table file (tokenwatch reads ${TABLES.map((t) => `${t}.ndjson`).join(", ")})`;
 }
 
-export class ReplaySource implements LogSource {
+export class ReplaySource {
   /** Per table, rows sorted by arrival. */
   private readonly tables = new Map<TableName, AnyRow[]>();
 
@@ -167,7 +163,7 @@ export class ReplaySource implements LogSource {
 
 /** Whether a row's event is older than the look-back of the window it arrived in (windows of `frequency`). */
 function unreachable(row: AnyRow, frequency: number, maxLatenessMs: number): boolean {
-  const windowStart = Math.floor(toMs(row.arrival) / frequency) * frequency;
+  const windowStart = alignDown(toMs(row.arrival), frequency);
   return row.TimeGenerated < ticksAt(windowStart - maxLatenessMs);
 }
 

@@ -1,10 +1,10 @@
 // Allowlists table: one partition per list, one entity per entry (RowKey derived from the
 // canonical value, so a duplicate is a 409 from the service itself), plus a marker entity
 // recording that the list's defaults were seeded once. Every change is audited.
-import { actorColumns, actorFromColumns, systemActor, type Actor } from "../audit.js";
+import { actorColumns, actorFromColumns, systemActor, type Actor } from "../model/actor.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
-import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../engine/allowlists.js";
+import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../model/allowlists.js";
 import { encodeKey, invertedTime } from "./keys.js";
 import { deleteRows, odata, statusOf, type TableStore } from "./tables.js";
 

@@ -5,9 +5,8 @@
 // a few hundred entity-group transactions (100 entities each, one partition each) instead
 // of one per user, while one account's baseline is still a single prefix query.
 import type { TransactionAction } from "@azure/data-tables";
-import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../rules/kql.js";
-import type { KnownNetworks } from "../rules/rule.js";
-import type { SignInSighting } from "../sources/rows.js";
+import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../model/time.js";
+import type { KnownNetworks, SignInSighting } from "../model/rows.js";
 import { decodeKey, encodeKey, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 

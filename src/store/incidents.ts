@@ -2,13 +2,14 @@
 // encoded account), RowKeys `incident:<id>` and `alert:<id>`: placing alerts into an
 // incident is then one entity-group transaction, all or nothing, so a crash can never
 // leave an alert stored without its incident or the other way round.
-import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
+import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { correlate, correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../engine/correlation.js";
+import { correlate } from "../engine/correlation.js";
+import { correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../model/correlation.js";
 import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Grouping, type Incident, type IncidentStatus } from "../engine/incidents.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
-import type { Severity } from "../rules/rule.js";
-import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import type { Severity } from "../model/severity.js";
+import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { decodeKey, encodeKey, invertedTime, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 

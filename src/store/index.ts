@@ -1,7 +1,8 @@
 // Composition of the storage side: one TableStore, the repositories over it.
+import type { TokenCredential } from "@azure/identity";
 import type { Config } from "../config.js";
-import { DEFAULT_CORRELATION, type CorrelationSettings } from "../engine/correlation.js";
-import type { Stores } from "../engine/run.js";
+import { DEFAULT_CORRELATION, type CorrelationSettings } from "../model/correlation.js";
+import type { Repositories } from "./repositories.js";
 import { AllowlistRepository } from "./allowlists.js";
 import { startAzurite, type AzuriteTables } from "./azurite.js";
 import { BaselineRepository } from "./baselines.js";
@@ -9,7 +10,7 @@ import { IncidentRepository } from "./incidents.js";
 import { RuleStateRepository } from "./rule-state.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
-export function createStores(store: TableStore, correlation: CorrelationSettings = DEFAULT_CORRELATION): Stores {
+export function createStores(store: TableStore, correlation: CorrelationSettings = DEFAULT_CORRELATION): Repositories {
   return {
     ruleState: new RuleStateRepository(store),
     allowlists: new AllowlistRepository(store),
@@ -26,22 +27,21 @@ export const correlationSettings = (config: Config): CorrelationSettings => ({
 
 export interface OpenedStorage {
   store: TableStore;
-  stores: Stores;
+  stores: Repositories;
   /** The Azurite started because nothing was configured, if any. */
   azurite?: AzuriteTables;
   close(): Promise<void>;
 }
 
-/** The configured storage account, or else a fresh in-memory Azurite on loopback. */
-export async function openStorage(config: Config): Promise<OpenedStorage> {
+/**
+ * The configured storage account, or else a fresh in-memory Azurite on loopback. An account
+ * by endpoint signs in with `credential()` (the app's one credential).
+ */
+export async function openStorage(config: Config, credential: () => Promise<TokenCredential>): Promise<OpenedStorage> {
   let target: StorageTarget;
   let azurite: AzuriteTables | undefined;
   if (config.TOKENWATCH_STORAGE_CONNECTION_STRING) target = { connectionString: config.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
-  else if (config.TOKENWATCH_STORAGE_TABLE_ENDPOINT) {
-    // Loaded only here: @azure/identity costs a quarter second at start-up that replay never needs.
-    const { DefaultAzureCredential } = await import("@azure/identity");
-    target = { endpoint: config.TOKENWATCH_STORAGE_TABLE_ENDPOINT, credential: new DefaultAzureCredential(), tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
-  }
+  else if (config.TOKENWATCH_STORAGE_TABLE_ENDPOINT) target = { endpoint: config.TOKENWATCH_STORAGE_TABLE_ENDPOINT, credential: await credential(), tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   else {
     azurite = await startAzurite();
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };

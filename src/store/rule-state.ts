@@ -3,27 +3,10 @@
 // at a time process the rule's windows. One entity per rule, ETag-guarded. Next to it
 // (row key `health`) the rule's health after its last run, for the API.
 import { randomUUID } from "node:crypto";
-import { actorColumns, actorFromColumns, type Actor } from "../audit.js";
-import { sortableIso, toDateTime, type DateTime } from "../rules/kql.js";
+import { actorColumns, actorFromColumns } from "../model/actor.js";
+import { type RuleAuditRecord, type RuleHealth, type RuleSetting, type RuleState, StateConflict } from "../model/rule-state.js";
+import { sortableIso, toDateTime } from "../model/time.js";
 import { odata, statusOf, type TableStore } from "./tables.js";
-
-/** Who processes the rule's windows now, and until when the claim holds without renewal. */
-export interface Lease {
-  owner: string;
-  until: number;
-}
-
-export interface RuleState {
-  /** End of the last window whose alerts, incidents and baseline updates are all stored. */
-  windowEnd: number;
-  /** Start of the rule's first window: data that arrived before it is the bootstrap history. */
-  firstWindowStart: number;
-  /** Earliest TimeGenerated the rule's baseline table has shown (null: none yet), exact. */
-  dataSince: DateTime | null;
-  /** Absent when no run holds the rule (released, or never taken). */
-  lease?: Lease;
-  etag?: string;
-}
 
 interface StateEntity {
   windowEnd: string;
@@ -39,19 +22,6 @@ const SETTING_ROW = "setting";
 /** Audit rows of a rule's enable/disable changes: `audit:<inverted time>`, newest first. */
 const AUDIT_PREFIX = "audit:";
 
-/** Whether a rule runs, as an admin last set it over the API (absent: enabled). */
-export interface RuleSetting {
-  enabled: boolean;
-  changedBy: Actor;
-  changedAt: number;
-  reason: string;
-}
-
-export interface RuleAuditRecord extends RuleSetting {
-  /** The setting before this change (null: never set, so enabled). */
-  before: boolean | null;
-}
-
 interface SettingEntity {
   enabled: boolean;
   changedBy: string;
@@ -60,31 +30,6 @@ interface SettingEntity {
 }
 
 const settingFromEntity = (e: SettingEntity): RuleSetting => ({ enabled: e.enabled, changedBy: actorFromColumns("changedBy", e), changedAt: Date.parse(e.changedAt), reason: e.reason });
-
-/** A rule's health after its last scheduled run. */
-export interface RuleHealth {
-  ruleId: string;
-  /** End of the last window processed completely (the checkpoint), null before the first. */
-  lastSuccessfulWindowEnd: number | null;
-  /** Whole windows due but not yet processed after the last run (catch-up still to do). */
-  windowsBehind: number;
-  /** Rows read from the logs by the last run, and rows of it rejected by validation. */
-  rowsRead: number;
-  rowsRejected: number;
-  /** Events the last run's rule could not judge yet (users without a baseline while learning). */
-  eventsHeldBack: number;
-  /** Windows the last run completed. */
-  windowsProcessed: number;
-  durationMs: number;
-  lastRunAt: number;
-  /** Whether the last run ended in an error (its window stays un-checkpointed). */
-  failing: boolean;
-  /** The most recent error and when it happened; kept after later successes. */
-  lastError: string | null;
-  lastErrorAt: number | null;
-  /** The table the last run found missing from the workspace (its connector is not connected), else null. */
-  tableMissing: string | null;
-}
 
 interface HealthEntity {
   lastSuccessfulWindowEnd: string;
@@ -168,33 +113,6 @@ export class RuleStateRepository {
     }
   }
 
-  /**
-   * Claims the rule for `owner` until `now + ttlMs`: only when nobody else holds an
-   * unexpired lease, and only if the entity is unchanged since it was read (If-Match), so
-   * of two invocations racing for it exactly one wins. Built on get() and put(), so a
-   * repository that keeps state elsewhere leases there too. Throws LeaseHeld.
-   */
-  async acquireLease(ruleId: string, owner: string, now: number, ttlMs: number): Promise<RuleState> {
-    const state = await this.get(ruleId);
-    if (!state) throw new Error(`rule ${ruleId}: no checkpoint to lease`);
-    if (state.lease && state.lease.owner !== owner && state.lease.until > now) throw new LeaseHeld(ruleId, state.lease);
-    try {
-      return await this.put(ruleId, { ...state, lease: { owner, until: now + ttlMs } });
-    } catch (error) {
-      if (error instanceof StateConflict) throw new LeaseHeld(ruleId);
-      throw error;
-    }
-  }
-
-  /** Gives the lease up; a lease lost meanwhile (expired and taken) is left to its new owner. */
-  async releaseLease(ruleId: string, state: RuleState): Promise<void> {
-    try {
-      await this.put(ruleId, { ...state, lease: undefined });
-    } catch (error) {
-      if (!(error instanceof StateConflict)) throw error;
-    }
-  }
-
   async recordHealth(health: RuleHealth): Promise<void> {
     const client = await this.store.table("Checkpoints");
     const entity: HealthEntity & { partitionKey: string; rowKey: string } = {
@@ -265,96 +183,5 @@ export class RuleStateRepository {
     const out = new Map<string, RuleState>();
     for (const entity of await this.store.list<StateEntity>("Checkpoints", `RowKey eq ${odata(ROW)}`)) out.set(entity.partitionKey, fromEntity(entity));
     return out;
-  }
-}
-
-/**
- * How long a claim on a rule holds without renewal: a run that crashed (process killed,
- * host recycled) keeps the rule from the next invocation at most this long.
- */
-export const LEASE_TTL_MS = 2 * 60_000;
-/** How often a live run renews its claim: a quarter of the TTL, so a slow storage call or two cannot lose it. */
-export const LEASE_RENEW_MS = 30_000;
-
-/**
- * A lease held by a live run: renewed in the background every `renewMs` while the run works
- * on a window, and the one way the run writes the rule's state, so renewals and checkpoint
- * moves take turns on the entity's ETag instead of racing each other. A renewal that finds
- * the lease taken (it expired, say the event loop was blocked past the TTL) stops; the run's
- * next checkpoint move then fails with StateConflict, as it would without renewals.
- */
-export class HeldLease {
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
-  private released = false;
-
-  constructor(
-    private readonly repository: LeaseStore,
-    private readonly ruleId: string,
-    private readonly owner: string,
-    private readonly now: () => number,
-    private readonly ttlMs: number,
-    renewMs: number,
-    /** The rule's state as last written by this lease (its ETag current). */
-    public state: RuleState,
-  ) {
-    this.timer = setInterval(() => void this.renew(), renewMs);
-    this.timer.unref();
-  }
-
-  /** Moves the checkpoint and renews the lease in one write; StateConflict when the lease was lost. */
-  advance(update: Pick<RuleState, "windowEnd" | "dataSince">): Promise<RuleState> {
-    return this.serially(async () => (this.state = await this.repository.put(this.ruleId, { ...this.state, ...update, lease: this.claim() })));
-  }
-
-  /** Stops renewing and gives the lease up (left to expire if that write fails). */
-  release(): Promise<void> {
-    this.released = true;
-    clearInterval(this.timer);
-    return this.serially(() => this.repository.releaseLease(this.ruleId, this.state)).catch(() => undefined);
-  }
-
-  private renew(): Promise<void> {
-    return this.serially(async () => {
-      if (this.released) return;
-      this.state = await this.repository.put(this.ruleId, { ...this.state, lease: this.claim() });
-    }).catch((error: unknown) => {
-      if (error instanceof StateConflict) clearInterval(this.timer); // taken over: the next advance() reports it
-      // Anything else (storage briefly unreachable): the next tick tries again.
-    });
-  }
-
-  private claim(): Lease {
-    return { owner: this.owner, until: this.now() + this.ttlMs };
-  }
-
-  private serially<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(op, op);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-}
-
-type LeaseStore = Pick<RuleStateRepository, "acquireLease" | "put" | "releaseLease">;
-
-/** Acquires the rule's lease (LeaseHeld when another run has it) and keeps it renewed until released: what a run holds while it works. */
-export async function holdLease(repository: LeaseStore, ruleId: string, owner: string, now: () => number, ttlMs = LEASE_TTL_MS, renewMs = LEASE_RENEW_MS): Promise<HeldLease> {
-  return new HeldLease(repository, ruleId, owner, now, ttlMs, renewMs, await repository.acquireLease(ruleId, owner, now(), ttlMs));
-}
-
-/** Another invocation holds the rule: this one has nothing to do. */
-export class LeaseHeld extends Error {
-  constructor(
-    ruleId: string,
-    readonly lease?: Lease,
-  ) {
-    super(`rule ${ruleId}: being processed by another run${lease ? ` (lease held until ${new Date(lease.until).toISOString()})` : ""}`);
-    this.name = "LeaseHeld";
-  }
-}
-
-export class StateConflict extends Error {
-  constructor(ruleId: string) {
-    super(`rule ${ruleId}: checkpoint changed by another run`);
   }
 }

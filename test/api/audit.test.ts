@@ -1,6 +1,6 @@
 // Audit records name who acted by the token's immutable ids, not only by its display name:
 // a token whose only name is "Alice Admin (CISO)" is recorded with its oid and tid.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";

@@ -5,11 +5,12 @@
 import { replayAllRules } from "../support/replay-run.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORRELATION_RULE_ID } from "../../src/engine/correlation.js";
+import { CORRELATION_RULE_ID } from "../../src/model/correlation.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { ReplaySource } from "../../src/sources/replay.js";
-import { startScheduledRules } from "../../src/cli/serve.js";
+import { createApp } from "../../src/app.js";
+import { ruleLines, startRuleTicks } from "../../src/cli/serve.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
@@ -169,16 +170,19 @@ describe("serve's schedule against a log source", () => {
     try {
       const lines: string[] = [];
       let now = TO + 3_600_000;
-      const schedule = startScheduledRules({ source, stores: scheduledHost.stores, now: () => now, ingestionDelayMs: 0, maxWindows: 24 }, (l) => lines.push(l));
+      const app = createApp({ ...scheduledHost.config, TOKENWATCH_INGESTION_DELAY_MINUTES: 0, TOKENWATCH_MAX_WINDOWS_PER_RUN: 24 }, { logSource: source, clock: () => now, consoleDir: null });
+      const ticks = () => startRuleTicks(app, { intervalMs: 60_000, report: (outcomes) => lines.push(...ruleLines(outcomes)) });
+      const schedule = ticks();
       await schedule.settled();
       await schedule.stop();
       expect(lines).toHaveLength(rules.length);
       const r = await scheduledHost.call("GET", "/api/rules", { token: await scheduledHost.token({ roles: [ADMIN] }) });
       for (const item of r.body.items) expect(item.health).toMatchObject({ status: "ok", lastRun: { failing: false, at: new Date(now).toISOString() } });
       now += 1;
-      const again = startScheduledRules({ source, stores: scheduledHost.stores, now: () => now, ingestionDelayMs: 0, maxWindows: 24 }, (l) => lines.push(l));
+      const again = ticks();
       await again.settled();
       await again.stop();
+      await app.close();
       // A new scheduler runs each rule once at start-up; its checkpoint makes the run a no-op.
       expect(lines.slice(rules.length).every((l) => l.endsWith("0 window(s), 0 alert(s)"))).toBe(true);
     } finally {

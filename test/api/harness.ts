@@ -1,15 +1,18 @@
 // The API test host: a real Azurite, a local JWKS server (node:http) publishing a freshly
-// generated RS256 key, and `serve`'s server started in-process on port 0 with the Entra
-// trust pointed at that JWKS (issuer and audience from config, as in Azure).
+// generated RS256 key, and the API (createApi, with the parts each test asks for) behind
+// `serve`'s node:http server on port 0, with the Entra trust pointed at that JWKS (issuer
+// and audience from config, as in Azure). The whole app object is tested in test/app/.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
-import { entraTrust } from "../../src/api/auth.js";
+import { createApi } from "../../src/api/app.js";
+import { Authenticator, entraTrust } from "../../src/api/auth.js";
 import type { ConsoleDeps } from "../../src/api/console.js";
 import { loadConfig, type Config } from "../../src/config.js";
-import { buildApi, listen, type Listening } from "../../src/cli/serve.js";
-import { webhookAdminDeps } from "../../src/delivery/index.js";
-import { webhookRoutes } from "../../src/delivery/routes.js";
+import { listen, type Listening } from "../../src/cli/serve.js";
+import { webhookAdminDeps } from "../../src/app.js";
+import { webhookRoutes } from "../../src/api/webhooks.js";
+import { backfillRule } from "../../src/engine/backfill.js";
 import type { Stores } from "../../src/engine/run.js";
 import type { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
@@ -44,7 +47,7 @@ export interface Host {
   url: string;
   config: Config;
   store: TableStore;
-  stores: Stores;
+  stores: Repositories;
   token(options?: TokenOptions): Promise<string>;
   /** fetch against the host: path relative to the host (e.g. /api/incidents). */
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
@@ -85,12 +88,16 @@ export async function startHost(
   } = {},
 ): Promise<Host> {
   azurite ??= await startAzurite();
-  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${process.pid}x${++prefixSeq}` });
+  const tablePrefix = `t${process.pid}x${++prefixSeq}`;
+  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix });
   const stores = createStores(store);
   const { privateKey, publicKey } = await generateKeyPair("RS256");
   const kid = "test-key-1";
   const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });
+  // The storage settings name the host's tables, so an app object (createApp) over this config shares them.
   const config = loadConfig({
+    TOKENWATCH_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    TOKENWATCH_TABLE_PREFIX: tablePrefix,
     TOKENWATCH_AUTH_TENANT_ID: TENANT,
     TOKENWATCH_AUTH_AUDIENCE: options.audience ?? AUDIENCE,
     TOKENWATCH_AUTH_JWKS_URL: jwks.url,
@@ -99,8 +106,19 @@ export async function startHost(
   });
   const trust = entraTrust(config)!;
   const extraRoutes = options.webhooks ? webhookRoutes(webhookAdminDeps(store, config)) : undefined;
-  const api = buildApi(stores, store, [trust], { source: options.source, ruleNow: options.ruleNow, extraRoutes, disabledRules: options.disabledRules, console: options.console, log: (line) => console.error(line) });
-  const listening: Listening = await listen(api, { port: 0 });
+  const source = options.source;
+  const api = createApi({
+    stores,
+    auth: new Authenticator([trust]),
+    now: Date.now,
+    ruleNow: options.ruleNow,
+    disabledRules: options.disabledRules,
+    log: (line) => console.error(line),
+    extraRoutes,
+    console: options.console,
+    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+  });
+  const listening: Listening = await listen((raw) => api.handle(raw), { port: 0 });
 
   const token = async (o: TokenOptions = {}) =>
     new SignJWT({ roles: o.roles ?? [READ], preferred_username: o.user ?? "analyst@contoso.com", oid: "00000000-0000-0000-0000-00000000000a", tid: TENANT, ver: o.issuer === V1_ISSUER ? "1.0" : "2.0", ...o.claims })

@@ -1,7 +1,7 @@
 // `If-Match: *` means "whatever version is current": concurrent changes sent with it all
 // succeed and none is lost (each is re-applied on the version that beat it), while a
 // specific ETag still answers 412 once the resource moved.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, startHost, stopAzurite, type Host } from "./harness.js";

@@ -1,8 +1,8 @@
 // Incidents and accounts over real HTTP: filters, newest-first pagination with continuation
 // tokens, detail with alerts/entities/history, the ETag flow, and every 4xx changing nothing.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORRELATION_RULE_ID } from "../../src/engine/correlation.js";
+import { CORRELATION_RULE_ID } from "../../src/model/correlation.js";
 import type { Alert } from "../../src/engine/incidents.js";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, READ, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";

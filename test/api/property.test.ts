@@ -1,7 +1,7 @@
 // Random and malformed requests at every route, over raw HTTP (methods, paths, query strings,
 // bodies, headers, tokens): the API never answers 5xx, and a request answered 4xx leaves
 // every table exactly as it was.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";

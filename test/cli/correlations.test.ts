@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORRELATION_RULE_ID } from "../../src/engine/correlation.js";
+import { CORRELATION_RULE_ID } from "../../src/model/correlation.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { detect, parseDetectArgs } from "../../src/cli/detect.js";
 import { exportKql, exportLogs, parseExportArgs } from "../../src/cli/export.js";
 import { InputError, UsageError } from "../../src/cli/usage.js";
-import { TABLE_COLUMNS } from "../../src/sources/rows.js";
+import { TABLE_COLUMNS } from "../../src/model/rows.js";
 import { FakeLogAnalytics, type Row } from "../support/fake-log-analytics.js";
 import { fakeSource } from "../support/detection-harness.js";
 import { cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, tempDir } from "../support/replay-fixtures.js";

@@ -5,9 +5,9 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { LIST_NAMES } from "../../src/engine/allowlists.js";
+import { LIST_NAMES } from "../../src/model/allowlists.js";
 import { rules } from "../../src/rules/index.js";
-import { TABLES } from "../../src/sources/rows.js";
+import { TABLES } from "../../src/model/rows.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const MAIN = join(ROOT, "dist/src/cli/main.js");

@@ -3,7 +3,7 @@
 // Card 1.5 JSON schema and Slack's Block Kit limits, including for oversized incidents.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { facts, incidentLink, slackMessage, summarise, teamsMessage, testSummary, type ChatSummary } from "../../src/delivery/chat.js";
 import { buildEvent, type WebhookEvent } from "../../src/delivery/schema.js";
 import type { Alert, Incident } from "../../src/engine/incidents.js";

@@ -4,7 +4,7 @@
 // Adaptive Card 1.5 schema with Ajv, Block Kit limits). Time is an injected clock.
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { webhookHandlers, type AdminDeps } from "../../src/delivery/admin.js";
+import type { WebhookAdminDeps as AdminDeps } from "../../src/api/webhooks.js";
 import { DeliveryRepository } from "../../src/delivery/deliveries.js";
 import { WebhookTestEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
@@ -14,7 +14,7 @@ import type { Alert } from "../../src/engine/incidents.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import type { TableStore } from "../../src/store/tables.js";
 import { factsOf, linkOf, slackProblems, teamsProblems } from "./payloads.js";
-import { ADMIN, alert, freshStore, place, Receiver } from "./support.js";
+import { ADMIN, alert, freshStore, place, Receiver, webhookAdmin } from "./support.js";
 
 const LOCAL: TargetPolicy = { allowHttp: true, allowPrivate: true };
 const STRICT: TargetPolicy = { allowHttp: true, allowPrivate: false };
@@ -35,7 +35,7 @@ let store: TableStore;
 let clock: { t: number };
 let receivers: Record<ChatFormat | "cloudevents", Receiver>;
 const deps = (policy: TargetPolicy): AdminDeps => ({ subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: () => clock.t });
-const admin = (policy = LOCAL) => webhookHandlers(deps(policy));
+const admin = (policy = LOCAL) => webhookAdmin(store, deps(policy));
 const worker = () => new DeliveryWorker(store, { policy: LOCAL, now: () => clock.t, random: () => 0.5, timeoutMs: 2_000, consoleUrl: CONSOLE });
 
 beforeEach(async () => {

@@ -4,7 +4,6 @@
 // when the windows run again or two rules place into the account at the same moment.
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { webhookHandlers } from "../../src/delivery/admin.js";
 import { summarise, teamsMessage, slackMessage } from "../../src/delivery/chat.js";
 import { DeliveryRepository } from "../../src/delivery/deliveries.js";
 import { deliverAfterDetection } from "../../src/delivery/index.js";
@@ -12,15 +11,15 @@ import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/deli
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";
-import { CORRELATION_RULE_ID, isCorrelation } from "../../src/engine/correlation.js";
-import { fromMs } from "../../src/rules/kql.js";
+import { CORRELATION_RULE_ID, isCorrelation } from "../../src/model/correlation.js";
+import { fromMs } from "../../src/model/time.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { prefixRange } from "../../src/store/keys.js";
 import type { TableStore } from "../../src/store/tables.js";
 import { replayAllRules } from "../support/replay-run.js";
-import { ADMIN, alert, freshStore, Receiver } from "./support.js";
+import { ADMIN, alert, freshStore, Receiver, webhookAdmin } from "./support.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/scenarios/correlation-pivot-and-sts/logs", import.meta.url));
 const FROM = Date.parse("2026-11-01T00:00:00.000Z");
@@ -51,7 +50,7 @@ describe("account correlation over Azurite", () => {
     const { store } = freshStore(azurite.connectionString);
     const stores = createStores(store);
     const policy = { allowHttp: true, allowPrivate: true };
-    const admin = webhookHandlers({ subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
+    const admin = webhookAdmin(store, { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
     const created = await admin.createSubscription({ params: {}, headers: {}, principal: ADMIN, body: { url: receiver.url(), eventTypes: ["incident.correlated"] } });
     receiver.secrets.push((created.body as { secret: string }).secret);
     const worker = new DeliveryWorker(store, { policy });
@@ -71,7 +70,7 @@ describe("account correlation over Azurite", () => {
     expect((await stores.incidents.listAlerts()).every((a) => a.incidentId !== c!.id)).toBe(true);
     expect((await stores.incidents.alertsOf(c!)).map((a) => a.ruleId).sort()).toEqual([PIVOT, STS].sort());
 
-    await deliverAfterDetection(worker);
+    await deliverAfterDetection(async () => worker);
     const events = receiver.delivered.map((r) => WebhookEventSchema.parse(r.body));
     expect(events.map((e) => [e.type, e.subject])).toEqual([["com.tokenwatch.incident.correlated", c!.id]]);
     expect(events[0]!.data.incident.memberIncidentIds?.sort()).toEqual(c!.memberIncidentIds!.sort());
@@ -80,7 +79,7 @@ describe("account correlation over Azurite", () => {
     // The same windows again (overlapping pivot windows included): nothing new, nothing announced.
     await replayAllRules(source, stores, FROM, TO);
     expect((await stores.incidents.listIncidents()).filter(isCorrelation)).toEqual([{ ...c!, etag: expect.any(String) }]);
-    expect(await deliverAfterDetection(worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
+    expect(await deliverAfterDetection(async () => worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
     expect(receiver.delivered).toHaveLength(1);
   });
 

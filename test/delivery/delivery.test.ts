@@ -4,7 +4,7 @@
 // Time is an injected clock, never a sleep.
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { webhookHandlers, type AdminDeps } from "../../src/delivery/admin.js";
+import type { WebhookAdminDeps as AdminDeps } from "../../src/api/webhooks.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
 import { OUTBOX, outboxEventFromEntity } from "../../src/delivery/outbox.js";
 import { MAX_ATTEMPTS } from "../../src/delivery/schedule.js";
@@ -15,7 +15,7 @@ import { deliveryId, DeliveryWorker, type WorkerOptions } from "../../src/delive
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { TableStore } from "../../src/store/tables.js";
-import { ADMIN, alert, freshStore, place, Receiver } from "./support.js";
+import { ADMIN, alert, freshStore, place, Receiver, webhookAdmin } from "./support.js";
 
 const LOCAL: TargetPolicy = { allowHttp: true, allowPrivate: true };
 const T0 = Date.parse("2026-11-22T08:00:00Z");
@@ -35,7 +35,7 @@ interface Ctx {
   prefix: string;
   receiver: Receiver;
   clock: { t: number };
-  admin: ReturnType<typeof webhookHandlers>;
+  admin: ReturnType<typeof webhookAdmin>;
   deliveries: DeliveryRepository;
   worker(options?: Partial<WorkerOptions>, store?: TableStore): DeliveryWorker;
   subscribe(body?: Record<string, unknown>, policy?: TargetPolicy): Promise<{ id: string; secret: string }>;
@@ -49,7 +49,7 @@ beforeEach(async () => {
   const clock = { t: T0 };
   const deliveries = new DeliveryRepository(store);
   const adminDeps = (policy: TargetPolicy): AdminDeps => ({ subscriptions: new SubscriptionRepository(store), deliveries, policy, now: () => clock.t });
-  const admin = webhookHandlers(adminDeps(LOCAL));
+  const admin = webhookAdmin(store, adminDeps(LOCAL));
   ctx = {
     store,
     prefix,
@@ -59,7 +59,7 @@ beforeEach(async () => {
     deliveries,
     worker: (options = {}, s = store) => new DeliveryWorker(s, { policy: LOCAL, now: () => clock.t, random: () => 0.5, timeoutMs: 2_000, ...options }),
     async subscribe(body = {}, policy = LOCAL) {
-      const res = await webhookHandlers(adminDeps(policy)).createSubscription({
+      const res = await webhookAdmin(store, adminDeps(policy)).createSubscription({
         params: {},
         headers: {},
         principal: ADMIN,
@@ -347,7 +347,7 @@ describe("webhook delivery", () => {
 
   it("refuses private targets unless the operator allows them, checking the resolved address at every attempt", async () => {
     const strict: TargetPolicy = { allowHttp: true, allowPrivate: false };
-    const strictAdmin = webhookHandlers({ subscriptions: new SubscriptionRepository(ctx.store), deliveries: ctx.deliveries, policy: strict, now: () => ctx.clock.t });
+    const strictAdmin = webhookAdmin(ctx.store, { subscriptions: new SubscriptionRepository(ctx.store), deliveries: ctx.deliveries, policy: strict, now: () => ctx.clock.t });
     for (const url of [ctx.receiver.url(), "https://169.254.169.254/latest", "https://[fd00:ec2::254]/", "http://localhost:8080/"]) {
       const res = await strictAdmin.createSubscription({ params: {}, headers: {}, principal: ADMIN, body: { url, eventTypes: ["incident.created"] } });
       expect(res.status, url).toBe(400);

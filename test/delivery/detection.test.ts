@@ -5,17 +5,16 @@
 import { replayAllRules } from "../support/replay-run.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { webhookHandlers } from "../../src/delivery/admin.js";
 import { DeliveryRepository } from "../../src/delivery/deliveries.js";
 import { deliverAfterDetection } from "../../src/delivery/index.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";
-import { isCorrelation } from "../../src/engine/correlation.js";
+import { isCorrelation } from "../../src/model/correlation.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
-import { ADMIN, freshStore, Receiver } from "./support.js";
+import { ADMIN, freshStore, Receiver, webhookAdmin } from "./support.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
 const FROM = Date.parse("2026-11-01T00:00:00.000Z");
@@ -38,7 +37,7 @@ describe("delivery after detection", () => {
     const { store } = freshStore(azurite.connectionString);
     const stores = createStores(store);
     const policy = { allowHttp: true, allowPrivate: true };
-    const admin = webhookHandlers({ subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
+    const admin = webhookAdmin(store, { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
     const created = await admin.createSubscription({
       params: {},
       headers: {},
@@ -51,7 +50,7 @@ describe("delivery after detection", () => {
     const source = await ReplaySource.open(LOGS);
     const detect = () => replayAllRules(source, stores, FROM, TO);
     await detect();
-    const report = await deliverAfterDetection(worker);
+    const report = await deliverAfterDetection(async () => worker);
     expect(report).not.toBeNull();
 
     // The rules' incidents; a correlated one (evil app: two rules) is announced as incident.correlated, not subscribed here.
@@ -69,7 +68,7 @@ describe("delivery after detection", () => {
     // The same windows again: nothing changes, nothing is announced.
     const before = receiver.delivered.length;
     await detect();
-    expect(await deliverAfterDetection(worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
+    expect(await deliverAfterDetection(async () => worker)).toMatchObject({ fannedOut: 0, attempted: 0 });
     expect(receiver.delivered.length).toBe(before);
   });
 });

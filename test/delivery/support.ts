@@ -1,13 +1,20 @@
 // Test support for webhook delivery: a real HTTP receiver on 127.0.0.1 that verifies
 // every request with the `standardwebhooks` library, as a consumer would, and helpers to
-// place alerts through the real IncidentRepository on Azurite.
-import { fromMs } from "../../src/rules/kql.js";
+// place alerts through the real IncidentRepository on Azurite, and the webhook admin routes
+// behind the real API, called by operation name.
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { createApi } from "../../src/api/app.js";
+import { Authenticator } from "../../src/api/auth.js";
+import type { ApiResponse } from "../../src/api/router.js";
+import { webhookRoutes, type WebhookAdminDeps } from "../../src/api/webhooks.js";
+import { createStores } from "../../src/store/index.js";
+import { fromMs } from "../../src/model/time.js";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Webhook } from "standardwebhooks";
 import type { Alert } from "../../src/engine/incidents.js";
-import type { Severity } from "../../src/rules/rule.js";
+import type { Severity } from "../../src/model/severity.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { TableStore } from "../../src/store/tables.js";
 
@@ -153,3 +160,60 @@ export async function place(store: TableStore, alerts: Omit<Alert, "incidentId">
 }
 
 export const ADMIN = { id: "admin-1", name: "admin@contoso.com", roles: ["Tokenwatch.Admin"] };
+
+/** Who calls an admin operation: signed into a bearer token for the API (null: no token). */
+export type Caller = { id: string; name: string; roles: readonly string[] } | null;
+
+export interface AdminCall {
+  params: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+  headers: Record<string, string>;
+  principal: Caller;
+}
+
+const OPERATIONS = {
+  eventSchema: ["GET", "/event-schema"],
+  listSubscriptions: ["GET", "/subscriptions"],
+  createSubscription: ["POST", "/subscriptions"],
+  getSubscription: ["GET", "/subscriptions/{id}"],
+  updateSubscription: ["PATCH", "/subscriptions/{id}"],
+  deleteSubscription: ["DELETE", "/subscriptions/{id}"],
+  rotateSecret: ["POST", "/subscriptions/{id}/rotate-secret"],
+  sendTest: ["POST", "/subscriptions/{id}/test"],
+  listDeliveries: ["GET", "/subscriptions/{id}/deliveries"],
+  getDelivery: ["GET", "/subscriptions/{id}/deliveries/{deliveryId}"],
+  redeliver: ["POST", "/subscriptions/{id}/deliveries/{deliveryId}/redeliver"],
+} as const;
+
+const ISSUER = "https://tokenwatch.test/issuer";
+const AUDIENCE = "api://tokenwatch-delivery-tests";
+const signing = (async () => {
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256" };
+  return { privateKey, trust: { name: "test", issuers: [ISSUER], audiences: [AUDIENCE], keys: createLocalJWKSet({ keys: [jwk] }) } };
+})();
+
+/** The webhook administration routes (src/api/webhooks.ts) behind the real API, one function per operation. */
+export function webhookAdmin(store: TableStore, deps: WebhookAdminDeps): Record<keyof typeof OPERATIONS, (call: AdminCall) => Promise<ApiResponse>> {
+  const api = signing.then(({ trust }) => createApi({ stores: createStores(store), auth: new Authenticator([trust]), now: deps.now, extraRoutes: webhookRoutes(deps) }));
+  const operation =
+    ([method, template]: (typeof OPERATIONS)[keyof typeof OPERATIONS]) =>
+    async (call: AdminCall): Promise<ApiResponse> => {
+      const path = `/api/webhooks${template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(call.params[name] ?? ""))}`;
+      const headers: Record<string, string> = { ...call.headers };
+      if (call.principal) {
+        const { privateKey } = await signing;
+        headers.authorization = `Bearer ${await new SignJWT({ roles: [...call.principal.roles], oid: call.principal.id, preferred_username: call.principal.name })
+          .setProtectedHeader({ alg: "RS256", kid: "k1" })
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setExpirationTime("1h")
+          .sign(privateKey)}`;
+      }
+      if (call.body !== undefined) headers["content-type"] = "application/json";
+      const body = call.body === undefined ? null : Buffer.from(JSON.stringify(call.body));
+      return (await api).handle({ method, path, query: new URLSearchParams(call.query), headers, body, bodyTooLarge: false });
+    };
+  return Object.fromEntries(Object.entries(OPERATIONS).map(([name, op]) => [name, operation(op)])) as ReturnType<typeof webhookAdmin>;
+}

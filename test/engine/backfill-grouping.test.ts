@@ -3,7 +3,7 @@
 // alert ids, that one straight 00:00–24:00 run gives, and both are the chronological
 // grouping of their alerts. It runs the `tokenwatch detect` and `tokenwatch backfill`
 // commands' own functions, on one storage (Azurite) per run.
-import { toMs } from "../../src/rules/kql.js";
+import { toMs } from "../../src/model/time.js";
 import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ import { backfill } from "../../src/cli/backfill.js";
 import { detect } from "../../src/cli/detect.js";
 import { loadConfig } from "../../src/config.js";
 import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, type Alert, type Incident } from "../../src/engine/incidents.js";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { rules } from "../../src/rules/index.js";
 import { Rand } from "../../src/sim/prng.js";
 import { simulateTenant } from "../../src/sim/simulate.js";
@@ -79,7 +79,7 @@ async function backfillRange(env: Record<string, string>, from: number, to: numb
 }
 
 /** The incidents as sorted groups of alert ids (ids do not matter, membership does). */
-async function grouping(stores: Stores): Promise<string[][]> {
+async function grouping(stores: Repositories): Promise<string[][]> {
   const incidents = await stores.incidents.listIncidents();
   return incidents.map((i) => [...i.alertIds].sort()).sort((a, b) => a[0]!.localeCompare(b[0]!));
 }

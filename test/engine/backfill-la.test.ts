@@ -8,7 +8,8 @@ import { backfill, parseBackfillArgs } from "../../src/cli/backfill.js";
 import { InputError, UsageError } from "../../src/cli/usage.js";
 import { loadConfig } from "../../src/config.js";
 import { backfillRule } from "../../src/engine/backfill.js";
-import type { Stores } from "../../src/engine/run.js";
+import { memoryBackfillStores } from "../../src/store/memory.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
@@ -21,7 +22,7 @@ import { HOUR, at, cleanupTempDirs, ndjson, stsAudit, tempDir, writeLogs } from 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
 let store: TableStore;
-let stores: Stores;
+let stores: Repositories;
 let prefix = 0;
 beforeAll(async () => {
   azurite = await startAzurite();
@@ -54,12 +55,12 @@ describe("backfill", () => {
     expect((await stores.incidents.listAlerts()).map((a) => a.account).sort()).toEqual(["op2@contoso.com", "op3@contoso.com", "op4@contoso.com"]);
 
     const deps = { source, stores, now: () => clock.now };
-    const again = await backfillRule(sts, deps, store, { from: T, to: T + 3 * HOUR });
+    const again = await backfillRule(sts, deps, memoryBackfillStores(), { from: T, to: T + 3 * HOUR });
     expect(again.flatMap((r) => r.alerts)).toEqual([]);
     // Hours before the rule's first window: new alerts, once.
-    const earlier = await backfillRule(sts, deps, store, { from: T - 2 * HOUR, to: T });
+    const earlier = await backfillRule(sts, deps, memoryBackfillStores(), { from: T - 2 * HOUR, to: T });
     expect(earlier.flatMap((r) => r.alerts.map((a) => a.account)).sort()).toEqual(["op0@contoso.com", "op1@contoso.com"]);
-    expect((await backfillRule(sts, deps, store, { from: T - 2 * HOUR, to: T })).flatMap((r) => r.alerts)).toEqual([]);
+    expect((await backfillRule(sts, deps, memoryBackfillStores(), { from: T - 2 * HOUR, to: T })).flatMap((r) => r.alerts)).toEqual([]);
 
     const after = await stores.ruleState.get(sts.meta.id);
     expect(after?.windowEnd).toBe(live?.windowEnd);

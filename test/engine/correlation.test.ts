@@ -1,8 +1,9 @@
 // Account correlation, pure: which alerts of one account make one correlated incident.
 import { describe, expect, it } from "vitest";
-import { correlate, CORRELATION_RULE_ID, DEFAULT_CORRELATION, type CorrelationSettings } from "../../src/engine/correlation.js";
+import { correlate } from "../../src/engine/correlation.js";
+import { CORRELATION_RULE_ID, DEFAULT_CORRELATION, type CorrelationSettings } from "../../src/model/correlation.js";
 import type { Alert, Incident } from "../../src/engine/incidents.js";
-import { toDateTime } from "../../src/rules/kql.js";
+import { toDateTime } from "../../src/model/time.js";
 
 const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
 const INTUNE = "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508";

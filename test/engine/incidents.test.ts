@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { fromMs, toMs } from "../../src/rules/kql.js";
+import { fromMs, toMs } from "../../src/model/time.js";
 import { INCIDENT_LOOKBACK_MS, MAX_ALERTS_PER_INCIDENT, groupAlerts, type Alert, type Grouping, type Incident } from "../../src/engine/incidents.js";
 
 const H = 3_600_000;

@@ -2,22 +2,25 @@
 // process windows at once, a crashed holder's lease expires, and a run that lost its lease
 // cannot move the checkpoint.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { runRule, type Stores } from "../../src/engine/run.js";
+import { runRule } from "../../src/engine/run.js";
+import type { LogSource } from "../../src/engine/ports.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled, timerFor } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
-import { defineRule, type QuerySpec } from "../../src/rules/rule.js";
+import { defineRule } from "../../src/rules/rule.js";
+import { type QuerySpec } from "../../src/model/query.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
-import type { TableName } from "../../src/sources/rows.js";
-import type { LogSource } from "../../src/sources/source.js";
+import type { TableName } from "../../src/model/rows.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { LEASE_RENEW_MS, LEASE_TTL_MS, LeaseHeld, StateConflict } from "../../src/store/rule-state.js";
+import { acquireLease, LEASE_RENEW_MS, LEASE_TTL_MS } from "../../src/engine/lease.js";
+import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
 import { HOUR, at, stsAudit } from "../support/replay-fixtures.js";
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
-let stores: Stores;
+let stores: Repositories;
 beforeAll(async () => {
   azurite = await startAzurite();
 });
@@ -72,7 +75,7 @@ describe("the rule lease", () => {
     const clock = { now: T + DELAY };
     await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
     // An invocation took the lease at 11:05 and died without releasing it.
-    await stores.ruleState.acquireLease(sts.meta.id, "crashed-invocation", T + HOUR + DELAY, LEASE_TTL_MS);
+    await acquireLease(stores.ruleState, sts.meta.id, "crashed-invocation", T + HOUR + DELAY, LEASE_TTL_MS);
     clock.now = T + HOUR + DELAY + 60_000;
     expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("busy");
     expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T);
@@ -90,7 +93,7 @@ describe("the rule lease", () => {
     const clock = { now: T + DELAY };
     await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
     const crashedAt = T + HOUR + DELAY;
-    await stores.ruleState.acquireLease(sts.meta.id, "killed-9", crashedAt, LEASE_TTL_MS);
+    await acquireLease(stores.ruleState, sts.meta.id, "killed-9", crashedAt, LEASE_TTL_MS);
     clock.now = crashedAt + 2 * 60_000 + 1_000;
     expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("ok");
     expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
@@ -122,15 +125,15 @@ describe("the rule lease", () => {
 
   it("of two invocations racing for the lease with the same ETag, exactly one wins", async () => {
     await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, { now: T + DELAY }));
-    const results = await Promise.allSettled(["a", "b", "c"].map((owner) => stores.ruleState.acquireLease(sts.meta.id, owner, T + HOUR, LEASE_TTL_MS)));
+    const results = await Promise.allSettled(["a", "b", "c"].map((owner) => acquireLease(stores.ruleState, sts.meta.id, owner, T + HOUR, LEASE_TTL_MS)));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(LeaseHeld);
   });
 
   it("a run whose lease expired and was taken cannot move the checkpoint (the ETag no longer matches)", async () => {
     await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, { now: T + DELAY }));
-    const slow = await stores.ruleState.acquireLease(sts.meta.id, "slow", T + HOUR, LEASE_TTL_MS);
-    await stores.ruleState.acquireLease(sts.meta.id, "next", T + HOUR + LEASE_TTL_MS + 1, LEASE_TTL_MS);
+    const slow = await acquireLease(stores.ruleState, sts.meta.id, "slow", T + HOUR, LEASE_TTL_MS);
+    await acquireLease(stores.ruleState, sts.meta.id, "next", T + HOUR + LEASE_TTL_MS + 1, LEASE_TTL_MS);
     await expect(stores.ruleState.put(sts.meta.id, { ...slow, windowEnd: T + HOUR })).rejects.toBeInstanceOf(StateConflict);
     expect((await stores.ruleState.get(sts.meta.id))?.lease?.owner).toBe("next");
   });

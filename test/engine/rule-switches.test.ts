@@ -1,9 +1,9 @@
 // Rules that can be switched off, and a rule whose table the workspace lacks: runScheduled
 // over the real LogsQueryClient against the fake query API, state in Azurite.
-import { systemActor } from "../../src/audit.js";
+import { systemActor } from "../../src/model/actor.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { solorigateStsRefreshToken as solorigate } from "../../src/rules/solorigate-sts-refresh-token.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
@@ -14,7 +14,7 @@ import { HOUR, at, stsAudit } from "../support/replay-fixtures.js";
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
-let stores: Stores;
+let stores: Repositories;
 beforeAll(async () => {
   azurite = await startAzurite();
 });

@@ -4,18 +4,19 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert, Incident } from "../../src/engine/incidents.js";
-import { runRule, type Stores, type WindowReport } from "../../src/engine/run.js";
+import { runRule, type WindowReport } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import type { Rule } from "../../src/rules/rule.js";
-import { isoOf, toMs } from "../../src/rules/kql.js";
+import { isoOf, toMs } from "../../src/model/time.js";
 import { tick } from "../support/rows.js";
 import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { decodeKey, encodeKey } from "../../src/store/keys.js";
-import { LeaseHeld, StateConflict } from "../../src/store/rule-state.js";
+import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { DAY, HOUR, at, cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, writeLogs, type Row } from "../support/replay-fixtures.js";
 
@@ -34,8 +35,8 @@ afterAll(async () => {
 
 const runId = randomBytes(3).toString("hex");
 let tables = 0;
-/** Stores over fresh tables: a unique prefix per call. */
-function freshStores(): { store: TableStore; stores: Stores } {
+/** Repositories over fresh tables: a unique prefix per call. */
+function freshStores(): { store: TableStore; stores: Repositories } {
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${runId}n${++tables}` });
   return { store, stores: createStores(store) };
 }
@@ -52,14 +53,14 @@ interface RunArgs {
   until?: number;
   maxWindows?: number;
 }
-function run(rule: Rule, source: ReplaySource, stores: Stores, args: RunArgs = {}): Promise<WindowReport[]> {
+function run(rule: Rule, source: ReplaySource, stores: Repositories, args: RunArgs = {}): Promise<WindowReport[]> {
   const from = args.from ?? FROM;
   const to = args.to ?? TO;
   return runRule(rule, { source, stores, now: () => NOW }, { startAt: from, until: args.until ?? to, maxWindows: args.maxWindows, eventRange: { from, to } });
 }
 
 /** The rule's checkpoint put back to `windowEnd`, as if the runs after it never moved it. */
-async function resetCheckpoint(stores: Stores, rule: Rule, windowEnd: number) {
+async function resetCheckpoint(stores: Repositories, rule: Rule, windowEnd: number) {
   const state = await stores.ruleState.get(rule.meta.id);
   expect(state).toBeDefined();
   await stores.ruleState.put(rule.meta.id, { ...state!, windowEnd });

@@ -2,7 +2,7 @@
 // real LogsQueryClient over HTTPS -> the fake query API, with state in Azurite. Every
 // scenario checks that no event is lost and none alerts twice.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
@@ -15,7 +15,7 @@ import { DAY, HOUR, at, interactiveSignIn, nonInteractiveSignIn, stsAudit } from
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
-let stores: Stores;
+let stores: Repositories;
 beforeAll(async () => {
   azurite = await startAzurite();
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alignUp, planWindows } from "../../src/engine/run.js";
+import { alignUp, planWindows } from "../../src/model/time.js";
 
 const H = 3_600_000;
 const T0 = Date.parse("2026-11-01T00:00:00.000Z");

@@ -5,33 +5,31 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { kqlValidator } from "../support/kusto.js";
 import { runRuleWithTelemetry, RUN_EVENT, WINDOW_EVENT, type RunRecord, type WindowRecord } from "../../src/engine/telemetry.js";
-import type { EngineDeps, Stores } from "../../src/engine/run.js";
+import type { EngineDeps } from "../../src/engine/run.js";
+import type { LogSource } from "../../src/engine/ports.js";
+import type { Repositories } from "../../src/store/repositories.js";
 import { rules } from "../../src/rules/index.js";
 import { frequencyOf } from "../../src/rules/rule.js";
-import type { LogSource } from "../../src/sources/source.js";
-import { LeaseHeld, type RuleState } from "../../src/store/rule-state.js";
+import { LeaseHeld, type RuleState } from "../../src/model/rule-state.js";
 
 const rule = rules.find((r) => !r.baseline)!;
 const HOUR = frequencyOf(rule);
 const T0 = Date.UTC(2026, 10, 22, 0, 0, 0);
 
 function deps(options: { failOnWindowStart?: number; leaseHeld?: boolean } = {}) {
-  let state: RuleState = { windowEnd: T0, firstWindowStart: T0, dataSince: null };
+  // Another invocation's unexpired lease: acquiring it fails with LeaseHeld.
+  const held = options.leaseHeld ? { lease: { owner: "another-invocation", until: T0 + 100 * HOUR } } : {};
+  let state: RuleState = { windowEnd: T0, firstWindowStart: T0, dataSince: null, ...held };
   const ruleState = {
     get: async () => state,
     put: async (_id: string, next: RuleState) => (state = next),
-    acquireLease: async (id: string) => {
-      if (options.leaseHeld) throw new LeaseHeld(id);
-      return state;
-    },
-    releaseLease: async () => undefined,
   };
   const stores = {
     ruleState,
     allowlists: { all: async () => [] },
     incidents: { place: async () => ({ alerts: [], incidents: [] }) },
     baselines: { record: async () => undefined, load: async () => new Map() },
-  } as unknown as Stores;
+  } as unknown as Repositories;
   const source: LogSource = {
     rows: async (spec) => {
       if (options.failOnWindowStart !== undefined && spec.arrived.from === options.failOnWindowStart) throw new Error("Log Analytics: 503 Service Unavailable");

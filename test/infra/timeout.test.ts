@@ -4,11 +4,11 @@
 // query API, with state in Azurite and a clock that each query moves forward.
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Stores } from "../../src/engine/run.js";
-import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../../src/store/rule-state.js";
+import type { LogSource } from "../../src/engine/ports.js";
+import type { Repositories } from "../../src/store/repositories.js";
+import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../../src/engine/lease.js";
 import { RUN_BUDGET_MS, runScheduled } from "../../src/engine/scheduled.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
-import type { LogSource } from "../../src/sources/source.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
@@ -41,7 +41,7 @@ describe("the Functions timeout leaves room for a run", () => {
 describe("the run budget", () => {
   let azurite: AzuriteTables;
   let fake: FakeLogAnalytics;
-  let stores: Stores;
+  let stores: Repositories;
   beforeAll(async () => {
     azurite = await startAzurite();
   });

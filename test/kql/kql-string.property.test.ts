@@ -4,7 +4,7 @@
 // string, both by Kusto.Language's own literal value and by our small decoder.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { kqlString } from "../../src/rules/kql-text.js";
+import { kqlString } from "../../src/model/query.js";
 import { decodeKqlLiteral, decodeKqlLiteralList } from "../support/kql-literal.js";
 import { loadKusto, validateKql } from "../support/kusto.js";
 

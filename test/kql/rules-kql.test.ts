@@ -4,8 +4,10 @@
 // actually sent after splitting a window (time slices and user-hash partitions).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rules } from "../../src/rules/index.js";
-import { arrivedIn, type QuerySpec, type Results, type Rule, type Specs, type Window } from "../../src/rules/rule.js";
-import { parseRow, rowSchemas, type TableName } from "../../src/sources/rows.js";
+import { arrivedIn, type QuerySpec } from "../../src/model/query.js";
+import { type Results, type Rule, type Specs } from "../../src/rules/rule.js";
+import { type Window } from "../../src/model/time.js";
+import { parseRow, rowSchemas, type TableName } from "../../src/model/rows.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { fakeSource } from "../support/detection-harness.js";
 import { loadKusto, validateKql } from "../support/kusto.js";

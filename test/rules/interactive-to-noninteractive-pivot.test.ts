@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 
 import { interactiveToNonInteractivePivot as rule } from "../../src/rules/interactive-to-noninteractive-pivot.js";
-import type { SignInRow } from "../../src/sources/rows.js";
+import type { SignInRow } from "../../src/model/rows.js";
 import { at, tick, context, entry, evaluate, row, summary, WINDOW, type ContextOptions, type Overrides } from "../support/rows.js";
 
 const NI = "AADNonInteractiveUserSignInLogs";

@@ -1,22 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
-import {
-  between,
-  datetimeDiff,
-  dynamicGet,
-  equalsCi,
-  has,
-  hasAny,
-  isEmpty,
-  isNotEmpty,
-  isNull,
-  isoOf,
-  notInCi,
-  parseJson,
-  toDateTime,
-  toString,
-} from "../../src/rules/kql.js";
+import { between, datetimeDiff, dynamicGet, equalsCi, has, hasAny, isEmpty, isNotEmpty, isNull, notInCi, parseJson } from "../../src/rules/kql.js";
+import { isoOf, toDateTime } from "../../src/model/time.js";
+import { toString } from "../../src/model/rows.js";
 
 const utc = (text: string): bigint => {
   const t = toDateTime(text);

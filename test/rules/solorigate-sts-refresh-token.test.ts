@@ -1,7 +1,7 @@
 // UpdateStsRefreshToken[Solorigate]: one named case per condition of the seed hunting
 // query, each the base CloudAppEvents row plus the fields it is about.
 import { describe, expect, it } from "vitest";
-import { parseRow, rowSchemas } from "../../src/sources/rows.js";
+import { parseRow, rowSchemas } from "../../src/model/rows.js";
 
 import { solorigateStsRefreshToken as rule } from "../../src/rules/solorigate-sts-refresh-token.js";
 import { asJsonText, at, tick, context, evaluate, parse, raw, row, summary, type ContextOptions, type Overrides, NARROW_RANGE, RANGE_EDGE_CASES } from "../support/rows.js";

@@ -1,8 +1,8 @@
 // The Log Analytics source through the real LogsQueryClient over HTTP, against the fake
 // query API: wire format, row validation, limits and splitting, retries and timeouts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { arrivedIn, type QuerySpec } from "../../src/rules/rule.js";
-import { fromMs, isoOf } from "../../src/rules/kql.js";
+import { arrivedIn, type QuerySpec } from "../../src/model/query.js";
+import { fromMs, isoOf } from "../../src/model/time.js";
 import { rules } from "../../src/rules/index.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BaselineRepository, bucketOf } from "../../src/store/baselines.js";
 import { TableStore } from "../../src/store/tables.js";
-import { fromMs, sortableIso } from "../../src/rules/kql.js";
+import { fromMs, sortableIso } from "../../src/model/time.js";
 
 let azurite: AzuriteTables;
 let prefix = 0;

@@ -2,7 +2,7 @@
 // are regrouped (alert rows follow, each change is announced in the outbox, a merged-away
 // incident is deleted), triaged ones (a comment is enough) keep their alerts, also when the
 // analyst's change lands between a placement's read and its write.
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
 import type { Alert } from "../../src/engine/incidents.js";

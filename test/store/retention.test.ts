@@ -3,17 +3,17 @@
 // ones stay; old allowlist audit rows go; one run deletes at most the bound, the next
 // carries on; an incident reopened part-way through keeps every row it still has.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { systemActor } from "../../src/audit.js";
+import { systemActor } from "../../src/model/actor.js";
 import { loadConfig } from "../../src/config.js";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
 import { RETENTION_IDLE_MS } from "../../src/delivery/worker.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
 import type { Alert } from "../../src/engine/incidents.js";
-import { fromMs } from "../../src/rules/kql.js";
+import { fromMs } from "../../src/model/time.js";
 import { AllowlistRepository } from "../../src/store/allowlists.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
-import { purgeExpired, type RetentionPolicy } from "../../src/store/retention.js";
+import { purgeExpired, type RetentionPolicy } from "../../src/delivery/retention.js";
 import { TableStore } from "../../src/store/tables.js";
 
 const DAY = 86_400_000;

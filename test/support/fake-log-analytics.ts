@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
-import { sortableIso, toDateTime, type DateTime } from "../../src/rules/kql.js";
+import { sortableIso, toDateTime, type DateTime } from "../../src/model/time.js";
 
 export type Row = Record<string, unknown>;
 

@@ -2,11 +2,12 @@
 // ../shared/scenarios, times moved into the test window), a function that applies a case's
 // overrides and parses the result through the table's zod schema exactly as a replay or
 // Log Analytics row is parsed, and a RuleContext made of plain in-memory values.
-import { systemActor } from "../../src/audit.js";
-import { allowlistsAt, LIST_DEFAULTS, LIST_NAMES, type AllowlistEntry, type ListName } from "../../src/engine/allowlists.js";
-import { isoOf, toDateTime, type DateTime } from "../../src/rules/kql.js";
-import type { AlertDraft, BaselineView, Rule, RuleContext, TimeRange, Window } from "../../src/rules/rule.js";
-import { parseRow, rowSchemas, type RowOf, type TableName } from "../../src/sources/rows.js";
+import { systemActor } from "../../src/model/actor.js";
+import { allowlistsAt } from "../../src/engine/allowlists.js";
+import { LIST_DEFAULTS, LIST_NAMES, type AllowlistEntry, type ListName } from "../../src/model/allowlists.js";
+import { type DateTime, isoOf, type TimeRange, toDateTime, type Window } from "../../src/model/time.js";
+import type { AlertDraft, BaselineView, Rule, RuleContext } from "../../src/rules/rule.js";
+import { parseRow, rowSchemas, type RowOf, type TableName } from "../../src/model/rows.js";
 
 export const at = (iso: string): number => {
   const ms = Date.parse(iso);

@@ -2,10 +2,10 @@
 // delivery worker's run (every minute, in Azure and in `tokenwatch serve`), at most
 // TOKENWATCH_RETENTION_MAX_DELETES_PER_RUN rows per run: a larger backlog goes in later runs.
 import type { Config } from "../config.js";
-import { DeliveryRepository } from "../delivery/deliveries.js";
-import { AllowlistRepository } from "./allowlists.js";
-import { IncidentRepository } from "./incidents.js";
-import type { TableStore } from "./tables.js";
+import { DeliveryRepository } from "./deliveries.js";
+import { AllowlistRepository } from "../store/allowlists.js";
+import { IncidentRepository } from "../store/incidents.js";
+import type { TableStore } from "../store/tables.js";
 
 /** Days each kind of row is kept (0: forever), and the most rows one run deletes. */
 export interface RetentionPolicy {

@@ -2,7 +2,31 @@
 // the columns some rule reads. Every row from Log Analytics or a replay file passes
 // through here once; a row that does not fit is rejected with a reason, never thrown.
 import { z } from "zod";
-import { toDateTime, toString, type DateTime } from "../rules/kql.js";
+import { toDateTime, type DateTime } from "./time.js";
+
+/**
+ * KQL `tostring()`: null is "", a string is itself, a bool is "true"/"false", a number its
+ * shortest round-trip text, an array or property bag its compact JSON.
+ * https://learn.microsoft.com/kusto/query/tostring-function
+ */
+export function toString(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "boolean":
+    case "number":
+    case "bigint":
+      return String(value);
+    case "object":
+      return JSON.stringify(value) ?? "";
+    default:
+      return String(value);
+  }
+}
+
+/** The file `tokenwatch simulate` writes beside the tables: a description of the tenant, not a log. */
+export const SIMULATION_MANIFEST = "manifest.json";
 
 export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs", "CloudAppEvents"] as const;
 export const TableName = z.enum(TABLES);
@@ -209,4 +233,27 @@ export function parseRow<S extends z.ZodType>(schema: S, raw: unknown): ParseOut
   const issue = result.error.issues[0];
   const column = issue?.path.join(".") || "row";
   return { ok: false, reason: `${column}: ${issue?.message ?? "invalid"}` };
+}
+
+/** A user's known IPs and ASNs over the baseline period (the Intune rule's per-user baseline). */
+export interface KnownNetworks {
+  ips: ReadonlySet<string>;
+  asns: ReadonlySet<string>;
+}
+
+export interface Fetched<T> {
+  rows: T[];
+  /** Rows that failed validation: skipped, counted, reported. */
+  rejected: Rejection[];
+}
+
+/**
+ * The workspace has no such table: no data connector sends it (CloudAppEvents without
+ * Defender XDR). Not a failure to retry every hour, but a state for the rule's health.
+ */
+export class TableMissing extends Error {
+  constructor(readonly table: TableName) {
+    super(`table ${table} does not exist in the workspace (its data connector is not connected)`);
+    this.name = "TableMissing";
+  }
 }
