@@ -13,7 +13,8 @@ import { listen, type Listening } from "../../src/cli/serve.js";
 import { webhookAdminDeps } from "../../src/app.js";
 import { webhookRoutes } from "../../src/api/webhooks.js";
 import { backfillRule } from "../../src/engine/backfill.js";
-import type { Stores } from "../../src/engine/run.js";
+import type { Repositories } from "../../src/store/repositories.js";
+import { memoryBackfillStores } from "../../src/store/memory.js";
 import type { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
@@ -116,7 +117,7 @@ export async function startHost(
     log: (line) => console.error(line),
     extraRoutes,
     console: options.console,
-    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, store, range) } : {}),
+    ...(source ? { backfill: (rule, range) => backfillRule(rule, { source, stores, now: Date.now }, memoryBackfillStores(), range) } : {}),
   });
   const listening: Listening = await listen((raw) => api.handle(raw), { port: 0 });
 

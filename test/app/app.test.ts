@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startServe, type RunningHost } from "../../src/cli/serve.js";
 import { rules } from "../../src/rules/index.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { RuleStateRepository, type RuleHealth } from "../../src/store/rule-state.js";
+import { RuleStateRepository } from "../../src/store/rule-state.js";
+import type { RuleHealth } from "../../src/model/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { FakeLogAnalytics, staticCredential } from "../support/fake-log-analytics.js";
 
