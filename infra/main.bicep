@@ -162,6 +162,15 @@ module api 'app/function.bicep' = {
         value: '168'
       }
       {
+        // Account correlation across rules: hours between alerts of different rules; days a shared SessionId or token identifier links them
+        name: 'TOKENWATCH_CORRELATION_WINDOW_HOURS'
+        value: '24'
+      }
+      {
+        name: 'TOKENWATCH_CORRELATION_LINK_DAYS'
+        value: '14'
+      }
+      {
         name: 'TOKENWATCH_MAX_WINDOWS_PER_RUN'
         value: '24'
       }

@@ -77,6 +77,10 @@ export const ConfigSchema = z
      * each session was used for this long after its last use, then forgets it.
      */
     TOKENWATCH_SESSION_LIFETIME_DAYS: wholeNumber(1, 90, 14),
+    /** Account correlation: alerts of different rules for one account this close in event time (hours) make one correlated incident. */
+    TOKENWATCH_CORRELATION_WINDOW_HOURS: wholeNumber(1, 30 * 24, 24),
+    /** Account correlation: alerts of different rules sharing a SessionId or UniqueTokenIdentifier this close (days: how long a session lives) correlate. */
+    TOKENWATCH_CORRELATION_LINK_DAYS: wholeNumber(1, 90, 14),
     /** At most this many windows per timer invocation; a longer backlog resumes in the next. */
     TOKENWATCH_MAX_WINDOWS_PER_RUN: wholeNumber(1, 1000, 24),
     /**

@@ -31,7 +31,17 @@ interface Alert {
   details: Record<string, Detail>;
   entities: Record<string, string>[];
 }
+interface LinkedIncident {
+  id: string;
+  relation: "member" | "correlated";
+  ruleName: string;
+  severity: string;
+  status: string;
+  title: string;
+  alertCount: number;
+}
 interface IncidentDetail extends Incident {
+  linkedIncidents: LinkedIncident[];
   alerts: Alert[];
   entities: Record<string, string>[];
   history: { at: string; actor: string; field: string; before: string | null; after: string | null }[];
@@ -48,6 +58,7 @@ interface Account {
   highestOpenSeverity: string | null;
   rules: { id: string; name: string }[];
   multipleRules: boolean;
+  correlated: boolean;
   lastSeen: string;
 }
 
@@ -65,7 +76,7 @@ export function AccountsView({ session }: SessionProps) {
     if (account) location.hash = hash("/incidents", { account });
   };
   return html`<h1>Accounts</h1>
-    <p class="lead">Accounts with incidents: those hit by several rules first, then by severity and latest activity.</p>
+    <p class="lead">Accounts with incidents: correlated ones first (several rules within a day, or on one session), then those hit by several rules, then by severity and latest activity.</p>
     <form class="filters" role="search" onSubmit=${search}>
       <label>Find an account (UPN) <input type="search" name="upn" value=${upn} onInput=${(e: Event) => setUpn((e.target as HTMLInputElement).value)} placeholder="user@contoso.com" /></label>
       <button type="submit">Search</button>
@@ -79,7 +90,7 @@ export function AccountsView({ session }: SessionProps) {
               <tbody>
                 ${page.items.map(
                   (a) => html`<tr key=${a.account}>
-                    <td><a href=${hash("/incidents", { account: a.account })}>${a.account}</a>${a.multipleRules ? html` <span class="badge">${a.rules.length} rules</span>` : null}</td>
+                    <td><a href=${hash("/incidents", { account: a.account })}>${a.account}</a>${a.correlated ? html` <span class="badge correlated">Correlated</span>` : null}${a.multipleRules ? html` <span class="badge">${a.rules.length} rules</span>` : null}</td>
                     <td>${a.openIncidents} / ${a.totalIncidents}</td>
                     <td><${Severity} value=${a.highestOpenSeverity} /></td>
                     <td>${a.rules.map((r) => r.name).join(", ")}</td>
@@ -181,6 +192,13 @@ export function IncidentView({ session, id }: SessionProps & { id: string }) {
         <div><dt>First alert</dt><dd>${when(incident.firstAlertTime)}</dd></div>
         <div><dt>Last alert</dt><dd>${when(incident.lastAlertTime)}</dd></div>
       </dl>
+      ${incident.linkedIncidents.length === 0
+        ? null
+        : html`<section aria-labelledby="linked-h"><h2 id="linked-h">${incident.linkedIncidents[0]!.relation === "member" ? "Linked incidents (correlated by this one)" : "Correlated by"}</h2>
+            <ul class="linked">${incident.linkedIncidents.map(
+              (l) => html`<li key=${l.id}><a href=${hash(`/incident/${l.id}`)}>${l.title}</a> <${Severity} value=${l.severity} /> · ${l.status} · ${l.alertCount} alert${l.alertCount === 1 ? "" : "s"}<div class="muted">${l.ruleName}</div></li>`,
+            )}</ul>
+          </section>`}
       ${canWrite(session)
         ? html`<${Triage} session=${session} incident=${incident} onSaved=${loaded.reload} />`
         : html`<p class="note">Read-only: triage needs the app role Incidents.Write.</p>`}

@@ -1,7 +1,9 @@
 // Incidents and the per-account view: list (filters, newest first, continuation), one
 // incident with its alerts, entities and history, ETag-guarded analyst updates.
+import { compareTime } from "../model/time.js";
 import { flatActor } from "../model/actor.js";
 import { z } from "zod";
+import { CORRELATION_RULE_ID, isCorrelation } from "../model/correlation.js";
 import type { Repositories } from "../store/repositories.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import type { IncidentChange, IncidentQuery } from "../store/incidents.js";
@@ -75,9 +77,22 @@ async function historyPage(deps: IncidentDeps, incident: Incident, limit: number
   return { items: changes.map(historyView), continuation: next === null ? null : encodeContinuation(historyScope(incident), { k: next }) };
 }
 
+const newestFirst = (a: Incident, b: Incident) => compareTime(b.lastAlertTime, a.lastAlertTime) || a.id.localeCompare(b.id);
+
+/** Both directions of a correlation: a correlated incident's members, or the correlated incidents linking a rule's incident (one partition query). */
+async function linkedIncidents(deps: IncidentDeps, incident: Incident) {
+  const link = (relation: "member" | "correlated") => (i: Incident) => ({ id: i.id, relation, ruleId: i.ruleId, ruleName: i.ruleName, severity: i.severity, status: i.status, title: i.title, alertCount: i.alertIds.length });
+  if (isCorrelation(incident)) {
+    const members = new Set(incident.memberIncidentIds);
+    return (await deps.stores.incidents.queryIncidents({ account: incident.account })).filter((i) => members.has(i.id)).sort(newestFirst).map(link("member"));
+  }
+  const correlated = await deps.stores.incidents.queryIncidents({ account: incident.account, ruleId: CORRELATION_RULE_ID });
+  return correlated.filter((c) => c.memberIncidentIds?.includes(incident.id)).sort(newestFirst).map(link("correlated"));
+}
+
 async function detail(deps: IncidentDeps, incident: Incident) {
-  const [alerts, history] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined)]);
-  return { ...incidentView(incident, ipsOf(alerts)), alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
+  const [alerts, history, linked] = await Promise.all([deps.stores.incidents.alertsOf(incident), historyPage(deps, incident, HISTORY_IN_DETAIL, undefined), linkedIncidents(deps, incident)]);
+  return { ...incidentView(incident, ipsOf(alerts)), linkedIncidents: linked, alerts: alerts.map(alertJson), entities: uniqueEntities(alerts), history: history.items, historyContinuation: history.continuation };
 }
 
 export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
@@ -153,7 +168,7 @@ export function incidentRoutes(deps: IncidentDeps): RouteDef[] {
       path: "/accounts",
       group: "accounts",
       roles: READERS,
-      summary: "Accounts with incidents: accounts hit by more than one rule first, then by severity and recency",
+      summary: "Accounts with incidents: accounts with a correlated incident first, then those hit by more than one rule, then by severity and recency",
       query: PageQuery,
       response: { status: 200, schema: AccountPageSchema },
       async handler(req) {

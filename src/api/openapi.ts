@@ -18,6 +18,8 @@ const WHEN: Record<EventType, string> = {
   "incident.created": "A detection opened an incident; `data.alerts` holds its alerts.",
   "incident.alertAdded": "A detection added alerts to an open incident; `data.alerts` holds the alerts just added.",
   "incident.updated": "An analyst changed the incident's status, owner or classification; `data.alerts` is empty.",
+  "incident.correlated":
+    "One account has alerts of two or more different rules within the correlation window (or sharing a SessionId or UniqueTokenIdentifier): a High incident linking their incidents (`data.incident.memberIncidentIds`) was opened; `data.alerts` holds the linked alerts. It grows by `incident.alertAdded`.",
 };
 
 /** The Standard Webhooks headers every delivery carries (https://www.standardwebhooks.com). */

@@ -3,6 +3,7 @@
 // as strings, so their schemas parse text.
 import { z } from "zod";
 import { AlertSchema, EntitySchema, INCIDENT_STATUSES, IncidentSchema as IncidentJsonSchema } from "../model/incident.js";
+import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../model/severity.js";
 import { encodeKey } from "../store/keys.js";
@@ -37,7 +38,8 @@ const limit = z
   .meta({ description: `page size, 1 to ${MAX_PAGE} (default 50)` });
 const continuation = z.string().min(1).max(1024).meta({ description: "the `continuation` of the previous page, as given" });
 
-const ruleIds = rules.map((r) => r.meta.id) as [string, ...string[]];
+/** The rules' ids, and the pseudo-rule of correlated incidents (filtering on it lists them). */
+const ruleIds: [string, ...string[]] = [CORRELATION_RULE_ID, ...rules.map((r) => r.meta.id)];
 
 export const IncidentListQuery = z
   .strictObject({
@@ -110,7 +112,18 @@ const HistorySchema = z.object({ at: time, ...actorFields("actor"), field: z.str
 
 /** Changes an incident's detail carries; the rest are paged from its history route. */
 export const HISTORY_IN_DETAIL = 50;
+const LinkedIncidentSchema = z.object({
+  id: z.string(),
+  relation: z.enum(["member", "correlated"]).meta({ description: "member: an incident this correlated incident links; correlated: a correlated incident linking this one" }),
+  ruleId: z.string(),
+  ruleName: z.string(),
+  severity: Severity,
+  status: z.enum(INCIDENT_STATUSES),
+  title: z.string(),
+  alertCount: z.number().int().nonnegative(),
+});
 export const IncidentDetailSchema = IncidentSchema.extend({
+  linkedIncidents: z.array(LinkedIncidentSchema).meta({ description: "a correlated incident's members; for a rule's incident, the correlated incidents that link it" }),
   alerts: z.array(AlertSchema),
   entities: z.array(EntitySchema),
   history: z.array(HistorySchema).meta({ description: `the newest ${HISTORY_IN_DETAIL} changes, newest first` }),
@@ -128,6 +141,7 @@ export const AccountSchema = z
     highestOpenSeverity: Severity.nullable(),
     rules: z.array(z.object({ id: z.string(), name: z.string() })),
     multipleRules: z.boolean(),
+    correlated: z.boolean().meta({ description: "the account has a correlated incident (alerts of several rules within the correlation window or on one session); such accounts come first" }),
     firstSeen: time,
     lastSeen: time,
   })

@@ -15,7 +15,7 @@ export async function demo(values: Record<string, string | boolean | undefined>,
   try {
     const options = parseSimulateArgs({ users: String(DEMO_DEFAULT_USERS), days: "1", ...values, out: dir });
     const tenant = await simulate(options, log);
-    const output = await detect({ logs: dir, from: Date.parse(tenant.from), to: Date.parse(tenant.to), log });
+    const output = await detect({ logs: dir, from: Date.parse(tenant.from), to: Date.parse(tenant.to), correlations: true, log });
     process.stdout.write(summary(output));
     const found = tenant.planted.filter((p) => output.alerts.some((a) => a.ruleId === p.ruleId && a.account === p.account));
     process.stdout.write(`\nPlanted attacks found: ${found.length} of ${tenant.planted.length}\n`);

@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../config.js";
 import { lazyCredential } from "../credential.js";
+import { isCorrelation } from "../model/correlation.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../model/allowlists.js";
 import { alertJson, incidentJson } from "../engine/incidents.js";
 import { alignDown, alignUp, compareTime, inRange, planWindows } from "../model/time.js";
@@ -29,6 +30,8 @@ export interface DetectOptions {
   allowlist?: Partial<Record<ListName, string[]>>;
   /** Run even when the folder holds no table rows (an export of a quiet range). */
   allowEmpty?: boolean;
+  /** Report correlated incidents under `correlations` (the replay contract's output is unchanged without it). */
+  correlations?: boolean;
   /** Progress and warnings (stderr in the CLI). */
   log: (line: string) => void;
   /** Called after each rule window: a terminal's progress line. */
@@ -45,6 +48,8 @@ export interface DetectProgress {
 export interface DetectOutput {
   alerts: ReturnType<typeof alertJson>[];
   incidents: ReturnType<typeof incidentJson>[];
+  /** With --correlations only: the correlated incidents linking any of `alerts`. */
+  correlations?: ReturnType<typeof incidentJson>[];
   stats: {
     rowsRead: number;
     rowsRejected: number;
@@ -95,7 +100,7 @@ export async function parseDetectArgs(values: Record<string, string | boolean | 
     allowlist = parsed.data;
   }
   if (typeof values.out === "string") await checkWritable(values.out);
-  return { ...(logs === undefined ? { workspace } : { logs }), from, to, allowlist, allowEmpty: values["allow-empty"] === true };
+  return { ...(logs === undefined ? { workspace } : { logs }), from, to, allowlist, allowEmpty: values["allow-empty"] === true, correlations: values.correlations === true };
 }
 
 /** `--out FILE` must be writable before the run starts, not found unwritable after it. */
@@ -171,15 +176,18 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
       .filter((a) => inRange(a.time, range))
       .sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
     const incidentIds = new Set(alerts.map((a) => a.incidentId));
-    const incidents = (await stores.incidents.listIncidents())
-      .filter((i) => incidentIds.has(i.id))
-      .sort((a, b) => compareTime(a.firstAlertTime, b.firstAlertTime) || a.id.localeCompare(b.id));
+    const all = (await stores.incidents.listIncidents()).sort((a, b) => compareTime(a.firstAlertTime, b.firstAlertTime) || a.id.localeCompare(b.id));
+    // A correlated incident holds no alert of its own (alert.incidentId never names it): only --correlations reports it.
+    const incidents = all.filter((i) => incidentIds.has(i.id));
+    const alertIds = new Set(alerts.map((a) => a.id));
+    const correlations = all.filter((i) => isCorrelation(i) && i.alertIds.some((id) => alertIds.has(id)));
     const rejections = [...(replay?.load.rejected ?? []), ...reports.flatMap((r) => r.rejected)];
     if (!replay && rowsFetched === 0 && !options.allowEmpty)
       throw new InputError(`workspace ${options.workspace} returned no rows for ${new Date(options.from).toISOString()} .. ${new Date(options.to).toISOString()}: nothing was evaluated; is it the workspace the Entra ID diagnostic settings send to? (--allow-empty accepts a quiet range)`);
     return {
       alerts: alerts.map(alertJson),
       incidents: incidents.map(incidentJson),
+      ...(options.correlations ? { correlations: correlations.map(incidentJson) } : {}),
       stats: {
         rowsRead: replay?.load.rowsRead ?? rowsFetched,
         rowsRejected: rejections.length,

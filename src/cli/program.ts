@@ -78,11 +78,13 @@ Examples:
     .option("--out <file>", "write the JSON document here instead of stdout")
     .addOption(formatOption())
     .option("--allow-empty", "run even when the folder holds no table rows")
+    .option("--correlations", "also report correlated incidents (key `correlations`), see below")
     .addHelpText(
       "after",
       `
 Examples:
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
+  ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --correlations
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --allowlist allow.json --out result.json
   ${self} detect --logs ./export --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --format json | jq '.alerts[].account'
   ${self} detect --workspace 00000000-0000-0000-0000-000000000000 --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z
@@ -92,6 +94,11 @@ reading rows that arrived up to 2 days after --to (or until now, less the ingest
 
 Rows before --from are history: they feed baselines and raise nothing. Without a storage
 setting the state lives in an in-memory Azurite started for the run.
+
+An account with alerts of two or more different rules within TOKENWATCH_CORRELATION_WINDOW_HOURS
+(24), or sharing a SessionId or UniqueTokenIdentifier, gets one correlated High incident
+linking the rules' incidents. It is no rule's alert, so "alerts" and "incidents" never hold it;
+--correlations adds the key "correlations" with those incidents (memberIncidentIds).
 ${LOGS_HELP}
 ${ALLOWLIST_HELP}`,
     )

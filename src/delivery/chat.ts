@@ -21,8 +21,8 @@ type WebhookIncident = WebhookEvent["data"]["incident"];
 type WebhookAlert = WebhookEvent["data"]["alerts"][number];
 
 export interface ChatSummary {
-  /** What the message announces: the strongest of its events (created > alertAdded > updated). */
-  kind: "created" | "alertAdded" | "updated" | "test";
+  /** What the message announces: the strongest of its events (correlated > created > alertAdded > updated). */
+  kind: "correlated" | "created" | "alertAdded" | "updated" | "test";
   /** The incident as of the last event. */
   incident: WebhookIncident;
   /** Alerts the summarised events announced (created: the incident's; alertAdded: those added). */
@@ -58,14 +58,23 @@ export function summarise(events: readonly WebhookEvent[], consoleUrl: string | 
   const last = events[events.length - 1];
   if (!last) throw new Error("a message summarises at least one event");
   const types = new Set(events.map((e) => e.type));
-  const kind = types.has("com.tokenwatch.incident.created") ? "created" : types.has("com.tokenwatch.incident.alertAdded") ? "alertAdded" : "updated";
+  const kind = types.has("com.tokenwatch.incident.correlated")
+    ? "correlated"
+    : types.has("com.tokenwatch.incident.created")
+      ? "created"
+      : types.has("com.tokenwatch.incident.alertAdded")
+        ? "alertAdded"
+        : "updated";
   const alerts = events.flatMap((e) => e.data.alerts);
-  const newAlerts = events.reduce((n, e) => n + (e.type === "com.tokenwatch.incident.created" ? e.data.incident.alertCount : e.data.alerts.length), 0);
+  const founding = (e: WebhookEvent) => e.type === "com.tokenwatch.incident.created" || e.type === "com.tokenwatch.incident.correlated";
+  const newAlerts = events.reduce((n, e) => n + (founding(e) ? e.data.incident.alertCount : e.data.alerts.length), 0);
+  // A correlated incident's own rule name says nothing: the rules it links do.
+  const correlated = last.data.incident.memberIncidentIds !== undefined;
   return {
     kind,
     incident: last.data.incident,
     newAlerts,
-    rules: unique([last.data.incident.ruleName, ...alerts.map((a) => a.ruleName)]),
+    rules: unique([...(correlated ? [] : [last.data.incident.ruleName]), ...alerts.map((a) => a.ruleName)]),
     ips: unique(alerts.flatMap(alertIps)),
     countries: unique(alerts.flatMap(alertCountries)),
     link: consoleUrl === null ? null : incidentLink(consoleUrl, last.data.incident.id),
@@ -118,6 +127,8 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 function headline(s: ChatSummary): string {
   const subject = `${s.incident.severity} incident for ${s.incident.account}`;
   switch (s.kind) {
+    case "correlated":
+      return `Correlated ${subject}: ${plural(s.rules.length, "rule")} hit one account`;
     case "created":
       return `New ${subject}`;
     case "alertAdded":
@@ -142,7 +153,7 @@ export function facts(s: ChatSummary): [string, string][] {
     ["Countries", listed(s.countries)],
     ["First alert", utc(s.incident.firstAlertTime)],
     ["Last alert", utc(s.incident.lastAlertTime)],
-    ["Alerts", String(s.incident.alertCount)],
+    ["Alerts", s.incident.memberIncidentIds ? `${s.incident.alertCount} in ${plural(s.incident.memberIncidentIds.length, "linked incident")}` : String(s.incident.alertCount)],
     ["New in this message", String(s.newAlerts)],
     ["Status", s.incident.owner ? `${s.incident.status} (owner ${s.incident.owner})` : s.incident.status],
   ];

@@ -6,6 +6,7 @@
 // subscription and only then deletes it.
 import { createHash } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
+import { isCorrelation } from "../model/correlation.js";
 import type { Incident } from "../engine/incidents.js";
 import { MAX_BATCH } from "../store/tables.js";
 import type { EventType } from "./schema.js";
@@ -43,7 +44,8 @@ const digest = (parts: readonly string[]) => createHash("sha256").update(parts.j
  * unique, and the same placement always yields the same id.
  */
 export function placementEvent(incident: Incident, created: boolean, addedAlertIds: readonly string[], now: number): OutboxEvent {
-  const type: EventType = created ? "incident.created" : "incident.alertAdded";
+  // A correlated incident is announced as its own event type, so a consumer can route it apart.
+  const type: EventType = created ? (isCorrelation(incident) ? "incident.correlated" : "incident.created") : "incident.alertAdded";
   const { etag: _etag, ...state } = incident;
   return {
     id: `evt_${digest([type, incident.id, ...[...addedAlertIds].sort()])}`,

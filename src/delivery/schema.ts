@@ -2,10 +2,11 @@
 // in zod so the same definition validates in tests and becomes the JSON Schema in the
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
+import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
 import { AlertSchema, EntitySchema, IncidentSchema } from "../model/incident.js";
 
-export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"] as const;
+export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded", "incident.correlated"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 
@@ -35,7 +36,9 @@ export const WebhookEventSchema = z
       incident: WebhookIncidentSchema,
       alerts: z
         .array(AlertSchema)
-        .describe("incident.created: the incident's alerts; incident.alertAdded: the alerts just added; incident.updated: none"),
+        .describe(
+          "incident.created: the incident's alerts; incident.correlated: the alerts of other rules, one account, that its member incidents hold; incident.alertAdded: the alerts just added; incident.updated: none",
+        ),
       entities: z.array(EntitySchema).describe("The distinct entities of `alerts`"),
     }),
   })

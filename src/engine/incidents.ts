@@ -20,6 +20,8 @@ export interface Alert {
   title: string;
   details: AlertDraft["details"];
   entities: Entity[];
+  /** Sign-in identifiers of the triggering rows (`SessionId:…`, `UniqueTokenIdentifier:…`): alerts of different rules sharing one correlate (src/engine/correlation.ts). */
+  links?: string[];
   incidentId: string;
 }
 
@@ -45,6 +47,7 @@ export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "inci
     title: draft.title,
     details: draft.details,
     entities: draft.entities,
+    links: [...new Set(draft.links ?? [])].sort(),
   };
 }
 
@@ -220,6 +223,7 @@ export function incidentJson(i: Incident): IncidentJson {
     updatedAt: iso(i.updatedAt),
     owner: i.owner,
     classification: i.classification,
+    ...(i.memberIncidentIds ? { memberIncidentIds: i.memberIncidentIds } : {}),
   };
 }
 

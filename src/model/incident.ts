@@ -4,6 +4,7 @@
 // `alertJson` (src/engine/incidents.ts) produce them.
 import { z } from "zod";
 import { Severity as SeveritySchema, type Severity } from "./severity.js";
+import { CORRELATION_RULE_ID } from "./correlation.js";
 import type { DateTime } from "./time.js";
 
 export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
@@ -27,6 +28,8 @@ export interface Incident {
   updatedAt: number;
   owner: string | null;
   classification: string | null;
+  /** A correlated incident's member incidents (src/engine/correlation.ts); absent on a rule's incident. */
+  memberIncidentIds?: string[];
   etag?: string;
 }
 
@@ -56,6 +59,10 @@ export const IncidentSchema = z.object({
   updatedAt: isoTime,
   owner: z.string().nullable(),
   classification: z.string().nullable(),
+  memberIncidentIds: z
+    .array(z.string())
+    .optional()
+    .describe(`Only on a correlated incident (ruleId ${CORRELATION_RULE_ID}): the incidents of other rules it links; its alerts are theirs`),
 });
 export type IncidentJson = z.infer<typeof IncidentSchema>;
 

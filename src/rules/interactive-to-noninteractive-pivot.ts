@@ -8,7 +8,7 @@ import { between } from "./kql.js";
 import { type DateTime, isoOf, TICKS_PER_MS, toMs, type Window } from "../model/time.js";
 import { ARRIVAL, exactTimes, nonInteractiveArrivalsKql } from "./kql-text.js";
 import { arrivedIn, type QuerySpec, scopeKql } from "../model/query.js";
-import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
+import { defineRule, groupByAccount, identity, isNewEvent, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -63,7 +63,7 @@ export const interactiveToNonInteractivePivot = defineRule({
       scopeKql(spec),
       `| where ResultType == "0"`,
       ...(interactiveSide ? [`| where AuthenticationRequirement == "singleFactorAuthentication" or ConditionalAccessStatus == "notApplied"`] : []),
-      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
+      `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, CorrelationId, UserPrincipalName, IPAddress, Location, ResultType,` +
         ` AuthenticationRequirement, ConditionalAccessStatus, AppDisplayName`,
       exactTimes("TimeGenerated", "_TimeReceived"),
     ].join("\n");
@@ -179,6 +179,7 @@ function pivotAlert(user: string, ni: SignInRow, session: SignInRow): AlertDraft
       UniqueTokenIdentifier: ni.UniqueTokenIdentifier,
     },
     entities: [{ type: "account", name: user }, ...(ni.IPAddress ? [{ type: "ip" as const, address: ni.IPAddress }] : [])],
+    links: [...signInLinks(ni), ...signInLinks(session)],
   };
 }
 

@@ -7,7 +7,7 @@ import { dynamicGet, has, hasAny, parseJson } from "./kql.js";
 import { type SignInRow, toString } from "../model/rows.js";
 import { nonInteractiveArrivalsKql } from "./kql-text.js";
 import { arrivedIn, scopeKql } from "../model/query.js";
-import { defineRule, identity, isNewEvent, groupByAccount, type AlertDraft, type RuleContext } from "./rule.js";
+import { defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 import { type Window } from "../model/time.js";
 
 const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
@@ -96,6 +96,7 @@ export const intuneTokenReuse = defineRule({
           baseline: known ? "IP and ASN unseen in the baseline period" : "no baseline for this user",
         },
         entities: [{ type: "account", name: upn }, ...(row.IPAddress ? [{ type: "ip" as const, address: row.IPAddress }] : [])],
+        links: signInLinks(row),
       });
     }
     return alerts;

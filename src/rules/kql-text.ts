@@ -24,7 +24,7 @@ export function exactTimes(...columns: string[]): string {
 export function nonInteractiveArrivalsKql(spec: QuerySpec): string {
   return [
     scopeKql(spec),
-    `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, CorrelationId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, LocationDetails,` +
+    `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, CorrelationId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, LocationDetails,` +
       ` ResultType, AuthenticationRequirement, ConditionalAccessStatus, AuthenticationDetails, ResourceDisplayName, AppDisplayName, UserAgent`,
     exactTimes("TimeGenerated", "_TimeReceived"),
   ].join("\n");

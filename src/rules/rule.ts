@@ -105,6 +105,13 @@ export interface AlertDraft {
   title: string;
   details: Record<string, string | number | boolean | null>;
   entities: Entity[];
+  /** Sign-in identifiers of the triggering rows (signInLinks): alerts of different rules sharing one are correlated. */
+  links?: readonly string[];
+}
+
+/** A sign-in row's linkable identifiers, for AlertDraft.links: its SessionId and UniqueTokenIdentifier where present. */
+export function signInLinks(row: { SessionId: string; UniqueTokenIdentifier: string }): string[] {
+  return [...(row.SessionId ? [`SessionId:${row.SessionId}`] : []), ...(row.UniqueTokenIdentifier ? [`UniqueTokenIdentifier:${row.UniqueTokenIdentifier}`] : [])];
 }
 
 export interface Allowlists {

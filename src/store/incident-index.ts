@@ -17,6 +17,7 @@
 // crash between the writes never shows a wrong list. A pending row that does not match is
 // skipped, and deleted once older than any change in flight could be.
 import type { Incident, IncidentStatus } from "../model/incident.js";
+import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { isoOf, sortableIso, toDateTime, toMs, type DateTime } from "../model/time.js";
 import { severityRank, type Severity } from "../model/severity.js";
 import type { TableEntity, TransactionAction } from "@azure/data-tables";
@@ -139,13 +140,17 @@ export function tallyOf(account: string, incidents: readonly Incident[]): Accoun
   return { account, rules: [...rules.values()].sort((a, b) => a.id.localeCompare(b.id)), first, last };
 }
 
-/** RowKey in partition `accounts`: accounts hit by more rules first, then by highest severity, then latest, then by name. */
+/** The rules that hit an account: a correlated incident is not one of them, it says they agree. */
+const rulesHit = (t: AccountTally) => t.rules.filter((r) => r.id !== CORRELATION_RULE_ID);
+const isCorrelated = (t: AccountTally) => t.rules.some((r) => r.id === CORRELATION_RULE_ID);
+
+/** RowKey in partition `accounts`: correlated accounts first, then those hit by more rules, then by highest severity, then latest, then by name. */
 export function accountRowKey(t: AccountTally): string {
   const top = Math.max(...t.rules.map((r) => severityRank[r.severity]));
-  return `${String(999 - Math.min(t.rules.length, 999)).padStart(3, "0")}:${9 - top}:${invertedTicks(t.last)}:${encodeKey(t.account)}`;
+  const rules = rulesHit(t).length;
+  return `${isCorrelated(t) ? 0 : 1}:${String(999 - Math.min(rules, 999)).padStart(3, "0")}:${9 - top}:${invertedTicks(t.last)}:${encodeKey(t.account)}`;
 }
 
-export const accountOfRowKey = (rowKey: string) => decodeKey(rowKey.split(":").slice(3).join(":"));
 
 export const SUMMARY = "summary";
 
@@ -179,8 +184,9 @@ export function accountView(t: AccountTally) {
     totalIncidents: t.rules.reduce((n, r) => n + r.total, 0),
     highestSeverity: highest!,
     highestOpenSeverity: highestOpen,
-    rules: t.rules.map((r) => ({ id: r.id, name: r.name })).sort((a, b) => a.name.localeCompare(b.name)),
-    multipleRules: t.rules.length > 1,
+    rules: rulesHit(t).map((r) => ({ id: r.id, name: r.name })).sort((a, b) => a.name.localeCompare(b.name)),
+    multipleRules: rulesHit(t).length > 1,
+    correlated: isCorrelated(t),
     firstSeen: isoOf(t.first),
     lastSeen: isoOf(t.last),
   };

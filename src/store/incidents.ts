@@ -4,7 +4,9 @@
 // leave an alert stored without its incident or the other way round.
 import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Incident } from "../engine/incidents.js";
+import { correlate } from "../engine/correlation.js";
+import { correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../model/correlation.js";
+import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Grouping, type Incident } from "../engine/incidents.js";
 import type { IncidentStatus } from "../model/incident.js";
 import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
 import type { Severity } from "../model/severity.js";
@@ -61,6 +63,8 @@ interface IncidentEntity {
   classification: string;
   /** IpSeen as JSON; absent on rows stored before incidents kept it. */
   ips?: string;
+  /** JSON: a correlated incident's member incident ids; absent on a rule's incident. */
+  memberIncidentIds?: string;
 }
 
 interface AlertEntity {
@@ -73,6 +77,8 @@ interface AlertEntity {
   title: string;
   details: string;
   entities: string;
+  /** JSON: the alert's sign-in identifiers (absent on alerts stored before they were kept). */
+  links?: string;
   incidentId: string;
 }
 
@@ -95,6 +101,8 @@ export class IncidentRepository {
     private readonly store: TableStore,
     /** The clock that ages stale index rows (tests move it on). */
     private readonly now: () => number = Date.now,
+    /** Account correlation across rules (TOKENWATCH_CORRELATION_*). */
+    private readonly correlation: CorrelationSettings = DEFAULT_CORRELATION,
   ) {
     this.index = new IndexTable(store);
   }
@@ -150,7 +158,8 @@ export class IncidentRepository {
     // transactions than their incident, and a crash or an ETag conflict between them would
     // otherwise leave those alerts without an incident for good.
     const all = incidentEntities.map(incidentFromEntity);
-    const existing = all.filter((i) => i.lastAlertTime >= horizon);
+    // Correlated incidents take no alerts of their own: correlate() below keeps them.
+    const existing = all.filter((i) => i.lastAlertTime >= horizon && !isCorrelation(i));
     const commented = new Set(comments.map((c) => c.rowKey.slice(HISTORY.length).split(":")[0]!));
     // Untriaged incidents are regrouped with the new alerts, from their stored alerts.
     const untriaged = existing.filter((i) => !isTriaged(i, commented));
@@ -187,6 +196,20 @@ export class IncidentRepository {
         ["delete", { partitionKey, rowKey: INCIDENT + incident.id }],
         outboxAction(partitionKey, updateEvent({ ...incident, alertIds: [], updatedAt: now }, now)),
       ]);
+    // Correlated incidents go in the same guarded placement, after their members: two rules
+    // placing into one account at once are serialised by the placement row, so the second
+    // sees the first's correlated incident and extends it rather than making another.
+    if (grouping.alerts.length > 0) {
+      const { correlated, before, alerts: memberAlerts } = await this.correlations(partitionKey, alerts, grouping, now);
+      for (const incident of correlated) {
+        const was = before.get(incident.id);
+        const added = incident.alertIds.filter((id) => !was?.alertIds.includes(id));
+        ips.set(incident.id, ipSeenOf(incident.alertIds.flatMap((id) => memberAlerts.get(id) ?? [])));
+        const entity = incidentToEntity(partitionKey, incident, ips.get(incident.id)!);
+        groups.push([was ? ["update", entity, "Merge", { etag: was.etag }] : ["create", entity], outboxAction(partitionKey, placementEvent(incident, !was, added, now))]);
+        grouping.incidents.push(incident);
+      }
+    }
     if (actions.length === 0 && groups.length === 0) return grouping;
     // The account's tally is written with the last incident (packTransactions keeps a group whole, in order).
     const after = new Map(all.map((i) => [i.id, i]));
@@ -225,6 +248,20 @@ export class IncidentRepository {
     const at = Date.now();
     const prepared = await this.index.prepare(change);
     return { fresh: async () => (Date.now() - at > STALE_AFTER_MS / 2 ? this.index.prepare(change) : prepared) };
+  }
+
+  /** The account's correlated incidents to create or change once `grouping` is stored, and the stored state of those that exist. */
+  private async correlations(partitionKey: string, alerts: readonly Omit<Alert, "incidentId">[], grouping: Grouping, now: number) {
+    const since = sortableIso(correlationHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time), this.correlation));
+    const scope = `PartitionKey eq ${odata(partitionKey)}`;
+    const [stored, existing] = await Promise.all([
+      this.listAlerts(`${scope} and time ge ${odata(since)}`),
+      this.listIncidents(`${scope} and ruleId eq ${odata(CORRELATION_RULE_ID)} and lastAlertTime ge ${odata(since)}`),
+    ]);
+    const byId = new Map(stored.map((a) => [a.id, a]));
+    for (const a of [...grouping.alerts, ...grouping.moved]) byId.set(a.id, a);
+    const removed = new Set(grouping.removed.map((i) => i.id));
+    return { correlated: correlate([...byId.values()], existing, this.correlation, now, removed), before: new Map(existing.map((i) => [i.id, i])), alerts: byId };
   }
 
   async listIncidents(filter?: string): Promise<Incident[]> {
@@ -443,8 +480,9 @@ export class IncidentRepository {
     return items.map(({ incident, ips }) => ({ incident, ips: ips ?? ipSeenOf(alerts.get(incident.id)!) }));
   }
 
-  /** The alerts placed in an incident, oldest first. */
+  /** The alerts placed in an incident (a correlated incident: the alerts it links), oldest first. */
   async alertsOf(incident: Incident): Promise<Alert[]> {
+    if (isCorrelation(incident)) return (await this.alertsOfIncidents([incident])).get(incident.id)!;
     const range = prefixRange(ALERT);
     const entities = await this.store.list<AlertEntity>(
       "Incidents",
@@ -458,9 +496,15 @@ export class IncidentRepository {
     const byAccount = new Map<string, Set<string>>();
     for (const i of incidents) byAccount.set(i.account, (byAccount.get(i.account) ?? new Set()).add(i.id));
     const result = new Map<string, Alert[]>(incidents.map((i) => [i.id, []]));
+    // A correlated incident holds alerts placed in its members: it lists them by id.
+    const linked = new Map(incidents.filter(isCorrelation).flatMap((i) => i.alertIds.map((id) => [id, i.id] as const)));
     await forEachLimit([...byAccount], CONCURRENCY, async ([account, ids]) => {
       const filter = `PartitionKey eq ${odata(encodeKey(account))}`;
-      for (const alert of await this.listAlerts(filter)) if (ids.has(alert.incidentId)) result.get(alert.incidentId)!.push(alert);
+      for (const alert of await this.listAlerts(filter)) {
+        if (ids.has(alert.incidentId)) result.get(alert.incidentId)!.push(alert);
+        const correlated = linked.get(alert.id);
+        if (correlated !== undefined && ids.has(correlated)) result.get(correlated)!.push(alert);
+      }
     });
     for (const alerts of result.values()) alerts.sort((a, b) => compareTime(a.time, b.time) || a.id.localeCompare(b.id));
     return result;
@@ -753,6 +797,7 @@ function incidentToEntity(partitionKey: string, i: Incident, ips: IpSeen | undef
     updatedAt: new Date(i.updatedAt).toISOString(),
     owner: i.owner ?? "",
     classification: i.classification ?? "",
+    ...(i.memberIncidentIds ? { memberIncidentIds: JSON.stringify(i.memberIncidentIds) } : {}),
   };
 }
 
@@ -772,6 +817,7 @@ export function incidentFromEntity(e: IncidentEntity & { rowKey?: string; partit
     updatedAt: Date.parse(e.updatedAt),
     owner: e.owner || null,
     classification: e.classification || null,
+    ...(e.memberIncidentIds ? { memberIncidentIds: JSON.parse(e.memberIncidentIds) as string[] } : {}),
     etag: e.etag,
   };
 }
@@ -789,6 +835,7 @@ function alertToEntity(partitionKey: string, a: Alert) {
     title: a.title,
     details: JSON.stringify(a.details),
     entities: JSON.stringify(a.entities),
+    links: JSON.stringify(a.links ?? []),
     incidentId: a.incidentId,
   };
 }
@@ -805,6 +852,7 @@ export function alertFromEntity(e: AlertEntity & { rowKey?: string }): Alert {
     title: e.title,
     details: JSON.parse(e.details) as Alert["details"],
     entities: JSON.parse(e.entities) as Alert["entities"],
+    links: e.links ? (JSON.parse(e.links) as string[]) : [],
     incidentId: e.incidentId,
   };
 }

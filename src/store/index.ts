@@ -1,6 +1,7 @@
 // Composition of the storage side: one TableStore, the repositories over it.
 import type { TokenCredential } from "@azure/identity";
 import type { Config } from "../config.js";
+import { DEFAULT_CORRELATION, type CorrelationSettings } from "../model/correlation.js";
 import type { Repositories } from "./repositories.js";
 import { AllowlistRepository } from "./allowlists.js";
 import { startAzurite, type AzuriteTables } from "./azurite.js";
@@ -10,15 +11,21 @@ import { RuleStateRepository } from "./rule-state.js";
 import { SessionRepository } from "./sessions.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
-export function createStores(store: TableStore): Repositories {
+export function createStores(store: TableStore, correlation: CorrelationSettings = DEFAULT_CORRELATION): Repositories {
   return {
     ruleState: new RuleStateRepository(store),
     allowlists: new AllowlistRepository(store),
     baselines: new BaselineRepository(store),
-    incidents: new IncidentRepository(store),
+    incidents: new IncidentRepository(store, Date.now, correlation),
     sessions: new SessionRepository(store),
   };
 }
+
+/** The correlation settings from the config. */
+export const correlationSettings = (config: Config): CorrelationSettings => ({
+  windowMs: config.TOKENWATCH_CORRELATION_WINDOW_HOURS * 3_600_000,
+  linkLookbackMs: config.TOKENWATCH_CORRELATION_LINK_DAYS * 86_400_000,
+});
 
 export interface OpenedStorage {
   store: TableStore;
@@ -42,5 +49,5 @@ export async function openStorage(config: Config, credential: () => Promise<Toke
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   const store = new TableStore(target);
-  return { store, stores: createStores(store), azurite, close: async () => azurite?.stop() };
+  return { store, stores: createStores(store, correlationSettings(config)), azurite, close: async () => azurite?.stop() };
 }

@@ -5,6 +5,7 @@
 import { replayAllRules } from "../support/replay-run.js";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CORRELATION_RULE_ID } from "../../src/model/correlation.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { ReplaySource } from "../../src/sources/replay.js";
@@ -45,13 +46,14 @@ describe("an incident's life", () => {
     const analyst = await host.token({ roles: [READ], user: "ana@contoso.com" });
     const responder = await host.token({ roles: [WRITE], user: "rui@contoso.com" });
 
-    // Listed, newest first, one per (rule, account).
+    // Listed, newest first, one per (rule, account), and evil app's correlated one (two rules within 24 h).
     const listed = await host.call("GET", "/api/incidents", { token: analyst });
     expect(listed.status).toBe(200);
     expect(listed.body.items.map((i: { ruleId: string; account: string }) => [i.ruleId, i.account]).sort()).toEqual(
       [
         [STS, "evil app"],
         [SOLORIGATE, "evil app"],
+        [CORRELATION_RULE_ID, "evil app"],
         [PIVOT, "dan@contoso.com"],
       ].sort(),
     );
@@ -63,9 +65,9 @@ describe("an incident's life", () => {
       ["evil app", true],
       ["dan@contoso.com", false],
     ]);
-    expect(accounts.body.items[0]).toMatchObject({ openIncidents: 2, totalIncidents: 2, highestSeverity: "Medium" });
+    expect(accounts.body.items[0]).toMatchObject({ correlated: true, openIncidents: 3, totalIncidents: 3, highestSeverity: "High" });
     const evil = await host.call("GET", "/api/accounts/evil%20app/incidents", { token: analyst });
-    expect(evil.body.items.map((i: { ruleId: string }) => i.ruleId).sort()).toEqual([STS, SOLORIGATE].sort());
+    expect(evil.body.items.map((i: { ruleId: string }) => i.ruleId).sort()).toEqual([STS, SOLORIGATE, CORRELATION_RULE_ID].sort());
 
     // The pivot incident in detail, with the sign-in's entities.
     const pivot = listed.body.items.find((i: { ruleId: string }) => i.ruleId === PIVOT);

@@ -2,6 +2,7 @@
 // tokens, detail with alerts/entities/history, the ETag flow, and every 4xx changing nothing.
 import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CORRELATION_RULE_ID } from "../../src/model/correlation.js";
 import type { Alert } from "../../src/engine/incidents.js";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, READ, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
@@ -65,7 +66,8 @@ describe("GET /api/incidents", () => {
     const r = await list();
     expect(r.status).toBe(200);
     const times = r.body.items.map((i: { lastAlertTime: string }) => Date.parse(i.lastAlertTime));
-    expect(r.body.items).toHaveLength(7);
+    // Seven rules' incidents, and alice's correlated one (Solorigate and STS within 24 h).
+    expect(r.body.items).toHaveLength(8);
     expect(times).toEqual([...times].sort((a, b) => b - a));
     expect(r.body.items[0]).toMatchObject({ account: "bob@contoso.com", ruleId: PIVOT, severity: "High", status: "New", alertCount: 1 });
     expect(r.body.continuation).toBeNull();
@@ -73,12 +75,12 @@ describe("GET /api/incidents", () => {
 
   it("filters by status, severity, rule, account and time range", async () => {
     const accounts = async (q: string) => (await list(q)).body.items.map((i: { account: string }) => i.account).sort();
-    expect(await accounts("?severity=High")).toEqual(["bob@contoso.com"]);
-    expect(await accounts("?severity=Medium,High")).toEqual(["alice@contoso.com", "bob@contoso.com", "erin@contoso.com"]);
+    expect(await accounts("?severity=High")).toEqual(["alice@contoso.com", "bob@contoso.com"]);
+    expect(await accounts("?severity=Medium,High")).toEqual(["alice@contoso.com", "alice@contoso.com", "bob@contoso.com", "erin@contoso.com"]);
     expect(await accounts(`?ruleId=${SOLORIGATE}`)).toEqual(["alice@contoso.com", "erin@contoso.com"]);
     expect(await accounts(`?account=${encodeURIComponent(GUEST)}`)).toEqual([GUEST]);
     expect(await accounts("?status=Closed")).toEqual([]);
-    expect((await accounts("?status=New,Active")).length).toBe(7);
+    expect((await accounts("?status=New,Active")).length).toBe(8);
     expect(await accounts(`?from=${new Date(T0 + 4 * HOUR).toISOString()}&to=${new Date(T0 + 6 * HOUR).toISOString()}`)).toEqual(["carol@contoso.com", "dave@contoso.com"]);
     // An incident overlapping the range counts: alice's STS incident spans T0..T0+1h.
     expect(await accounts(`?ruleId=${STS}&from=${new Date(T0 + 30 * 60_000).toISOString()}&to=${new Date(T0 + 45 * 60_000).toISOString()}`)).toEqual(["alice@contoso.com"]);
@@ -86,11 +88,11 @@ describe("GET /api/incidents", () => {
 
   it("takes accounts and enum values as people type them: a mixed-case UPN, severity=high", async () => {
     const accounts = async (q: string) => (await list(q)).body.items.map((i: { account: string }) => i.account).sort();
-    expect(await accounts("?account=Alice%40Contoso.com")).toEqual(["alice@contoso.com", "alice@contoso.com"]);
+    expect(await accounts("?account=Alice%40Contoso.com")).toEqual(["alice@contoso.com", "alice@contoso.com", "alice@contoso.com"]);
     expect(await accounts(`?account=${encodeURIComponent(GUEST.toUpperCase())}`)).toEqual([GUEST]);
-    expect(await accounts("?severity=high")).toEqual(["bob@contoso.com"]);
-    expect(await accounts("?severity=MEDIUM,high")).toEqual(["alice@contoso.com", "bob@contoso.com", "erin@contoso.com"]);
-    expect((await accounts("?status=new,ACTIVE")).length).toBe(7);
+    expect(await accounts("?severity=high")).toEqual(["alice@contoso.com", "bob@contoso.com"]);
+    expect(await accounts("?severity=MEDIUM,high")).toEqual(["alice@contoso.com", "alice@contoso.com", "bob@contoso.com", "erin@contoso.com"]);
+    expect((await accounts("?status=new,ACTIVE")).length).toBe(8);
   });
 
   it("each listed incident carries its IPs and a one-line summary (severity, rule, alert count, IPs, first and last time)", async () => {
@@ -311,27 +313,43 @@ describe("PATCH /api/incidents/{id}", () => {
 });
 
 describe("accounts", () => {
-  it("groups incidents by account, multi-rule accounts first and flagged", async () => {
+  it("groups incidents by account, correlated and multi-rule accounts first and flagged", async () => {
     const r = await host.call("GET", "/api/accounts");
     expect(r.status).toBe(200);
     const [first, ...rest] = r.body.items;
     expect(first).toMatchObject({
       account: "alice@contoso.com",
       multipleRules: true,
-      totalIncidents: 2,
-      openIncidents: 2,
-      highestSeverity: "Medium",
-      highestOpenSeverity: "Medium",
+      // Solorigate and STS within 24 h: their incidents and the correlated High one.
+      correlated: true,
+      totalIncidents: 3,
+      openIncidents: 3,
+      highestSeverity: "High",
+      highestOpenSeverity: "High",
       firstSeen: new Date(T0).toISOString(),
       lastSeen: new Date(T0 + 2 * HOUR).toISOString(),
     });
     expect(first.rules.map((x: { id: string }) => x.id).sort()).toEqual([STS, SOLORIGATE].sort());
-    expect(rest.every((a: { multipleRules: boolean }) => !a.multipleRules)).toBe(true);
+    expect(rest.every((a: { multipleRules: boolean; correlated: boolean }) => !a.multipleRules && !a.correlated)).toBe(true);
     expect(rest.map((a: { account: string }) => a.account)).toContain(GUEST);
     // Then by severity: bob (High) before the Low/Medium single-rule accounts.
     expect(rest[0].account).toBe("bob@contoso.com");
     const carol = r.body.items.find((a: { account: string }) => a.account === "carol@contoso.com");
     expect(carol).toMatchObject({ openIncidents: 0, totalIncidents: 1, highestOpenSeverity: null });
+  });
+
+  it("a correlated incident shows the incidents it links, and each of them links back", async () => {
+    const [correlated] = (await list(`?ruleId=${CORRELATION_RULE_ID}`)).body.items;
+    expect(correlated).toMatchObject({ account: "alice@contoso.com", severity: "High", ruleName: "Account correlation across rules" });
+    const detail = (await host.call("GET", `/api/incidents/${correlated.id}`)).body;
+    expect(detail.linkedIncidents.map((l: { relation: string; ruleId: string }) => `${l.relation} ${l.ruleId}`).sort()).toEqual([`member ${SOLORIGATE}`, `member ${STS}`].sort());
+    expect(detail.alerts.map((a: { ruleId: string }) => a.ruleId).sort()).toEqual(detail.linkedIncidents.flatMap((l: { ruleId: string; alertCount: number }) => Array(l.alertCount).fill(l.ruleId)).sort());
+    for (const member of detail.linkedIncidents) {
+      const back = (await host.call("GET", `/api/incidents/${member.id}`)).body;
+      expect(back.linkedIncidents).toEqual([expect.objectContaining({ id: correlated.id, relation: "correlated", ruleId: CORRELATION_RULE_ID })]);
+    }
+    const bob = (await list("?account=bob%40contoso.com")).body.items[0];
+    expect((await host.call("GET", `/api/incidents/${bob.id}`)).body.linkedIncidents).toEqual([]);
   });
 
   it("pages accounts and refuses foreign tokens", async () => {
@@ -347,7 +365,7 @@ describe("accounts", () => {
   it("lists one account's incidents across rules, guests included; 404 for an account without any", async () => {
     const alice = await host.call("GET", "/api/accounts/alice%40contoso.com/incidents");
     expect(alice.status).toBe(200);
-    expect(alice.body.items.map((i: { ruleId: string }) => i.ruleId)).toEqual([SOLORIGATE, STS]);
+    expect(alice.body.items.map((i: { ruleId: string }) => i.ruleId)).toEqual([CORRELATION_RULE_ID, SOLORIGATE, STS]);
     // As copied from Entra: mixed case finds the same incidents.
     const mixed = await host.call("GET", "/api/accounts/Alice%40Contoso.COM/incidents");
     expect(mixed.status).toBe(200);
