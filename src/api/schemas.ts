@@ -6,7 +6,7 @@ import { EntitySchema, WebhookAlertSchema, WebhookIncidentSchema } from "../deli
 import { INCIDENT_STATUSES } from "../engine/incidents.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../model/severity.js";
-import { encodeKey } from "../store/keys.js";
+import { encodeKey } from "../model/keys.js";
 
 /** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */
 export function isKeyable(value: string): boolean {
