@@ -8,7 +8,7 @@ import { TableMissing, type Fetched } from "../model/rows.js";
 import type { LogSource, Stores } from "./ports.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
-import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
+import { errorText, runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
   stores: Stores;
@@ -129,10 +129,6 @@ async function recordHealth(
   };
   await ruleState.recordHealth(health);
   return health;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
