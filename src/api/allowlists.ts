@@ -3,13 +3,13 @@
 import { flatActor } from "../model/actor.js";
 import { z } from "zod";
 import { LIST_DESCRIPTIONS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../model/allowlists.js";
-import type { Repositories } from "../store/repositories.js";
+import type { ApiStores } from "./ports.js";
 import { HttpError, notFound, route, type RouteDef } from "./router.js";
 import { AuditPageSchema, EntryBody, EntrySchema, ListSchema, ListSummarySchema, PageQuery } from "./schemas.js";
 import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface AllowlistDeps {
-  stores: Repositories;
+  stores: Pick<ApiStores, "allowlists">;
   now(): number;
 }
 

@@ -3,14 +3,14 @@
 // query and body validation (400), then the handler. Handler errors that are not
 // HttpErrors become a bare 500 (logged, never echoed).
 import { z } from "zod";
-import type { Repositories } from "../store/repositories.js";
 import type { Rule } from "../rules/rule.js";
 import type { WindowReport } from "../engine/run.js";
 import { allowlistRoutes } from "./allowlists.js";
 import { authorize, type Authenticator } from "./auth.js";
 import { consoleRoutes, type ConsoleDeps } from "./console.js";
-import { incidentRoutes } from "./incidents.js";
+import { incidentRoutes, type IncidentDeps } from "./incidents.js";
 import { openApiDocument } from "./openapi.js";
+import type { ApiStores } from "./ports.js";
 import {
   HttpError,
   MAX_BODY_BYTES,
@@ -32,7 +32,8 @@ import { NoQuery, OpenApiDocumentSchema } from "./schemas.js";
 export const API_PREFIX = "/api";
 
 export interface ApiDeps {
-  stores: Repositories;
+  /** The storage ports: the composition root (src/app.ts) passes the Table Storage repositories. */
+  stores: ApiStores & IncidentDeps["stores"];
   auth: Authenticator;
   /** Wall-clock now: allowlist expiry, history stamps. */
   now(): number;

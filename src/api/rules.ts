@@ -1,18 +1,18 @@
 // Rules: metadata and health (from each rule's checkpoint), and backfill over a time range.
 
-import type { Repositories } from "../store/repositories.js";
 import type { WindowReport } from "../engine/run.js";
 import { dataSources, ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
 import { flatActor, systemActor } from "../model/actor.js";
 import type { RuleHealth, RuleSetting, RuleState } from "../model/rule-state.js";
+import type { ApiStores } from "./ports.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import { BackfillBody, BackfillResultSchema, RuleEnabledBody, RuleSchema } from "./schemas.js";
 import { iso } from "./tokens.js";
 import { z } from "zod";
 
 export interface RuleDeps {
-  stores: Repositories;
+  stores: Pick<ApiStores, "ruleState">;
   now(): number;
   /** Rules switched off by the TOKENWATCH_DISABLED_RULES setting. */
   disabledRules?: ReadonlySet<string>;

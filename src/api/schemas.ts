@@ -6,7 +6,7 @@ import { AlertSchema, EntitySchema, INCIDENT_STATUSES, IncidentSchema as Inciden
 import { CORRELATION_RULE_ID } from "../model/correlation.js";
 import { rules } from "../rules/index.js";
 import { Severity } from "../model/severity.js";
-import { encodeKey } from "../store/keys.js";
+import { encodeKey } from "../model/keys.js";
 
 /** Whether a value can be a Table Storage key once encoded (at most 1 KiB). */
 export function isKeyable(value: string): boolean {

@@ -5,6 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { LIST_DEFAULTS, LIST_DESCRIPTIONS, LIST_NAMES } from "../model/allowlists.js";
 import { TABLES } from "../model/rows.js";
+import { stsRefreshTokenModification } from "../rules/sts-refresh-token-modification.js";
 import { selfCommand } from "./usage.js";
 
 /** Option values; only `dev-token --role` repeats, and its parser takes the array. */
@@ -225,7 +226,7 @@ ingestion_time(). A table the workspace lacks is named and gets no file. docs/re
     .option("--to <iso>", "end, exclusive, ISO 8601 (required)")
     .option("--logs <dir>", "replay files instead of the configured Log Analytics workspace")
     .option("--allow-empty", "with --logs: run even when the folder holds no table rows")
-    .addHelpText("after", `\nExamples:\n  ${self} backfill --rule 4696e072-aca8-4a4f-bf05-89fddc5ac3c9 --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --logs ./export\n${LOGS_HELP}`)
+    .addHelpText("after", `\nExamples:\n  ${self} backfill --rule ${stsRefreshTokenModification.meta.id} --from 2026-11-01T00:00:00Z --to 2026-11-02T00:00:00Z --logs ./export\n${LOGS_HELP}`)
     .action(async (_o, command: Command) => {
       const { backfill, parseBackfillArgs } = await import("./backfill.js");
       process.stdout.write(`${JSON.stringify(await backfill(await parseBackfillArgs(values(command)), log), null, 2)}\n`);

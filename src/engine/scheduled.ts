@@ -10,7 +10,7 @@ import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.j
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { readGroup, shareReads } from "./shared-reads.js";
 import { ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
-import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
+import { errorText, runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 
 export interface ScheduledDeps extends EngineDeps {
   stores: Stores;
@@ -175,10 +175,6 @@ async function recordHealth(
   };
   await ruleState.recordHealth(health);
   return health;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));

@@ -18,6 +18,7 @@ import { frequencyOf, type Rule } from "../rules/rule.js";
 import { holdLease, type HeldLease } from "./lease.js";
 import type { ShardPort, Stores } from "./ports.js";
 import { purgeBaselines, runWindow, type EngineDeps, type WindowReport } from "./run.js";
+import { errorText } from "./telemetry.js";
 
 /** The most shards one window is split into (a power of two: see Shard in rules/rule.ts). */
 export const MAX_SHARDS = 64;
@@ -251,6 +252,3 @@ export class ShardsPoisoned extends Error {
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

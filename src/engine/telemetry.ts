@@ -53,10 +53,14 @@ export interface RunRecord {
 const iso = (t: number) => new Date(t).toISOString();
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-function errorText(error: unknown): string {
+/** An error as one line of text (`name: message`); cut at `max` characters with an ellipsis. */
+export function errorText(error: unknown, max = Infinity): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
+
+/** A log record's error text stays within this many characters. */
+const LOGGED_ERROR_CHARS = 2000;
 
 export function windowRecord(rule: Rule, report: WindowReport, durationMs: number): WindowRecord {
   return {
@@ -90,7 +94,7 @@ export function failedWindowRecord(rule: Rule, window: Window | null, durationMs
     eventsHeldBack: 0,
     durationMs: round(durationMs),
     outcome: "error",
-    error: errorText(error),
+    error: errorText(error, LOGGED_ERROR_CHARS),
   };
 }
 
@@ -128,7 +132,7 @@ export async function runRuleWithTelemetry(
     alerts: reports.reduce((n, r) => n + r.alerts.length, 0),
     durationMs: round(clock() - started),
     outcome,
-    error: outcome === "ok" ? null : errorText(error),
+    error: outcome === "ok" ? null : errorText(error, LOGGED_ERROR_CHARS),
   });
   try {
     await runRule(rule, deps, options, (report) => {

@@ -46,3 +46,22 @@ export interface AllowlistEntry {
   createdBy: Actor;
   createdAt: number;
 }
+
+/** An entry as an administrator writes it. */
+export interface EntryInput {
+  value: string;
+  reason: string;
+  expiresAt: number | null;
+}
+
+export type EntryResult<R extends string> = { ok: true; entry: AllowlistEntry; etag: string } | { ok: false; reason: R };
+
+/** One change to a list, as its audit log records it. */
+export interface AuditRecord {
+  id: string;
+  at: number;
+  actor: Actor;
+  action: string;
+  before: unknown;
+  after: unknown;
+}

@@ -4,8 +4,18 @@
 import { actorColumns, actorFromColumns, systemActor, type Actor } from "../model/actor.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
-import { LIST_DEFAULTS, LIST_NAMES, canonicalEntry, type AllowlistEntry, type ListName } from "../model/allowlists.js";
-import { encodeKey, invertedTime } from "./keys.js";
+import {
+  LIST_DEFAULTS,
+  LIST_NAMES,
+  canonicalEntry,
+  type AllowlistEntry,
+  type AuditRecord,
+  type EntryInput,
+  type EntryResult,
+  type ListName,
+} from "../model/allowlists.js";
+import { encodeKey } from "../model/keys.js";
+import { invertedTime } from "./keys.js";
 import { deleteRows, odata, statusOf, type TableStore } from "./tables.js";
 
 const MARKER = "~seeded";
@@ -235,23 +245,6 @@ function fromEntity(list: ListName, e: EntryEntity & { rowKey?: string }): Allow
 }
 
 const isListName = (name: string): name is ListName => (LIST_NAMES as readonly string[]).includes(name);
-
-export interface EntryInput {
-  value: string;
-  reason: string;
-  expiresAt: number | null;
-}
-
-export type EntryResult<R extends string> = { ok: true; entry: AllowlistEntry; etag: string } | { ok: false; reason: R };
-
-export interface AuditRecord {
-  id: string;
-  at: number;
-  actor: Actor;
-  action: string;
-  before: unknown;
-  after: unknown;
-}
 
 interface AuditEntity {
   actor: string;

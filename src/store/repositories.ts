@@ -1,5 +1,5 @@
 // The Table Storage repositories one storage account holds, as the composition root hands
-// them out: the engine takes them as its ports (src/engine/ports.ts), the API as they are.
+// them out: the engine and the API take them as their ports (src/engine/ports.ts, src/api/ports.ts).
 import type { AllowlistRepository } from "./allowlists.js";
 import type { BaselineRepository } from "./baselines.js";
 import type { IncidentRepository } from "./incidents.js";

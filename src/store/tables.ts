@@ -2,7 +2,7 @@
 // client from here; nothing else in the app talks to @azure/data-tables directly.
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
-import { storableKey } from "./keys.js";
+import { storableKey } from "../model/keys.js";
 
 export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Sessions", "Incidents", "IncidentIndex", "Outbox", "Subscriptions", "Deliveries", "Shards"] as const;
 export type TableKey = (typeof TABLE_NAMES)[number];

@@ -4,8 +4,9 @@ import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ADMIN, HOUR, TENANT, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
+const STS = stsRefreshTokenModification.meta.id;
 const T0 = Date.parse("2026-11-01T08:00:00.000Z");
 const MALLORY = { oid: "99999999-0000-4000-8000-000000000bad", tid: "77777777-0000-4000-8000-000000000001" };
 /** A token with no upn or preferred_username, only a display name chosen to impress. */

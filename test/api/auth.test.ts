@@ -5,6 +5,7 @@ import { Authenticator } from "../../src/api/auth.js";
 import { DEV_AUDIENCE, DEV_ISSUER, devTrust, loadDevKey, signDevToken } from "../../src/api/dev-auth.js";
 import { loadConfig } from "../../src/config.js";
 import { ADMIN, AUDIENCE, CLIENT_ID, ISSUER, READ, V1_ISSUER, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
 let host: Host;
 
@@ -31,7 +32,7 @@ const ROUTES: { method: string; path: string; body?: unknown; needs: string[] }[
   { method: "DELETE", path: "/api/allowlists/network/entries/0123456789abcdef01234567", needs: [ADMIN] },
   { method: "GET", path: "/api/allowlists/network/audit", needs: [ADMIN] },
   { method: "GET", path: "/api/rules", needs: [READ, WRITE, ADMIN] },
-  { method: "POST", path: "/api/rules/4696e072-aca8-4a4f-bf05-89fddc5ac3c9/backfill", body: { from: "2026-11-01T00:00:00Z", to: "2026-11-01T01:00:00Z" }, needs: [ADMIN] },
+  { method: "POST", path: `/api/rules/${stsRefreshTokenModification.meta.id}/backfill`, body: { from: "2026-11-01T00:00:00Z", to: "2026-11-01T01:00:00Z" }, needs: [ADMIN] },
 ];
 
 describe("authentication", () => {

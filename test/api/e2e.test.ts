@@ -12,13 +12,17 @@ import { ReplaySource } from "../../src/sources/replay.js";
 import { createApp } from "../../src/app.js";
 import { ruleLines, startRuleTicks } from "../../src/cli/serve.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
+import { solorigateStsRefreshToken } from "../../src/rules/solorigate-sts-refresh-token.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
 const FROM = Date.parse("2026-11-01T00:00:00.000Z");
 const TO = Date.parse("2026-11-02T00:00:00.000Z");
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
-const SOLORIGATE = "634dfbd6-0a42-40da-854e-2161cf137f14";
-const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
+const STS = stsRefreshTokenModification.meta.id;
+const SOLORIGATE = solorigateStsRefreshToken.meta.id;
+const PIVOT = interactiveToNonInteractivePivot.meta.id;
 
 let source: ReplaySource;
 let host: Host;
@@ -142,7 +146,7 @@ describe("rules", () => {
     expect(again.body).toMatchObject({ alerts: 0, incidents: 0 });
 
     // A rule with a per-user baseline learns it in memory: the live baseline and checkpoint stay as they are.
-    const INTUNE = "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508";
+    const INTUNE = intuneTokenReuse.meta.id;
     const tables = async () => JSON.stringify([await fresh.store.list("Baselines"), await fresh.store.list("Checkpoints")]);
     const liveState = await tables();
     const intune = await fresh.call("POST", `/api/rules/${INTUNE}/backfill`, { token: admin, body });

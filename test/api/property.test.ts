@@ -9,9 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ruleById } from "../../src/rules/index.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { ADMIN, HOUR, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
-const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
+const STS = stsRefreshTokenModification.meta.id;
+const PIVOT = interactiveToNonInteractivePivot.meta.id;
 const T0 = Date.parse("2026-11-01T08:00:00.000Z");
 
 let host: Host;

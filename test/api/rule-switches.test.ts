@@ -3,9 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rules } from "../../src/rules/index.js";
 import { ADMIN, READ, WRITE, startHost, stopAzurite, type Host } from "./harness.js";
+import { solorigateStsRefreshToken } from "../../src/rules/solorigate-sts-refresh-token.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
-const SOLORIGATE = "634dfbd6-0a42-40da-854e-2161cf137f14";
+const STS = stsRefreshTokenModification.meta.id;
+const SOLORIGATE = solorigateStsRefreshToken.meta.id;
 
 let host: Host;
 beforeAll(async () => {

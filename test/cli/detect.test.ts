@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, tempDir, writeLogs } from "../support/replay-fixtures.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
+import { solorigateStsRefreshToken } from "../../src/rules/solorigate-sts-refresh-token.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const MAIN = join(ROOT, "dist/src/cli/main.js");
@@ -19,8 +23,8 @@ const SCENARIOS = join(ROOT, "test/fixtures/scenarios");
 const FROM = "2026-11-01T00:00:00.000Z";
 const TO = "2026-11-02T00:00:00.000Z";
 
-const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
+const PIVOT = interactiveToNonInteractivePivot.meta.id;
+const STS = stsRefreshTokenModification.meta.id;
 
 let azurite: AzuriteTables;
 beforeAll(async () => {
@@ -145,9 +149,9 @@ interface Expected {
 
 /** Incidents per (rule, account) the public scenarios imply: one each. */
 const SCENARIO_INCIDENTS: Record<string, { ruleId: string; account: string; count: number }[]> = {
-  "intune-new-ip-and-asn": [{ ruleId: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508", account: "alice@contoso.com", count: 1 }],
+  "intune-new-ip-and-asn": [{ ruleId: intuneTokenReuse.meta.id, account: "alice@contoso.com", count: 1 }],
   "pivot-basic": [{ ruleId: PIVOT, account: "dan@contoso.com", count: 1 }],
-  "solorigate-cloudappevents-basic": [{ ruleId: "634dfbd6-0a42-40da-854e-2161cf137f14", account: "evil app", count: 1 }],
+  "solorigate-cloudappevents-basic": [{ ruleId: solorigateStsRefreshToken.meta.id, account: "evil app", count: 1 }],
   "sts-auditlogs-basic": [{ ruleId: STS, account: "evil app", count: 1 }],
 };
 
@@ -163,7 +167,7 @@ describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtu
     const dir = join(SCENARIOS, "intune-learning-judges-known-users");
     const exp = JSON.parse(await readFile(join(dir, "expected.json"), "utf8")) as Expected;
     const { output, stderr } = await detectOk(["--logs", join(dir, "logs"), "--from", exp.from, "--to", exp.to]);
-    const intune = (output.stats.rules as Record<string, { baselineEstablished: boolean; eventsHeldBack: number }>)["5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508"]!;
+    const intune = (output.stats.rules as Record<string, { baselineEstablished: boolean; eventsHeldBack: number }>)[intuneTokenReuse.meta.id]!;
     expect(intune).toMatchObject({ baselineEstablished: false, eventsHeldBack: 1 });
     expect(stderr).toMatch(/1 sign-ins of users without a baseline held back/);
   });

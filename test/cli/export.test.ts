@@ -11,11 +11,13 @@ import { FakeLogAnalytics, type Row } from "../support/fake-log-analytics.js";
 import { fakeSource } from "../support/detection-harness.js";
 import { cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, tempDir } from "../support/replay-fixtures.js";
 import { validateKql } from "../support/kusto.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
 const FROM = Date.parse("2026-11-01T00:00:00Z");
 const TO = Date.parse("2026-11-02T00:00:00Z");
-const PIVOT = "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a";
-const STS = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
+const PIVOT = interactiveToNonInteractivePivot.meta.id;
+const STS = stsRefreshTokenModification.meta.id;
 
 let fake: FakeLogAnalytics;
 beforeEach(async () => {

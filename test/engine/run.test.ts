@@ -15,7 +15,7 @@ import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-m
 import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
-import { decodeKey, encodeKey } from "../../src/store/keys.js";
+import { decodeKey, encodeKey } from "../../src/model/keys.js";
 import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { DAY, HOUR, at, cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, writeLogs, type Row } from "../support/replay-fixtures.js";

@@ -2,14 +2,20 @@
 // simulator's planted attacks alert and its benign noise does not. Not the product's rule engine:
 // it evaluates every row against an hourly window ending at the next full hour of its TimeGenerated.
 
+import { forkedSession } from "../../src/rules/forked-session.js";
+import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
+import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
+import { solorigateStsRefreshToken } from "../../src/rules/solorigate-sts-refresh-token.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
+
 export type Row = Record<string, unknown>;
 
 export const RULES = {
-  sts: "4696e072-aca8-4a4f-bf05-89fddc5ac3c9",
-  solorigate: "634dfbd6-0a42-40da-854e-2161cf137f14",
-  intune: "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508",
-  pivot: "d9e5f7a8-b3c4-6d0e-1f2a-3b4c5d6e7f8a",
-  forked: "7f3c2a91-5d4e-4b8a-9c61-0e2f4a6b8d17",
+  sts: stsRefreshTokenModification.meta.id,
+  solorigate: solorigateStsRefreshToken.meta.id,
+  intune: intuneTokenReuse.meta.id,
+  pivot: interactiveToNonInteractivePivot.meta.id,
+  forked: forkedSession.meta.id,
 } as const;
 
 export interface RefAlert {

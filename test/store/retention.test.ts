@@ -15,11 +15,12 @@ import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { purgeExpired, type RetentionPolicy } from "../../src/delivery/retention.js";
 import { TableStore } from "../../src/store/tables.js";
+import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-11-30T00:00:00.000Z");
 const OLD = NOW - 400 * DAY;
-const RULE = "4696e072-aca8-4a4f-bf05-89fddc5ac3c9";
+const RULE = stsRefreshTokenModification.meta.id;
 const analyst = systemActor("analyst@contoso.com");
 const policy = (maxDeletesPerRun: number): RetentionPolicy => ({ closedIncidentDays: 365, deliveryDays: 30, auditDays: 730, maxDeletesPerRun });
 
