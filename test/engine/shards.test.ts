@@ -14,6 +14,7 @@ import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDep
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import type { Rule } from "../../src/rules/rule.js";
+import { rules } from "../../src/rules/index.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { StorageQueue } from "../../src/store/queue.js";
@@ -69,8 +70,12 @@ interface World {
   shards: ShardRepository;
 }
 
-/** Fresh tables and a fresh queue; sharded when `sharding` is given. */
-function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
+/**
+ * Fresh tables and a fresh queue; sharded when `sharding` is given. Only `rule` is switched on: the
+ * Intune rule and the pivot share one read and run together (src/engine/shared-reads.ts), and
+ * each test counts one rule's shards.
+ */
+function world(rule: Rule, options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
   const id = randomBytes(4).toString("hex");
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `sh${id}` });
   const stores = createStores(store);
@@ -78,7 +83,8 @@ function world(options: { sharded: boolean; shardStore?: (repo: ShardRepository)
   const queue = new StorageQueue({ connectionString: azurite.connectionString, queueName: `shards-${id}` });
   const shards = new ShardRepository(store);
   const sharding: Sharding = { queue, shards: options.shardStore?.(shards) ?? shards, rowsPerShard: ROWS_PER_SHARD };
-  const deps = { ...scheduledDeps(fakeSource(fake), stores, clock), ...(options.sharded ? { sharding } : {}) };
+  const disabledRules = new Set(rules.filter((other) => other !== rule).map((other) => other.meta.id));
+  const deps = { ...scheduledDeps(fakeSource(fake), stores, clock), disabledRules, ...(options.sharded ? { sharding } : {}) };
   return { stores, store, clock, deps, queue, shards };
 }
 
@@ -125,7 +131,7 @@ async function consumeOne(w: World) {
 
 /** The unsharded reference: the same two timer runs without a queue. */
 async function unsharded(rule: Rule) {
-  const w = world({ sharded: false });
+  const w = world(rule, { sharded: false });
   await runScheduled(rule.meta.id, w.deps);
   w.clock.now = T + HOUR + DELAY;
   const outcome = await runScheduled(rule.meta.id, w.deps);
@@ -154,7 +160,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
       // Shard 3's first commit dies after its alerts were stored (the process was killed).
       let crashes = 1;
-      const w = world({
+      const w = world(rule, {
         sharded: true,
         shardStore: (repo) => {
           const store: ShardPort = Object.create(repo) as ShardPort;
@@ -195,7 +201,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("the checkpoint stays until every shard has committed, whoever runs meanwhile", async () => {
     const rule = intuneTokenReuse;
-    const w = world({ sharded: true });
+    const w = world(rule, { sharded: true });
     await runScheduled(rule.meta.id, w.deps);
     w.clock.now = T + HOUR + DELAY;
     expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
@@ -217,7 +223,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("serve's shard worker (the queue trigger's stand-in) works the shards off until the checkpoint moves", async () => {
     const rule = interactiveToNonInteractivePivot;
-    const w = world({ sharded: true });
+    const w = world(rule, { sharded: true });
     await runScheduled(rule.meta.id, w.deps);
     w.clock.now = T + HOUR + DELAY;
     expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
@@ -235,7 +241,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("shards whose messages were lost are sent again by the timer once SHARD_RESEND_MS has passed", async () => {
     const rule = intuneTokenReuse;
-    const w = world({ sharded: true });
+    const w = world(rule, { sharded: true });
     await runScheduled(rule.meta.id, w.deps);
     w.clock.now = T + HOUR + DELAY;
     // The plan is recorded, then the process dies before its messages reach the queue.
@@ -253,7 +259,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("a shard that fails every delivery is poisoned, reported in the rule's health, and sent again by the next timer run", async () => {
     const rule = intuneTokenReuse;
-    const w = world({ sharded: true });
+    const w = world(rule, { sharded: true });
     await runScheduled(rule.meta.id, w.deps);
     w.clock.now = T + HOUR + DELAY;
     expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");

@@ -189,14 +189,15 @@ describe("incident index", () => {
     const store = fresh();
     const repo = new IncidentRepository(store);
     await repo.place([alert(STS, "f@contoso.com", T0), alert(PIVOT, "f@contoso.com", T0), alert(STS, "g@contoso.com", T0)], NOW);
-    expect((await repo.accountPage(10)).items.map((a) => [a.account, a.openIncidents, a.multipleRules])).toEqual([
-      ["f@contoso.com", 2, true],
-      ["g@contoso.com", 1, false],
+    // Two rules on f within the correlation window: their two incidents and the correlated one.
+    expect((await repo.accountPage(10)).items.map((a) => [a.account, a.openIncidents, a.multipleRules, a.correlated])).toEqual([
+      ["f@contoso.com", 3, true, true],
+      ["g@contoso.com", 1, false, false],
     ]);
     for (const i of await repo.queryIncidents({ account: "f@contoso.com" }))
       expect(await repo.updateIncident(i, i.etag!, { status: "Closed", classification: "FalsePositive" }, analyst, NOW)).toMatchObject({ ok: true });
     expect((await repo.accountPage(10)).items.map((a) => [a.account, a.openIncidents, a.totalIncidents, a.highestOpenSeverity])).toEqual([
-      ["f@contoso.com", 0, 2, null],
+      ["f@contoso.com", 0, 3, null],
       ["g@contoso.com", 1, 1, "Low"],
     ]);
     expect(await repo.purgeClosed(NOW + H, 100)).toBeGreaterThan(0);
