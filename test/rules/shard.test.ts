@@ -66,7 +66,10 @@ describe("hash_xxhash64 and the shard of an account", () => {
           return parsed.row;
         });
       const specs: [string, QuerySpec][] = Object.entries(first);
-      if (rule.followUp) specs.push(...Object.entries(rule.followUp(window, Object.fromEntries(specs.map(([n, s]) => [n, rows(s)])) as Results<Specs>)));
+      // A follow-up is a list of queries per name (split by each account's span).
+      if (rule.followUp)
+        for (const [name, value] of Object.entries(rule.followUp(window, Object.fromEntries(specs.map(([n, s]) => [n, rows(s)])) as Results<Specs>)))
+          for (const spec of [value].flat() as QuerySpec[]) specs.push([name, spec]);
       for (const [name, spec] of specs) {
         const text = rule.kql(name, spec);
         expect(text, `${rule.meta.name} / ${name}`).toContain(clause);
