@@ -6,8 +6,10 @@ import { describe, expect, it } from "vitest";
 import { rules } from "../../src/rules/index.js";
 import type { Rule } from "../../src/rules/rule.js";
 
-// The rule framework and the KQL library beside the rules; every other file is a rule.
-const FRAMEWORK = new Set(["index.ts", "rule.ts", "kql.ts", "kql-text.ts"]);
+// The rule framework, the KQL library and the session state a rule can declare (sessions.ts:
+// the engine folds sign-ins into it for any rule with a `sessions` hook) beside the rules;
+// every other file is a rule.
+const FRAMEWORK = new Set(["index.ts", "rule.ts", "kql.ts", "kql-text.ts", "sessions.ts"]);
 const dir = join(import.meta.dirname, "../../src/rules");
 
 const isRule = (value: unknown): value is Rule =>
