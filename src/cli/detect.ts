@@ -7,7 +7,7 @@ import { loadConfig } from "../config.js";
 import { lazyCredential } from "../credential.js";
 import { isCorrelation } from "../model/correlation.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../model/allowlists.js";
-import { alertJson, incidentJson } from "../engine/incidents.js";
+import { alertJson, incidentJson } from "../model/incident.js";
 import { alignDown, alignUp, compareTime, inRange, planWindows } from "../model/time.js";
 import { runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";

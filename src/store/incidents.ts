@@ -7,8 +7,8 @@ import type { TransactionAction } from "@azure/data-tables";
 import { correlate } from "../engine/correlation.js";
 import { correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../model/correlation.js";
 import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Grouping, type Incident } from "../engine/incidents.js";
-import type { IncidentStatus } from "../model/incident.js";
-import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
+import type { IncidentChange, IncidentChanges, IncidentQuery, IncidentStatus, Listed } from "../model/incident.js";
+import { outboxAction, packTransactions, placementEvent, updateEvent } from "./outbox.js";
 import type { Severity } from "../model/severity.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { accountOfIncidentId } from "../model/incident-id.js";
@@ -85,12 +85,6 @@ interface AlertEntity {
 export interface Placement {
   alerts: Alert[];
   incidents: Incident[];
-}
-
-/** An incident as a list shows it: with the distinct IPs of its alerts, in order of first alert. */
-export interface Listed {
-  incident: Incident;
-  ips: string[];
 }
 
 export class IncidentRepository {
@@ -179,7 +173,7 @@ export class IncidentRepository {
     };
     const ips = new Map(await Promise.all(grouping.incidents.map(async (i) => [i.id, await ipsOf(i)] as const)));
     // Each incident travels with the outbox row announcing its change (webhooks): both in
-    // one transaction, so no change is stored unannounced (src/delivery/outbox.ts). An
+    // one transaction, so no change is stored unannounced (src/store/outbox.ts). An
     // incident that gained alerts (new or moved in by a regrouping) announces them; one that
     // only lost alerts to a regrouping, or was merged away, announces its new state.
     const groups = grouping.incidents.map((incident): TransactionAction[] => {
@@ -739,33 +733,6 @@ function tallyAction(partitionKey: string, account: string, tally: AccountTally 
 
 function ipSeenFromEntity(e: { ips?: string }): IpSeen | undefined {
   return e.ips === undefined || e.ips === "" ? undefined : (JSON.parse(e.ips) as IpSeen);
-}
-
-export interface IncidentQuery {
-  status?: readonly IncidentStatus[];
-  severity?: readonly Severity[];
-  ruleId?: string;
-  /** Compared case-insensitively. */
-  account?: string;
-  /** Incidents with an alert at or after this (epoch ms). */
-  from?: number;
-  /** Incidents with an alert before this (epoch ms). */
-  to?: number;
-}
-
-export interface IncidentChanges {
-  status?: IncidentStatus;
-  owner?: string | null;
-  classification?: string | null;
-  comment?: string;
-}
-
-export interface IncidentChange {
-  at: number;
-  actor: Actor;
-  field: "status" | "owner" | "classification" | "comment";
-  before: string | null;
-  after: string | null;
 }
 
 interface HistoryEntity {

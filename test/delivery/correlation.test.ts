@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summarise, teamsMessage, slackMessage } from "../../src/delivery/chat.js";
 import { DeliveryRepository } from "../../src/delivery/deliveries.js";
 import { deliverAfterDetection } from "../../src/delivery/index.js";
-import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/store/outbox.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";

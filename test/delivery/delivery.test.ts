@@ -6,7 +6,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { WebhookAdminDeps as AdminDeps } from "../../src/api/webhooks.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
-import { OUTBOX, outboxEventFromEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity } from "../../src/store/outbox.js";
 import { MAX_ATTEMPTS } from "../../src/delivery/schedule.js";
 import { buildEvent, WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";

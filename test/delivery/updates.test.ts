@@ -12,7 +12,7 @@ import { devTrust, loadDevKey, signDevToken, type DevKey } from "../../src/api/d
 import { loadConfig } from "../../src/config.js";
 import { webhookAdminDeps } from "../../src/app.js";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
-import { OUTBOX } from "../../src/delivery/outbox.js";
+import { OUTBOX } from "../../src/store/outbox.js";
 import { webhookRoutes } from "../../src/api/webhooks.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import type { DeliveryWorker } from "../../src/delivery/worker.js";

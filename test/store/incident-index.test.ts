@@ -9,7 +9,8 @@ import { accountOfIncidentId, isIncidentId, legacyIncidentId } from "../../src/m
 import { fromMs } from "../../src/model/time.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { STALE_AFTER_MS, accountView, tallyOf } from "../../src/store/incident-index.js";
-import { IncidentRepository, type IncidentQuery } from "../../src/store/incidents.js";
+import { IncidentRepository } from "../../src/store/incidents.js";
+import type { IncidentQuery } from "../../src/model/incident.js";
 import { TableStore } from "../../src/store/tables.js";
 
 const H = 3_600_000;

@@ -4,7 +4,7 @@
 // analyst's change lands between a placement's read and its write.
 import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/store/outbox.js";
 import type { Alert } from "../../src/engine/incidents.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
