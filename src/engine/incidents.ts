@@ -3,9 +3,9 @@ import { createHash } from "node:crypto";
 import { compareTime, TICKS_PER_MS, type DateTime } from "../model/time.js";
 import type { AlertDraft, Rule } from "../rules/rule.js";
 import { foundedBy, incidentId } from "../model/incident-id.js";
-import type { Alert, Incident } from "../model/incident.js";
+import type { Alert, Grouping, GroupingContext, Incident } from "../model/incident.js";
 
-export type { Alert, Incident };
+export type { Alert, Grouping, Incident };
 
 /** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
 export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
@@ -29,24 +29,6 @@ export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "inci
     entities: draft.entities,
     links: [...new Set(draft.links ?? [])].sort(),
   };
-}
-
-export interface Grouping {
-  /** Incidents created or changed, in their new state. */
-  incidents: Incident[];
-  /** Untriaged incidents a regrouping merged into another: they no longer exist. */
-  removed: Incident[];
-  /** Alerts newly placed in an incident (alerts already in one are left out). */
-  alerts: Alert[];
-  /** Stored alerts a regrouping moved to another incident, with their new incidentId. */
-  moved: Alert[];
-}
-
-export interface GroupingContext {
-  /** The stored alerts of the existing incidents: an untriaged incident is regrouped only when all of its alerts are here. */
-  stored?: readonly Alert[];
-  /** Ids of the incidents an analyst commented on. */
-  commented?: ReadonlySet<string>;
 }
 
 /** An analyst has touched it: status, owner, classification or a comment. */

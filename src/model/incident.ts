@@ -4,7 +4,7 @@
 // `alertJson` below produce them.
 import { z } from "zod";
 import { Severity as SeveritySchema, type Severity } from "./severity.js";
-import { CORRELATION_RULE_ID } from "./correlation.js";
+import { CORRELATION_RULE_ID, type CorrelationSettings } from "./correlation.js";
 import { isoOf, type DateTime } from "./time.js";
 import type { Actor } from "./actor.js";
 
@@ -177,4 +177,36 @@ export interface IncidentChange {
 export interface Listed {
   incident: Incident;
   ips: string[];
+}
+
+/** What placing alerts changes: the outcome of the engine's grouping (groupAlerts in src/engine/incidents.ts). */
+export interface Grouping {
+  /** Incidents created or changed, in their new state. */
+  incidents: Incident[];
+  /** Untriaged incidents a regrouping merged into another: they no longer exist. */
+  removed: Incident[];
+  /** Alerts newly placed in an incident (alerts already in one are left out). */
+  alerts: Alert[];
+  /** Stored alerts a regrouping moved to another incident, with their new incidentId. */
+  moved: Alert[];
+}
+
+export interface GroupingContext {
+  /** The stored alerts of the existing incidents: an untriaged incident is regrouped only when all of its alerts are here. */
+  stored?: readonly Alert[];
+  /** Ids of the incidents an analyst commented on. */
+  commented?: ReadonlySet<string>;
+}
+
+/**
+ * The engine's planning of incidents, which the incident store applies when it places
+ * alerts: grouping into incidents, its horizon, what counts as triaged, and account
+ * correlation across rules. The composition root hands the engine's (src/engine/planner.ts)
+ * to the store, which imports no engine code.
+ */
+export interface IncidentPlanner {
+  groupAlerts(existing: readonly Incident[], alerts: readonly Omit<Alert, "incidentId">[], now: number, context: GroupingContext): Grouping;
+  groupingHorizon(earliestAlert: DateTime): DateTime;
+  isTriaged(incident: Incident, commented: ReadonlySet<string>): boolean;
+  correlate(alerts: readonly Alert[], existing: readonly Incident[], settings: CorrelationSettings, now: number, removed: ReadonlySet<string>): Incident[];
 }
