@@ -1,7 +1,7 @@
 // The layering the README's Design section describes, checked in `npm test`
 // (test/layers.test.ts). Bottom to top; a folder imports only from the folders listed for it
 // (plus node and npm packages). Type-only imports count: a layer that names another's types
-// depends on it. Known violations still to fix are in .dependency-cruiser-known-violations.json.
+// depends on it.
 const only = (name, from, allowed, comment) => ({
   name,
   comment,

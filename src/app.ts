@@ -20,6 +20,7 @@ import { SubscriptionRepository } from "./delivery/subscriptions.js";
 import { backfillRule } from "./engine/backfill.js";
 import { runScheduled, timerFor, type ScheduledDeps, type ScheduledOutcome } from "./engine/scheduled.js";
 import type { RunLogger } from "./engine/telemetry.js";
+import { incidentPlanner } from "./engine/planner.js";
 import { ruleById, rules } from "./rules/index.js";
 import { frequencyOf } from "./rules/rule.js";
 import { createLogsQueryClient, LogAnalyticsSource } from "./sources/log-analytics.js";
@@ -142,7 +143,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   let parts: Promise<Parts> | undefined;
 
   async function build(): Promise<Parts> {
-    const storage = await openStorage(config, credential, { queue: true });
+    const storage = await openStorage(config, incidentPlanner, credential, { queue: true });
     const queue = await createShardQueue(config, storage, credential);
     // A per-account rule's large window goes out as shards on the queue.
     const sharding: Sharding | null = queue && { queue, shards: new ShardRepository(storage.store), rowsPerShard: config.TOKENWATCH_SHARD_ROWS };

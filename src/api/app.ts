@@ -8,7 +8,7 @@ import type { WindowReport } from "../engine/run.js";
 import { allowlistRoutes } from "./allowlists.js";
 import { authorize, type Authenticator } from "./auth.js";
 import { consoleRoutes, type ConsoleDeps } from "./console.js";
-import { incidentRoutes, type IncidentDeps } from "./incidents.js";
+import { incidentRoutes } from "./incidents.js";
 import { openApiDocument } from "./openapi.js";
 import type { ApiStores } from "./ports.js";
 import {
@@ -33,7 +33,7 @@ export const API_PREFIX = "/api";
 
 export interface ApiDeps {
   /** The storage ports: the composition root (src/app.ts) passes the Table Storage repositories. */
-  stores: ApiStores & IncidentDeps["stores"];
+  stores: ApiStores;
   auth: Authenticator;
   /** Wall-clock now: allowlist expiry, history stamps. */
   now(): number;

@@ -4,10 +4,9 @@ import { compareTime } from "../model/time.js";
 import { flatActor } from "../model/actor.js";
 import { z } from "zod";
 import { CORRELATION_RULE_ID, isCorrelation } from "../model/correlation.js";
-import type { Repositories } from "../store/repositories.js";
-import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
-import type { IncidentChange, IncidentQuery } from "../store/incidents.js";
+import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident, type IncidentChange, type IncidentQuery } from "../model/incident.js";
 import { isIncidentId } from "../model/incident-id.js";
+import type { ApiStores } from "./ports.js";
 import { HttpError, notFound, READERS, route, type RouteDef } from "./router.js";
 import {
   AccountPageSchema,
@@ -23,7 +22,7 @@ import {
 import { decodeContinuation, encodeContinuation, httpEtag, iso, stale, writeIfMatch } from "./tokens.js";
 
 export interface IncidentDeps {
-  stores: Repositories;
+  stores: Pick<ApiStores, "incidents">;
   now(): number;
 }
 

@@ -2,9 +2,13 @@
 // The Table Storage repositories (src/store/) satisfy them structurally; the composition root
 // (src/app.ts) assigns them to these types, so tsc checks conformance there.
 import type { RuleStatePort, RuleStatusPort } from "../engine/ports.js";
+import type { z } from "zod";
 import type { Actor } from "../model/actor.js";
+import type { Alert, Incident, IncidentChange, IncidentChanges, IncidentQuery, Listed } from "../model/incident.js";
+import type { DateTime } from "../model/time.js";
 import type { AllowlistEntry, AuditRecord, EntryInput, EntryResult, ListName } from "../model/allowlists.js";
 import type { RuleHealth, RuleSetting, RuleState } from "../model/rule-state.js";
+import type { AccountPageSchema } from "./schemas.js";
 
 type WithEtag = { entry: AllowlistEntry; etag: string };
 
@@ -28,8 +32,27 @@ export interface RuleAdminPort extends Pick<RuleStatePort, "get">, Pick<RuleStat
   putSetting(ruleId: string, setting: RuleSetting): Promise<void>;
 }
 
-/** What the API's own route groups read and write (incidents: see IncidentDeps in incidents.ts). */
+/** Incidents as the API lists, reads and updates them (ETag-guarded, with their history), and the per-account view. */
+export interface IncidentPort {
+  /** A page of incidents matching `q`, newest first, strictly after the cursor. */
+  incidentPage(q: IncidentQuery, limit: number, after?: { t: DateTime; id: string }): Promise<{ items: Listed[]; more: boolean }>;
+  getIncident(id: string): Promise<Incident | undefined>;
+  queryIncidents(q?: IncidentQuery): Promise<Incident[]>;
+  alertsOf(incident: Incident): Promise<Alert[]>;
+  historyPage(incident: Incident, limit: number, after?: string): Promise<{ changes: IncidentChange[]; next: string | null }>;
+  updateIncident(
+    incident: Incident,
+    etag: string,
+    changes: IncidentChanges,
+    actor: Actor,
+    now: number,
+  ): Promise<{ ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; reason: "stale" | "missing" }>;
+  accountPage(limit: number, after?: string): Promise<{ items: z.infer<typeof AccountPageSchema>["items"]; next: string | null }>;
+}
+
+/** What the API's route groups read and write. */
 export interface ApiStores {
+  incidents: IncidentPort;
   allowlists: AllowlistAdminPort;
   ruleState: RuleAdminPort;
 }

@@ -11,6 +11,7 @@ import { createStores } from "../store/index.js";
 import { TableStore } from "../store/tables.js";
 import { hourArgsSchema, type HourArgs, type HourResult } from "./hour-protocol.js";
 import { staticCredential } from "./query-api.js";
+import { incidentPlanner } from "../engine/planner.js";
 
 async function main(args: HourArgs): Promise<HourResult> {
   const client = createLogsQueryClient(staticCredential, { endpoint: args.endpoint, agent: new Agent({ ca: args.certificate, keepAlive: true }) });
@@ -25,7 +26,7 @@ async function main(args: HourArgs): Promise<HourResult> {
       if (event.outcome !== "complete") splitQueries++;
     },
   });
-  const stores = createStores(new TableStore({ connectionString: args.connectionString }));
+  const stores = createStores(new TableStore({ connectionString: args.connectionString }), incidentPlanner);
   let baselineCandidates = 0;
   const baselines: typeof stores.baselines = Object.create(stores.baselines);
   baselines.load = (accounts, since) => {

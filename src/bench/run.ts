@@ -21,6 +21,7 @@ import { HOUR, LiveTenant } from "./live-tenant.js";
 import { LocalQueryApi } from "./query-api.js";
 import { StoreProxy, writeFloor } from "./store-proxy.js";
 import { throughput, type SampleLine } from "./throughput.js";
+import { incidentPlanner } from "../engine/planner.js";
 
 /** Users per scale; XL is measured as one shard of SHARDS and projected. */
 export const SCALES = { S: 1_000, M: 20_000, L: 100_000, XL: 1_000_000 } as const;
@@ -99,7 +100,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   try {
     t = Date.now();
     const store = new TableStore({ connectionString: azurite.connectionString });
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     // The baseline entries the hour can read or write: every entry of the accounts it sees,
     // the entries of the last hours (a merge reads the bucket's recent entries) and those its
     // retention removes. Other accounts' older entries would only make Azurite slower

@@ -7,13 +7,14 @@ import { loadConfig } from "../config.js";
 import { lazyCredential } from "../credential.js";
 import { isCorrelation } from "../model/correlation.js";
 import { LIST_NAMES, canonicalEntry, type ListName } from "../model/allowlists.js";
-import { alertJson, incidentJson } from "../engine/incidents.js";
+import { alertJson, incidentJson } from "../model/incident.js";
 import { alignDown, alignUp, compareTime, inRange, planWindows } from "../model/time.js";
 import { runRule, type WindowReport } from "../engine/run.js";
 import { rules } from "../rules/index.js";
 import { frequencyOf } from "../rules/rule.js";
 import { type AnyRow, TableMissing } from "../model/rows.js";
 import { type LogSource } from "../engine/ports.js";
+import { incidentPlanner } from "../engine/planner.js";
 import { openStorage } from "../store/index.js";
 import { openReplayLogs } from "./logs.js";
 import { InputError, requireString, requireTime, UsageError } from "./usage.js";
@@ -121,7 +122,7 @@ export async function detect(options: DetectOptions): Promise<DetectOutput> {
   const credential = lazyCredential();
   // The workspace's source is built only when asked for (the Azure SDK imports are heavy).
   const source = replay ?? options.source ?? (await import("../app.js")).createLogAnalyticsSource({ ...config, TOKENWATCH_WORKSPACE_ID: options.workspace }, await credential());
-  const storage = await openStorage(config, credential);
+  const storage = await openStorage(config, incidentPlanner, credential);
   try {
     const { stores } = storage;
     for (const [list, entries] of Object.entries(options.allowlist ?? {}) as [ListName, string[]][])

@@ -3,11 +3,9 @@
 // API's OpenAPI document (WEBHOOK_EVENT_JSON_SCHEMA).
 import { z } from "zod";
 import { CORRELATION_RULE_ID } from "../model/correlation.js";
-import { alertJson, incidentJson, uniqueEntities, type Alert, type Incident } from "../engine/incidents.js";
-import { AlertSchema, EntitySchema, IncidentSchema } from "../model/incident.js";
+import { alertJson, AlertSchema, EVENT_TYPES, type EventType, EntitySchema, incidentJson, IncidentSchema, uniqueEntities, type Alert, type Incident } from "../model/incident.js";
 
-export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded", "incident.correlated"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+export { EVENT_TYPES, type EventType };
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 
 /** CloudEvents `type` for an event type: reverse-DNS prefixed, as the spec recommends. */

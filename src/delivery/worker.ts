@@ -13,13 +13,13 @@
 //    (`mergedInto` the head) only after the message is accepted. Nothing is dropped: a
 //    failed message is retried with whatever has joined the queue meanwhile.
 import { createHash } from "node:crypto";
-import type { Alert } from "../engine/incidents.js";
+import type { Alert } from "../model/incident.js";
 import { compareTime } from "../model/time.js";
 import { alertFromEntity } from "../store/incidents.js";
 import { prefixRange } from "../store/keys.js";
 import { forEachLimit, odata, statusOf, type TableStore } from "../store/tables.js";
 import { DeliveryRepository, MAX_BODY_CHARS, deliveryOrder, type Attempt, type Delivery } from "./deliveries.js";
-import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "./outbox.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity, type OutboxEvent } from "../store/outbox.js";
 import { isChat, summarise } from "./chat.js";
 import { chatRequest, signedEvent, type Outgoing } from "./message.js";
 import { purgeExpired, type RetentionPolicy, type RetentionReport } from "./retention.js";

@@ -1,31 +1,11 @@
 // Alerts and incidents, and the pure grouping of one into the other.
 import { createHash } from "node:crypto";
-import { compareTime, isoOf, TICKS_PER_MS, type DateTime } from "../model/time.js";
-import type { AlertDraft, Entity, Rule } from "../rules/rule.js";
-import type { Severity } from "../model/severity.js";
+import { compareTime, TICKS_PER_MS, type DateTime } from "../model/time.js";
+import type { AlertDraft, Rule } from "../rules/rule.js";
 import { foundedBy, incidentId } from "../model/incident-id.js";
-import type { AlertJson, Incident, IncidentJson } from "../model/incident.js";
+import type { Alert, Grouping, GroupingContext, Incident } from "../model/incident.js";
 
-export type { Incident };
-
-export interface Alert {
-  id: string;
-  ruleId: string;
-  ruleName: string;
-  severity: Severity;
-  /** The triggering event's TimeGenerated, exact (100-ns ticks). */
-  time: DateTime;
-  account: string;
-  ip: string | null;
-  title: string;
-  details: AlertDraft["details"];
-  entities: Entity[];
-  /** Sign-in identifiers of the triggering rows (`SessionId:…`, `UniqueTokenIdentifier:…`): alerts of different rules sharing one correlate (src/engine/correlation.ts). */
-  links?: string[];
-  incidentId: string;
-}
-
-
+export type { Alert, Grouping, Incident };
 
 /** Sentinel's grouping: PT5H lookback, at most 150 alerts per incident, closed ones stay closed. */
 export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
@@ -49,24 +29,6 @@ export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "inci
     entities: draft.entities,
     links: [...new Set(draft.links ?? [])].sort(),
   };
-}
-
-export interface Grouping {
-  /** Incidents created or changed, in their new state. */
-  incidents: Incident[];
-  /** Untriaged incidents a regrouping merged into another: they no longer exist. */
-  removed: Incident[];
-  /** Alerts newly placed in an incident (alerts already in one are left out). */
-  alerts: Alert[];
-  /** Stored alerts a regrouping moved to another incident, with their new incidentId. */
-  moved: Alert[];
-}
-
-export interface GroupingContext {
-  /** The stored alerts of the existing incidents: an untriaged incident is regrouped only when all of its alerts are here. */
-  stored?: readonly Alert[];
-  /** Ids of the incidents an analyst commented on. */
-  commented?: ReadonlySet<string>;
 }
 
 /** An analyst has touched it: status, owner, classification or a comment. */
@@ -203,38 +165,3 @@ export function groupingHorizon(earliestAlert: DateTime): DateTime {
 const abs = (t: DateTime) => (t < 0n ? -t : t);
 const min = (a: DateTime, b: DateTime) => (a < b ? a : b);
 const max = (a: DateTime, b: DateTime) => (a > b ? a : b);
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** An incident as JSON: the one shape detect prints, the API serves and webhooks carry. */
-export function incidentJson(i: Incident): IncidentJson {
-  return {
-    id: i.id,
-    ruleId: i.ruleId,
-    ruleName: i.ruleName,
-    account: i.account,
-    severity: i.severity,
-    status: i.status,
-    title: i.title,
-    firstAlertTime: isoOf(i.firstAlertTime),
-    lastAlertTime: isoOf(i.lastAlertTime),
-    alertIds: i.alertIds,
-    alertCount: i.alertIds.length,
-    createdAt: iso(i.createdAt),
-    updatedAt: iso(i.updatedAt),
-    owner: i.owner,
-    classification: i.classification,
-    ...(i.memberIncidentIds ? { memberIncidentIds: i.memberIncidentIds } : {}),
-  };
-}
-
-/** An alert as JSON (time in ISO 8601 UTC). */
-export function alertJson(a: Alert): AlertJson {
-  return { id: a.id, ruleId: a.ruleId, ruleName: a.ruleName, severity: a.severity, time: isoOf(a.time), account: a.account, ip: a.ip, title: a.title, details: a.details, entities: a.entities, incidentId: a.incidentId };
-}
-
-/** The distinct entities of some alerts, in first-seen order. */
-export function uniqueEntities(alerts: readonly Alert[]): Entity[] {
-  const seen = new Map<string, Entity>();
-  for (const a of alerts) for (const e of a.entities) if (!seen.has(JSON.stringify(e))) seen.set(JSON.stringify(e), e);
-  return [...seen.values()];
-}

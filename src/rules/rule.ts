@@ -6,6 +6,7 @@ import { Severity } from "../model/severity.js";
 import { type DateTime, inRange, type TimeRange, type Window } from "../model/time.js";
 import type { KnownNetworks, RowOf, SignInRow, SignInSighting, TableName } from "../model/rows.js";
 import type { QuerySpec } from "../model/query.js";
+import type { Entity } from "../model/incident.js";
 import type { SessionState } from "../model/sessions.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
@@ -89,10 +90,7 @@ export type FollowUpSpecs = Record<string, readonly QuerySpec[]>;
 type TableOf<S> = S extends readonly QuerySpec<infer T>[] ? T : S extends QuerySpec<infer T> ? T : never;
 export type Results<S extends Specs | FollowUpSpecs> = { [K in keyof S]: RowOf<TableOf<S[K]>>[] };
 
-export type Entity =
-  | { type: "account"; name: string; upnSuffix?: string }
-  | { type: "ip"; address: string }
-  | { type: "cloudApplication"; name: string };
+export type { Entity };
 
 /** What evaluate() raises; the engine adds the rule, the id and the incident. */
 export interface AlertDraft {

@@ -4,11 +4,9 @@
 // leave an alert stored without its incident or the other way round.
 import { actorColumns, actorFromColumns, type Actor } from "../model/actor.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { correlate } from "../engine/correlation.js";
 import { correlationHorizon, CORRELATION_RULE_ID, DEFAULT_CORRELATION, isCorrelation, type CorrelationSettings } from "../model/correlation.js";
-import { groupAlerts, groupingHorizon, isTriaged, type Alert, type Grouping, type Incident } from "../engine/incidents.js";
-import type { IncidentStatus } from "../model/incident.js";
-import { outboxAction, packTransactions, placementEvent, updateEvent } from "../delivery/outbox.js";
+import type { Alert, Grouping, Incident, IncidentChange, IncidentChanges, IncidentPlanner, IncidentQuery, IncidentStatus, Listed } from "../model/incident.js";
+import { outboxAction, packTransactions, placementEvent, updateEvent } from "./outbox.js";
 import type { Severity } from "../model/severity.js";
 import { compareTime, fromMs, sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { accountOfIncidentId } from "../model/incident-id.js";
@@ -87,18 +85,14 @@ export interface Placement {
   incidents: Incident[];
 }
 
-/** An incident as a list shows it: with the distinct IPs of its alerts, in order of first alert. */
-export interface Listed {
-  incident: Incident;
-  ips: string[];
-}
-
 export class IncidentRepository {
   private readonly index: IndexTable;
   private indexed?: Promise<void>;
 
   constructor(
     private readonly store: TableStore,
+    /** The engine's planning, for placing alerts (a repository that only reads, updates or purges needs none). */
+    private readonly planner?: IncidentPlanner,
     /** The clock that ages stale index rows (tests move it on). */
     private readonly now: () => number = Date.now,
     /** Account correlation across rules (TOKENWATCH_CORRELATION_*). */
@@ -136,12 +130,18 @@ export class IncidentRepository {
     return placed;
   }
 
+  private plannerFor(what: string): IncidentPlanner {
+    if (!this.planner) throw new Error(`IncidentRepository: to ${what} it needs the engine's planner (createStores passes it)`);
+    return this.planner;
+  }
+
   private async placeForAccount(account: string, alerts: Omit<Alert, "incidentId">[], now: number): Promise<Placement> {
     const partitionKey = encodeKey(account);
     // Read first: every transaction below is conditional on this row being as this placement
     // last saw it (see the end of this method).
     let placementEtag = (await this.store.get("Incidents", partitionKey, PLACEMENT))?.etag;
-    const horizon = groupingHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time));
+    const planner = this.plannerFor("place alerts");
+    const horizon = planner.groupingHorizon(alerts.reduce((m, a) => (a.time < m ? a.time : m), alerts[0]!.time));
     const range = prefixRange(INCIDENT);
     const history = prefixRange(HISTORY);
     // Every incident of the account: the account's tally counts them all; grouping needs those past the horizon.
@@ -162,9 +162,9 @@ export class IncidentRepository {
     const existing = all.filter((i) => i.lastAlertTime >= horizon && !isCorrelation(i));
     const commented = new Set(comments.map((c) => c.rowKey.slice(HISTORY.length).split(":")[0]!));
     // Untriaged incidents are regrouped with the new alerts, from their stored alerts.
-    const untriaged = existing.filter((i) => !isTriaged(i, commented));
+    const untriaged = existing.filter((i) => !planner.isTriaged(i, commented));
     const stored = untriaged.length ? await this.listAlerts(`PartitionKey eq ${odata(partitionKey)} and time ge ${odata(sortableIso(untriaged.reduce((t, i) => (i.firstAlertTime < t ? i.firstAlertTime : t), untriaged[0]!.firstAlertTime)))}`) : [];
-    const grouping = groupAlerts(existing, alerts, now, { stored, commented });
+    const grouping = planner.groupAlerts(existing, alerts, now, { stored, commented });
     const known = new Set(existing.map((i) => i.id));
     const actions: TransactionAction[] = [...grouping.alerts, ...grouping.moved].map((a) => ["upsert", alertToEntity(partitionKey, a), "Replace"]);
     // The IPs a list shows: from all of an incident's alerts where they are at hand (new and
@@ -179,7 +179,7 @@ export class IncidentRepository {
     };
     const ips = new Map(await Promise.all(grouping.incidents.map(async (i) => [i.id, await ipsOf(i)] as const)));
     // Each incident travels with the outbox row announcing its change (webhooks): both in
-    // one transaction, so no change is stored unannounced (src/delivery/outbox.ts). An
+    // one transaction, so no change is stored unannounced (src/store/outbox.ts). An
     // incident that gained alerts (new or moved in by a regrouping) announces them; one that
     // only lost alerts to a regrouping, or was merged away, announces its new state.
     const groups = grouping.incidents.map((incident): TransactionAction[] => {
@@ -261,7 +261,7 @@ export class IncidentRepository {
     const byId = new Map(stored.map((a) => [a.id, a]));
     for (const a of [...grouping.alerts, ...grouping.moved]) byId.set(a.id, a);
     const removed = new Set(grouping.removed.map((i) => i.id));
-    return { correlated: correlate([...byId.values()], existing, this.correlation, now, removed), before: new Map(existing.map((i) => [i.id, i])), alerts: byId };
+    return { correlated: this.plannerFor("correlate").correlate([...byId.values()], existing, this.correlation, now, removed), before: new Map(existing.map((i) => [i.id, i])), alerts: byId };
   }
 
   async listIncidents(filter?: string): Promise<Incident[]> {
@@ -739,33 +739,6 @@ function tallyAction(partitionKey: string, account: string, tally: AccountTally 
 
 function ipSeenFromEntity(e: { ips?: string }): IpSeen | undefined {
   return e.ips === undefined || e.ips === "" ? undefined : (JSON.parse(e.ips) as IpSeen);
-}
-
-export interface IncidentQuery {
-  status?: readonly IncidentStatus[];
-  severity?: readonly Severity[];
-  ruleId?: string;
-  /** Compared case-insensitively. */
-  account?: string;
-  /** Incidents with an alert at or after this (epoch ms). */
-  from?: number;
-  /** Incidents with an alert before this (epoch ms). */
-  to?: number;
-}
-
-export interface IncidentChanges {
-  status?: IncidentStatus;
-  owner?: string | null;
-  classification?: string | null;
-  comment?: string;
-}
-
-export interface IncidentChange {
-  at: number;
-  actor: Actor;
-  field: "status" | "owner" | "classification" | "comment";
-  before: string | null;
-  after: string | null;
 }
 
 interface HistoryEntity {

@@ -2,6 +2,7 @@
 import type { TokenCredential } from "@azure/identity";
 import type { Config } from "../config.js";
 import { DEFAULT_CORRELATION, type CorrelationSettings } from "../model/correlation.js";
+import type { IncidentPlanner } from "../model/incident.js";
 import type { Repositories } from "./repositories.js";
 import { AllowlistRepository } from "./allowlists.js";
 import { startAzurite, type AzuriteTables } from "./azurite.js";
@@ -11,12 +12,13 @@ import { RuleStateRepository } from "./rule-state.js";
 import { SessionRepository } from "./sessions.js";
 import { TableStore, type StorageTarget } from "./tables.js";
 
-export function createStores(store: TableStore, correlation: CorrelationSettings = DEFAULT_CORRELATION): Repositories {
+/** The repositories over one TableStore; the incident store places alerts with `planner` (the engine's, from the composition root). */
+export function createStores(store: TableStore, planner: IncidentPlanner, correlation: CorrelationSettings = DEFAULT_CORRELATION): Repositories {
   return {
     ruleState: new RuleStateRepository(store),
     allowlists: new AllowlistRepository(store),
     baselines: new BaselineRepository(store),
-    incidents: new IncidentRepository(store, Date.now, correlation),
+    incidents: new IncidentRepository(store, planner, Date.now, correlation),
     sessions: new SessionRepository(store),
   };
 }
@@ -39,7 +41,7 @@ export interface OpenedStorage {
  * The configured storage account, or else a fresh in-memory Azurite on loopback (with its
  * queue service when `queue`). An account by endpoint signs in with `credential()` (the app's one credential).
  */
-export async function openStorage(config: Config, credential: () => Promise<TokenCredential>, options: { queue?: boolean } = {}): Promise<OpenedStorage> {
+export async function openStorage(config: Config, planner: IncidentPlanner, credential: () => Promise<TokenCredential>, options: { queue?: boolean } = {}): Promise<OpenedStorage> {
   let target: StorageTarget;
   let azurite: AzuriteTables | undefined;
   if (config.TOKENWATCH_STORAGE_CONNECTION_STRING) target = { connectionString: config.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
@@ -49,5 +51,5 @@ export async function openStorage(config: Config, credential: () => Promise<Toke
     target = { connectionString: azurite.connectionString, tablePrefix: config.TOKENWATCH_TABLE_PREFIX };
   }
   const store = new TableStore(target);
-  return { store, stores: createStores(store, correlationSettings(config)), azurite, close: async () => azurite?.stop() };
+  return { store, stores: createStores(store, planner, correlationSettings(config)), azurite, close: async () => azurite?.stop() };
 }

@@ -19,6 +19,7 @@ import type { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { TABLE_NAMES, TableStore } from "../../src/store/tables.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 export const TENANT = "11111111-2222-3333-4444-555555555555";
 export const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
@@ -91,7 +92,7 @@ export async function startHost(
   azurite ??= await startAzurite();
   const tablePrefix = `t${process.pid}x${++prefixSeq}`;
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix });
-  const stores = createStores(store);
+  const stores = createStores(store, incidentPlanner);
   const { privateKey, publicKey } = await generateKeyPair("RS256");
   const kid = "test-key-1";
   const jwks = await jwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] });

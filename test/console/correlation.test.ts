@@ -17,6 +17,7 @@ import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { TableStore } from "../../src/store/tables.js";
 import { launchChromium, type Browser } from "./chromium.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const ACCOUNT = "zoe.correlated@contoso.com";
 const PREFIX = `cons${process.pid}`;
@@ -52,7 +53,7 @@ beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
   const t = Date.parse("2026-11-01T08:00:00.000Z");
-  const { incidents } = createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: PREFIX }));
+  const { incidents } = createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: PREFIX }), incidentPlanner);
   await incidents.place([alert(interactiveToNonInteractivePivot, "c0ffee01", t)], Date.now());
   await incidents.place([alert(stsRefreshTokenModification, "c0ffee02", t + 5 * 3_600_000)], Date.now());
   host = await startServe({ port: 0, stepMs: 1000, users: 10, log: () => {} });

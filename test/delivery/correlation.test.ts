@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summarise, teamsMessage, slackMessage } from "../../src/delivery/chat.js";
 import { DeliveryRepository } from "../../src/delivery/deliveries.js";
 import { deliverAfterDetection } from "../../src/delivery/index.js";
-import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/store/outbox.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
 import { DeliveryWorker } from "../../src/delivery/worker.js";
@@ -20,6 +20,7 @@ import { prefixRange } from "../../src/store/keys.js";
 import type { TableStore } from "../../src/store/tables.js";
 import { replayAllRules } from "../support/replay-run.js";
 import { ADMIN, alert, freshStore, Receiver, webhookAdmin } from "./support.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/scenarios/correlation-pivot-and-sts/logs", import.meta.url));
 const FROM = Date.parse("2026-11-01T00:00:00.000Z");
@@ -48,7 +49,7 @@ async function correlatedEvents(store: TableStore) {
 describe("account correlation over Azurite", () => {
   it("two rules for one account: one correlated incident, delivered once as incident.correlated; a re-run adds nothing", async () => {
     const { store } = freshStore(azurite.connectionString);
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     const policy = { allowHttp: true, allowPrivate: true };
     const admin = webhookAdmin(store, { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
     const created = await admin.createSubscription({ params: {}, headers: {}, principal: ADMIN, body: { url: receiver.url(), eventTypes: ["incident.correlated"] } });
@@ -89,21 +90,21 @@ describe("account correlation over Azurite", () => {
     const pivot = { ...alert("eve@contoso.com", t, "High", PIVOT), links: ["SessionId:s-1"] };
     const sts = alert("eve@contoso.com", t + 2 * 3_600_000, "Low", STS);
     // Two repositories, as two rules' timers on two instances.
-    await Promise.all([createStores(store).incidents.place([pivot], Date.now()), createStores(store).incidents.place([sts], Date.now())]);
-    const correlated = (await createStores(store).incidents.listIncidents()).filter(isCorrelation);
+    await Promise.all([createStores(store, incidentPlanner).incidents.place([pivot], Date.now()), createStores(store, incidentPlanner).incidents.place([sts], Date.now())]);
+    const correlated = (await createStores(store, incidentPlanner).incidents.listIncidents()).filter(isCorrelation);
     expect(correlated).toHaveLength(1);
     expect(correlated[0]!.alertIds.sort()).toEqual([pivot.id, sts.id].sort());
     expect(await correlatedEvents(store)).toHaveLength(1);
     // A backfill placing both again changes nothing.
-    await createStores(store).incidents.place([pivot, sts], Date.now());
-    expect((await createStores(store).incidents.listIncidents()).filter(isCorrelation)).toEqual([{ ...correlated[0]!, etag: correlated[0]!.etag }]);
+    await createStores(store, incidentPlanner).incidents.place([pivot, sts], Date.now());
+    expect((await createStores(store, incidentPlanner).incidents.listIncidents()).filter(isCorrelation)).toEqual([{ ...correlated[0]!, etag: correlated[0]!.etag }]);
     expect(await correlatedEvents(store)).toHaveLength(1);
   });
 
   it("alerts of two rules more than 24 h apart are not correlated, unless they share a SessionId", async () => {
     const { store } = freshStore(azurite.connectionString);
     const t = Date.parse("2026-11-01T08:00:00.000Z");
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     await stores.incidents.place([alert("fay@contoso.com", t, "High", PIVOT), alert("fay@contoso.com", t + 25 * 3_600_000, "Low", STS)], Date.now());
     await stores.incidents.place([{ ...alert("gil@contoso.com", t, "High", PIVOT), links: ["SessionId:s-9"] }], Date.now());
     await stores.incidents.place([{ ...alert("gil@contoso.com", t + 3 * 86_400_000, "High", "5a6f1c3e-2a1b-4c9e-9f01-11a2b3c4d508"), links: ["SessionId:s-9"] }], Date.now());
@@ -116,7 +117,7 @@ describe("account correlation over Azurite", () => {
   it("Teams and Slack messages say it is a correlation and name the rules it links", async () => {
     const { store } = freshStore(azurite.connectionString);
     const t = Date.parse("2026-11-01T08:00:00.000Z");
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     await stores.incidents.place([{ ...alert("hal@contoso.com", t, "High", PIVOT), ruleName: "Interactive to Non-Interactive Token Theft Pivot" }], Date.now());
     await stores.incidents.place([alert("hal@contoso.com", t + 3_600_000, "Low", STS)], Date.now());
     const [event] = await correlatedEvents(store);

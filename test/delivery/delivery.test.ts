@@ -6,7 +6,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { WebhookAdminDeps as AdminDeps } from "../../src/api/webhooks.js";
 import { DeliveryRepository, type Delivery } from "../../src/delivery/deliveries.js";
-import { OUTBOX, outboxEventFromEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity } from "../../src/store/outbox.js";
 import { MAX_ATTEMPTS } from "../../src/delivery/schedule.js";
 import { buildEvent, WebhookEventSchema } from "../../src/delivery/schema.js";
 import { SubscriptionRepository } from "../../src/delivery/subscriptions.js";
@@ -16,6 +16,7 @@ import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { TableStore } from "../../src/store/tables.js";
 import { ADMIN, alert, freshStore, place, Receiver, webhookAdmin } from "./support.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const LOCAL: TargetPolicy = { allowHttp: true, allowPrivate: true };
 const T0 = Date.parse("2026-11-22T08:00:00Z");
@@ -264,7 +265,7 @@ describe("webhook delivery", () => {
     const [row] = await outboxRows(ctx.store);
     const incident = outboxEventFromEntity(row as Parameters<typeof outboxEventFromEntity>[0]).incident;
     const eventId = row!.rowKey!.slice(OUTBOX.length);
-    const alerts = await new IncidentRepository(ctx.store).listAlerts(`PartitionKey eq '${row!.partitionKey}'`);
+    const alerts = await new IncidentRepository(ctx.store, incidentPlanner).listAlerts(`PartitionKey eq '${row!.partitionKey}'`);
     const body = JSON.stringify(buildEvent({ id: eventId, type: "incident.created", time: ctx.clock.t, incident, alerts }));
     await ctx.deliveries.createIfAbsent(
       {

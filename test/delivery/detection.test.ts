@@ -15,6 +15,7 @@ import { ReplaySource } from "../../src/sources/replay.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { ADMIN, freshStore, Receiver, webhookAdmin } from "./support.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const LOGS = fileURLToPath(new URL("../fixtures/api/logs", import.meta.url));
 const FROM = Date.parse("2026-11-01T00:00:00.000Z");
@@ -35,7 +36,7 @@ afterAll(async () => {
 describe("delivery after detection", () => {
   it("announces every incident and alert a replayed detection stores, once", async () => {
     const { store } = freshStore(azurite.connectionString);
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     const policy = { allowHttp: true, allowPrivate: true };
     const admin = webhookAdmin(store, { subscriptions: new SubscriptionRepository(store), deliveries: new DeliveryRepository(store), policy, now: Date.now });
     const created = await admin.createSubscription({

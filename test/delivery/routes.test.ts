@@ -13,6 +13,7 @@ import { webhookRoutes } from "../../src/api/webhooks.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { freshStore } from "./support.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 let azurite: AzuriteTables;
 let api: Api;
@@ -24,7 +25,7 @@ beforeAll(async () => {
   key = await loadDevKey();
   const { store } = freshStore(azurite.connectionString);
   const config = loadConfig({});
-  api = createApi({ stores: createStores(store), auth: new Authenticator([devTrust(key)]), now: Date.now, extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
+  api = createApi({ stores: createStores(store, incidentPlanner), auth: new Authenticator([devTrust(key)]), now: Date.now, extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
 });
 afterAll(async () => {
   await azurite?.stop();

@@ -17,6 +17,7 @@ import type { Alert } from "../../src/engine/incidents.js";
 import type { Severity } from "../../src/model/severity.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { TableStore } from "../../src/store/tables.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 export interface Received {
   path: string;
@@ -156,7 +157,7 @@ export function alert(account: string, time: number, severity: Severity = RULE.s
 }
 
 export async function place(store: TableStore, alerts: Omit<Alert, "incidentId">[], now: number) {
-  return new IncidentRepository(store).place(alerts, now);
+  return new IncidentRepository(store, incidentPlanner).place(alerts, now);
 }
 
 export const ADMIN = { id: "admin-1", name: "admin@contoso.com", roles: ["Tokenwatch.Admin"] };
@@ -196,7 +197,7 @@ const signing = (async () => {
 
 /** The webhook administration routes (src/api/webhooks.ts) behind the real API, one function per operation. */
 export function webhookAdmin(store: TableStore, deps: WebhookAdminDeps): Record<keyof typeof OPERATIONS, (call: AdminCall) => Promise<ApiResponse>> {
-  const api = signing.then(({ trust }) => createApi({ stores: createStores(store), auth: new Authenticator([trust]), now: deps.now, extraRoutes: webhookRoutes(deps) }));
+  const api = signing.then(({ trust }) => createApi({ stores: createStores(store, incidentPlanner), auth: new Authenticator([trust]), now: deps.now, extraRoutes: webhookRoutes(deps) }));
   const operation =
     ([method, template]: (typeof OPERATIONS)[keyof typeof OPERATIONS]) =>
     async (call: AdminCall): Promise<ApiResponse> => {

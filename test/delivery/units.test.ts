@@ -3,7 +3,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { targetPolicy } from "../../src/delivery/index.js";
-import { packTransactions } from "../../src/delivery/outbox.js";
+import { packTransactions } from "../../src/store/outbox.js";
 import { BACKOFF_CEILINGS_MS, backoff, MAX_ATTEMPTS, MAX_RETRY_AFTER_MS, parseRetryAfter, RETRY_WINDOW_MS } from "../../src/delivery/schedule.js";
 import { WEBHOOK_EVENT_JSON_SCHEMA } from "../../src/delivery/schema.js";
 import { generateSecret, signHeaders } from "../../src/delivery/signing.js";

@@ -12,7 +12,7 @@ import { devTrust, loadDevKey, signDevToken, type DevKey } from "../../src/api/d
 import { loadConfig } from "../../src/config.js";
 import { webhookAdminDeps } from "../../src/app.js";
 import { createDeliveryWorker } from "../../src/delivery/index.js";
-import { OUTBOX } from "../../src/delivery/outbox.js";
+import { OUTBOX } from "../../src/store/outbox.js";
 import { webhookRoutes } from "../../src/api/webhooks.js";
 import { WebhookEventSchema } from "../../src/delivery/schema.js";
 import type { DeliveryWorker } from "../../src/delivery/worker.js";
@@ -20,6 +20,7 @@ import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import type { TableStore } from "../../src/store/tables.js";
 import { alert, freshStore, place, Receiver } from "./support.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 // The local host's operator flags: http and loopback receivers allowed.
 const config = loadConfig({ TOKENWATCH_WEBHOOK_ALLOW_HTTP: "true", TOKENWATCH_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true" });
@@ -41,7 +42,7 @@ let worker: DeliveryWorker;
 const receivers: Receiver[] = [];
 beforeEach(async () => {
   ({ store } = freshStore(azurite.connectionString));
-  api = createApi({ stores: createStores(store), auth: new Authenticator([devTrust(key)]), now: Date.now, extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
+  api = createApi({ stores: createStores(store, incidentPlanner), auth: new Authenticator([devTrust(key)]), now: Date.now, extraRoutes: webhookRoutes(webhookAdminDeps(store, config)) });
   worker = createDeliveryWorker(store, config, { timeoutMs: 5_000 });
   return async () => {
     for (const r of receivers.splice(0)) await r.stop();
@@ -114,7 +115,7 @@ describe("incident.updated", () => {
   it("a failed PATCH (412) writes no outbox row, at the edge or when the transaction itself loses the race", async () => {
     const updates = await subscribed(["incident.updated"]);
     const { id, etag, historyLength } = await incident();
-    const before = (await createStores(store).incidents.getIncident(id))!;
+    const before = (await createStores(store, incidentPlanner).incidents.getIncident(id))!;
     expect((await call("PATCH", `/api/incidents/${id}`, { headers: { "if-match": etag }, body: { owner: "bob@contoso.com" } })).status).toBe(200);
     await worker.run();
     expect(updates.delivered).toHaveLength(1);
@@ -125,7 +126,7 @@ describe("incident.updated", () => {
     expect(await outboxRows()).toHaveLength(0);
     // A writer that read before that change and submits now: the incident's ETag condition
     // fails the whole transaction, the outbox row with it.
-    const lost = await createStores(store).incidents.updateIncident(before, before.etag!, { status: "Closed", classification: "FalsePositive" }, "late@contoso.com", Date.now());
+    const lost = await createStores(store, incidentPlanner).incidents.updateIncident(before, before.etag!, { status: "Closed", classification: "FalsePositive" }, "late@contoso.com", Date.now());
     expect(lost).toEqual({ ok: false, reason: "stale" });
     expect(await outboxRows()).toHaveLength(0);
 

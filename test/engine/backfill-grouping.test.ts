@@ -20,6 +20,7 @@ import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { TableStore } from "../../src/store/tables.js";
 import { HOUR, at, cleanupTempDirs, ndjson, stsAudit, tempDir, type Row } from "../support/replay-fixtures.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const FROM = at("2026-11-01T00:00:00Z");
 const MID = FROM + 12 * HOUR;
@@ -65,7 +66,7 @@ function campaign(): Row[] {
 /** One storage: what the commands get from TOKENWATCH_STORAGE_CONNECTION_STRING and TOKENWATCH_TABLE_PREFIX. */
 function storage(name: string) {
   const env = { TOKENWATCH_STORAGE_CONNECTION_STRING: azurite.connectionString, TOKENWATCH_TABLE_PREFIX: `bg${process.pid}${name}` };
-  return { env, stores: createStores(new TableStore({ connectionString: env.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: env.TOKENWATCH_TABLE_PREFIX })) };
+  return { env, stores: createStores(new TableStore({ connectionString: env.TOKENWATCH_STORAGE_CONNECTION_STRING, tablePrefix: env.TOKENWATCH_TABLE_PREFIX }), incidentPlanner) };
 }
 
 /** `tokenwatch detect --logs DIR --from FROM --to TO` (detect reads its storage from the environment). */

@@ -18,6 +18,7 @@ import { TableStore } from "../../src/store/tables.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { DELAY, fakeSource, scheduledDeps } from "../support/detection-harness.js";
 import { HOUR, at, cleanupTempDirs, ndjson, stsAudit, tempDir, writeLogs } from "../support/replay-fixtures.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 let azurite: AzuriteTables;
 let fake: FakeLogAnalytics;
@@ -34,7 +35,7 @@ afterAll(async () => {
 beforeEach(async () => {
   fake = await FakeLogAnalytics.start();
   store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `bf${process.pid}n${++prefix}` });
-  stores = createStores(store);
+  stores = createStores(store, incidentPlanner);
 });
 afterEach(async () => fake.close());
 

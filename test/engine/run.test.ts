@@ -19,6 +19,7 @@ import { decodeKey, encodeKey } from "../../src/model/keys.js";
 import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { DAY, HOUR, at, cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, writeLogs, type Row } from "../support/replay-fixtures.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const FROM = at("2026-11-01T00:00:00.000Z");
 const TO = FROM + DAY;
@@ -38,7 +39,7 @@ let tables = 0;
 /** Repositories over fresh tables: a unique prefix per call. */
 function freshStores(): { store: TableStore; stores: Repositories } {
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `t${runId}n${++tables}` });
-  return { store, stores: createStores(store) };
+  return { store, stores: createStores(store, incidentPlanner) };
 }
 
 async function replay(files: Record<string, readonly Row[]>): Promise<ReplaySource> {
@@ -395,12 +396,12 @@ describe("runRule over Azurite", () => {
     });
     const { store } = freshStores();
     // Both instances see the same initialized checkpoint, then race through the day.
-    await run(rule, source, createStores(store), { until: FROM });
-    const results = await Promise.allSettled([run(rule, source, createStores(store)), run(rule, source, createStores(store))]);
+    await run(rule, source, createStores(store, incidentPlanner), { until: FROM });
+    const results = await Promise.allSettled([run(rule, source, createStores(store, incidentPlanner)), run(rule, source, createStores(store, incidentPlanner))]);
     expect(results.some((r) => r.status === "fulfilled")).toBe(true);
     // The loser is told the rule is busy; it never half-applies a window.
     for (const r of results) if (r.status === "rejected") expect(r.reason instanceof LeaseHeld || r.reason instanceof StateConflict, String(r.reason)).toBe(true);
-    const stores = createStores(store);
+    const stores = createStores(store, incidentPlanner);
     const alerts = await stores.incidents.listAlerts();
     expect(alerts).toHaveLength(30);
     const incidents = await stores.incidents.listIncidents();
@@ -426,7 +427,7 @@ describe("runRule over Azurite", () => {
   it("concurrent placements of the same alerts into one account place each alert once (409/412 retried)", async () => {
     const { store } = freshStores();
     const all = raceAlerts("race#ext#@contoso.onmicrosoft.com", 40);
-    const repos = [1, 2, 3].map(() => createStores(store).incidents);
+    const repos = [1, 2, 3].map(() => createStores(store, incidentPlanner).incidents);
     const results = await Promise.all(repos.map((r) => r.place(all, NOW)));
     // Between them, every alert was placed exactly once.
     expect(results.flatMap((r) => r.alerts).map((x) => x.id).sort()).toEqual(all.map((x) => x.id));
@@ -442,7 +443,7 @@ describe("runRule over Azurite", () => {
       const { store } = freshStores();
       const all = raceAlerts(`race${count}#ext#@contoso.onmicrosoft.com`, count);
       const third = Math.floor(count / 3);
-      const [a, b, c] = [1, 2, 3].map(() => createStores(store).incidents);
+      const [a, b, c] = [1, 2, 3].map(() => createStores(store, incidentPlanner).incidents);
       const results = await Promise.all([a!.place(all.slice(0, 2 * third), NOW), b!.place(all.slice(third), NOW), c!.place(all.slice(third, 2 * third), NOW)]);
       expect(results.flatMap((r) => r.alerts).map((x) => x.id).sort(), `${count} alerts`).toEqual(all.map((x) => x.id));
       const alerts = await a!.listAlerts();

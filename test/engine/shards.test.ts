@@ -23,6 +23,7 @@ import { TableStore } from "../../src/store/tables.js";
 import { DELAY, fakeSource, scheduledDeps } from "../support/detection-harness.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { at, DAY, HOUR, interactiveSignIn, nonInteractiveSignIn } from "../support/replay-fixtures.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const T = at("2026-11-16T10:00:00Z");
 const MIN = 60_000;
@@ -78,7 +79,7 @@ interface World {
 function world(rule: Rule, options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
   const id = randomBytes(4).toString("hex");
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `sh${id}` });
-  const stores = createStores(store);
+  const stores = createStores(store, incidentPlanner);
   const clock = { now: T + DELAY };
   const queue = new StorageQueue({ connectionString: azurite.connectionString, queueName: `shards-${id}` });
   const shards = new ShardRepository(store);

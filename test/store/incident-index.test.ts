@@ -9,8 +9,10 @@ import { accountOfIncidentId, isIncidentId, legacyIncidentId } from "../../src/m
 import { fromMs } from "../../src/model/time.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { STALE_AFTER_MS, accountView, tallyOf } from "../../src/store/incident-index.js";
-import { IncidentRepository, type IncidentQuery } from "../../src/store/incidents.js";
+import { IncidentRepository } from "../../src/store/incidents.js";
+import type { IncidentQuery } from "../../src/model/incident.js";
 import { TableStore } from "../../src/store/tables.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const H = 3_600_000;
 const T0 = Date.parse("2026-11-01T08:00:00.000Z");
@@ -95,7 +97,7 @@ describe("incident index", () => {
   it("lists say what a scan says under concurrent placements, regrouping and analyst changes", async () => {
     const store = fresh();
     let clock = Date.now();
-    const [one, two] = [new IncidentRepository(store, () => clock), new IncidentRepository(store, () => clock)];
+    const [one, two] = [new IncidentRepository(store, incidentPlanner, () => clock), new IncidentRepository(store, incidentPlanner, () => clock)];
     const accounts = ["a@contoso.com", "b@contoso.com", "c@contoso.com"];
     const late = accounts.flatMap((acc) => [alert(STS, acc, T0 + 2 * H, "198.51.100.1"), alert(STS, acc, T0 + 6.5 * H, "198.51.100.2")]);
     await one.place(late, NOW);
@@ -133,7 +135,7 @@ describe("incident index", () => {
   it("a crash between the index write and the incident write never shows a wrong list", async () => {
     const store = fresh();
     let clock = Date.now();
-    const repo = new IncidentRepository(store, () => clock);
+    const repo = new IncidentRepository(store, incidentPlanner, () => clock);
     await repo.place([alert(STS, "d@contoso.com", T0, "198.51.100.1")], NOW);
     const [before] = await expectListsMatchScan(repo);
     // The process dies after the index rows of the new state are written, before its commit.
@@ -141,7 +143,7 @@ describe("incident index", () => {
     crashing.submitGuarded = async () => {
       throw new Error("killed");
     };
-    const crashed = new IncidentRepository(crashing, () => clock);
+    const crashed = new IncidentRepository(crashing, incidentPlanner, () => clock);
     // (One account per placement: place() fails at the first account that fails, while others finish.)
     await expect(crashed.place([alert(STS, "d@contoso.com", T0 + H)], NOW + H)).rejects.toThrow("killed");
     await expect(crashed.place([alert(PIVOT, "e@contoso.com", T0)], NOW + H)).rejects.toThrow("killed");
@@ -158,7 +160,7 @@ describe("incident index", () => {
       await store.submitGuarded(...args);
       throw new Error("killed after commit");
     };
-    const lateRepo = new IncidentRepository(late, () => clock);
+    const lateRepo = new IncidentRepository(late, incidentPlanner, () => clock);
     await expect(lateRepo.place([alert(STS, "d@contoso.com", T0 + H)], NOW + H)).rejects.toThrow("killed after commit");
     await expect(lateRepo.place([alert(PIVOT, "e@contoso.com", T0)], NOW + H)).rejects.toThrow("killed after commit");
     const scan = await expectListsMatchScan(repo);
@@ -170,7 +172,7 @@ describe("incident index", () => {
 
   it("pages cross day partitions in order, with every filter", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const { incidents, alerts } = syntheticIncidents(150, 5);
     await repo.bulkLoad(incidents, alerts);
     const scan = await expectListsMatchScan(repo, 7);
@@ -187,7 +189,7 @@ describe("incident index", () => {
 
   it("an account's tally follows analyst changes and retention", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     await repo.place([alert(STS, "f@contoso.com", T0), alert(PIVOT, "f@contoso.com", T0), alert(STS, "g@contoso.com", T0)], NOW);
     // Two rules on f within the correlation window: their two incidents and the correlated one.
     expect((await repo.accountPage(10)).items.map((a) => [a.account, a.openIncidents, a.multipleRules, a.correlated])).toEqual([
@@ -207,7 +209,7 @@ describe("incident index", () => {
 
   it("builds the index once for incidents stored before it", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     await repo.place([alert(STS, "h@contoso.com", T0, "198.51.100.7"), alert(PIVOT, "i@contoso.com", T0)], NOW);
     // As a deployment from before the index: no index rows, no tallies, no IPs on incident rows.
     const client = await store.table("IncidentIndex");
@@ -215,14 +217,14 @@ describe("incident index", () => {
     const incidents = await store.table("Incidents");
     for (const row of await store.list<{ ips?: string }>("Incidents", "RowKey eq 'summary' or ips ne ''"))
       await (row.rowKey === "summary" ? incidents.deleteEntity(row.partitionKey, row.rowKey) : incidents.updateEntity({ partitionKey: row.partitionKey, rowKey: row.rowKey, ips: "" }, "Merge"));
-    const scan = await expectListsMatchScan(new IncidentRepository(store));
-    expect((await new IncidentRepository(store).incidentPage({ account: "h@contoso.com" }, 5)).items[0]!.ips).toEqual(["198.51.100.7"]);
+    const scan = await expectListsMatchScan(new IncidentRepository(store, incidentPlanner));
+    expect((await new IncidentRepository(store, incidentPlanner).incidentPage({ account: "h@contoso.com" }, 5)).items[0]!.ips).toEqual(["198.51.100.7"]);
     expect(scan).toHaveLength(2);
   });
 
   it("reads an incident by id: a point read for ids that carry their account, a query for bare-digest ids", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const placed = await repo.place([alert(STS, "Guest_x#EXT#@contoso.com".toLowerCase(), T0)], NOW);
     const id = placed.incidents[0]!.id;
     expect(isIncidentId(id)).toBe(true);

@@ -4,12 +4,13 @@
 // analyst's change lands between a placement's read and its write.
 import { fromMs } from "../../src/model/time.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/delivery/outbox.js";
+import { OUTBOX, outboxEventFromEntity, type OutboxEntity } from "../../src/store/outbox.js";
 import type { Alert } from "../../src/engine/incidents.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { IncidentRepository } from "../../src/store/incidents.js";
 import { prefixRange } from "../../src/store/keys.js";
 import { TableStore } from "../../src/store/tables.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const H = 3_600_000;
 const T0 = Date.parse("2026-11-01T08:00:00.000Z");
@@ -57,7 +58,7 @@ async function placement(repo: IncidentRepository): Promise<Map<string, string>>
 describe("IncidentRepository.place: earlier alerts placed later", () => {
   it("re-splits an untriaged incident: alert rows move, the changes are announced", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const [a10, a1430, a9] = [alert(T0 + 2 * H), alert(T0 + 6.5 * H), alert(T0 + H)];
     const first = await repo.place([a10, a1430], NOW);
     const id = first.incidents[0]!.id;
@@ -77,7 +78,7 @@ describe("IncidentRepository.place: earlier alerts placed later", () => {
 
   it("deletes an incident merged into another and announces it with no alerts", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const [a11, a8, a1330, a5] = [alert(T0 + 3 * H), alert(T0), alert(T0 + 5.5 * H), alert(T0 - 3 * H)];
     for (const a of [a11, a8, a1330]) await repo.place([a], NOW);
     const [idA, idB] = [(await placement(repo)).get(a11.id)!, (await placement(repo)).get(a1330.id)!];
@@ -94,7 +95,7 @@ describe("IncidentRepository.place: earlier alerts placed later", () => {
 
   it("a comment triages: the incident is not re-split, the earlier alert starts its own", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const [a10, a1430, a9] = [alert(T0 + 2 * H), alert(T0 + 6.5 * H), alert(T0 + H)];
     const [incident] = (await repo.place([a10, a1430], NOW)).incidents;
     const stored = (await repo.getIncident(incident!.id))!;
@@ -110,7 +111,7 @@ describe("IncidentRepository.place: earlier alerts placed later", () => {
     // after the placement read it untriaged. A batch delete takes no ETag, so only the
     // placement row (which the analyst's change rewrites) can stop it.
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const [a11, a8, a1330, a5] = [alert(T0 + 3 * H), alert(T0), alert(T0 + 5.5 * H), alert(T0 - 3 * H)];
     for (const a of [a11, a8, a1330]) await repo.place([a], NOW);
     const idB = (await placement(repo)).get(a1330.id)!;
@@ -125,7 +126,7 @@ describe("IncidentRepository.place: earlier alerts placed later", () => {
       }
       return rows as never;
     };
-    await new IncidentRepository(racing).place([a5], NOW + H);
+    await new IncidentRepository(racing, incidentPlanner).place([a5], NOW + H);
     expect(raced).toBe(true);
     const of = await placement(repo);
     expect((await repo.getIncident(idB))).toMatchObject({ owner: "bob@contoso.com", alertIds: [a1330.id] });

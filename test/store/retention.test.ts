@@ -16,6 +16,7 @@ import { IncidentRepository } from "../../src/store/incidents.js";
 import { purgeExpired, type RetentionPolicy } from "../../src/delivery/retention.js";
 import { TableStore } from "../../src/store/tables.js";
 import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-11-30T00:00:00.000Z");
@@ -71,7 +72,7 @@ async function rowsOf(repo: IncidentRepository, id: string): Promise<number> {
 describe("retention", () => {
   it("deletes closed incidents past retention with their alerts and history, never open or recently closed ones", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const expired = await incidentOf(repo, "gone@contoso.com", 4);
     await setStatus(repo, expired.id, "Closed", OLD);
     const recent = await incidentOf(repo, "recent@contoso.com", 3);
@@ -93,7 +94,7 @@ describe("retention", () => {
 
   it("deletes at most the bound per run and the rest in the next runs", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const ids: string[] = [];
     for (const account of ["a@contoso.com", "b@contoso.com"]) {
       const incident = await incidentOf(repo, account, 5);
@@ -110,7 +111,7 @@ describe("retention", () => {
 
   it("leaves every remaining row of an incident reopened part-way through its purge", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const incident = await incidentOf(repo, "reopened@contoso.com", 6);
     await setStatus(repo, incident.id, "Closed", OLD);
     expect(await purgeExpired(store, policy(4), NOW)).toMatchObject({ incidentRows: 4 });
@@ -124,7 +125,7 @@ describe("retention", () => {
 
   it("deletes nothing of an incident reopened between the purge's read and its first write", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const incident = await incidentOf(repo, "race@contoso.com", 3);
     await setStatus(repo, incident.id, "Closed", OLD);
     // The analyst reopens it between the purge's read of the incident and its first write.
@@ -188,7 +189,7 @@ describe("retention", () => {
 describe("the delivery worker", () => {
   it("applies the configured retention at the end of a run: every run during a backlog, else hourly", async () => {
     const store = fresh();
-    const repo = new IncidentRepository(store);
+    const repo = new IncidentRepository(store, incidentPlanner);
     const incident = await incidentOf(repo, "worker@contoso.com", 2);
     await setStatus(repo, incident.id, "Closed", OLD);
     const config = loadConfig({ TOKENWATCH_RETENTION_CLOSED_INCIDENT_DAYS: "365", TOKENWATCH_RETENTION_MAX_DELETES_PER_RUN: "3" });

@@ -9,13 +9,14 @@ import type { AzuriteTables } from "../../src/store/azurite.js";
 import { createStores } from "../../src/store/index.js";
 import { TableStore } from "../../src/store/tables.js";
 import { staticCredential, type FakeLogAnalytics } from "./fake-log-analytics.js";
+import { incidentPlanner } from "../../src/engine/planner.js";
 
 const runId = randomBytes(3).toString("hex");
 let tables = 0;
 
 /** Repositories over fresh tables (a unique prefix per call). */
 export function freshStores(azurite: AzuriteTables): Repositories {
-  return createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: `s${runId}n${++tables}` }));
+  return createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: `s${runId}n${++tables}` }), incidentPlanner);
 }
 
 /** The production source and client, with test-sized retry delays and timeouts. */

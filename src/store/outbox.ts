@@ -1,4 +1,4 @@
-// The transactional outbox. An incident change and the row announcing it are written in
+// The transactional outbox, as the incident store writes it and the delivery worker reads it. An incident change and the row announcing it are written in
 // the same entity-group transaction of the Incidents table (same partition: the encoded
 // account; RowKey `outbox:<eventId>`), so there is no moment at which a change is stored
 // but unannounced: if the process dies right after, the row is still there and the
@@ -7,9 +7,8 @@
 import { createHash } from "node:crypto";
 import type { TransactionAction } from "@azure/data-tables";
 import { isCorrelation } from "../model/correlation.js";
-import type { Incident } from "../engine/incidents.js";
-import { MAX_BATCH } from "../store/tables.js";
-import type { EventType } from "./schema.js";
+import type { EventType, Incident } from "../model/incident.js";
+import { MAX_BATCH } from "./tables.js";
 
 export const OUTBOX = "outbox:";
 
