@@ -316,7 +316,14 @@ export class IncidentRepository {
     await this.ensureIndexed();
     const list: IndexList = q.status?.length === 1 ? `status-${q.status[0]!}` : q.severity?.length === 1 ? `severity-${q.severity[0]!}` : "all";
     const range = listRange(list, q.from);
-    const filter = [`PartitionKey ge ${odata(range.ge)}`, range.le ? `PartitionKey le ${odata(range.le)}` : `PartitionKey lt ${odata(range.lt)}`, ...queryTerms({ ...q, account: undefined })].join(" and ");
+    // Pending rows pass whatever the terms: each is checked against its incident below, and a
+    // mark (a deleted row's key alone, no columns) must be read to be repaired.
+    const terms = queryTerms({ ...q, account: undefined });
+    const filter = [
+      `PartitionKey ge ${odata(range.ge)}`,
+      range.le ? `PartitionKey le ${odata(range.le)}` : `PartitionKey lt ${odata(range.lt)}`,
+      ...(terms.length ? [`(${terms.join(" and ")} or pending eq true)`] : []),
+    ].join(" and ");
     const found: { row: { partitionKey?: string; rowKey?: string }; item: EntityOf }[] = [];
     let from = after && cursorKey(list, after.t, after.id);
     for (;;) {
