@@ -19,13 +19,14 @@ import { TableStore } from "../../src/store/tables.js";
 import { FakeLogAnalytics, staticCredential } from "../support/fake-log-analytics.js";
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
-const host = vi.hoisted(() => ({ http: new Map<string, Handler>(), timers: new Map<string, Handler>(), postInvocation: [] as Handler[] }));
+const host = vi.hoisted(() => ({ http: new Map<string, Handler>(), timers: new Map<string, Handler>(), queues: new Map<string, Handler>(), postInvocation: [] as Handler[] }));
 
 // What the Functions host does with a registration: keeps the handler to call on a trigger.
 vi.mock("@azure/functions", () => ({
   app: {
     http: (name: string, options: { handler: Handler }) => host.http.set(name, options.handler),
     timer: (name: string, options: { handler: Handler }) => host.timers.set(name, options.handler),
+    storageQueue: (name: string, options: { handler: Handler }) => host.queues.set(name, options.handler),
     hook: { postInvocation: (fn: Handler) => host.postInvocation.push(fn) },
   },
 }));
