@@ -13,6 +13,7 @@ import { defineForkedSession } from "../dist/src/rules/forked-session.js";
 import { ReplaySource } from "../dist/src/sources/replay.js";
 import { simulateTenant } from "../dist/src/sim/simulate.js";
 import { startAzurite } from "../dist/src/store/azurite.js";
+import { incidentPlanner } from "../dist/src/engine/planner.js";
 import { createStores } from "../dist/src/store/index.js";
 import { TableStore } from "../dist/src/store/tables.js";
 
@@ -33,7 +34,7 @@ try {
   // One condition after the other, each in its own tables, so each bootstraps its own session state.
   const results = [];
   for (const [i, condition] of CONDITIONS.entries()) {
-    const stores = createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: `fp${i}` }));
+    const stores = createStores(new TableStore({ connectionString: azurite.connectionString, tablePrefix: `fp${i}` }), incidentPlanner);
     const reports = await runRule(defineForkedSession(condition), { source, stores, now: Date.now }, { startAt: from, until: to + 12 * HOUR, eventRange: { from, to } });
     results.push({ condition, alerts: reports.flatMap((r) => r.alerts) });
   }
