@@ -4,12 +4,9 @@
 // for the account that links the member incidents. The store commits what this returns in
 // the same ETag-guarded placement as the alerts (src/store/incidents.ts), so concurrent
 // runs of two rules, replays, overlapping windows and backfills never duplicate it.
-import { createHash } from "node:crypto";
 import { CORRELATION_RULE_ID, CORRELATION_RULE_NAME, isCorrelation, type CorrelationSettings } from "../model/correlation.js";
 import { compareTime, TICKS_PER_MS } from "../model/time.js";
-import { MAX_ALERTS_PER_INCIDENT, type Alert, type Incident } from "./incidents.js";
-
-const digest = (parts: readonly string[]) => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
+import { digest, MAX_ALERTS_PER_INCIDENT, type Alert, type Incident } from "./incidents.js";
 
 /** Named after the account and its correlation's founding alert (its earliest evidence): the same evidence, the same id. */
 const correlationId = (account: string, founder: string) => digest(["correlation", account, founder]);

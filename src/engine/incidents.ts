@@ -12,7 +12,8 @@ export const INCIDENT_LOOKBACK_MS = 5 * 3_600_000;
 const INCIDENT_LOOKBACK: DateTime = BigInt(INCIDENT_LOOKBACK_MS) * TICKS_PER_MS;
 export const MAX_ALERTS_PER_INCIDENT = 150;
 
-const digest = (parts: readonly string[]) => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
+/** A stable id from its parts: alert, incident and correlated-incident ids. */
+export const digest = (parts: readonly string[]) => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 32);
 
 /** Same rule, same event identity, same id: overlapping or repeated windows rewrite, never add. */
 export function alertFromDraft(rule: Rule, draft: AlertDraft): Omit<Alert, "incidentId"> {
