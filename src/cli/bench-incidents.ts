@@ -1,6 +1,7 @@
 // `tokenwatch bench --incidents`: incident list latency at 100 and at 100,000 incidents,
-// side by side against one Azurite over HTTP, in interleaved rounds (definitions in
-// BENCHMARKS.md). Both stores are filled by IncidentRepository.bulkLoad: the rows a
+// side by side on one Azurite over HTTP, in interleaved rounds: first on an Azurite whose
+// queries scan in key order as Table Storage's do (src/bench/ordered-scan.ts), then on stock
+// Azurite; and the storage requests each call makes (definitions in BENCHMARKS.md). Both stores are filled by IncidentRepository.bulkLoad: the rows a
 // placement leaves (incident, alert, account tally, index rows), in transactions of 100.
 import { createHash } from "node:crypto";
 import type { Alert, Incident } from "../engine/incidents.js";
@@ -12,6 +13,7 @@ import { Rand } from "../sim/prng.js";
 import { startAzurite } from "../store/azurite.js";
 import { IncidentRepository } from "../store/incidents.js";
 import { TableStore } from "../store/tables.js";
+import { StoreProxy } from "../bench/store-proxy.js";
 
 const DAY = 86_400_000;
 const SMALL = 100;
@@ -68,62 +70,95 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-export async function benchIncidents(json: boolean, log: (line: string) => void): Promise<void> {
-  const azurite = await startAzurite();
+/** The calls the routes make, each timed and counted. */
+const CASES = {
+  list: (r: IncidentRepository) => r.incidentPage({}, PAGE),
+  listNew: (r: IncidentRepository) => r.incidentPage({ status: ["New"] }, PAGE),
+  listHighSince: (r: IncidentRepository) => r.incidentPage({ severity: ["High"], from: NEWEST - 30 * DAY }, PAGE),
+  accounts: (r: IncidentRepository) => r.accountPage(PAGE),
+} as const;
+type CaseName = keyof typeof CASES | "pointRead";
+const SIDES = [
+  { name: "small", count: SMALL },
+  { name: "large", count: LARGE },
+] as const;
+
+interface Measured {
+  /** p50 milliseconds per case and side. */
+  p50: Record<CaseName, { small: number; large: number }>;
+  /** Storage requests one call makes, per case and side (through a counting proxy, after the timed rounds). */
+  requests: Record<CaseName, { small: number; large: number }>;
+  seedSeconds: { small: number; large: number };
+}
+
+/** Both stores on one Azurite (`preload`: the key-ordered scan, or none for stock Azurite), seeded, timed and counted. */
+async function measure(preload: string | undefined, log: (line: string) => void): Promise<Measured> {
+  const azurite = await startAzurite(preload ? { tablePreload: preload } : {});
+  const proxy = await StoreProxy.start(azurite.connectionString);
   try {
-    const sides = [
-      { name: "small", count: SMALL, repo: new IncidentRepository(new TableStore({ connectionString: azurite.connectionString, tablePrefix: "small" })) },
-      { name: "large", count: LARGE, repo: new IncidentRepository(new TableStore({ connectionString: azurite.connectionString, tablePrefix: "large" })) },
-    ];
-    const seedSeconds: Record<string, number> = {};
-    const ids: Record<string, string> = {};
+    const repoOf = (connectionString: string, prefix: string) => new IncidentRepository(new TableStore({ connectionString, tablePrefix: prefix }));
+    const sides = SIDES.map((side) => ({ ...side, repo: repoOf(azurite.connectionString, side.name), counted: repoOf(proxy.connectionString, side.name), id: "" }));
+    const seedSeconds = { small: 0, large: 0 };
     for (const side of sides) {
       const { incidents, alerts } = syntheticIncidents(side.count, 11);
       const ms = await timed(() => side.repo.bulkLoad(incidents, alerts));
       seedSeconds[side.name] = round2(ms / 1000);
-      ids[side.name] = incidents[Math.floor(incidents.length / 2)]!.id;
-      log(`seeded ${side.count} incidents (${incidents.length * 5} rows with alerts, tallies and index rows) in ${(ms / 1000).toFixed(1)} s`);
+      side.id = incidents[Math.floor(incidents.length / 2)]!.id;
+      log(`${preload ? "key-ordered" : "stock"} Azurite: seeded ${side.count} incidents (${incidents.length * 5} rows with alerts, tallies and index rows) in ${(ms / 1000).toFixed(1)} s`);
     }
-    const cases = {
-      list: (r: IncidentRepository) => r.incidentPage({}, PAGE),
-      listNew: (r: IncidentRepository) => r.incidentPage({ status: ["New"] }, PAGE),
-      listHighSince: (r: IncidentRepository) => r.incidentPage({ severity: ["High"], from: NEWEST - 30 * DAY }, PAGE),
-      accounts: (r: IncidentRepository) => r.accountPage(PAGE),
-    } as const;
-    const samples: Record<string, Record<string, number[]>> = {};
+    const calls = (side: (typeof sides)[number], repo: IncidentRepository): [CaseName, () => Promise<unknown>][] => [
+      ...Object.entries(CASES).map(([name, run]): [CaseName, () => Promise<unknown>] => [name as CaseName, () => run(repo)]),
+      ["pointRead", () => repo.getIncident(side.id)],
+    ];
+    const samples = {} as Record<CaseName, { small: number[]; large: number[] }>;
     for (let round = 0; round < WARMUP + ROUNDS; round++) {
       // Alternate which side goes first, so neither always follows the other's cache traffic.
-      for (const side of round % 2 ? [...sides].reverse() : sides) {
-        for (const [name, run] of Object.entries(cases)) {
-          const ms = await timed(() => run(side.repo));
-          if (round >= WARMUP) ((samples[name] ??= {})[side.name] ??= []).push(ms);
+      for (const side of round % 2 ? [...sides].reverse() : sides)
+        for (const [name, run] of calls(side, side.repo)) {
+          const ms = await timed(run);
+          if (round >= WARMUP) (samples[name] ??= { small: [], large: [] })[side.name].push(ms);
         }
-        const ms = await timed(() => side.repo.getIncident(ids[side.name]!));
-        if (round >= WARMUP) ((samples.pointRead ??= {})[side.name] ??= []).push(ms);
-      }
     }
-    const ratio = (name: string) => round2(p50(samples[name]!.large!) / p50(samples[name]!.small!));
-    const ms = (name: string) => ({ small: round2(p50(samples[name]!.small!)), large: round2(p50(samples[name]!.large!)) });
-    const results = {
-      incidentListLatencyRatio: ratio("list"),
-      incidentListP50Ms: ms("list"),
-      statusListLatencyRatio: ratio("listNew"),
-      statusListP50Ms: ms("listNew"),
-      severitySinceListLatencyRatio: ratio("listHighSince"),
-      severitySinceListP50Ms: ms("listHighSince"),
-      accountsLatencyRatio: ratio("accounts"),
-      accountsP50Ms: ms("accounts"),
-      pointReadLatencyRatio: ratio("pointRead"),
-      pointReadP50Ms: ms("pointRead"),
-      incidents: { small: SMALL, large: LARGE },
-      rounds: ROUNDS,
-      pageSize: PAGE,
-      seedSeconds,
-      node: process.version,
-    };
-    if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
-    else for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(32)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}\n`);
+    const requests = {} as Measured["requests"];
+    for (const side of sides)
+      for (const [name, run] of calls(side, side.counted)) {
+        await run(); // a fresh repository looks for its one-time index marker once
+        proxy.reset();
+        await run();
+        (requests[name] ??= { small: 0, large: 0 })[side.name] = proxy.traffic.requests;
+      }
+    const p50s = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, { small: round2(p50(s.small)), large: round2(p50(s.large)) }])) as Measured["p50"];
+    return { p50: p50s, requests, seedSeconds };
   } finally {
+    await proxy.close();
     await azurite.stop();
   }
+}
+
+export async function benchIncidents(json: boolean, log: (line: string) => void): Promise<void> {
+  // Table Storage's cost of a key-range query, then stock Azurite's (which filters and sorts the whole table per query).
+  const ordered = await measure(new URL("../bench/ordered-scan.js", import.meta.url).href, log);
+  const stock = await measure(undefined, log);
+  const ratio = (m: Measured, name: CaseName) => round2(m.p50[name].large / m.p50[name].small);
+  const results = {
+    incidentListLatencyRatio: ratio(ordered, "list"),
+    incidentListP50Ms: ordered.p50.list,
+    statusListLatencyRatio: ratio(ordered, "listNew"),
+    statusListP50Ms: ordered.p50.listNew,
+    severitySinceListLatencyRatio: ratio(ordered, "listHighSince"),
+    severitySinceListP50Ms: ordered.p50.listHighSince,
+    accountsLatencyRatio: ratio(ordered, "accounts"),
+    accountsP50Ms: ordered.p50.accounts,
+    pointReadLatencyRatio: ratio(ordered, "pointRead"),
+    pointReadP50Ms: ordered.p50.pointRead,
+    storageRequestsPerCall: ordered.requests,
+    stockAzurite: Object.fromEntries((Object.keys(stock.p50) as CaseName[]).map((name) => [name, { ratio: ratio(stock, name), p50Ms: stock.p50[name] }])),
+    incidents: { small: SMALL, large: LARGE },
+    rounds: ROUNDS,
+    pageSize: PAGE,
+    seedSeconds: ordered.seedSeconds,
+    node: process.version,
+  };
+  if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
+  else for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(32)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}\n`);
 }

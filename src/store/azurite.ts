@@ -15,6 +15,8 @@ export interface AzuriteTables {
   endpoint: string;
   /** The queue service's endpoint, when started with `queue: true`. */
   queueEndpoint?: string;
+  /** What the table service printed while starting. */
+  tableStartup: string;
   stop(): Promise<void>;
 }
 
@@ -38,22 +40,24 @@ function azuriteBin(service: Service): string {
 }
 
 /** Start Azurite's table service, and its queue service with `queue`; retries on a port race with another process. */
-export async function startAzurite(options: { queue?: boolean } = {}): Promise<AzuriteTables> {
-  const [table, queue] = await Promise.all([start("table"), options.queue ? start("queue") : undefined]);
+export async function startAzurite(options: { queue?: boolean; tablePreload?: string } = {}): Promise<AzuriteTables> {
+  const [table, queue] = await Promise.all([start("table", options.tablePreload), options.queue ? start("queue") : undefined]);
   return {
     endpoint: table.endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${table.endpoint};${queue ? `QueueEndpoint=${queue.endpoint};` : ""}`,
     ...(queue ? { queueEndpoint: queue.endpoint } : {}),
+    tableStartup: table.startup,
     stop: async () => void (await Promise.all([table.stop(), queue?.stop()])),
   };
 }
 
-async function start(service: Service): Promise<{ endpoint: string; stop(): Promise<void> }> {
+/** `preload`: a module the service's process imports first (`node --import`); the benches use one. */
+async function start(service: Service, preload?: string): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await launch(service, port);
+      return await launch(service, port, preload);
     } catch (error) {
       lastError = error;
     }
@@ -61,10 +65,10 @@ async function start(service: Service): Promise<{ endpoint: string; stop(): Prom
   throw new Error(`could not start Azurite's ${service} service: ${String(lastError)}`);
 }
 
-function launch(service: Service, port: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
+function launch(service: Service, port: number, preload?: string): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
+    [...(preload ? ["--import", preload] : []), azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
@@ -91,6 +95,7 @@ function launch(service: Service, port: number): Promise<{ endpoint: string; sto
         clearTimeout(timer);
         resolve({
           endpoint,
+          startup: output,
           stop: async () => {
             process.off("exit", killOnExit);
             await stop();
