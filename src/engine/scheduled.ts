@@ -66,7 +66,7 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   for (const member of readGroup(rule, rules)) if (member === rule || !(await disabledReason(member.meta.id, deps))) group.push(member);
   if (group.length === 1) return runOne(rule, deps);
   group.sort((a, b) => rules.indexOf(a) - rules.indexOf(b));
-  const shared = { ...deps, source: shareReads(deps.source, group.length) };
+  const shared = { ...deps, source: shareReads(deps.source, group) };
   const [first, ...rest] = group as [Rule, ...Rule[]];
   let leased!: () => void;
   const lease = new Promise<void>((resolve) => (leased = resolve));

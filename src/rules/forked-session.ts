@@ -19,7 +19,7 @@
 // a traveller's (README, Design).
 // Rows of one window are judged in TimeGenerated order, each against the stored state plus
 // the window's earlier rows, so the first sign-in of a forked session alerts once.
-import { ARRIVAL, exactTimes } from "./kql-text.js";
+import { exactTimes, signInArrivalsKql } from "./kql-text.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
 import { hasSession, remember, sessionSignIn } from "./sessions.js";
 import type { SignInRow } from "../model/rows.js";
@@ -32,10 +32,8 @@ const NON_INTERACTIVE = "AADNonInteractiveUserSignInLogs";
 
 /** The columns the rule reads. */
 const COLUMNS = "Id, UniqueTokenIdentifier, SessionId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, ResultType, AppDisplayName, UserAgent, DeviceDetail";
-/** DeviceDetail as text: dynamic in SigninLogs, a string in the other table. */
-const DEVICE_AS_TEXT = "| extend DeviceDetail = tostring(DeviceDetail)";
 
-/** Successful sign-ins that carry a session: the only ones the rule judges or remembers. */
+/** Successful sign-ins that carry a session: the only ones the rule judges or remembers (its bootstrap's filter; hasSession in code). */
 const SESSION_FILTER = `| where ResultType == "0" and isnotempty(SessionId) and isnotempty(UserPrincipalName)`;
 
 /**
@@ -86,8 +84,8 @@ export function defineForkedSession(condition: ForkCondition) {
 
     queries: (w: Window) => ({ interactive: arrivedIn(INTERACTIVE, w), nonInteractive: arrivedIn(NON_INTERACTIVE, w) }),
 
-    kql: (_name, spec) =>
-      [scopeKql(spec), SESSION_FILTER, `| project TimeGenerated, ${ARRIVAL}, ${COLUMNS}`, exactTimes("TimeGenerated", "_TimeReceived"), DEVICE_AS_TEXT].join("\n"),
+    // The window's sign-ins: the same reads as the Intune rule's and the pivot's (evaluate() keeps those with a session).
+    kql: (_name, spec) => signInArrivalsKql(spec),
 
     sessions: {
       tables: [INTERACTIVE, NON_INTERACTIVE],

@@ -6,7 +6,7 @@
 import type { SignInRow } from "../model/rows.js";
 import { between } from "./kql.js";
 import { type DateTime, isoOf, TICKS_PER_MS, toMs, type Window } from "../model/time.js";
-import { ARRIVAL, exactTimes, nonInteractiveArrivalsKql } from "./kql-text.js";
+import { ARRIVAL, exactTimes, signInArrivalsKql } from "./kql-text.js";
 import { arrivedIn, type QuerySpec, scopeKql } from "../model/query.js";
 import { defineRule, groupByAccount, identity, isNewEvent, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 
@@ -56,9 +56,9 @@ export const interactiveToNonInteractivePivot = defineRule({
   }),
 
   kql: (name, spec) => {
-    // The window's non-interactive sign-ins: the same read as the Intune rule's (evaluate() keeps the successful ones).
-    if (name === "nonInteractive") return nonInteractiveArrivalsKql(spec);
-    const interactiveSide = name === "interactive" || name === "earlierInteractive";
+    // The window's sign-ins: the same reads as the Intune and forked-session rules' (evaluate() narrows them).
+    if (name === "nonInteractive" || name === "interactive") return signInArrivalsKql(spec);
+    const interactiveSide = name === "earlierInteractive";
     return [
       scopeKql(spec),
       `| where ResultType == "0"`,

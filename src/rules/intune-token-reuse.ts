@@ -5,7 +5,7 @@
 import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, has, hasAny, parseJson } from "./kql.js";
 import { type SignInRow, toString } from "../model/rows.js";
-import { nonInteractiveArrivalsKql } from "./kql-text.js";
+import { signInArrivalsKql } from "./kql-text.js";
 import { arrivedIn, scopeKql } from "../model/query.js";
 import { defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 import { type Window } from "../model/time.js";
@@ -39,8 +39,9 @@ export const intuneTokenReuse = defineRule({
   queries: (w: Window) => ({ signIns: arrivedIn("AADNonInteractiveUserSignInLogs", w) }),
 
   // Every non-interactive sign-in of the hour, whatever its result or resource: one read
-  // serves the detection (evaluate narrows), the hourly baseline update (observe) and the pivot.
-  kql: (_name, spec) => nonInteractiveArrivalsKql(spec),
+  // serves the detection (evaluate narrows), the hourly baseline update (observe), the pivot and
+  // the forked-session rule.
+  kql: (_name, spec) => signInArrivalsKql(spec),
 
   // | summarize KnownIPs = make_set(IPAddress), KnownASNs = make_set(tostring(AutonomousSystemNumber))
   //   by UPN = tolower(UserPrincipalName)   over every non-interactive sign-in, whatever its result;

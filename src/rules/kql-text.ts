@@ -16,16 +16,23 @@ export function exactTimes(...columns: string[]): string {
 }
 
 /**
- * The non-interactive sign-ins that arrived in a window, in one text for every rule that
- * reads them (the Intune rule, with its baseline update, and the pivot): rules that run
- * together then read the hour once (src/engine/shared-reads.ts). Every column either rule
- * reads, and no filter: Intune's baseline learns from sign-ins of any result.
+ * The sign-ins of one table that arrived in a window, in one text for every rule that reads
+ * them (Intune with its baseline update, the pivot and the forked-session rule), so that rules
+ * running together read each table's hour once (src/engine/shared-reads.ts): every column any
+ * of them reads, DeviceDetail as text (dynamic in SigninLogs, a string in the other table).
+ * Non-interactive sign-ins of any result, since Intune's baseline learns from them all;
+ * interactive ones only when successful, the only ones the pivot and the forked-session rule
+ * read (each narrows further in evaluate()).
  */
-export function nonInteractiveArrivalsKql(spec: QuerySpec): string {
+export function signInArrivalsKql(spec: QuerySpec): string {
+  const nonInteractive = spec.table === "AADNonInteractiveUserSignInLogs";
   return [
     scopeKql(spec),
-    `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, CorrelationId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location, LocationDetails,` +
-      ` ResultType, AuthenticationRequirement, ConditionalAccessStatus, AuthenticationDetails, ResourceDisplayName, AppDisplayName, UserAgent`,
+    ...(nonInteractive ? [] : [`| where ResultType == "0"`]),
+    `| project TimeGenerated, ${ARRIVAL}, Id, UniqueTokenIdentifier, SessionId, CorrelationId, UserPrincipalName, IPAddress, AutonomousSystemNumber, Location,` +
+      `${nonInteractive ? " LocationDetails," : ""} ResultType, AuthenticationRequirement, ConditionalAccessStatus,` +
+      `${nonInteractive ? " AuthenticationDetails, ResourceDisplayName," : ""} AppDisplayName, UserAgent, DeviceDetail`,
     exactTimes("TimeGenerated", "_TimeReceived"),
+    "| extend DeviceDetail = tostring(DeviceDetail)",
   ].join("\n");
 }

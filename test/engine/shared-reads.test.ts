@@ -1,6 +1,7 @@
-// Rules that read the same rows read them once: the timer of either the Intune rule or the
-// pivot runs both, side by side, and each window's non-interactive sign-ins are one query
-// to the (fake) query API, through the real LogsQueryClient; each rule still alerts as alone.
+// Rules that read the same rows read them once: the timer of the Intune rule, the pivot or the
+// forked-session rule runs all three, side by side, and each window's non-interactive sign-ins
+// are one query to the (fake) query API, through the real LogsQueryClient, and its interactive
+// sign-ins another; each rule still alerts as alone.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
@@ -9,6 +10,7 @@ import { rules } from "../../src/rules/index.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { stsRefreshTokenModification } from "../../src/rules/sts-refresh-token-modification.js";
+import { forkedSession } from "../../src/rules/forked-session.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
 import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
@@ -32,17 +34,20 @@ beforeEach(async () => {
 });
 afterEach(async () => fake.close());
 
-/** First-stage reads of the non-interactive hour that ended at `end`: the arrivals of that window. */
-const nonInteractiveWindowReads = (end: number) => fake.requests.filter((r) => r.query?.table === NI && r.query.arrived.from === end - HOUR && r.query.arrived.to === end);
+/** First-stage reads of one table's hour that ended at `end`: the arrivals of that window. */
+const windowReads = (end: number, table: string) => fake.requests.filter((r) => r.query?.table === table && r.query.arrived.from === end - HOUR && r.query.arrived.to === end);
+const nonInteractiveWindowReads = (end: number) => windowReads(end, NI);
+const interactiveWindowReads = (end: number) => windowReads(end, "SigninLogs");
 
 describe("shared reads", () => {
-  it("groups the rules that read the same rows: Intune with the pivot; the audit rules alone", () => {
-    expect(readGroup(intuneTokenReuse, rules)).toEqual([intuneTokenReuse, interactiveToNonInteractivePivot]);
-    expect(readGroup(interactiveToNonInteractivePivot, rules)).toEqual([interactiveToNonInteractivePivot, intuneTokenReuse]);
+  it("groups the rules that read the same rows: Intune with the pivot and the forked-session rule; the audit rules alone", () => {
+    expect(readGroup(intuneTokenReuse, rules)).toEqual([intuneTokenReuse, interactiveToNonInteractivePivot, forkedSession]);
+    expect(readGroup(interactiveToNonInteractivePivot, rules)).toEqual([interactiveToNonInteractivePivot, intuneTokenReuse, forkedSession]);
+    expect(readGroup(forkedSession, rules)).toEqual([forkedSession, intuneTokenReuse, interactiveToNonInteractivePivot]);
     expect(readGroup(stsRefreshTokenModification, rules)).toEqual([stsRefreshTokenModification]);
   });
 
-  it("reads each window's non-interactive sign-ins once for both rules, whichever timer fires, and each rule alerts as alone", async () => {
+  it("reads each window's sign-ins once per table for the three rules, whichever timer fires, and each rule alerts as alone", async () => {
     fake.add(NI, [
       nonInteractiveSignIn({ time: T - 20 * DAY, upn: "old@contoso.com", ip: "10.1.1.1", asn: "100", resource: "Microsoft Intune" }),
       // Intune: a user with no baseline reaches Intune (11:10); pivot: a refresh from another country 30 min after a single-factor sign-in.
@@ -52,8 +57,9 @@ describe("shared reads", () => {
     fake.add("SigninLogs", [interactiveSignIn({ time: T + HOUR + 10 * MIN, upn: "dan@contoso.com", ip: "198.18.1.10", country: "US", id: "si-pivot" })]);
     const source = fakeSource(fake);
     const clock = at_(11);
-    await runScheduled(intuneTokenReuse.meta.id, scheduledDeps(source, stores, clock)); // first run: bootstrap + window 10-11, both rules
+    await runScheduled(intuneTokenReuse.meta.id, scheduledDeps(source, stores, clock)); // first run: bootstrap + window 10-11, all three rules
     expect(nonInteractiveWindowReads(T + HOUR)).toHaveLength(1);
+    expect(interactiveWindowReads(T + HOUR)).toHaveLength(1);
     // The pivot's own timer finds its window done.
     const pivotTimer = await runScheduled(interactiveToNonInteractivePivot.meta.id, scheduledDeps(source, stores, clock));
     expect(pivotTimer.status === "ok" && pivotTimer.reports).toEqual([]);
@@ -63,6 +69,7 @@ describe("shared reads", () => {
     const pivot = await runScheduled(interactiveToNonInteractivePivot.meta.id, scheduledDeps(source, stores, clock));
     expect(pivot.status === "ok" && pivot.reports.map((r) => r.alerts.map((a) => a.account))).toEqual([["dan@contoso.com"]]);
     expect(nonInteractiveWindowReads(T + 2 * HOUR)).toHaveLength(1);
+    expect(interactiveWindowReads(T + 2 * HOUR)).toHaveLength(1);
     const intune = await runScheduled(intuneTokenReuse.meta.id, scheduledDeps(source, stores, clock));
     expect(intune.status === "ok" && intune.reports).toEqual([]);
     const alerts = await stores.incidents.listAlerts();
@@ -72,8 +79,8 @@ describe("shared reads", () => {
         [interactiveToNonInteractivePivot.meta.id, "dan@contoso.com"],
       ].sort(),
     );
-    // Both rules' checkpoints moved, and each records its own health.
-    for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot]) {
+    // The three rules' checkpoints moved, and each records its own health.
+    for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot, forkedSession]) {
       expect((await stores.ruleState.get(rule.meta.id))?.windowEnd).toBe(T + 2 * HOUR);
       expect(await stores.ruleState.health(rule.meta.id)).toMatchObject({ failing: false, windowsBehind: 0 });
     }
