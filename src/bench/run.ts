@@ -20,7 +20,7 @@ import { hourResultSchema, type HourArgs, type HourResult } from "./hour-protoco
 import { HOUR, LiveTenant } from "./live-tenant.js";
 import { LocalQueryApi } from "./query-api.js";
 import { StoreProxy, writeFloor } from "./store-proxy.js";
-import { throughput, type SampleLine } from "./throughput.js";
+import { throughput, type Baselines, type SampleLine, type Throughput } from "./throughput.js";
 import { incidentPlanner } from "../engine/planner.js";
 
 /** Users per scale; XL is measured as one shard of SHARDS and projected. */
@@ -42,6 +42,8 @@ const SAMPLE_LINES = 80_000;
 export interface BenchOptions {
   scale: Scale;
   json: boolean;
+  /** Only the engine throughput figures (no Azurite, no measured hour): about a minute at S, for iterating on the engine. */
+  throughput?: boolean;
 }
 
 /** A shard of the tenant's accounts: FNV-1a of the lower-case UPN, modulo the shard count. */
@@ -93,6 +95,15 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
     }
   });
   phase(`generated ${users.toLocaleString("en")} users${shards > 1 ? ` (shard 1 of ${shards}: ${tenant.generator.users.length.toLocaleString("en")} users)` : ""}, ${Math.round((hourEnd - startMs) / HOUR)} hours`, t);
+  // The same baseline for the throughput figures, as the Intune rule reads it.
+  const known = new Map<string, { ips: Set<string>; asns: Set<string> }>();
+  for (const { account, ip, asn } of latest.values()) {
+    let networks = known.get(account);
+    if (!networks) known.set(account, (networks = { ips: new Set(), asns: new Set() }));
+    networks.ips.add(ip);
+    networks.asns.add(asn);
+  }
+  if (options.throughput) return engineOnly(tenant, endHour, known, options, log);
 
   const azurite = await startAzurite();
   let api: LocalQueryApi | undefined;
@@ -113,14 +124,6 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
     for (const rule of measured)
       await stores.ruleState.put(rule.meta.id, { windowEnd: hourStart, firstWindowStart: tenant.generator.fromMs, dataSince: rule.baseline ? dataSince : null });
     phase(`stored the steady state before ${new Date(hourStart).toISOString()} (${seeded.length.toLocaleString("en")} of ${latest.size.toLocaleString("en")} baseline sightings)`, t);
-    // The same baseline for the throughput figures, as the Intune rule reads it.
-    const known = new Map<string, { ips: Set<string>; asns: Set<string> }>();
-    for (const { account, ip, asn } of latest.values()) {
-      let networks = known.get(account);
-      if (!networks) known.set(account, (networks = { ips: new Set(), asns: new Set() }));
-      networks.ips.add(ip);
-      networks.asns.add(asn);
-    }
     latest.clear();
 
     api = await LocalQueryApi.start(undefined, tenant);
@@ -145,8 +148,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
     const rowsScanned = api.requests.reduce((n, r) => n + (r.scanned ?? 0), 0);
 
     t = Date.now();
-    const lines = sampleLines(tenant, endHour);
-    const engine = throughput(lines, known);
+    const { lines, engine } = measureThroughput(tenant, endHour, known);
     phase(`engine throughput over ${lines.length.toLocaleString("en")} lines`, t);
     const cidr = cidrVsNaive();
 
@@ -169,12 +171,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
       storeRequestsPerFloor: round(traffic.requests / floor),
       storeFloorParts: `${project(writes)} write transactions + ${project(hour.baselineCandidates)} baseline candidates + ${project(hour.alertedAccounts)} alerted accounts + ${project(fixed)} rule-state and CreateTable`,
       activeUsers: project(activeUsers.size),
-      engineVsFloor: round(engine.floorSeconds / engine.engineSeconds),
-      engineVsJsonParse: round(engine.jsonParseSeconds / engine.engineSeconds),
-      engineRowsPerSecond: Math.round(engine.rows / engine.engineSeconds),
-      floorRowsPerSecond: Math.round(engine.rows / engine.floorSeconds),
-      jsonParseRowsPerSecond: Math.round(engine.rows / engine.jsonParseSeconds),
-      engineSampleAlerts: engine.alerts,
+      ...engineFigures(engine),
       cidrVsNaive: round(cidr.ratio),
       cidrLookupsPerSecond: Math.round(cidr.matcherRate),
       peakRssMBProduction: Math.round(hour.peakRssMB),
@@ -233,6 +230,32 @@ function sampleLines(tenant: LiveTenant, endHour: number): SampleLine[] {
     }
   }
   return lines;
+}
+
+/** The three passes over the sample of the last hours' lines (src/bench/throughput.ts). */
+function measureThroughput(tenant: LiveTenant, endHour: number, known: Baselines): { lines: SampleLine[]; engine: Throughput } {
+  const lines = sampleLines(tenant, endHour);
+  return { lines, engine: throughput(lines, known) };
+}
+
+function engineFigures(engine: Throughput) {
+  return {
+    engineVsFloor: round(engine.floorSeconds / engine.engineSeconds),
+    engineVsJsonParse: round(engine.jsonParseSeconds / engine.engineSeconds),
+    engineRowsPerSecond: Math.round(engine.rows / engine.engineSeconds),
+    floorRowsPerSecond: Math.round(engine.rows / engine.floorSeconds),
+    jsonParseRowsPerSecond: Math.round(engine.rows / engine.jsonParseSeconds),
+    engineSampleAlerts: engine.alerts,
+  };
+}
+
+/** `bench --throughput`: the engine figures alone, over the same sample and baseline as the full bench. */
+function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, options: BenchOptions, log: (line: string) => void): void {
+  const t = Date.now();
+  const { lines, engine } = measureThroughput(tenant, endHour, known);
+  log(`engine throughput over ${lines.length.toLocaleString("en")} lines in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  const results = { scale: options.scale, users: SCALES[options.scale], sampleLines: engine.rows, rounds: engine.rounds, ...engineFigures(engine), node: process.version };
+  process.stdout.write(options.json ? `${JSON.stringify(results)}\n` : table(results));
 }
 
 /** Runs the measured hour in a fresh process, so its memory and CPU are its own. */

@@ -11,7 +11,7 @@ export interface BenchOptions extends TenantBenchOptions {
 export function parseBenchArgs(values: Record<string, string | boolean | undefined>): BenchOptions {
   const scale = values.scale ?? "S";
   if (typeof scale !== "string" || !(scale in SCALES)) throw new UsageError("--scale must be S, M, L or XL");
-  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true };
+  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true, throughput: values.throughput === true };
 }
 
 export async function bench(options: BenchOptions, log: (line: string) => void): Promise<void> {

@@ -32,77 +32,103 @@ export const TABLES = ["SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLo
 export const TableName = z.enum(TABLES);
 export type TableName = z.infer<typeof TableName>;
 
-// A Log Analytics `string` column. Exports and notebooks turn some of them into numbers
-// (ResultType "0" -> 0, AutonomousSystemNumber "8075" -> 8075); KQL's string is never null,
-// so a missing value reads as "". Checked per column here, turned into text in one pass by
-// `asText` (a per-column union + transform costs five times as much in zod, on every row).
-type Textish = string | number | boolean | null | undefined;
-const text = z
-  .custom<Textish>((v) => v === null || v === undefined || typeof v === "string" || typeof v === "number" || typeof v === "boolean", {
-    message: "expected text",
-  })
-  .optional();
-type TextKeys<T> = { [K in keyof T]-?: Textish extends T[K] ? K : never }[keyof T];
-type AsText<T> = Omit<T, TextKeys<T>> & { [K in TextKeys<T>]-?: string };
-function asText<T extends object>(row: T, columns: readonly string[]): AsText<T> {
-  const out = row as Record<string, unknown>;
-  for (const c of columns) {
-    const v = out[c];
-    if (typeof v !== "string") out[c] = v === null || v === undefined ? "" : String(v);
-  }
-  return row as unknown as AsText<T>;
+// Each column is read by one small function (its type, and its conversion to what the rules
+// compare), and a table's row by one zod schema whose single transform runs them in column
+// order: zod v4 runs a per-column .transform (or custom check) through its generic pipe and
+// check machinery, which cost about twice JSON.parse itself on every row; one object-level
+// step reads the same columns for a fraction of that. The first column that does not read
+// names the rejection, as zod's first issue did.
+class Invalid {
+  constructor(readonly message: string) {}
+}
+/** One column: the raw value (undefined when absent) as the row holds it, or why it cannot be read. */
+type Column<T> = (v: unknown) => T | Invalid;
+type Columns = Record<string, Column<unknown>>;
+type Read<C extends Columns> = { -readonly [K in keyof C]: Exclude<ReturnType<C[K]>, Invalid> };
+type Raw = Record<string, unknown>;
+const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The function reading one row of these columns, compiled once per table as zod compiles its
+ * objects: each column read and written by name, each reader called from its own site, the
+ * row made as one object literal. (A loop over the names reads every column through a generic
+ * keyed lookup and grows the row a property at a time: twice the cost.) It returns the row,
+ * or the index of the first column that does not read. The code is made from the column
+ * names of this file only, each written as a JSON string literal.
+ */
+function compileReader(names: readonly string[], readers: readonly Column<unknown>[]): (raw: Raw) => Raw | number {
+  const key = (i: number) => JSON.stringify(names[i]);
+  const body = [
+    ...names.map((_, i) => `const v${i} = r${i}(raw[${key(i)}]); if (v${i} instanceof Invalid) return ${i};`),
+    `return { ${names.map((_, i) => `${key(i)}: v${i}`).join(", ")} };`,
+  ].join("\n");
+  const make = new Function("Invalid", ...names.map((_, i) => `r${i}`), `return (raw) => {\n${body}\n};`) as (...args: unknown[]) => (raw: Raw) => Raw | number;
+  return make(Invalid, ...readers);
 }
 
+/** A zod schema reading a row's columns in order (unread columns dropped), then finishing the row (derived columns). */
+function rowSchema<C extends Columns, R>(columns: C, finish: (row: Read<C>) => R) {
+  const names = Object.keys(columns);
+  const readers = names.map((name) => columns[name]!);
+  const read = compileReader(names, readers);
+  // A column the query does not project is absent: its reader decides what that reads as.
+  return z.custom<Raw>(isObject, { message: "row is not a JSON object" }).transform((raw, ctx) => {
+    const row = read(raw);
+    if (typeof row === "number") {
+      const invalid = readers[row]!(raw[names[row]!]) as Invalid;
+      ctx.addIssue({ code: "custom", path: [names[row]!], message: invalid.message });
+      return z.NEVER;
+    }
+    return finish(row as Read<C>);
+  });
+}
+
+// A Log Analytics `string` column. Exports and notebooks turn some of them into numbers
+// (ResultType "0" -> 0, AutonomousSystemNumber "8075" -> 8075); KQL's string is never null,
+// so a missing value reads as "".
+const EXPECTED_TEXT = new Invalid("expected text");
+const text: Column<string> = (v) =>
+  typeof v === "string" ? v : v === null || v === undefined ? "" : typeof v === "number" || typeof v === "boolean" ? String(v) : EXPECTED_TEXT;
+
 // A `datetime` column, to exact 100-ns ticks (KQL reads a zone-less ISO text as UTC).
-// (z.custom + transform: a union().nullish().transform() chain costs several times more per row.)
+const EXPECTED_DATETIME = new Invalid("expected a datetime");
 const isTimeText = (v: unknown): v is string | number => typeof v === "string" || typeof v === "number";
-const datetime = z.custom<string | number>(isTimeText, { message: "expected a datetime" }).transform((v, ctx) => {
-  const t = toDateTime(v);
-  if (t === null) {
-    ctx.addIssue({ code: "custom", message: `not a datetime: ${JSON.stringify(v).slice(0, 60)}` });
-    return z.NEVER;
-  }
-  return t;
-});
+const datetime: Column<DateTime> = (v) => {
+  if (!isTimeText(v)) return EXPECTED_DATETIME;
+  return toDateTime(v) ?? new Invalid(`not a datetime: ${JSON.stringify(v).slice(0, 60)}`);
+};
 // `az monitor log-analytics query` writes a null of a typed column as Python's "None".
 const isNullText = (v: unknown) => v === null || v === undefined || v === "" || v === "None";
-const optionalDatetime = z
-  .custom<string | number | null | undefined>((v) => v === null || v === undefined || isTimeText(v), { message: "expected a datetime" })
-  .optional()
-  .transform((v) => (isNullText(v) ? null : toDateTime(v)));
+/** A datetime that may be missing: null then, and also when its text does not parse. */
+const optionalDatetime: Column<DateTime | null> = (v) => (isNullText(v) ? null : isTimeText(v) ? toDateTime(v) : EXPECTED_DATETIME);
 
 // A `bool` column, typed: the query API answers true/false, exports write 0/1, "0"/"1",
 // "false"/"true", or Python's "False"/"True"/"None". One event must read the same however it
 // was exported, or `distinct` and alert identities would tell its copies apart.
 const BOOL_TEXT: Record<string, boolean> = { true: true, false: false, "1": true, "0": false };
-const bool = z
-  .unknown()
-  .optional()
-  .transform((v, ctx): boolean | null => {
-    if (isNullText(v)) return null;
-    if (typeof v === "boolean") return v;
-    if (typeof v === "number" && Number.isFinite(v)) return v !== 0;
-    const b = typeof v === "string" ? BOOL_TEXT[v.trim().toLowerCase()] : undefined;
-    if (b === undefined) {
-      ctx.addIssue({ code: "custom", message: `not a bool: ${JSON.stringify(v)?.slice(0, 60)}` });
-      return z.NEVER;
-    }
-    return b;
-  });
+const bool: Column<boolean | null> = (v) => {
+  if (isNullText(v)) return null;
+  if (typeof v === "boolean") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return v !== 0;
+  const b = typeof v === "string" ? BOOL_TEXT[v.trim().toLowerCase()] : undefined;
+  return b ?? new Invalid(`not a bool: ${JSON.stringify(v)?.slice(0, 60)}`);
+};
 
 // A `dynamic` column. Query API answers and data exports carry it as JSON, but some
 // exports serialise it as JSON text ("InitiatedBy":"{\"user\":...}"): parse that text,
 // and reject the row when it is not JSON, because the rule cannot read it.
-const dynamic = z.unknown().optional().transform((v, ctx) => {
+const NOT_JSON = new Invalid("dynamic column is not valid JSON");
+const dynamic: Column<unknown> = (v) => {
   if (typeof v !== "string") return v ?? null;
   if (isNullText(v)) return null;
   try {
     return JSON.parse(v) as unknown;
   } catch {
-    ctx.addIssue({ code: "custom", message: "dynamic column is not valid JSON" });
-    return z.NEVER;
+    return NOT_JSON;
   }
-});
+};
+/** A column read for a detail only, kept as it came (absent: null); never a reason to reject the row. */
+const asIs: Column<unknown> = (v) => v ?? null;
 
 // Shared by every table: when the event happened and when it arrived. `_TimeReceived` is
 // the replay name of the arrival time (ingestion_time() in KQL); absent, arrival is the
@@ -112,71 +138,67 @@ const timing = {
   TimeGenerated: datetime,
   _TimeReceived: optionalDatetime,
 };
-/** Text columns normalised and arrival derived, on zod's output object itself (no copies per row). */
-function finish(textColumns: readonly string[]) {
-  return <T extends { TimeGenerated: DateTime; _TimeReceived?: DateTime | null }>(row: T) => {
-    const out = asText(row, textColumns) as AsText<T> & { arrival: DateTime };
-    const received = row._TimeReceived ?? row.TimeGenerated;
-    out.arrival = received > row.TimeGenerated ? received : row.TimeGenerated;
-    return out;
-  };
+function withArrival<T extends { TimeGenerated: DateTime; _TimeReceived: DateTime | null }>(row: T): T & { arrival: DateTime } {
+  const out = row as T & { arrival: DateTime };
+  const received = row._TimeReceived ?? row.TimeGenerated;
+  out.arrival = received > row.TimeGenerated ? received : row.TimeGenerated;
+  return out;
 }
-const textColumns = (shape: Record<string, z.ZodType>) => Object.keys(shape).filter((k) => shape[k] === text);
 
-const signInShape = {
-    ...timing,
-    Id: text,
-    UserPrincipalName: text,
-    IPAddress: text,
-    AutonomousSystemNumber: text,
-    Location: text,
-    // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs; read for a detail
-    // only, so unreadable text is kept as text rather than rejecting the sign-in.
-    // (A column the query does not project is absent: it reads as null, as `text` columns do.)
-    LocationDetails: z.unknown().optional().transform((v) => v ?? null),
-    ResultType: text,
-    AppDisplayName: text,
-    ResourceDisplayName: text,
-    AuthenticationDetails: z.unknown().optional().transform((v) => toString(v)),
-    AuthenticationRequirement: text,
-    ConditionalAccessStatus: text,
-    UserAgent: text,
-    CorrelationId: text,
-    UniqueTokenIdentifier: text,
-    SessionId: text,
-    // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs (deviceId,
-    // operatingSystem, browser): the forked-session rule's device fingerprint.
-    DeviceDetail: z.unknown().optional().transform((v) => v ?? null),
+const signInColumns = {
+  ...timing,
+  Id: text,
+  UserPrincipalName: text,
+  IPAddress: text,
+  AutonomousSystemNumber: text,
+  Location: text,
+  // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs; read for a detail
+  // only, so unreadable text is kept as text rather than rejecting the sign-in.
+  // (A column the query does not project is absent: it reads as null, as `text` columns do.)
+  LocationDetails: asIs,
+  ResultType: text,
+  AppDisplayName: text,
+  ResourceDisplayName: text,
+  AuthenticationDetails: ((v) => toString(v)) as Column<string>,
+  AuthenticationRequirement: text,
+  ConditionalAccessStatus: text,
+  UserAgent: text,
+  CorrelationId: text,
+  UniqueTokenIdentifier: text,
+  SessionId: text,
+  // dynamic in SigninLogs, JSON text in AADNonInteractiveUserSignInLogs (deviceId,
+  // operatingSystem, browser): the forked-session rule's device fingerprint.
+  DeviceDetail: asIs,
 };
-export const signInSchema = z.object(signInShape).transform(finish(textColumns(signInShape)));
+export const signInSchema = rowSchema(signInColumns, withArrival);
 export type SignInRow = z.infer<typeof signInSchema>;
 
-const auditShape = {
-    ...timing,
-    Id: text,
-    CorrelationId: text,
-    OperationName: text,
-    Result: text,
-    AADOperationType: text,
-    InitiatedBy: dynamic,
-    TargetResources: dynamic,
+const auditColumns = {
+  ...timing,
+  Id: text,
+  CorrelationId: text,
+  OperationName: text,
+  Result: text,
+  AADOperationType: text,
+  InitiatedBy: dynamic,
+  TargetResources: dynamic,
 };
-export const auditSchema = z.object(auditShape).transform(finish(textColumns(auditShape)));
+export const auditSchema = rowSchema(auditColumns, withArrival);
 export type AuditRow = z.infer<typeof auditSchema>;
 
-const cloudAppEventShape = {
-    ...timing,
-    Timestamp: optionalDatetime,
-    ReportId: text,
-    ActionType: text,
-    AccountObjectId: text,
-    AccountDisplayName: text,
-    IPAddress: text,
-    IsAnonymousProxy: bool,
-    ISP: text,
-    RawEventData: dynamic,
+const cloudAppEventColumns = {
+  ...timing,
+  Timestamp: optionalDatetime,
+  ReportId: text,
+  ActionType: text,
+  AccountObjectId: text,
+  AccountDisplayName: text,
+  IPAddress: text,
+  IsAnonymousProxy: bool,
+  ISP: text,
+  RawEventData: dynamic,
 };
-export const cloudAppEventSchema = z.object(cloudAppEventShape).transform(finish(textColumns(cloudAppEventShape)));
+export const cloudAppEventSchema = rowSchema(cloudAppEventColumns, withArrival);
 export type CloudAppEventRow = z.infer<typeof cloudAppEventSchema>;
 
 export const rowSchemas = {
@@ -191,24 +213,29 @@ export const rowSchemas = {
  * `_TimeReceived` is not a column: an export projects it from ingestion_time().
  */
 export const TABLE_COLUMNS: Record<TableName, readonly string[]> = {
-  SigninLogs: Object.keys(signInShape).filter((c) => c !== "_TimeReceived"),
-  AADNonInteractiveUserSignInLogs: Object.keys(signInShape).filter((c) => c !== "_TimeReceived"),
-  AuditLogs: Object.keys(auditShape).filter((c) => c !== "_TimeReceived"),
-  CloudAppEvents: Object.keys(cloudAppEventShape).filter((c) => c !== "_TimeReceived"),
+  SigninLogs: Object.keys(signInColumns).filter((c) => c !== "_TimeReceived"),
+  AADNonInteractiveUserSignInLogs: Object.keys(signInColumns).filter((c) => c !== "_TimeReceived"),
+  AuditLogs: Object.keys(auditColumns).filter((c) => c !== "_TimeReceived"),
+  CloudAppEvents: Object.keys(cloudAppEventColumns).filter((c) => c !== "_TimeReceived"),
 };
 
 export type RowOf<T extends TableName> = z.infer<(typeof rowSchemas)[T]>;
 export type AnyRow = RowOf<TableName>;
 
 /** A row of a summarized sign-in query: one (account, IP, ASN) seen in a window. */
-export const signInSightingSchema = z
-  .object({
-    account: z.string().transform((s) => s.toLowerCase()),
+const accountText = z.string();
+export const signInSightingSchema = rowSchema(
+  {
+    account: (v: unknown) => {
+      const account = accountText.safeParse(v);
+      return account.success ? account.data.toLowerCase() : new Invalid(account.error.issues[0]?.message ?? "expected text");
+    },
     ip: text,
     asn: text,
     lastSeen: datetime,
-  })
-  .transform((row) => asText(row, ["ip", "asn"]));
+  },
+  (row) => row,
+);
 export type SignInSighting = z.infer<typeof signInSightingSchema>;
 
 /** Adds sightings to a summary: one per (account, ip, asn), the newest kept. */

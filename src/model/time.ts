@@ -104,7 +104,58 @@ function parseDatetimeText(text: string): DateTime | null {
   return null;
 }
 
-const UTC_ISO = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z$/;
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil), as Date counts them. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
+}
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+
+/** The digits of s[from, to) as a number, or -1 when one is not an ASCII digit. */
+function digits(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * What Log Analytics itself writes, "yyyy-MM-ddTHH:mm:ss[.f{1,7}]Z" (tostring() of a datetime
+ * has seven digits, exports three), read field by field without a regex or a Date; null
+ * when the text is not exactly that form (the general parser then decides). Same instants
+ * as parseDatetimeText: checked field ranges, a day that exists in its month.
+ */
+function parseUtcIso(s: string): DateTime | null {
+  const n = s.length;
+  if (n < 20 || n > 28 || s.charCodeAt(n - 1) !== 90 /* Z */) return null;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null;
+  const year = digits(s, 0, 4);
+  const month = digits(s, 5, 7);
+  const day = digits(s, 8, 10);
+  const hour = digits(s, 11, 13);
+  const minute = digits(s, 14, 16);
+  const second = digits(s, 17, 19);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  if (day > (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!)) return null;
+  let fraction = 0;
+  if (n > 20) {
+    // ".f" to ".fffffff": seven digits are ticks.
+    if (n === 21 || s.charCodeAt(19) !== 46) return null;
+    fraction = digits(s, 20, n - 1);
+    if (fraction < 0) return null;
+    for (let k = n - 21; k < 7; k++) fraction *= 10;
+  } else if (s.charCodeAt(19) !== 90) return null;
+  const ms = ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + Math.floor(fraction / 10_000);
+  const sub = fraction % 10_000;
+  return sub === 0 ? fromMs(ms) : fromMs(ms) + BigInt(sub);
+}
 
 /**
  * KQL `todatetime()`, to 100-ns ticks: ISO 8601 text (up to 7 fraction digits kept, e.g.
@@ -116,14 +167,7 @@ const UTC_ISO = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0
  */
 export function toDateTime(value: unknown): DateTime | null {
   if (typeof value === "string") {
-    // Fast path for what Log Analytics itself returns when the time is a whole millisecond
-    // (UTC, "Z", at most 3 fraction digits): Date.parse reads exactly that form identically.
-    // V8 rolls an impossible day over (Feb 30 -> Mar 2), so the day must survive the parse.
-    if (value.length <= 24 && UTC_ISO.test(value)) {
-      const ms = Date.parse(value);
-      return new Date(ms).getUTCDate() === Number(value.slice(8, 10)) ? fromMs(ms) : null;
-    }
-    return parseDatetimeText(value);
+    return parseUtcIso(value) ?? parseDatetimeText(value);
   }
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return null;

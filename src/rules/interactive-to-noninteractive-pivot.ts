@@ -81,11 +81,11 @@ export const interactiveToNonInteractivePivot = defineRule({
     const newSessions = new Set(interactive);
     const alerts = new Map<string, AlertDraft>();
     const pair = (ni: SignInRow, onlyNewSessions: boolean) => {
-      if (!isNewEvent(ctx, ni.TimeGenerated) || !isSuccess(ni)) return;
+      if (!isSuccess(ni)) return;
       const user = ni.UserPrincipalName.toLowerCase();
       const sessions = sessionsByUser.get(user);
       // Most refreshes have no candidate session: look that up before parsing the IP.
-      if (!sessions || !passesNetworkFilters(ni, ctx)) return;
+      if (!sessions || !isNewEvent(ctx, ni.TimeGenerated) || !passesNetworkFilters(ni, ctx)) return;
       for (const session of sessions) {
         if (onlyNewSessions && !newSessions.has(session)) continue;
         // | join kind=inner InteractiveSessions on UserPrincipalName

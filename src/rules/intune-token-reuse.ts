@@ -3,7 +3,7 @@
 // that the 14-day baseline is kept in Table Storage and updated every hour instead of
 // being re-read from Log Analytics on every run.
 import { ipIsInAnyRange } from "../net/ip.js";
-import { dynamicGet, has, hasAny, parseJson } from "./kql.js";
+import { dynamicGet, hasTerms, parseJson } from "./kql.js";
 import { type SignInRow, toString } from "../model/rows.js";
 import { signInArrivalsKql } from "./kql-text.js";
 import { arrivedIn, scopeKql } from "../model/query.js";
@@ -11,6 +11,10 @@ import { defineRule, identity, isNewEvent, groupByAccount, signInLinks, type Ale
 import { type Window } from "../model/time.js";
 
 const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
+/** | where ResourceDisplayName has_any (intuneResources) */
+const isIntuneResource = hasTerms(INTUNE_RESOURCES);
+/** | where AuthDetails !has "Multifactor" (negated where used) */
+const mentionsMfa = hasTerms(["Multifactor"]);
 
 export const intuneTokenReuse = defineRule({
   meta: {
@@ -106,16 +110,14 @@ export const intuneTokenReuse = defineRule({
 
 /** The seed's filters before the baseline join: new, successful, not allowlisted, Intune, no MFA. */
 function candidates(rows: readonly SignInRow[], ctx: RuleContext): SignInRow[] {
-  // The seed's conjunction, cheapest test first; parsing the IP comes last.
+  // The seed's conjunction, cheapest and most selective tests first; parsing the IP comes last.
   return rows.filter(
     (row) =>
-      isNewEvent(ctx, row.TimeGenerated) &&
       // | where ResultType == 0   (a string column holding the AADSTS code)
       row.ResultType === "0" &&
-      // | where ResourceDisplayName has_any (intuneResources)
-      hasAny(row.ResourceDisplayName, INTUNE_RESOURCES) &&
-      // | where AuthDetails !has "Multifactor"
-      !has(row.AuthenticationDetails, "Multifactor") &&
+      isIntuneResource(row.ResourceDisplayName) &&
+      isNewEvent(ctx, row.TimeGenerated) &&
+      !mentionsMfa(row.AuthenticationDetails) &&
       // | where not(ipv4_is_in_any_range(tostring(IPAddress), AllowedRanges)): an address that does not
       // parse gives null, and not(null) drops the row, as in KQL.
       ipIsInAnyRange(row.IPAddress, ctx.lists.network) === false,

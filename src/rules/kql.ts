@@ -91,6 +91,29 @@ export function hasAny(haystack: string, needles: readonly string[]): boolean {
 }
 
 /**
+ * `has_any` against needles fixed when a rule loads (`hasTerms(["Multifactor"])` is `has`):
+ * the same answer as hasAny(haystack, needles), without lower-casing the haystack or the
+ * needles on every row. ASCII needles compile to one case-insensitive regex with the term
+ * boundaries as lookarounds (non-unicode /i folds ASCII letters only, as KQL does); a needle
+ * with other characters is matched as hasAny matches it.
+ */
+export function hasTerms(needles: readonly string[]): (haystack: string) => boolean {
+  const ascii = needles.filter((n) => n.length > 0 && !NON_ASCII.test(n));
+  const other = needles.filter((n) => NON_ASCII.test(n)).map(asciiLower);
+  const term = (n: string, at: number) => isTermChar(n.charCodeAt(at));
+  const alternatives = ascii.map(
+    (n) => `${term(n, 0) ? "(?<![0-9A-Za-z])" : ""}${n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}${term(n, n.length - 1) ? "(?![0-9A-Za-z])" : ""}`,
+  );
+  const pattern = alternatives.length > 0 ? new RegExp(alternatives.join("|"), "i") : null;
+  return (haystack) => {
+    if (pattern?.test(haystack)) return true;
+    if (other.length === 0) return false;
+    const lowered = asciiLower(haystack);
+    return other.some((needle) => needle.length <= lowered.length && hasLowered(lowered, needle));
+  };
+}
+
+/**
  * KQL `=~`: whole-value equality, ignoring ASCII case.
  * https://learn.microsoft.com/kusto/query/equals-operator
  */

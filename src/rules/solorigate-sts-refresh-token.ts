@@ -1,6 +1,6 @@
 // UpdateStsRefreshToken[Solorigate] (CloudAppEvents).
 // Seed: Azure-Sentinel Hunting Queries/Microsoft 365 Defender/Defense evasion, operator for operator.
-import { datetimeDiff, dynamicGet, has, isNotEmpty, parseJson } from "./kql.js";
+import { datetimeDiff, dynamicGet, hasTerms, isNotEmpty, parseJson } from "./kql.js";
 import { toDateTime, type Window } from "../model/time.js";
 import { toString } from "../model/rows.js";
 import { ARRIVAL, exactTimes } from "./kql-text.js";
@@ -9,6 +9,7 @@ import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft } fro
 
 /** Compared exactly, trailing period included: the CloudAppEvents / unified audit log name. */
 const ACTION_TYPE = "Update StsRefreshTokenValidFrom Timestamp.";
+const mentionsDirectorySync = hasTerms(["Directorysync"]);
 
 export const solorigateStsRefreshToken = defineRule({
   meta: {
@@ -47,10 +48,9 @@ export const solorigateStsRefreshToken = defineRule({
     //            tokenMinutesAdded, tokenMinutesRemaining  -> one alert per tuple, at its first event.
     const byTuple = new Map<string, AlertDraft>();
     for (const row of events) {
-      if (!isNewEvent(ctx, row.TimeGenerated)) continue;
-      if (row.ActionType !== ACTION_TYPE) continue;
+      if (row.ActionType !== ACTION_TYPE || !isNewEvent(ctx, row.TimeGenerated)) continue;
       // | where RawEventData !has "Directorysync"
-      if (has(toString(row.RawEventData), "Directorysync")) continue;
+      if (mentionsDirectorySync(toString(row.RawEventData))) continue;
       // | where RawEventData.ModifiedProperties[0].Name == "StsRefreshTokensValidFrom"
       const property = dynamicGet(row.RawEventData, "ModifiedProperties", 0);
       if (dynamicGet(property, "Name") !== "StsRefreshTokensValidFrom") continue;

@@ -1,11 +1,14 @@
 // Interactive STS refresh token modifications (AuditLogs).
 // Seed: Azure-Sentinel StsRefreshTokenModification.yaml, reproduced operator for operator.
-import { datetimeDiff, dynamicGet, equalsCi, has, isNotEmpty, notInCi, parseJson } from "./kql.js";
+import { datetimeDiff, dynamicGet, equalsCi, has, hasTerms, isNotEmpty, notInCi, parseJson } from "./kql.js";
 import { type DateTime, isoOf, toDateTime, type Window } from "../model/time.js";
 import { toString } from "../model/rows.js";
 import { ARRIVAL, exactTimes } from "./kql-text.js";
 import { arrivedIn, scopeKql } from "../model/query.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type Entity } from "./rule.js";
+
+const isStsOperation = hasTerms(["StsRefreshTokenValidFrom"]);
+const mentionsDirectorySync = hasTerms(["DirectorySync"]);
 
 export const stsRefreshTokenModification = defineRule({
   meta: {
@@ -43,14 +46,13 @@ export const stsRefreshTokenModification = defineRule({
   evaluate({ audit }, ctx) {
     const alerts: AlertDraft[] = [];
     for (const row of audit) {
-      if (!isNewEvent(ctx, row.TimeGenerated)) continue;
       // | where OperationName has 'StsRefreshTokenValidFrom'
-      if (!has(row.OperationName, "StsRefreshTokenValidFrom")) continue;
+      if (!isStsOperation(row.OperationName) || !isNewEvent(ctx, row.TimeGenerated)) continue;
       const modifiedProperties = dynamicGet(row.TargetResources, 0, "modifiedProperties");
       // | where TargetResources[0].modifiedProperties != '[]'
       // | where TargetResources[0].modifiedProperties !has 'DirectorySync'
       const propsText = toString(modifiedProperties);
-      if (propsText === "[]" || has(propsText, "DirectorySync")) continue;
+      if (propsText === "[]" || mentionsDirectorySync(propsText)) continue;
       // | extend InitiatingUserOrApp = iff(isnotempty(InitiatedBy.user.userPrincipalName), ..., InitiatedBy.app.displayName)
       const upn = dynamicGet(row.InitiatedBy, "user", "userPrincipalName");
       const initiator = isNotEmpty(upn) ? toString(upn) : toString(dynamicGet(row.InitiatedBy, "app", "displayName"));

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
-import { between, datetimeDiff, dynamicGet, equalsCi, has, hasAny, isEmpty, isNotEmpty, isNull, notInCi, parseJson } from "../../src/rules/kql.js";
+import { between, datetimeDiff, dynamicGet, equalsCi, has, hasAny, hasTerms, isEmpty, isNotEmpty, isNull, notInCi, parseJson } from "../../src/rules/kql.js";
 import { isoOf, toDateTime } from "../../src/model/time.js";
 import { toString } from "../../src/model/rows.js";
 
@@ -82,6 +82,29 @@ describe("hasAny", () => {
   it("is false for an empty list or only empty needles", () => {
     expect(hasAny("anything", [])).toBe(false);
     expect(hasAny("anything", [""])).toBe(false);
+  });
+});
+
+describe("hasTerms", () => {
+  // Characters that stress terms and case: letters of both cases, digits, separators, regex
+  // metacharacters, and non-ASCII letters that other case foldings map to ASCII (Kelvin sign, long s, dotless i).
+  const char = fc.constantFrom(..."aAbBkKsSiI09 _-.@*+?()[]\\|^$/\u212a\u017f\u0131\u00e9\u00c9");
+  const text = fc.array(char, { maxLength: 12 }).map((cs) => cs.join(""));
+
+  it("answers as hasAny for any haystack and needles, ASCII or not", () => {
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 4 }), text, (needles, haystack) => hasTerms(needles)(haystack) === hasAny(haystack, needles)),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it("matches whole terms and phrases, ignoring ASCII case only", () => {
+    const intune = hasTerms(["Microsoft Intune", "Microsoft Graph"]);
+    expect(intune("microsoft intune enrollment")).toBe(true);
+    expect(intune("Microsoft Intunes")).toBe(false);
+    expect(hasTerms(["Multifactor"])('[{"authenticationMethod":"MULTIFACTOR"}]')).toBe(true);
+    expect(hasTerms(["sk"])("\u017fk")).toBe(false);
+    expect(hasTerms([])("anything")).toBe(false);
   });
 });
 
