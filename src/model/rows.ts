@@ -105,12 +105,12 @@ const optionalDatetime: Column<DateTime | null> = (v) => (isNullText(v) ? null :
 // A `bool` column, typed: the query API answers true/false, exports write 0/1, "0"/"1",
 // "false"/"true", or Python's "False"/"True"/"None". One event must read the same however it
 // was exported, or `distinct` and alert identities would tell its copies apart.
-const BOOL_TEXT: Record<string, boolean> = { true: true, false: false, "1": true, "0": false };
+const BOOL_TEXT = new Map<string, boolean>([["true", true], ["false", false], ["1", true], ["0", false]]);
 const bool: Column<boolean | null> = (v) => {
   if (isNullText(v)) return null;
   if (typeof v === "boolean") return v;
   if (typeof v === "number" && Number.isFinite(v)) return v !== 0;
-  const b = typeof v === "string" ? BOOL_TEXT[v.trim().toLowerCase()] : undefined;
+  const b = typeof v === "string" ? BOOL_TEXT.get(v.trim().toLowerCase()) : undefined;
   return b ?? new Invalid(`not a bool: ${JSON.stringify(v)?.slice(0, 60)}`);
 };
 

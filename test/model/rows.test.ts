@@ -66,6 +66,9 @@ describe("row schemas", () => {
       expect(outcome.ok && outcome.row.Timestamp).toBeNull();
     }
     expect(parseRow(cloudAppEventSchema, { ...event, IsAnonymousProxy: "maybe" })).toEqual({ ok: false, reason: 'IsAnonymousProxy: not a bool: "maybe"' });
+    // Names an object inherits are not bool texts either.
+    for (const text of ["constructor", "toString", "__proto__"])
+      expect(parseRow(cloudAppEventSchema, { ...event, IsAnonymousProxy: text })).toEqual({ ok: false, reason: `IsAnonymousProxy: not a bool: "${text}"` });
   });
 
   it("reads a baseline sighting, its account lower-cased", () => {
