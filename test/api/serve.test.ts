@@ -1,6 +1,7 @@
 // `tokenwatch serve` in-process: its own Azurite, dev-mode tokens from the persisted dev key,
 // the dev JWKS, and a simulated tenant replayed in fast-forward until incidents appear.
 import { mkdtemp, rm } from "node:fs/promises";
+import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,10 +27,20 @@ afterAll(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-const get = async (path: string, token?: string) => {
-  const res = await fetch(host.url + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: res.status, body: (await res.json()) as any };
-};
+/**
+ * A GET on a connection of its own (no keep-alive): the host runs on this process's event loop,
+ * and when the replay keeps it busy the server may close an idle kept-alive socket just as
+ * the next poll reuses it (ECONNRESET on a busy machine).
+ */
+const get = (path: string, token?: string) =>
+  new Promise<{ status: number; body: any }>((resolve, reject) => {
+    httpGet(host.url + path, { agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
 
 describe("tokenwatch serve", () => {
   it("serves /api on 127.0.0.1 with the dev JWKS, accepting dev-token tokens by role", async () => {

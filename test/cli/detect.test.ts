@@ -46,6 +46,13 @@ interface CliResult {
   stderr: string;
 }
 
+/**
+ * Up to five CLI processes run side by side (describe.concurrent), each loading the CLI and
+ * running every rule's windows over Azurite; on a loaded 2-core machine a test of several
+ * runs takes more than the suite's 60 s, though no run hangs.
+ */
+const CLI_TIMEOUT = 150_000;
+
 let runs = 0;
 const runId = Math.random().toString(36).slice(2, 8);
 
@@ -155,7 +162,7 @@ const SCENARIO_INCIDENTS: Record<string, { ruleId: string; account: string; coun
   "sts-auditlogs-basic": [{ ruleId: STS, account: "evil app", count: 1 }],
 };
 
-describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtures/scenarios)", async () => {
+describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtures/scenarios)", { timeout: CLI_TIMEOUT }, async () => {
   const names = (await readdir(SCENARIOS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
 
   it("has the four public scenarios, and the project's own", () => {
@@ -208,7 +215,7 @@ describe.concurrent("tokenwatch detect: public scenarios (copied into test/fixtu
   });
 });
 
-describe.concurrent("tokenwatch detect: output and exit status", () => {
+describe.concurrent("tokenwatch detect: output and exit status", { timeout: CLI_TIMEOUT }, () => {
   it("writes nothing but one JSON document to stdout, progress to stderr, and exits 0 with alerts", async () => {
     // No storage setting: the command starts its own Azurite, and says nothing of it on stdout.
     const result = await cli(["detect", "--logs", join(SCENARIOS, "pivot-basic/logs"), "--from", FROM, "--to", TO], { ownAzurite: true });
@@ -364,7 +371,7 @@ describe.concurrent("tokenwatch detect: output and exit status", () => {
   });
 });
 
-describe.concurrent("tokenwatch detect: unusable arguments exit 2 with a one-line reason", () => {
+describe.concurrent("tokenwatch detect: unusable arguments exit 2 with a one-line reason", { timeout: CLI_TIMEOUT }, () => {
   const logs = join(SCENARIOS, "pivot-basic/logs");
   it.each([
     ["missing --from", ["--logs", logs, "--to", TO], /--from/],
@@ -394,7 +401,7 @@ async function detectRefused(args: readonly string[]): Promise<{ reason: string;
   return { reason: reasons[0]!, warnings: lines.filter((l) => l.startsWith("warning: ")) };
 }
 
-describe.concurrent("tokenwatch detect: no silent all-clear", () => {
+describe.concurrent("tokenwatch detect: no silent all-clear", { timeout: CLI_TIMEOUT }, () => {
   const pivotRows = () => [interactiveSignIn({ time: "2026-11-01T09:10:00Z", upn: "Dan@Contoso.com", ip: "198.18.1.10", country: "US" })];
 
   it("an empty folder: exit 2, one line saying no rows were read", async () => {
@@ -478,7 +485,7 @@ describe.concurrent("tokenwatch detect: no silent all-clear", () => {
   });
 });
 
-describe.concurrent("tokenwatch detect: output formats", () => {
+describe.concurrent("tokenwatch detect: output formats", { timeout: CLI_TIMEOUT }, () => {
   const args = ["--logs", join(SCENARIOS, "pivot-basic/logs"), "--from", FROM, "--to", TO];
 
   it("--format table prints the per-account summary; --out still gets the contract's JSON", async () => {

@@ -75,6 +75,8 @@ describe("tokenwatch export", () => {
     expect(fake.requests.every((r) => r.rows <= 3)).toBe(true);
   });
 
+  // Two whole-day detect runs side by side, each starting its own Azurite (as the command does
+  // without storage settings): more than the suite's 60 s on a loaded 2-core machine.
   it("an export replays to the same alerts as detect --workspace finds live", async () => {
     tenant();
     const out = await tempDir();
@@ -88,7 +90,7 @@ describe("tokenwatch export", () => {
     expect(live.alerts.filter((a) => a.ruleId === PIVOT).map((a) => a.account)).toEqual(["dan@contoso.com"]);
     expect(live.alerts.filter((a) => a.ruleId === STS)).toHaveLength(7);
     expect(live.stats.rowsRead).toBeGreaterThan(0);
-  });
+  }, 150_000);
 
   it("the export KQL is valid against the Log Analytics schemas", () => {
     for (const table of Object.keys(TABLE_COLUMNS) as (keyof typeof TABLE_COLUMNS)[])

@@ -1,35 +1,21 @@
 // The lease on a rule's checkpoint entity (Azurite): two invocations of one rule never
 // process windows at once, a crashed holder's lease expires, and a run that lost its lease
 // cannot move the checkpoint.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runRule } from "../../src/engine/run.js";
 import type { LogSource } from "../../src/engine/ports.js";
-import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled, timerFor } from "../../src/engine/scheduled.js";
 import { rules } from "../../src/rules/index.js";
 import { defineRule } from "../../src/rules/rule.js";
 import { type QuerySpec } from "../../src/model/query.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
 import type { TableName } from "../../src/model/rows.js";
-import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { acquireLease, LEASE_RENEW_MS, LEASE_TTL_MS } from "../../src/engine/lease.js";
 import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
-import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
-import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
+import { DELAY, fakeSource, scheduledDeps, useDetectionWorld } from "../support/detection-harness.js";
 import { HOUR, at, stsAudit } from "../support/replay-fixtures.js";
 
-let azurite: AzuriteTables;
-let fake: FakeLogAnalytics;
-let stores: Repositories;
-beforeAll(async () => {
-  azurite = await startAzurite();
-});
-afterAll(async () => azurite?.stop());
-beforeEach(async () => {
-  fake = await FakeLogAnalytics.start();
-  stores = freshStores(azurite);
-});
-afterEach(async () => fake.close());
+const world = useDetectionWorld();
 
 const T = at("2026-11-17T10:00:00Z");
 
@@ -53,96 +39,96 @@ function gated(inner: LogSource) {
 
 describe("the rule lease", () => {
   it("a second invocation while the first is processing does nothing; the first completes and releases", async () => {
-    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-1" })]);
+    world.fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-1" })]);
     const clock = { now: T + HOUR + DELAY };
-    const first = gated(fakeSource(fake));
-    const running = runScheduled(sts.meta.id, scheduledDeps(first.source, stores, clock));
+    const first = gated(fakeSource(world.fake));
+    const running = runScheduled(sts.meta.id, scheduledDeps(first.source, world.stores, clock));
     await first.inside; // the first holds the lease and is fetching
-    const second = await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    const second = await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     expect(second.status).toBe("busy");
-    expect((await stores.ruleState.get(sts.meta.id))?.lease).toBeDefined();
+    expect((await world.stores.ruleState.get(sts.meta.id))?.lease).toBeDefined();
     first.open();
     const done = await running;
     expect(done.status === "ok" && done.reports.flatMap((r) => r.alerts).length).toBe(1);
-    const state = await stores.ruleState.get(sts.meta.id);
+    const state = await world.stores.ruleState.get(sts.meta.id);
     expect(state?.lease).toBeUndefined();
     expect(state?.windowEnd).toBe(T + HOUR);
-    expect((await stores.incidents.listAlerts()).length).toBe(1);
+    expect((await world.stores.incidents.listAlerts()).length).toBe(1);
   });
 
   it("a crashed holder's lease blocks until it expires, then the next invocation takes over", async () => {
-    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-2" })]);
+    world.fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-2" })]);
     const clock = { now: T + DELAY };
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     // An invocation took the lease at 11:05 and died without releasing it.
-    await acquireLease(stores.ruleState, sts.meta.id, "crashed-invocation", T + HOUR + DELAY, LEASE_TTL_MS);
+    await acquireLease(world.stores.ruleState, sts.meta.id, "crashed-invocation", T + HOUR + DELAY, LEASE_TTL_MS);
     clock.now = T + HOUR + DELAY + 60_000;
-    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("busy");
-    expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T);
+    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock))).status).toBe("busy");
+    expect((await world.stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T);
     clock.now = T + HOUR + DELAY + LEASE_TTL_MS + 1;
-    const outcome = await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    const outcome = await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     expect(outcome.status).toBe("ok");
-    expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
-    expect((await stores.incidents.listAlerts()).length).toBe(1);
+    expect((await world.stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
+    expect((await world.stores.incidents.listAlerts()).length).toBe(1);
   });
 
   it("a crashed run holds the rule about two minutes at most, so detection resumes in the next minutes", async () => {
     expect(LEASE_TTL_MS).toBeLessThanOrEqual(2 * 60_000);
     expect(LEASE_RENEW_MS * 3).toBeLessThanOrEqual(LEASE_TTL_MS);
-    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-crash" })]);
+    world.fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-crash" })]);
     const clock = { now: T + DELAY };
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     const crashedAt = T + HOUR + DELAY;
-    await acquireLease(stores.ruleState, sts.meta.id, "killed-9", crashedAt, LEASE_TTL_MS);
+    await acquireLease(world.stores.ruleState, sts.meta.id, "killed-9", crashedAt, LEASE_TTL_MS);
     clock.now = crashedAt + 2 * 60_000 + 1_000;
-    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("ok");
-    expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
+    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock))).status).toBe("ok");
+    expect((await world.stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + HOUR);
   });
 
   it("a live run renews its lease while it works, so a run longer than the TTL is not taken over", async () => {
-    fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-renew" })]);
+    world.fake.add("AuditLogs", [stsAudit({ time: T + 30 * 60_000, user: "admin@contoso.com", id: "lease-renew" })]);
     const clock = { now: T + DELAY };
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     clock.now = T + HOUR + DELAY;
-    const slow = gated(fakeSource(fake));
-    const running = runRule(sts, { source: slow.source, stores, now: () => clock.now }, { startAt: T, until: T + HOUR, lease: { owner: "slow", renewMs: 20 } });
+    const slow = gated(fakeSource(world.fake));
+    const running = runRule(sts, { source: slow.source, stores: world.stores, now: () => clock.now }, { startAt: T, until: T + HOUR, lease: { owner: "slow", renewMs: 20 } });
     await slow.inside;
     // Ten minutes pass inside one window: five TTLs. The renewals follow the clock.
     for (let minutes = 1; minutes <= 10; minutes++) {
       clock.now += 60_000;
       await new Promise((resolve) => setTimeout(resolve, 60));
     }
-    const lease = (await stores.ruleState.get(sts.meta.id))?.lease;
+    const lease = (await world.stores.ruleState.get(sts.meta.id))?.lease;
     expect(lease?.owner).toBe("slow");
     expect(lease!.until).toBeGreaterThan(clock.now);
-    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock))).status).toBe("busy");
+    expect((await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock))).status).toBe("busy");
     slow.open();
     expect((await running).flatMap((r) => r.alerts)).toHaveLength(1);
-    const state = await stores.ruleState.get(sts.meta.id);
+    const state = await world.stores.ruleState.get(sts.meta.id);
     expect(state?.lease).toBeUndefined();
     expect(state?.windowEnd).toBe(T + HOUR);
   });
 
   it("of two invocations racing for the lease with the same ETag, exactly one wins", async () => {
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, { now: T + DELAY }));
-    const results = await Promise.allSettled(["a", "b", "c"].map((owner) => acquireLease(stores.ruleState, sts.meta.id, owner, T + HOUR, LEASE_TTL_MS)));
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, { now: T + DELAY }));
+    const results = await Promise.allSettled(["a", "b", "c"].map((owner) => acquireLease(world.stores.ruleState, sts.meta.id, owner, T + HOUR, LEASE_TTL_MS)));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(LeaseHeld);
   });
 
   it("a run whose lease expired and was taken cannot move the checkpoint (the ETag no longer matches)", async () => {
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, { now: T + DELAY }));
-    const slow = await acquireLease(stores.ruleState, sts.meta.id, "slow", T + HOUR, LEASE_TTL_MS);
-    await acquireLease(stores.ruleState, sts.meta.id, "next", T + HOUR + LEASE_TTL_MS + 1, LEASE_TTL_MS);
-    await expect(stores.ruleState.put(sts.meta.id, { ...slow, windowEnd: T + HOUR })).rejects.toBeInstanceOf(StateConflict);
-    expect((await stores.ruleState.get(sts.meta.id))?.lease?.owner).toBe("next");
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, { now: T + DELAY }));
+    const slow = await acquireLease(world.stores.ruleState, sts.meta.id, "slow", T + HOUR, LEASE_TTL_MS);
+    await acquireLease(world.stores.ruleState, sts.meta.id, "next", T + HOUR + LEASE_TTL_MS + 1, LEASE_TTL_MS);
+    await expect(world.stores.ruleState.put(sts.meta.id, { ...slow, windowEnd: T + HOUR })).rejects.toBeInstanceOf(StateConflict);
+    expect((await world.stores.ruleState.get(sts.meta.id))?.lease?.owner).toBe("next");
   });
 
   it("a window that fails releases the lease and leaves the checkpoint", async () => {
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, { now: T + DELAY }));
-    fake.inject({ kind: "status", status: 400 });
-    await expect(runRule(sts, { source: fakeSource(fake), stores, now: () => T + HOUR + DELAY }, { startAt: T, until: T + HOUR })).rejects.toThrow(/HTTP 400/);
-    const state = await stores.ruleState.get(sts.meta.id);
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, { now: T + DELAY }));
+    world.fake.inject({ kind: "status", status: 400 });
+    await expect(runRule(sts, { source: fakeSource(world.fake), stores: world.stores, now: () => T + HOUR + DELAY }, { startAt: T, until: T + HOUR })).rejects.toThrow(/HTTP 400/);
+    const state = await world.stores.ruleState.get(sts.meta.id);
     expect(state?.lease).toBeUndefined();
     expect(state?.windowEnd).toBe(T);
   });

@@ -3,15 +3,12 @@
 // Then the budget itself, through runScheduled -> runRule -> LogAnalyticsSource -> the fake
 // query API, with state in Azurite and a clock that each query moves forward.
 import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { LogSource } from "../../src/engine/ports.js";
-import type { Repositories } from "../../src/store/repositories.js";
 import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../../src/engine/lease.js";
 import { RUN_BUDGET_MS, runScheduled } from "../../src/engine/scheduled.js";
 import { stsRefreshTokenModification as sts } from "../../src/rules/sts-refresh-token-modification.js";
-import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { DELAY, fakeSource, freshStores, scheduledDeps } from "../support/detection-harness.js";
-import { FakeLogAnalytics } from "../support/fake-log-analytics.js";
+import { DELAY, fakeSource, scheduledDeps, useDetectionWorld } from "../support/detection-harness.js";
 import { HOUR, at, stsAudit } from "../support/replay-fixtures.js";
 
 const MIN = 60_000;
@@ -39,18 +36,7 @@ describe("the Functions timeout leaves room for a run", () => {
 });
 
 describe("the run budget", () => {
-  let azurite: AzuriteTables;
-  let fake: FakeLogAnalytics;
-  let stores: Repositories;
-  beforeAll(async () => {
-    azurite = await startAzurite();
-  });
-  afterAll(async () => azurite?.stop());
-  beforeEach(async () => {
-    fake = await FakeLogAnalytics.start();
-    stores = freshStores(azurite);
-  });
-  afterEach(async () => fake.close());
+  const world = useDetectionWorld();
 
   const T = at("2026-11-16T10:00:00Z");
   /** A source whose every query takes `ms` on the test's clock. */
@@ -61,17 +47,17 @@ describe("the run budget", () => {
   });
 
   it("a catch-up run stops between windows once the budget has passed; the next invocation resumes, nothing lost or doubled", async () => {
-    fake.add("AuditLogs", Array.from({ length: 8 }, (_, i) => stsAudit({ time: T + i * HOUR + 30 * MIN, user: `admin${i}@contoso.com`, ip: "203.0.113.9", target: `victim${i}@contoso.com`, id: `audit-${i}` })));
+    world.fake.add("AuditLogs", Array.from({ length: 8 }, (_, i) => stsAudit({ time: T + i * HOUR + 30 * MIN, user: `admin${i}@contoso.com`, ip: "203.0.113.9", target: `victim${i}@contoso.com`, id: `audit-${i}` })));
     const clock = { now: T + DELAY };
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock)); // first run: the window 9-10
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock)); // first run: the window 9-10
     // Back after 8 hours down; each window's query takes 6 minutes of the 15-minute budget.
-    const source = slow(fakeSource(fake), clock, 6 * MIN);
+    const source = slow(fakeSource(world.fake), clock, 6 * MIN);
     const windows: number[] = [];
     const took: number[] = [];
     for (let invocation = 0; invocation < 3; invocation++) {
       clock.now = T + 8 * HOUR + DELAY + invocation * HOUR;
       const started = clock.now;
-      const outcome = await runScheduled(sts.meta.id, scheduledDeps(source, stores, clock));
+      const outcome = await runScheduled(sts.meta.id, scheduledDeps(source, world.stores, clock));
       if (outcome.status !== "ok") throw new Error(outcome.reason);
       windows.push(outcome.reports.length);
       took.push((clock.now - started) / MIN);
@@ -79,18 +65,18 @@ describe("the run budget", () => {
     // Windows begin at 0, 6 and 12 minutes; at 18 the budget is spent, well below maxWindows (24).
     expect(windows).toEqual([3, 3, 3]);
     expect(took.every((minutes) => minutes < RUN_BUDGET_MS / MIN + 6)).toBe(true);
-    expect((await stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + 9 * HOUR);
-    const alerts = await stores.incidents.listAlerts();
+    expect((await world.stores.ruleState.get(sts.meta.id))?.windowEnd).toBe(T + 9 * HOUR);
+    const alerts = await world.stores.incidents.listAlerts();
     expect(alerts.map((a) => a.account).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `admin${i}@contoso.com`).sort());
     expect(new Set(alerts.map((a) => a.id)).size).toBe(alerts.length);
   });
 
   it("a window is begun even when the budget is already spent, so every invocation makes progress", async () => {
-    fake.add("AuditLogs", [stsAudit({ time: T + 30 * MIN, user: "admin@contoso.com", ip: "203.0.113.9", target: "victim@contoso.com", id: "audit-slow" })]);
+    world.fake.add("AuditLogs", [stsAudit({ time: T + 30 * MIN, user: "admin@contoso.com", ip: "203.0.113.9", target: "victim@contoso.com", id: "audit-slow" })]);
     const clock = { now: T + DELAY };
-    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(fake), stores, clock));
+    await runScheduled(sts.meta.id, scheduledDeps(fakeSource(world.fake), world.stores, clock));
     clock.now = T + 3 * HOUR + DELAY;
-    const outcome = await runScheduled(sts.meta.id, scheduledDeps(slow(fakeSource(fake), clock, RUN_BUDGET_MS + MIN), stores, clock));
+    const outcome = await runScheduled(sts.meta.id, scheduledDeps(slow(fakeSource(world.fake), clock, RUN_BUDGET_MS + MIN), world.stores, clock));
     expect(outcome.status === "ok" && outcome.reports.length).toBe(1);
     expect(outcome.status === "ok" && outcome.health.windowsBehind).toBe(2);
   });
