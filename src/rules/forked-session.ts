@@ -82,6 +82,9 @@ export function defineForkedSession(condition: ForkCondition) {
       version: "1.0.0",
     },
 
+    // A session is one account's: its sign-ins, and so its state, fall in that account's shard.
+    perAccount: true,
+
     queries: (w: Window) => ({ interactive: arrivedIn(INTERACTIVE, w), nonInteractive: arrivedIn(NON_INTERACTIVE, w) }),
 
     // The window's sign-ins: the same reads as the Intune rule's and the pivot's (evaluate() keeps those with a session).

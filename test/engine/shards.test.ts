@@ -13,6 +13,7 @@ import type { ShardPort } from "../../src/engine/ports.js";
 import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
+import { forkedSession } from "../../src/rules/forked-session.js";
 import type { Rule } from "../../src/rules/rule.js";
 import { rules } from "../../src/rules/index.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
@@ -49,13 +50,16 @@ const upn = (i: number) => `user${i}@contoso.com`;
 /**
  * Each user: a baseline sighting two days back, a sign-in from a known network in the hour
  * 9-10, and in the hour 10-11 an Intune token from a new IP and ASN (the Intune rule alerts) in
- * another country 15 minutes after a single-factor interactive sign-in (the pivot alerts).
+ * another country 15 minutes after a single-factor interactive sign-in (the pivot alerts), in
+ * the session of the 9-10 sign-in from another device and client (the forked-session rule alerts).
  */
 function tenantNonInteractive() {
+  const onLaptop = { DeviceDetail: JSON.stringify({ deviceId: "laptop", operatingSystem: "Windows10" }), UserAgent: "Windows-AzureAD-Authentication-Provider/1.0" };
+  const elsewhere = { DeviceDetail: JSON.stringify({ deviceId: "", operatingSystem: "Linux" }), UserAgent: "python-requests/2.31" };
   return Array.from({ length: USERS }, (_, i) => [
     nonInteractiveSignIn({ time: T - 2 * DAY, upn: upn(i), ip: `10.0.0.${i + 1}`, asn: "100", resource: "Microsoft Intune", id: `hist-${i}` }),
-    nonInteractiveSignIn({ time: T - 30 * MIN, upn: upn(i), ip: `10.0.0.${i + 1}`, asn: "100", resource: "Microsoft Intune", id: `known-${i}` }),
-    nonInteractiveSignIn({ time: T + 20 * MIN, upn: upn(i), ip: `198.51.100.${i + 1}`, asn: "64500", country: "FR", resource: "Microsoft Intune", id: `new-${i}` }),
+    { ...nonInteractiveSignIn({ time: T - 30 * MIN, upn: upn(i), ip: `10.0.0.${i + 1}`, asn: "100", resource: "Microsoft Intune", id: `known-${i}` }), SessionId: `session-${i}`, ...onLaptop },
+    { ...nonInteractiveSignIn({ time: T + 20 * MIN, upn: upn(i), ip: `198.51.100.${i + 1}`, asn: "64500", country: "FR", resource: "Microsoft Intune", id: `new-${i}` }), SessionId: `session-${i}`, ...elsewhere },
   ]).flat();
 }
 function tenantInteractive() {
@@ -154,7 +158,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(host.extensions?.queues).toMatchObject({ batchSize: 1, newBatchThreshold: 0, maxDequeueCount: SHARD_MAX_DEQUEUE });
   });
 
-  for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot]) {
+  for (const rule of [intuneTokenReuse, interactiveToNonInteractivePivot, forkedSession]) {
     it(`${rule.meta.name}: a shard that crashes after storing its alerts is delivered again; the alerts are an unsharded run's, each once`, async () => {
       const reference = await unsharded(rule);
       expect(reference.alerts).toHaveLength(USERS);
