@@ -56,7 +56,7 @@ describe("hash_xxhash64 and the shard of an account", () => {
     const window: Window = { ...W, shard: { count: 8, index: 5 } };
     const clause = "| where (hash_xxhash64(tolower(UserPrincipalName)) % 8 + 8) % 8 == 5";
     const perAccount = rules.filter((r) => r.perAccount);
-    expect(perAccount.map((r) => r.meta.name).sort()).toEqual(["Interactive to Non-Interactive Token Theft Pivot", "Intune - Possible refresh token / PRT reuse accessing Intune resource"]);
+    expect(perAccount.map((r) => r.meta.name).sort()).toEqual(["Forked session - session reused from a new network and a new device or client", "Interactive to Non-Interactive Token Theft Pivot", "Intune - Possible refresh token / PRT reuse accessing Intune resource"]);
     for (const rule of perAccount) {
       const first = rule.queries(window);
       const rows = (spec: QuerySpec) =>
