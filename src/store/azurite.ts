@@ -37,9 +37,13 @@ function azuriteBin(service: Service): string {
   return join(dirname(require.resolve("azurite/package.json")), "dist", "src", service, "main.js");
 }
 
-/** Start Azurite's table service, and its queue service with `queue`; retries on a port race with another process. */
-export async function startAzurite(options: { queue?: boolean } = {}): Promise<AzuriteTables> {
-  const [table, queue] = await Promise.all([start("table"), options.queue ? start("queue") : undefined]);
+/**
+ * Start Azurite's table service, and its queue service with `queue`; retries on a port race with
+ * another process. `tableMain`: a script to run in place of the table service's main (the bench's
+ * control for the emulator's query cost, src/bench/azurite-partition-index.ts).
+ */
+export async function startAzurite(options: { queue?: boolean; tableMain?: string } = {}): Promise<AzuriteTables> {
+  const [table, queue] = await Promise.all([start("table", options.tableMain), options.queue ? start("queue") : undefined]);
   return {
     endpoint: table.endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${table.endpoint};${queue ? `QueueEndpoint=${queue.endpoint};` : ""}`,
@@ -48,12 +52,12 @@ export async function startAzurite(options: { queue?: boolean } = {}): Promise<A
   };
 }
 
-async function start(service: Service): Promise<{ endpoint: string; stop(): Promise<void> }> {
+async function start(service: Service, main = azuriteBin(service)): Promise<{ endpoint: string; stop(): Promise<void> }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await launch(service, port);
+      return await launch(service, main, port);
     } catch (error) {
       lastError = error;
     }
@@ -61,10 +65,10 @@ async function start(service: Service): Promise<{ endpoint: string; stop(): Prom
   throw new Error(`could not start Azurite's ${service} service: ${String(lastError)}`);
 }
 
-function launch(service: Service, port: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
+function launch(service: Service, main: string, port: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
+    [main, "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
@@ -85,9 +89,13 @@ function launch(service: Service, port: number): Promise<{ endpoint: string; sto
       child.kill("SIGKILL");
       reject(error);
     };
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (/successfully (started|listens)/.test(output)) {
+        // Started: its access log (a line per request) is drained, no longer kept and searched.
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
+        output = "";
         clearTimeout(timer);
         resolve({
           endpoint,
@@ -97,8 +105,9 @@ function launch(service: Service, port: number): Promise<{ endpoint: string; sto
           },
         });
       }
-    });
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-300)));
     child.once("exit", (code) => fail(new Error(`Azurite exited with ${code}: ${output.slice(-300)}`)));
   });
 }

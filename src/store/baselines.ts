@@ -32,7 +32,12 @@ const GUARD = "~merge";
 export function bucketOf(account: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < account.length; i++) h = Math.imul(h ^ account.charCodeAt(i), 0x01000193);
-  return `b${((h >>> 0) % BUCKETS).toString(16).padStart(2, "0")}`;
+  return bucketKey(h >>> 0);
+}
+
+/** The partition of bucket `index` (taken modulo BUCKETS). */
+export function bucketKey(index: number): string {
+  return `b${(((index % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
 }
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
@@ -186,7 +191,7 @@ export class BaselineRepository {
    * period already stopped counting in load(), this only reclaims the space.
    */
   async purge(bucketIndex: number, since: number): Promise<number> {
-    const partitionKey = `b${(((bucketIndex % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
+    const partitionKey = bucketKey(bucketIndex);
     const expired = await this.store.list<BaselineEntity>(
       "Baselines",
       `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`,

@@ -5,13 +5,16 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TableClient, odata } from "@azure/data-tables";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOUR, LiveTenant } from "../../src/bench/live-tenant.js";
 import { declaredRange, inScope, parseQuery, storedRow, type StoredRow } from "../../src/bench/query-api.js";
-import { shardOf } from "../../src/bench/run.js";
+import { shardOf } from "../../src/model/shard.js";
 import { defaultLists, engineAlerts, floorAlerts, type SampleLine } from "../../src/bench/throughput.js";
 import { TABLES, simulateTenant, type SimulateOptions } from "../../src/sim/simulate.js";
 import { scopeKql, type QuerySpec } from "../../src/model/query.js";
+import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 
 const OPTIONS: SimulateOptions = { users: 120, days: 1, historyDays: 1, seed: 7, to: "2026-11-04T00:00:00.000Z" };
 const END = Date.parse(OPTIONS.to!) / HOUR;
@@ -144,5 +147,51 @@ describe("the engine's hand-written floor", () => {
     }
     // Planted attacks of every rule are among them: fewer alerts with the baseline than without.
     expect(engineAlerts(sample, lists, known)).toBeLessThan(engineAlerts(sample, lists, new Map()));
+  });
+});
+
+describe("the bench's control for Azurite's query cost (src/bench/azurite-partition-index.ts, built)", () => {
+  const launcher = fileURLToPath(new URL("../../dist/src/bench/azurite-partition-index.js", import.meta.url));
+  let plain: AzuriteTables;
+  let narrowed: AzuriteTables;
+  beforeAll(async () => {
+    [plain, narrowed] = await Promise.all([startAzurite(), startAzurite({ tableMain: launcher })]);
+  });
+  afterAll(async () => Promise.all([plain?.stop(), narrowed?.stop()]));
+
+  it("answers every query as Azurite does: the same entities, in the same order, page by page", async () => {
+    const partitions = ["b00", "b01", "o'neil", "b1f"];
+    const entities = partitions.flatMap((partitionKey, p) =>
+      Array.from({ length: 25 }, (_, i) => ({ partitionKey, rowKey: `user${(i * 7) % 25}@contoso.com|ip:10.0.${p}.${i}`, lastSeen: `2026-11-0${1 + (i % 5)}T00:00:00Z`, n: i })),
+    );
+    const tables = [plain, narrowed].map((a) => TableClient.fromConnectionString(a.connectionString, "Control", { allowInsecureConnection: true }));
+    for (const table of tables) {
+      await table.createTable();
+      for (const p of partitions) await table.submitTransaction(entities.filter((e) => e.partitionKey === p).map((e) => ["create", e]));
+    }
+    const filters = [
+      undefined,
+      odata`PartitionKey eq ${"b01"}`,
+      odata`PartitionKey eq ${"o'neil"}`,
+      odata`PartitionKey eq ${"b00"} and RowKey ge ${"user1"} and RowKey lt ${"user2"}`,
+      odata`PartitionKey eq ${"b1f"} and lastSeen gt ${"2026-11-02T00:00:00Z"}`,
+      odata`PartitionKey eq ${"b00"} and RowKey eq ${"user3@contoso.com|ip:10.0.0.9"}`,
+      odata`PartitionKey eq ${"b00"} or PartitionKey eq ${"b01"}`,
+      odata`PartitionKey eq ${"b00"} and (RowKey lt ${"user1"} or n eq 3)`,
+      odata`PartitionKey eq ${"b00"} and not (n lt 20)`,
+      odata`RowKey ge ${"user2"} and PartitionKey eq ${"b01"}`,
+      odata`PartitionKey eq ${"none"}`,
+    ];
+    for (const filter of filters) {
+      const [a, b] = await Promise.all(
+        tables.map(async (table) => {
+          const pages: string[][] = [];
+          for await (const page of table.listEntities<{ n: number }>({ queryOptions: { filter } }).byPage({ maxPageSize: 7 }))
+            pages.push(page.map((e) => `${e.partitionKey}/${e.rowKey}/${e.n}`));
+          return pages;
+        }),
+      );
+      expect(b, filter).toEqual(a);
+    }
   });
 });
