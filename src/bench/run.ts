@@ -6,13 +6,16 @@
 // running since the start would have at 14:00 UTC (baselines, checkpoints), then the
 // local query API makes each query's rows when the measured process asks for them.
 import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigSchema } from "../config.js";
 import { SHARD_QUEUE, ShardMessage } from "../engine/shards.js";
 import { shardOf } from "../model/shard.js";
 import { ruleById, rules } from "../rules/index.js";
 import { fromMs, type DateTime } from "../model/time.js";
-import { mergeSightings, type SignInSighting } from "../model/rows.js";
+import type { SignInSighting } from "../model/rows.js";
 import { MAX_INGESTION_DELAY_MS } from "../sim/rows.js";
 import { TABLES } from "../sim/simulate.js";
 import { startAzurite } from "../store/azurite.js";
@@ -28,7 +31,7 @@ import { StoreProxy, sumTraffic, writeFloor, type StoreTraffic } from "./store-p
 import { throughput, type SampleLine } from "./throughput.js";
 import { incidentPlanner } from "../engine/planner.js";
 import { purgedBucket } from "../engine/run.js";
-import { bucketKey, bucketOf } from "../store/baselines.js";
+import { BaselineRepository, bucketKey, bucketOf } from "../store/baselines.js";
 
 /** Users per scale; XL is measured as the accounts of one production shard of XL_SHARDS and projected. */
 export const SCALES = { S: 1_000, M: 20_000, L: 100_000, XL: 1_000_000 } as const;
@@ -77,8 +80,11 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   let t = Date.now();
   const tenant = new LiveTenant({ users, days: 1, historyDays: 14, seed: 7, to: DETECTION_END }, sampled ? (upn) => shardOf(upn, XL_SHARDS) === 0 : undefined);
   const { startMs } = tenant.generator;
-  const latest = new Map<string, SignInSighting>();
-  let dataSince: DateTime | null = null;
+  // The walk keeps each (account, IP, ASN)'s latest sighting in ms, keyed `account\0ip\0asn`
+  // (no per-row objects: at L the walk visits 50 million rows), and the earliest in ms.
+  const latestMs = new Map<string, number>();
+  const lowerCase = new Map<string, string>();
+  let dataSinceMs = Infinity;
   const arrivedInHour: Record<string, number> = Object.fromEntries(TABLES.map((table) => [table, 0]));
   const arrivedBefore: Record<string, number> = Object.fromEntries(TABLES.map((table) => [table, 0]));
   const activeUsers = new Set<string>();
@@ -99,38 +105,53 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
         } else if (arrival >= hourStart - HOUR && arrival < hourStart) arrivedBefore[table]!++;
         // The Intune baseline: every non-interactive sign-in that arrived before the hour, 14 days back.
         if (table !== "AADNonInteractiveUserSignInLogs" || !("signIn" in item) || arrival >= hourStart) continue;
-        const lastSeen = fromMs(item.t);
-        if (dataSince === null || lastSeen < dataSince) dataSince = lastSeen;
+        if (item.t < dataSinceMs) dataSinceMs = item.t;
         if (item.t < hourStart - 14 * 24 * HOUR) continue;
-        const s = item.signIn;
-        mergeSightings(latest, [{ account: s.user.upn.toLowerCase(), ip: s.site.ip, asn: s.site.asn, lastSeen }]);
+        const { user, site } = item.signIn;
+        let account = lowerCase.get(user.upn);
+        if (account === undefined) lowerCase.set(user.upn, (account = user.upn.toLowerCase()));
+        const key = `${account}\u0000${site.ip}\u0000${site.asn}`;
+        const seen = latestMs.get(key);
+        if (seen === undefined || seen < item.t) latestMs.set(key, item.t);
       }
     }
   });
+  const dataSince: DateTime | null = dataSinceMs === Infinity ? null : fromMs(dataSinceMs);
+  const latest: SignInSighting[] = [];
+  for (const [key, ms] of latestMs) {
+    const [account, ip, asn] = key.split("\u0000") as [string, string, string];
+    latest.push({ account, ip, asn, lastSeen: fromMs(ms) });
+  }
+  latestMs.clear();
   phase(`generated ${users.toLocaleString("en")} users${sampled ? ` (shard 1 of ${XL_SHARDS}: ${tenant.generator.users.length.toLocaleString("en")} users)` : ""}, ${Math.round((hourEnd - startMs) / HOUR)} hours`, t);
 
-  // Azurite with its queries narrowed to the partition they name (the emulator's control, see the launcher and BENCHMARKS.md).
-  const azurite = await startAzurite({ queue: true, tableMain: fileURLToPath(new URL("./azurite-partition-index.js", import.meta.url)) });
+  // The baseline entries the hour can read or write: every entry of the accounts whose
+  // non-interactive sign-ins arrived in it (the baseline candidates are among them, and a
+  // merge reads their older entries one by one), every account's entries of the last hours
+  // (a merge reads its bucket's recent entries) and the entries the window's retention
+  // removes (one bucket per window). Other entries would only make Azurite slower (each of
+  // its writes costs more as the table grows), not change what the hour reads, writes or requests.
+  t = Date.now();
+  const recentFrom = fromMs(hourStart - 3 * HOUR);
+  const purgedBy = fromMs(hourEnd - 14 * 24 * HOUR);
+  const intune = rules.find((rule) => rule.baseline)!;
+  const purged = bucketKey(purgedBucket(intune, { end: hourEnd }));
+  const seeded = latest.filter((s) => sightedInHour.has(s.account) || s.lastSeen >= recentFrom || (s.lastSeen <= purgedBy && bucketOf(s.account) === purged));
+  // Stored as the table record() leaves them, loaded by Azurite as it starts (the emulator's control, see the launcher and BENCHMARKS.md).
+  const seedDir = await mkdtemp(join(tmpdir(), "tokenwatch-bench-"));
+  const seedFile = join(seedDir, "baselines.ndjson");
+  await writeFile(seedFile, BaselineRepository.rowsFor(seeded).map((row) => `${JSON.stringify({ table: "Baselines", row })}\n`).join(""));
+  process.env.TOKENWATCH_BENCH_AZURITE_SEED = seedFile;
+  // Azurite with its queries narrowed to the partition they name (the emulator's other control).
+  const azurite = await startAzurite({ queue: true, tableMain: fileURLToPath(new URL("./azurite-partition-index.js", import.meta.url)) }).finally(() => {
+    delete process.env.TOKENWATCH_BENCH_AZURITE_SEED;
+  });
+  await rm(seedDir, { recursive: true, force: true });
   let api: LocalQueryApi | undefined;
   let proxy: StoreProxy | undefined;
   try {
-    t = Date.now();
     const store = new TableStore({ connectionString: azurite.connectionString });
     const stores = createStores(store, incidentPlanner);
-    // The baseline entries the hour can read or write: every entry of the accounts whose
-    // non-interactive sign-ins arrived in it (the baseline candidates are among them, and a
-    // merge reads their older entries one by one), every account's entries of the last hours
-    // (a merge reads its bucket's recent entries) and the entries the window's retention
-    // removes (one bucket per window). Other entries would only make Azurite slower (each of
-    // its writes costs more as the table grows), not change what the hour reads, writes or requests.
-    const recentFrom = fromMs(hourStart - 3 * HOUR);
-    const purgedBy = fromMs(hourEnd - 14 * 24 * HOUR);
-    const intune = rules.find((rule) => rule.baseline)!;
-    const purged = bucketKey(purgedBucket(intune, { end: hourEnd }));
-    const seeded = [...latest.values()].filter(
-      (s) => sightedInHour.has(s.account) || s.lastSeen >= recentFrom || (s.lastSeen <= purgedBy && bucketOf(s.account) === purged),
-    );
-    await stores.baselines.record(seeded);
     // At XL only the per-account rules run: the others read the whole tenant's audit tables, unsharded.
     const measured = rules.filter((rule) => !sampled || rule.perAccount);
     const shardRepository = new ShardRepository(store);
@@ -143,16 +164,16 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
       await shardRepository.recordLoad(rule.meta.id, hourStart, load);
       loads.push(`${rule.meta.name} ${load.toLocaleString("en")}`);
     }
-    phase(`stored the steady state before ${new Date(hourStart).toISOString()} (${seeded.length.toLocaleString("en")} of ${latest.size.toLocaleString("en")} baseline sightings; previous window's rows: ${loads.join(", ")})`, t);
+    phase(`stored the steady state before ${new Date(hourStart).toISOString()} (${seeded.length.toLocaleString("en")} of ${latest.length.toLocaleString("en")} baseline sightings; previous window's rows: ${loads.join(", ")})`, t);
     // The same baseline for the throughput figures, as the Intune rule reads it.
     const known = new Map<string, { ips: Set<string>; asns: Set<string> }>();
-    for (const { account, ip, asn } of latest.values()) {
+    for (const { account, ip, asn } of latest) {
       let networks = known.get(account);
       if (!networks) known.set(account, (networks = { ips: new Set(), asns: new Set() }));
       networks.ips.add(ip);
       networks.asns.add(asn);
     }
-    latest.clear();
+    latest.length = 0;
 
     const queryApi = (api = await LocalQueryApi.start(undefined, tenant));
     const storeProxy = (proxy = await StoreProxy.start(azurite.connectionString));

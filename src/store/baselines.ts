@@ -42,6 +42,26 @@ export function bucketKey(index: number): string {
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
 
+const guardRow = (partitionKey: string, newest: DateTime | null) => ({ partitionKey, rowKey: GUARD, ...(newest === null ? {} : { newest: sortableIso(newest) }) });
+
+/** Sightings as table entries per bucket: each entry's latest lastSeen. */
+function byBucket(sightings: Iterable<SignInSighting>): Map<string, Map<string, DateTime>> {
+  const buckets = new Map<string, Map<string, DateTime>>();
+  for (const s of sightings) {
+    if (!s.account) continue;
+    const bucket = bucketOf(s.account);
+    let entries = buckets.get(bucket);
+    if (!entries) buckets.set(bucket, (entries = new Map()));
+    // Empty values are not a network: an unknown ASN must not make every unknown ASN "known".
+    const prefix = rowPrefix(s.account);
+    for (const rowKey of [s.ip && `${prefix}ip:${encodeKey(s.ip)}`, s.asn && `${prefix}asn:${encodeKey(s.asn)}`]) {
+      const seen = rowKey ? entries.get(rowKey) : undefined;
+      if (rowKey && (seen === undefined || s.lastSeen > seen)) entries.set(rowKey, s.lastSeen);
+    }
+  }
+  return buckets;
+}
+
 /** A bucket's guard row: its ETag (undefined: no guard yet) and the newest lastSeen written into the bucket. */
 interface Guard {
   etag: string | undefined;
@@ -59,20 +79,24 @@ export class BaselineRepository {
    * row that arrives late with an older TimeGenerated never moves it back.
    */
   async record(sightings: Iterable<SignInSighting>): Promise<void> {
-    const byBucket = new Map<string, Map<string, DateTime>>();
-    for (const s of sightings) {
-      if (!s.account) continue;
-      const bucket = bucketOf(s.account);
-      let entries = byBucket.get(bucket);
-      if (!entries) byBucket.set(bucket, (entries = new Map()));
-      // Empty values are not a network: an unknown ASN must not make every unknown ASN "known".
-      const prefix = rowPrefix(s.account);
-      for (const rowKey of [s.ip && `${prefix}ip:${encodeKey(s.ip)}`, s.asn && `${prefix}asn:${encodeKey(s.asn)}`]) {
-        const seen = rowKey ? entries.get(rowKey) : undefined;
-        if (rowKey && (seen === undefined || s.lastSeen > seen)) entries.set(rowKey, s.lastSeen);
+    await forEachLimit(byBucket(sightings), CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+  }
+
+  /**
+   * The rows record() leaves in an empty table for these sightings (entries and each bucket's
+   * guard): the benchmark stores a steady state with them directly (src/bench/run.ts).
+   */
+  static rowsFor(sightings: Iterable<SignInSighting>): ({ partitionKey: string; rowKey: string } & Record<string, string>)[] {
+    const rows: ({ partitionKey: string; rowKey: string } & Record<string, string>)[] = [];
+    for (const [partitionKey, entries] of byBucket(sightings)) {
+      let newest: DateTime | null = null;
+      for (const [rowKey, lastSeen] of entries) {
+        if (newest === null || lastSeen > newest) newest = lastSeen;
+        rows.push({ partitionKey, rowKey, lastSeen: sortableIso(lastSeen) });
       }
+      rows.push(guardRow(partitionKey, newest));
     }
-    await forEachLimit(byBucket, CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+    return rows;
   }
 
   /**
@@ -102,7 +126,7 @@ export class BaselineRepository {
       }
       const transactions: TransactionAction[][] = [];
       for (let i = 0; i < actions.length; i += MAX_BATCH - 1) transactions.push(actions.slice(i, i + MAX_BATCH - 1));
-      const row = { partitionKey, rowKey: GUARD, ...(newest === null ? {} : { newest: sortableIso(newest) }) };
+      const row = guardRow(partitionKey, newest);
       try {
         const etag = await this.store.submitGuarded("Baselines", row, guard.etag, transactions);
         if (etag) this.guards.set(partitionKey, { etag, newest });
