@@ -26,7 +26,9 @@ interface Chain {
 }
 interface Collection {
   chain(): Chain;
-  insert(doc: object): void;
+  insert(docs: object[]): void;
+  adaptiveBinaryIndices: boolean;
+  ensureAllIndexes(force: boolean): void;
 }
 interface Store {
   init(): Promise<void>;
@@ -75,19 +77,25 @@ if (seedFile) {
     await init.call(this);
     const modified = truncatedISO8061Date(new Date(), true, true);
     const eTag = newTableEntityEtag(modified);
-    const collections = new Map<string, Collection>();
+    const docs = new Map<string, object[]>();
     for (const line of readFileSync(seedFile, "utf8").split("\n")) {
       if (!line) continue;
       const { table, row } = JSON.parse(line) as { table: string; row: { partitionKey: string; rowKey: string } & Record<string, string> };
-      let collection = collections.get(table);
-      if (!collection) {
-        await this.createTable({}, { account: ACCOUNT, table });
-        collections.set(table, (collection = this.getEntityCollection(ACCOUNT, table, {})));
-      }
       const { partitionKey, rowKey, ...values } = row;
       // As LokiTableMetadataStore.insertTableEntity stores what TableHandler.createPersistedEntity made of a request.
       const properties = { PartitionKey: partitionKey, RowKey: rowKey, ...values, Timestamp: modified, "Timestamp@odata.type": "Edm.DateTime" };
-      collection.insert({ PartitionKey: partitionKey, RowKey: rowKey, properties, lastModifiedTime: modified, eTag });
+      let list = docs.get(table);
+      if (!list) docs.set(table, (list = []));
+      list.push({ PartitionKey: partitionKey, RowKey: rowKey, properties, lastModifiedTime: modified, eTag });
+    }
+    for (const [table, list] of docs) {
+      await this.createTable({}, { account: ACCOUNT, table });
+      const collection = this.getEntityCollection(ACCOUNT, table, {});
+      // Indexes built once after the inserts rather than updated by each (Loki's adaptive indexes cost O(n) an insert).
+      collection.adaptiveBinaryIndices = false;
+      collection.insert(list);
+      collection.ensureAllIndexes(true);
+      collection.adaptiveBinaryIndices = true;
     }
   };
 }

@@ -57,7 +57,7 @@ async function main(args: HourArgs): Promise<HourResult> {
         // A rule that shares its reads ran in an earlier rule's timer: its own finds nothing due.
         if (outcome.reports.length > 1) throw new Error(`rule ${rule.meta.name} ran ${outcome.reports.length} windows, not the one measured`);
         alerts.push(...outcome.reports.flatMap((r) => r.alerts));
-        done.push(`${rule.meta.name}: ${outcome.reports.length} window`);
+        done.push(`${rule.meta.name}: ${outcome.reports.length === 1 ? "its window" : "ran in its read group's first timer"}`);
       } else if (outcome.status === "sharded") done.push(`${rule.meta.name}: ${outcome.step.shards.length} shards`);
       else throw new Error(`rule ${rule.meta.name} did not run: ${JSON.stringify(outcome)}`);
     }

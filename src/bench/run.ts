@@ -143,7 +143,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   await writeFile(seedFile, BaselineRepository.rowsFor(seeded).map((row) => `${JSON.stringify({ table: "Baselines", row })}\n`).join(""));
   process.env.TOKENWATCH_BENCH_AZURITE_SEED = seedFile;
   // Azurite with its queries narrowed to the partition they name (the emulator's other control).
-  const azurite = await startAzurite({ queue: true, tableMain: fileURLToPath(new URL("./azurite-partition-index.js", import.meta.url)) }).finally(() => {
+  const azurite = await startAzurite({ queue: true, tableMain: fileURLToPath(new URL("./azurite-partition-index.js", import.meta.url)), startTimeoutMs: 20 * 60_000 }).finally(() => {
     delete process.env.TOKENWATCH_BENCH_AZURITE_SEED;
   });
   await rm(seedDir, { recursive: true, force: true });

@@ -42,8 +42,8 @@ function azuriteBin(service: Service): string {
  * another process. `tableMain`: a script to run in place of the table service's main (the bench's
  * control for the emulator's query cost, src/bench/azurite-partition-index.ts).
  */
-export async function startAzurite(options: { queue?: boolean; tableMain?: string } = {}): Promise<AzuriteTables> {
-  const [table, queue] = await Promise.all([start("table", options.tableMain), options.queue ? start("queue") : undefined]);
+export async function startAzurite(options: { queue?: boolean; tableMain?: string; startTimeoutMs?: number } = {}): Promise<AzuriteTables> {
+  const [table, queue] = await Promise.all([start("table", options.tableMain, options.startTimeoutMs), options.queue ? start("queue") : undefined]);
   return {
     endpoint: table.endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${table.endpoint};${queue ? `QueueEndpoint=${queue.endpoint};` : ""}`,
@@ -52,12 +52,12 @@ export async function startAzurite(options: { queue?: boolean; tableMain?: strin
   };
 }
 
-async function start(service: Service, main = azuriteBin(service)): Promise<{ endpoint: string; stop(): Promise<void> }> {
+async function start(service: Service, main = azuriteBin(service), startTimeoutMs = 30_000): Promise<{ endpoint: string; stop(): Promise<void> }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await launch(service, main, port);
+      return await launch(service, main, port, startTimeoutMs);
     } catch (error) {
       lastError = error;
     }
@@ -65,7 +65,7 @@ async function start(service: Service, main = azuriteBin(service)): Promise<{ en
   throw new Error(`could not start Azurite's ${service} service: ${String(lastError)}`);
 }
 
-function launch(service: Service, main: string, port: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
+function launch(service: Service, main: string, port: number, startTimeoutMs: number): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
     [main, "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
@@ -83,7 +83,7 @@ function launch(service: Service, main: string, port: number): Promise<{ endpoin
   process.once("exit", killOnExit);
   return new Promise((resolve, reject) => {
     let output = "";
-    const timer = setTimeout(() => fail(new Error(`Azurite did not start in 30 s: ${output.slice(-300)}`)), 30_000);
+    const timer = setTimeout(() => fail(new Error(`Azurite did not start in ${startTimeoutMs / 1000} s: ${output.slice(-300)}`)), startTimeoutMs);
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
