@@ -10,7 +10,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigSchema } from "../config.js";
 import { SHARD_QUEUE, ShardMessage } from "../engine/shards.js";
 import { shardOf } from "../model/shard.js";
 import { ruleById, rules } from "../rules/index.js";
@@ -53,6 +52,8 @@ const SAMPLE_LINES = 80_000;
 export interface BenchOptions {
   scale: Scale;
   json: boolean;
+  /** TOKENWATCH_SHARD_ROWS, as the deployment reads it. */
+  rowsPerShard: number;
 }
 
 /** One invocation of the measured hour, as the bench ran it. */
@@ -73,7 +74,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   const keepFrom = endHour - 1 - SERVED_HOURS;
   // Every row that arrived in the hour before the measured one (the previous window's load) has its arrival kept.
   if (keepFrom * HOUR + MAX_INGESTION_DELAY_MS > hourStart - HOUR) throw new Error("the served hours must cover every row that can arrive in the measured hour and the one before");
-  const rowsPerShard = ConfigSchema.shape.TOKENWATCH_SHARD_ROWS.parse(process.env.TOKENWATCH_SHARD_ROWS);
+  const { rowsPerShard } = options;
   const started = Date.now();
   const phase = (what: string, t: number) => log(`${what} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
