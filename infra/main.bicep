@@ -139,7 +139,7 @@ module api 'app/function.bicep' = {
       }
       {
         name: 'TOKENWATCH_SHARD_ROWS'
-        value: '100000'
+        value: '25000'
       }
       {
         name: 'TOKENWATCH_TABLE_PREFIX'

@@ -223,7 +223,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     async runShard(message, dequeueCount, logger) {
       const { scheduled } = await ready();
       if (!scheduled?.sharding) throw new Error("shards need TOKENWATCH_WORKSPACE_ID and a shard queue (TOKENWATCH_STORAGE_QUEUE_ENDPOINT or a connection string)");
-      const outcome = await runShard(message, dequeueCount, { ...scheduled, sharding: scheduled.sharding });
+      const outcome = await runShard(message, dequeueCount, { ...scheduled, sharding: scheduled.sharding, logger });
       if (outcome.status === "poisoned") logger.warn(outcome.error);
       else if (outcome.status === "skipped") logger.info(`shard skipped: ${outcome.reason}`);
       else {

@@ -1,17 +1,24 @@
-// The measured hour of `tokenwatch bench`, in its own process so that its memory and CPU
-// are its own: every rule's timer run for one steady-state window on the production path,
-// the real LogsQueryClient against the local query API (rows validated as they arrive)
-// and the stores on Table Storage (Azurite, through the bench's counting proxy). Prints
+// One invocation of the measured hour of `tokenwatch bench`, in its own process so that its
+// memory and CPU are its own, on the production path: the real LogsQueryClient against the
+// local query API (rows validated as they arrive), the stores on Table Storage (Azurite,
+// through the bench's counting proxy) and the shard queue on Azurite's queue service. A
+// "timer" invocation runs the rules' timers for one steady-state window (a per-account rule
+// whose previous window read more than TOKENWATCH_SHARD_ROWS sends its window out as shards);
+// a "shard" invocation is the queue trigger with one delivery of one shard message. Prints
 // one JSON HourResult on stdout.
 import { Agent } from "node:https";
 import { runScheduled } from "../engine/scheduled.js";
-import { rules } from "../rules/index.js";
+import { runShard, SHARD_QUEUE } from "../engine/shards.js";
+import { ruleById, rules } from "../rules/index.js";
 import { createLogsQueryClient, LogAnalyticsSource } from "../sources/log-analytics.js";
 import { createStores } from "../store/index.js";
+import { StorageQueue } from "../store/queue.js";
+import { ShardRepository } from "../store/shards.js";
 import { TableStore } from "../store/tables.js";
 import { hourArgsSchema, type HourArgs, type HourResult } from "./hour-protocol.js";
 import { staticCredential } from "./query-api.js";
 import { incidentPlanner } from "../engine/planner.js";
+import type { Alert } from "../model/incident.js";
 
 async function main(args: HourArgs): Promise<HourResult> {
   const client = createLogsQueryClient(staticCredential, { endpoint: args.endpoint, agent: new Agent({ ca: args.certificate, keepAlive: true }) });
@@ -26,7 +33,8 @@ async function main(args: HourArgs): Promise<HourResult> {
       if (event.outcome !== "complete") splitQueries++;
     },
   });
-  const stores = createStores(new TableStore({ connectionString: args.connectionString }), incidentPlanner);
+  const store = new TableStore({ connectionString: args.connectionString });
+  const stores = createStores(store, incidentPlanner);
   let baselineCandidates = 0;
   const baselines: typeof stores.baselines = Object.create(stores.baselines);
   baselines.load = (accounts, since) => {
@@ -34,19 +42,31 @@ async function main(args: HourArgs): Promise<HourResult> {
     baselineCandidates += list.length;
     return stores.baselines.load(list, since);
   };
-  const deps = { source, stores: { ...stores, baselines }, now: () => args.hourEnd + args.delayMs, ingestionDelayMs: args.delayMs, maxWindows: 1 };
+  // As createApp builds them: the shard queue and the Shards table beside the stores.
+  const sharding = { queue: new StorageQueue({ connectionString: args.connectionString, queueName: SHARD_QUEUE }), shards: new ShardRepository(store), rowsPerShard: args.rowsPerShard };
+  const deps = { source, stores: { ...stores, baselines }, now: () => args.hourEnd + args.delayMs, ingestionDelayMs: args.delayMs, maxWindows: 1, sharding };
   const cpu = process.cpuUsage();
   const t0 = performance.now();
-  let alerts = 0;
-  const accounts = new Set<string>();
-  for (const rule of rules.filter((r) => args.ruleIds.includes(r.meta.id))) {
-    const outcome = await runScheduled(rule.meta.id, deps);
-    if (outcome.status !== "ok") throw new Error(`rule ${rule.meta.name} did not run: ${JSON.stringify(outcome)}`);
-    if (outcome.reports.length !== 1) throw new Error(`rule ${rule.meta.name} ran ${outcome.reports.length} windows, not the one measured`);
-    for (const alert of outcome.reports.flatMap((r) => r.alerts)) {
-      alerts++;
-      accounts.add(alert.account);
+  const alerts: Alert[] = [];
+  const done: string[] = [];
+  const { invocation } = args;
+  if (invocation.kind === "timer") {
+    for (const rule of rules.filter((r) => invocation.ruleIds.includes(r.meta.id))) {
+      const outcome = await runScheduled(rule.meta.id, deps);
+      if (outcome.status === "ok") {
+        // A rule that shares its reads ran in an earlier rule's timer: its own finds nothing due.
+        if (outcome.reports.length > 1) throw new Error(`rule ${rule.meta.name} ran ${outcome.reports.length} windows, not the one measured`);
+        alerts.push(...outcome.reports.flatMap((r) => r.alerts));
+        done.push(`${rule.meta.name}: ${outcome.reports.length === 1 ? "its window" : "ran in its read group's first timer"}`);
+      } else if (outcome.status === "sharded") done.push(`${rule.meta.name}: ${outcome.step.shards.length} shards`);
+      else throw new Error(`rule ${rule.meta.name} did not run: ${JSON.stringify(outcome)}`);
     }
+  } else {
+    const outcome = await runShard(invocation.message, invocation.dequeueCount, deps);
+    if (outcome.status !== "committed") throw new Error(`the shard did not commit: ${JSON.stringify(outcome)}`);
+    alerts.push(...outcome.report.alerts);
+    const { ruleId, rowsFetched } = outcome.report;
+    done.push(`${ruleById(ruleId)?.meta.name ?? ruleId}: ${rowsFetched} rows, ${outcome.report.alerts.length} alerts`);
   }
   const seconds = (performance.now() - t0) / 1000;
   const used = process.cpuUsage(cpu);
@@ -58,15 +78,16 @@ async function main(args: HourArgs): Promise<HourResult> {
     queries,
     splitQueries,
     baselineCandidates,
-    alerts,
-    alertedAccounts: accounts.size,
+    alerts: alerts.length,
+    alertedAccounts: [...new Set(alerts.map((a) => a.account))],
+    summary: done.join("; "),
   };
 }
 
 main(hourArgsSchema.parse(JSON.parse(process.argv[2] ?? "null"))).then(
   (result) => process.stdout.write(JSON.stringify(result)),
   (error: unknown) => {
-    process.stderr.write(`bench hour failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(`bench invocation failed: ${error instanceof Error ? error.stack : String(error)}\n`);
     process.exitCode = 1;
   },
 );

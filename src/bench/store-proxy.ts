@@ -63,11 +63,13 @@ export class StoreProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Starts counting afresh. */
-  reset(): void {
+  /** The traffic counted so far; counting starts afresh. */
+  take(): StoreTraffic {
+    const taken: StoreTraffic = { requests: this.traffic.requests, byTable: new Map(this.traffic.byTable), writes: new Map(this.traffic.writes) };
     this.traffic.requests = 0;
     this.traffic.byTable.clear();
     this.traffic.writes.clear();
+    return taken;
   }
 
   private record(req: IncomingMessage, body: string): void {
@@ -96,6 +98,17 @@ export class StoreProxy {
     const key = `${table}\u0000${partition}`;
     this.traffic.writes.set(key, (this.traffic.writes.get(key) ?? 0) + entities);
   }
+}
+
+/** The traffic of several invocations together. */
+export function sumTraffic(parts: readonly StoreTraffic[]): StoreTraffic {
+  const sum: StoreTraffic = { requests: 0, byTable: new Map(), writes: new Map() };
+  for (const t of parts) {
+    sum.requests += t.requests;
+    for (const [k, n] of t.byTable) sum.byTable.set(k, (sum.byTable.get(k) ?? 0) + n);
+    for (const [k, n] of t.writes) sum.writes.set(k, (sum.writes.get(k) ?? 0) + n);
+  }
+  return sum;
 }
 
 /** Entity-group transactions the writes need at least: one per 100 entities of a partition. */

@@ -93,7 +93,7 @@ interface Measured {
 
 /** Both stores on one Azurite (`preload`: the key-ordered scan, or none for stock Azurite), seeded, timed and counted. */
 async function measure(preload: string | undefined, log: (line: string) => void): Promise<Measured> {
-  const azurite = await startAzurite(preload ? { tablePreload: preload } : {});
+  const azurite = await startAzurite({ tablePreload: preload ? [preload] : [] });
   const proxy = await StoreProxy.start(azurite.connectionString);
   try {
     const repoOf = (connectionString: string, prefix: string) => new IncidentRepository(new TableStore({ connectionString, tablePrefix: prefix }));
@@ -123,9 +123,9 @@ async function measure(preload: string | undefined, log: (line: string) => void)
     for (const side of sides)
       for (const [name, run] of calls(side, side.counted)) {
         await run(); // a fresh repository looks for its one-time index marker once
-        proxy.reset();
+        proxy.take();
         await run();
-        (requests[name] ??= { small: 0, large: 0 })[side.name] = proxy.traffic.requests;
+        (requests[name] ??= { small: 0, large: 0 })[side.name] = proxy.take().requests;
       }
     const p50s = Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, { small: round2(p50(s.small)), large: round2(p50(s.large)) }])) as Measured["p50"];
     return { p50: p50s, requests, seedSeconds };

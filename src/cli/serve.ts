@@ -281,7 +281,11 @@ export function consumeShards(
   handle: ShardHandler,
   options: { visibilityTimeoutSeconds?: number; onOutcome?: (outcome: ShardOutcome) => void; onError?: (error: unknown) => void } = {},
 ): Promise<number> {
-  return queue.consume(async ({ body, dequeueCount }) => options.onOutcome?.(await handle(body, dequeueCount)), {
+  // Handled first: an optional call (`onOutcome?.(await handle(…))`) would skip the handler when no onOutcome is given.
+  return queue.consume(async ({ body, dequeueCount }) => {
+    const outcome = await handle(body, dequeueCount);
+    options.onOutcome?.(outcome);
+  }, {
     max: 1, // one shard at a time, as host.json's batchSize: bounded memory
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     onError: options.onError,

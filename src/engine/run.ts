@@ -215,7 +215,12 @@ const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
 
 /** Reclaims expired baseline entries, one bucket per window: the whole table every BUCKETS windows. */
 export async function purgeBaselines(rule: Rule, window: Window, deps: EngineDeps): Promise<void> {
-  await deps.stores.baselines.purge(Math.floor(window.end / frequencyOf(rule)), window.end - baselinePeriodOf(rule));
+  await deps.stores.baselines.purge(purgedBucket(rule, window), window.end - baselinePeriodOf(rule));
+}
+
+/** The bucket whose expired entries a window of a baseline rule removes (BaselineRepository.purge takes it modulo the buckets). */
+export function purgedBucket(rule: Rule, window: Pick<Window, "end">): number {
+  return Math.floor(window.end / frequencyOf(rule));
 }
 
 function baselinePeriodOf(rule: Rule): number {

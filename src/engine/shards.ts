@@ -18,7 +18,7 @@ import { frequencyOf, type Rule } from "../rules/rule.js";
 import { holdLease, type HeldLease } from "./lease.js";
 import type { ShardPort, Stores } from "./ports.js";
 import { purgeBaselines, runWindow, type EngineDeps, type WindowReport } from "./run.js";
-import { errorText } from "./telemetry.js";
+import { emit, errorText, failedWindowRecord, windowRecord, type RunLogger } from "./telemetry.js";
 
 /** The most shards one window is split into (a power of two: see Shard in rules/rule.ts). */
 export const MAX_SHARDS = 64;
@@ -63,6 +63,8 @@ export interface ShardDeps extends EngineDeps {
   sharding: Sharding;
   /** Windows end at or before now minus this. */
   ingestionDelayMs: number;
+  /** Each delivery's window record (telemetry.ts), as a timer's run writes one per window: the invocation's logger in Azure. */
+  logger?: RunLogger;
 }
 
 /**
@@ -191,8 +193,10 @@ export async function runShard(body: unknown, dequeueCount: number, deps: ShardD
   const state = await deps.stores.ruleState.get(msg.ruleId);
   if (!state || state.windowEnd !== msg.windowStart) return { status: "skipped", reason: "its window is not the rule's next" };
   let report: WindowReport;
+  const shard = { count: msg.count, index: msg.index };
+  const window: Window = { start: msg.windowStart, end: msg.windowEnd, shard, ...(deps.maxLatenessMs ? { maxLatenessMs: deps.maxLatenessMs } : {}) };
+  const started = performance.now();
   try {
-    const window: Window = { start: msg.windowStart, end: msg.windowEnd, shard: { count: msg.count, index: msg.index }, ...(deps.maxLatenessMs ? { maxLatenessMs: deps.maxLatenessMs } : {}) };
     const run = await runWindow(rule, window, state, await deps.stores.allowlists.all(), deps);
     report = run.report;
     const dataSince = run.dataSince;
@@ -200,12 +204,14 @@ export async function runShard(body: unknown, dequeueCount: number, deps: ShardD
       c.status === "committed" ? null : { ...c, status: "committed", rows: report.rowsFetched, alerts: report.alerts.length, heldBack: report.heldBack, dataSince, error: null },
     );
   } catch (error) {
+    if (deps.logger) emit(deps.logger, failedWindowRecord(rule, window, performance.now() - started, error, shard));
     if (dequeueCount < SHARD_MAX_DEQUEUE) throw error;
     const text = `shard ${msg.index + 1} of ${msg.count} of window ${new Date(msg.windowStart).toISOString()}..${new Date(msg.windowEnd).toISOString()} poisoned after ${dequeueCount} deliveries: ${errorText(error)}`;
     await shards.change(msg.ruleId, msg.windowEnd, msg.index, (c) => (c.status === "committed" ? null : { ...c, status: "poisoned", deliveries: dequeueCount, error: errorText(error) }));
     await reportPoisoned(rule, deps, text);
     return { status: "poisoned", error: text };
   }
+  if (deps.logger) emit(deps.logger, windowRecord(rule, report, performance.now() - started, shard));
   // The last shard to commit moves the checkpoint (and plans the next window when it is due and large).
   if ((await shards.window(msg.ruleId, msg.windowStart)).every((s) => s.status === "committed")) {
     try {

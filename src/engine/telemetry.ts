@@ -5,6 +5,7 @@
 // reads the fields with parse_json(message); docs/deploy.md has the queries.
 // No Functions import here: anything with info() and error() is a logger.
 import { frequencyOf, type Rule } from "../rules/rule.js";
+import type { Shard } from "../model/shard.js";
 import { planWindows, type Window } from "../model/time.js";
 import { LeaseHeld, StateConflict } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type RunOptions, type WindowReport } from "./run.js";
@@ -33,6 +34,8 @@ export interface WindowRecord {
   durationMs: number;
   outcome: "ok" | "error";
   error: string | null;
+  /** A shard's window (a queue-triggered invocation): which slice of the accounts. Absent for a whole window. */
+  shard?: Shard;
 }
 
 export interface RunRecord {
@@ -62,7 +65,7 @@ export function errorText(error: unknown, max = Infinity): string {
 /** A log record's error text stays within this many characters. */
 const LOGGED_ERROR_CHARS = 2000;
 
-export function windowRecord(rule: Rule, report: WindowReport, durationMs: number): WindowRecord {
+export function windowRecord(rule: Rule, report: WindowReport, durationMs: number, shard?: Shard): WindowRecord {
   return {
     event: WINDOW_EVENT,
     ruleId: rule.meta.id,
@@ -77,10 +80,11 @@ export function windowRecord(rule: Rule, report: WindowReport, durationMs: numbe
     durationMs: round(durationMs),
     outcome: "ok",
     error: null,
+    ...(shard ? { shard: { count: shard.count, index: shard.index } } : {}),
   };
 }
 
-export function failedWindowRecord(rule: Rule, window: Window | null, durationMs: number, error: unknown): WindowRecord {
+export function failedWindowRecord(rule: Rule, window: Window | null, durationMs: number, error: unknown, shard?: Shard): WindowRecord {
   return {
     event: WINDOW_EVENT,
     ruleId: rule.meta.id,
@@ -95,6 +99,7 @@ export function failedWindowRecord(rule: Rule, window: Window | null, durationMs
     durationMs: round(durationMs),
     outcome: "error",
     error: errorText(error, LOGGED_ERROR_CHARS),
+    ...(shard ? { shard: { count: shard.count, index: shard.index } } : {}),
   };
 }
 

@@ -39,9 +39,14 @@ function azuriteBin(service: Service): string {
   return join(dirname(require.resolve("azurite/package.json")), "dist", "src", service, "main.js");
 }
 
-/** Start Azurite's table service, and its queue service with `queue`; retries on a port race with another process. */
-export async function startAzurite(options: { queue?: boolean; tablePreload?: string } = {}): Promise<AzuriteTables> {
-  const [table, queue] = await Promise.all([start("table", options.tablePreload), options.queue ? start("queue") : undefined]);
+/**
+ * Start Azurite's table service, and its queue service with `queue`; retries on a port race with
+ * another process. `tablePreload`: modules the table service's process imports first (`node
+ * --import`): the benches' controls for the emulator's own costs (src/bench/ordered-scan.ts,
+ * src/bench/azurite-seed.ts).
+ */
+export async function startAzurite(options: { queue?: boolean; tablePreload?: readonly string[]; startTimeoutMs?: number } = {}): Promise<AzuriteTables> {
+  const [table, queue] = await Promise.all([start("table", options.tablePreload ?? [], options.startTimeoutMs), options.queue ? start("queue", []) : undefined]);
   return {
     endpoint: table.endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${table.endpoint};${queue ? `QueueEndpoint=${queue.endpoint};` : ""}`,
@@ -51,13 +56,12 @@ export async function startAzurite(options: { queue?: boolean; tablePreload?: st
   };
 }
 
-/** `preload`: a module the service's process imports first (`node --import`); the benches use one. */
-async function start(service: Service, preload?: string): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
+async function start(service: Service, preload: readonly string[], startTimeoutMs = 30_000): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await launch(service, port, preload);
+      return await launch(service, preload, port, startTimeoutMs);
     } catch (error) {
       lastError = error;
     }
@@ -65,10 +69,10 @@ async function start(service: Service, preload?: string): Promise<{ endpoint: st
   throw new Error(`could not start Azurite's ${service} service: ${String(lastError)}`);
 }
 
-function launch(service: Service, port: number, preload?: string): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
+function launch(service: Service, preload: readonly string[], port: number, startTimeoutMs: number): Promise<{ endpoint: string; startup: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(preload ? ["--import", preload] : []), azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
+    [...preload.flatMap((module) => ["--import", module]), azuriteBin(service), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", `--${service}Host`, "127.0.0.1", `--${service}Port`, String(port)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
@@ -83,27 +87,33 @@ function launch(service: Service, port: number, preload?: string): Promise<{ end
   process.once("exit", killOnExit);
   return new Promise((resolve, reject) => {
     let output = "";
-    const timer = setTimeout(() => fail(new Error(`Azurite did not start in 30 s: ${output.slice(-300)}`)), 30_000);
+    const timer = setTimeout(() => fail(new Error(`Azurite did not start in ${startTimeoutMs / 1000} s: ${output.slice(-300)}`)), startTimeoutMs);
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
       reject(error);
     };
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (/successfully (started|listens)/.test(output)) {
+        // Started: its access log (a line per request) is drained, no longer kept and searched.
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
+        const startup = output;
+        output = "";
         clearTimeout(timer);
         resolve({
           endpoint,
-          startup: output,
+          startup,
           stop: async () => {
             process.off("exit", killOnExit);
             await stop();
           },
         });
       }
-    });
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-300)));
     child.once("exit", (code) => fail(new Error(`Azurite exited with ${code}: ${output.slice(-300)}`)));
   });
 }

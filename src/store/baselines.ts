@@ -32,10 +32,35 @@ const GUARD = "~merge";
 export function bucketOf(account: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < account.length; i++) h = Math.imul(h ^ account.charCodeAt(i), 0x01000193);
-  return `b${((h >>> 0) % BUCKETS).toString(16).padStart(2, "0")}`;
+  return bucketKey(h >>> 0);
+}
+
+/** The partition of bucket `index` (taken modulo BUCKETS). */
+export function bucketKey(index: number): string {
+  return `b${(((index % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
 }
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
+
+const guardRow = (partitionKey: string, newest: DateTime | null) => ({ partitionKey, rowKey: GUARD, ...(newest === null ? {} : { newest: sortableIso(newest) }) });
+
+/** Sightings as table entries per bucket: each entry's latest lastSeen. */
+function byBucket(sightings: Iterable<SignInSighting>): Map<string, Map<string, DateTime>> {
+  const buckets = new Map<string, Map<string, DateTime>>();
+  for (const s of sightings) {
+    if (!s.account) continue;
+    const bucket = bucketOf(s.account);
+    let entries = buckets.get(bucket);
+    if (!entries) buckets.set(bucket, (entries = new Map()));
+    // Empty values are not a network: an unknown ASN must not make every unknown ASN "known".
+    const prefix = rowPrefix(s.account);
+    for (const rowKey of [s.ip && `${prefix}ip:${encodeKey(s.ip)}`, s.asn && `${prefix}asn:${encodeKey(s.asn)}`]) {
+      const seen = rowKey ? entries.get(rowKey) : undefined;
+      if (rowKey && (seen === undefined || s.lastSeen > seen)) entries.set(rowKey, s.lastSeen);
+    }
+  }
+  return buckets;
+}
 
 /** A bucket's guard row: its ETag (undefined: no guard yet) and the newest lastSeen written into the bucket. */
 interface Guard {
@@ -54,20 +79,24 @@ export class BaselineRepository {
    * row that arrives late with an older TimeGenerated never moves it back.
    */
   async record(sightings: Iterable<SignInSighting>): Promise<void> {
-    const byBucket = new Map<string, Map<string, DateTime>>();
-    for (const s of sightings) {
-      if (!s.account) continue;
-      const bucket = bucketOf(s.account);
-      let entries = byBucket.get(bucket);
-      if (!entries) byBucket.set(bucket, (entries = new Map()));
-      // Empty values are not a network: an unknown ASN must not make every unknown ASN "known".
-      const prefix = rowPrefix(s.account);
-      for (const rowKey of [s.ip && `${prefix}ip:${encodeKey(s.ip)}`, s.asn && `${prefix}asn:${encodeKey(s.asn)}`]) {
-        const seen = rowKey ? entries.get(rowKey) : undefined;
-        if (rowKey && (seen === undefined || s.lastSeen > seen)) entries.set(rowKey, s.lastSeen);
+    await forEachLimit(byBucket(sightings), CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+  }
+
+  /**
+   * The rows record() leaves in an empty table for these sightings (entries and each bucket's
+   * guard): the benchmark stores a steady state with them directly (src/bench/run.ts).
+   */
+  static rowsFor(sightings: Iterable<SignInSighting>): ({ partitionKey: string; rowKey: string } & Record<string, string>)[] {
+    const rows: ({ partitionKey: string; rowKey: string } & Record<string, string>)[] = [];
+    for (const [partitionKey, entries] of byBucket(sightings)) {
+      let newest: DateTime | null = null;
+      for (const [rowKey, lastSeen] of entries) {
+        if (newest === null || lastSeen > newest) newest = lastSeen;
+        rows.push({ partitionKey, rowKey, lastSeen: sortableIso(lastSeen) });
       }
+      rows.push(guardRow(partitionKey, newest));
     }
-    await forEachLimit(byBucket, CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+    return rows;
   }
 
   /**
@@ -97,7 +126,7 @@ export class BaselineRepository {
       }
       const transactions: TransactionAction[][] = [];
       for (let i = 0; i < actions.length; i += MAX_BATCH - 1) transactions.push(actions.slice(i, i + MAX_BATCH - 1));
-      const row = { partitionKey, rowKey: GUARD, ...(newest === null ? {} : { newest: sortableIso(newest) }) };
+      const row = guardRow(partitionKey, newest);
       try {
         const etag = await this.store.submitGuarded("Baselines", row, guard.etag, transactions);
         if (etag) this.guards.set(partitionKey, { etag, newest });
@@ -186,7 +215,7 @@ export class BaselineRepository {
    * period already stopped counting in load(), this only reclaims the space.
    */
   async purge(bucketIndex: number, since: number): Promise<number> {
-    const partitionKey = `b${(((bucketIndex % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
+    const partitionKey = bucketKey(bucketIndex);
     const expired = await this.store.list<BaselineEntity>(
       "Baselines",
       `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`,

@@ -2,16 +2,21 @@
 // writes, regenerated hours equal to the walk's, a shard equal to its users' part of the
 // whole), the local query API's provider over it, and the hand-written floor agreeing with
 // the engine. The bench itself (npm run bench) is not part of the tests.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TableClient, odata } from "@azure/data-tables";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOUR, LiveTenant } from "../../src/bench/live-tenant.js";
 import { declaredRange, inScope, parseQuery, storedRow, type StoredRow } from "../../src/bench/query-api.js";
-import { shardOf } from "../../src/bench/run.js";
+import { shardOf } from "../../src/model/shard.js";
 import { defaultLists, engineAlerts, floorAlerts, type SampleLine } from "../../src/bench/throughput.js";
 import { TABLES, simulateTenant, type SimulateOptions } from "../../src/sim/simulate.js";
 import { scopeKql, type QuerySpec } from "../../src/model/query.js";
+import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
+import { BaselineRepository } from "../../src/store/baselines.js";
+import { TableStore } from "../../src/store/tables.js";
 
 const OPTIONS: SimulateOptions = { users: 120, days: 1, historyDays: 1, seed: 7, to: "2026-11-04T00:00:00.000Z" };
 const END = Date.parse(OPTIONS.to!) / HOUR;
@@ -144,5 +149,47 @@ describe("the engine's hand-written floor", () => {
     }
     // Planted attacks of every rule are among them: fewer alerts with the baseline than without.
     expect(engineAlerts(sample, lists, known)).toBeLessThan(engineAlerts(sample, lists, new Map()));
+  });
+});
+
+describe("the bench's control for Azurite's seeding (src/bench/azurite-seed.ts, built)", () => {
+  const seedPreload = new URL("../../dist/src/bench/azurite-seed.js", import.meta.url).href;
+  let plain: AzuriteTables;
+  beforeAll(async () => {
+    plain = await startAzurite();
+  });
+  afterAll(async () => plain?.stop());
+
+  it("starts with the rows record() leaves in an empty table when given them as its seed", async () => {
+    const t0 = 17_900_000_000_000_000n;
+    const sightings = Array.from({ length: 300 }, (_, i) => ({
+      account: `user${i % 120}@contoso.com`,
+      ip: i % 7 === 0 ? "" : `10.0.${i % 5}.${i % 120}`,
+      asn: String(64500 + (i % 3)),
+      lastSeen: t0 + BigInt((i * 7919) % 1000) * 10_000_000n,
+    }));
+    await new BaselineRepository(new TableStore({ connectionString: plain.connectionString })).record(sightings);
+    const dir = await mkdtemp(join(tmpdir(), "tokenwatch-seed-test-"));
+    const file = join(dir, "seed.ndjson");
+    await writeFile(file, BaselineRepository.rowsFor(sightings).map((row) => `${JSON.stringify({ table: "Baselines", row })}\n`).join(""));
+    process.env.TOKENWATCH_BENCH_AZURITE_SEED = file;
+    const seeded = await startAzurite({ tablePreload: [seedPreload] }).finally(() => delete process.env.TOKENWATCH_BENCH_AZURITE_SEED);
+    try {
+      const [a, b] = await Promise.all(
+        [plain, seeded].map(async (azurite) =>
+          (await new TableStore({ connectionString: azurite.connectionString }).list<Record<string, string>>("Baselines")).map(({ partitionKey, rowKey, lastSeen, newest }) => ({ partitionKey, rowKey, lastSeen, newest })),
+        ),
+      );
+      expect(a.length).toBeGreaterThan(200);
+      expect(b).toEqual(a);
+      // The stored rows are a working table: the repository reads and merges into it.
+      const repo = new BaselineRepository(new TableStore({ connectionString: seeded.connectionString }));
+      expect((await repo.load(["user3@contoso.com"], 0)).get("user3@contoso.com")?.asns.size).toBeGreaterThan(0);
+      await repo.record([{ account: "user3@contoso.com", ip: "192.0.2.1", asn: "64999", lastSeen: t0 + 10n ** 12n }]);
+      expect((await repo.load(["user3@contoso.com"], 0)).get("user3@contoso.com")?.ips.has("192.0.2.1")).toBe(true);
+    } finally {
+      await seeded.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

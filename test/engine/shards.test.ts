@@ -10,6 +10,7 @@ import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
 import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import type { ShardPort } from "../../src/engine/ports.js";
+import { WINDOW_EVENT, type WindowRecord } from "../../src/engine/telemetry.js";
 import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
@@ -242,6 +243,42 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(await checkpoint(w, rule)).toBe(T + HOUR);
     expect(lines.filter((l) => l.startsWith(`shard of ${rule.meta.id}`))).toHaveLength(4);
     expect(await alertIds(w.stores, rule)).toHaveLength(USERS);
+  });
+
+  it("each shard delivery writes its window record, as an unsharded window does: its rows, alerts, held-back events, duration and slice", async () => {
+    const rule = intuneTokenReuse;
+    const w = world(rule, { sharded: true });
+    await runScheduled(rule.meta.id, w.deps);
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    // Shard 3's first delivery fails at its query (a 400 is not retried), the second commits.
+    fake.inject({ kind: "status", status: 400 }, { times: 1, match: (q) => q.shard?.index === 2 });
+    const lines: { level: string; record: WindowRecord }[] = [];
+    const logger = { info: (m: string) => lines.push({ level: "info", record: JSON.parse(m) as WindowRecord }), error: (m: string) => lines.push({ level: "error", record: JSON.parse(m) as WindowRecord }) };
+    const logged = (message: unknown, dequeueCount: number) => runShard(message, dequeueCount, { ...shardDeps(w), logger });
+    // Until the last shard moves the checkpoint (the failed delivery reappears after a second).
+    for (let i = 0; i < 100 && (await checkpoint(w, rule)) !== T + HOUR; i++) {
+      if ((await consumeShards(w.queue, logged, { visibilityTimeoutSeconds: 1 })) === 0) await sleep(250);
+    }
+    expect(await checkpoint(w, rule)).toBe(T + HOUR);
+
+    const failed = lines.filter((l) => l.level === "error").map((l) => l.record);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ event: WINDOW_EVENT, ruleId: rule.meta.id, outcome: "error", shard: { count: 4, index: 2 }, windowStart: new Date(T).toISOString() });
+    const ok = lines.filter((l) => l.level === "info").map((l) => l.record);
+    expect(ok.map((r) => r.shard?.index).sort()).toEqual([0, 1, 2, 3]);
+    for (const r of ok) {
+      expect(r).toMatchObject({ event: WINDOW_EVENT, ruleId: rule.meta.id, rule: rule.meta.name, outcome: "ok", error: null, windowStart: new Date(T).toISOString(), windowEnd: new Date(T + HOUR).toISOString() });
+      expect(r.shard?.count).toBe(4);
+      expect(r.durationMs).toBeGreaterThan(0);
+      expect(r.rowsRead).toBeGreaterThan(0);
+    }
+    // Together the shards' records account for the window: every row and every alert (one per user), as the window's load records them.
+    const sum = (f: (r: WindowRecord) => number) => ok.reduce((n, r) => n + f(r), 0);
+    expect(sum((r) => r.alerts)).toBe(USERS);
+    expect(sum((r) => r.rowsRead)).toBe(USERS);
+    expect(sum((r) => r.eventsHeldBack)).toBe(0);
+    expect((await w.shards.lastLoad(rule.meta.id))?.rows).toBe(sum((r) => r.rowsRead));
   });
 
   it("shards whose messages were lost are sent again by the timer once SHARD_RESEND_MS has passed", async () => {
