@@ -12,10 +12,8 @@ import type { LogSource } from "./ports.js";
 /** What identifies one read: the table, the spec's scope and the KQL text. */
 const readKey = (spec: QuerySpec, kql: string) => JSON.stringify([spec.table, spec.arrived, spec.time, kql]);
 
-/** A rule's first-stage reads, by key, for a sample window (they depend on the window only by its bounds). */
-function firstReads(rule: Rule): Set<string> {
-  const frequency = frequencyOf(rule);
-  const window = { start: 0, end: frequency };
+/** A rule's first-stage reads of `window`, by key (a sample window compares rules: they depend on the window only by its bounds). */
+function firstReads(rule: Rule, window: Window = { start: 0, end: frequencyOf(rule) }): Set<string> {
   return new Set(Object.entries(rule.queries(window)).map(([name, spec]) => readKey(spec, rule.kql(name, spec))));
 }
 
@@ -39,7 +37,7 @@ export function readGroup(rule: Rule, all: readonly Rule[]): Rule[] {
 /** How many of `group` read `key` among their first-stage reads of the window `spec` was made for. */
 function readersOf(group: readonly Rule[], spec: QuerySpec, key: string): number {
   const window: Window = { start: spec.arrived.from!, end: spec.arrived.to, maxLatenessMs: spec.arrived.from! - spec.time.from, ...(spec.shard ? { shard: spec.shard } : {}) };
-  return group.filter((rule) => Object.entries(rule.queries(window)).some(([name, s]) => readKey(s, rule.kql(name, s)) === key)).length;
+  return group.filter((rule) => firstReads(rule, window).has(key)).length;
 }
 
 /** Window reads kept at once: each shared read's current window and one behind, for two tables. */
