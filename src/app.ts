@@ -226,10 +226,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       const outcome = await runShard(message, dequeueCount, { ...scheduled, sharding: scheduled.sharding, logger });
       if (outcome.status === "poisoned") logger.warn(outcome.error);
       else if (outcome.status === "skipped") logger.info(`shard skipped: ${outcome.reason}`);
-      else {
-        const { ruleId, window, rowsFetched, alerts, heldBack } = outcome.report;
+      for (const { ruleId, window, rowsFetched, alerts, heldBack } of outcome.status === "skipped" ? [] : outcome.reports)
         logger.info(`rule ${ruleId} shard of window ${new Date(window.start).toISOString()}: ${rowsFetched} rows, ${alerts.length} alerts, ${heldBack} held back`);
-      }
       return outcome;
     },
     shardQueue: async () => (await ready()).queue,

@@ -64,9 +64,10 @@ async function main(args: HourArgs): Promise<HourResult> {
   } else {
     const outcome = await runShard(invocation.message, invocation.dequeueCount, deps);
     if (outcome.status !== "committed") throw new Error(`the shard did not commit: ${JSON.stringify(outcome)}`);
-    alerts.push(...outcome.report.alerts);
-    const { ruleId, rowsFetched } = outcome.report;
-    done.push(`${ruleById(ruleId)?.meta.name ?? ruleId}: ${rowsFetched} rows, ${outcome.report.alerts.length} alerts`);
+    for (const report of outcome.reports) {
+      alerts.push(...report.alerts);
+      done.push(`${ruleById(report.ruleId)?.meta.name ?? report.ruleId}: ${report.rowsFetched} rows, ${report.alerts.length} alerts`);
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const used = process.cpuUsage(cpu);

@@ -221,7 +221,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
             unmeasured++;
             return;
           }
-          await invoke(`${ruleById(message.ruleId)?.meta.name ?? message.ruleId}, shard ${message.index + 1} of ${message.count}`, { kind: "shard", message: body, dequeueCount });
+          await invoke(`${message.ruleIds.map((id) => ruleById(id)?.meta.name ?? id).join(" + ")}, shard ${message.index + 1} of ${message.count}`, { kind: "shard", message: body, dequeueCount });
         },
         { max: 32, visibilityTimeoutSeconds: 4 * 3600, onError: (error) => failures.push(error) },
       );
@@ -381,7 +381,9 @@ function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, optio
 
 /** Runs one invocation in a fresh process, so its memory and CPU are its own. */
 function measureInvocation(args: HourArgs): Promise<HourResult> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL("./hour.js", import.meta.url)), JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+  const profile = process.env.TOKENWATCH_BENCH_CPU_PROFILE_DIR;
+  const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [];
+  const child = spawn(process.execPath, [...flags, fileURLToPath(new URL("./hour.js", import.meta.url)), JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve, reject) => {

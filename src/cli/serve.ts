@@ -299,7 +299,10 @@ export function startShardWorker(queue: StorageQueue, handle: ShardHandler, log:
   let running: Promise<void> = Promise.resolve();
   const pass = async () => {
     const received = await consumeShards(queue, handle, {
-      onOutcome: (o) => (o.status === "poisoned" ? log(o.error) : o.status === "committed" ? log(`shard of ${o.report.ruleId}: ${o.report.alerts.length} alert(s)`) : undefined),
+      onOutcome: (o) => {
+        if (o.status === "poisoned") log(o.error);
+        for (const r of o.status === "skipped" ? [] : o.reports) log(`shard of ${r.ruleId}: ${r.alerts.length} alert(s)`);
+      },
       onError: (error) => log(`shard failed (delivered again): ${errorText(error)}`),
     }).catch((error: unknown) => (log(`shard queue: ${errorText(error)}`), 0));
     if (!stopped) timer = setTimeout(() => void (running = pass()), received > 0 ? 0 : intervalMs);

@@ -9,8 +9,10 @@ import type { LogSource, Stores } from "./ports.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { readGroup, shareReads } from "./shared-reads.js";
-import { ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
-import { errorText, runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
+import { addFinished, sendShards, ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
+import type { ShardRecord } from "../model/shard.js";
+import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
+import { recordHealth, type RunCounts } from "./health.js";
 
 export interface ScheduledDeps extends EngineDeps {
   stores: Stores;
@@ -56,6 +58,7 @@ export type ScheduledOutcome =
  * its own lease, checkpoint and health. A failed window of the timer's own rule is recorded in
  * its health and rethrown (its checkpoint did not move, so the next invocation retries it); a
  * group member's failure is recorded in that rule's health and reported by its own timer.
+ * Sharded windows of the group that coincide go out as one message per slice (shards.ts).
  */
 export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise<ScheduledOutcome> {
   const rule = ruleById(ruleId);
@@ -64,25 +67,35 @@ export async function runScheduled(ruleId: string, deps: ScheduledDeps): Promise
   if (reason) return { status: "disabled", reason };
   const group: Rule[] = [];
   for (const member of readGroup(rule, rules)) if (member === rule || !(await disabledReason(member.meta.id, deps))) group.push(member);
-  if (group.length === 1) return runOne(rule, deps);
+  // Shards the group's rules plan go out together: one message per slice runs the slice of every rule over one read.
+  const outbox: ShardRecord[] = [];
+  const flush = async () => void (deps.sharding && (await sendShards(deps.sharding.queue, outbox)));
+  if (group.length === 1) {
+    try {
+      return await runOne(rule, deps, outbox);
+    } finally {
+      await flush();
+    }
+  }
   group.sort((a, b) => rules.indexOf(a) - rules.indexOf(b));
   const shared = { ...deps, source: shareReads(deps.source, group) };
   const [first, ...rest] = group as [Rule, ...Rule[]];
   let leased!: () => void;
   const lease = new Promise<void>((resolve) => (leased = resolve));
-  const firstRun = runOne(first, shared, leased);
+  const firstRun = runOne(first, shared, outbox, leased);
   // The others start once the first holds its lease, or has stopped without it.
   const stopped = await Promise.race([lease.then(() => null), firstRun.then((outcome) => outcome, () => null)]);
   const busy = stopped?.status === "busy" ? stopped : null;
-  const runs = [firstRun, ...rest.map((member) => (busy ? Promise.resolve(busy) : runOne(member, shared)))];
+  const runs = [firstRun, ...rest.map((member) => (busy ? Promise.resolve(busy) : runOne(member, shared, outbox)))];
   const outcomes = await Promise.allSettled(runs);
+  await flush();
   const own = outcomes[group.indexOf(rule)]!;
   if (own.status === "rejected") throw own.reason;
   return own.value;
 }
 
-/** One rule's due windows, and its health recorded. */
-async function runOne(rule: Rule, deps: ScheduledDeps, onLease?: () => void): Promise<ScheduledOutcome> {
+/** One rule's due windows, and its health recorded; shards it plans or sends again go to `outbox`. */
+async function runOne(rule: Rule, deps: ScheduledDeps, outbox: ShardRecord[], onLease?: () => void): Promise<ScheduledOutcome> {
   const ruleId = rule.meta.id;
   const started = deps.now();
   const until = started - deps.ingestionDelayMs;
@@ -91,19 +104,22 @@ async function runOne(rule: Rule, deps: ScheduledDeps, onLease?: () => void): Pr
   const startAt = alignDown(until, frequency) - frequency;
   const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS, onLease };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
-  const counter = { rows: 0, rejected: 0, heldBack: 0 };
-  const onWindow = (report: WindowReport) => void (counter.heldBack += report.heldBack);
-  const source = counting(deps.source, counter);
+  const counts: RunCounts = { rows: 0, rejected: 0, heldBack: 0 };
+  const onWindow = (report: WindowReport) => void (counts.heldBack += report.heldBack);
+  const source = counting(deps.source, counts);
   const before = (await deps.stores.ruleState.get(ruleId))?.windowEnd ?? null;
+  const health = (error: unknown, tableMissing: string | null = null) => recordHealth(rule, deps, { until, started, before, counts, error, tableMissing });
   let reports: WindowReport[] = [];
   try {
     if (rule.perAccount && deps.sharding) {
-      const step = await stepSharded(rule, { ...deps, sharding: deps.sharding }, until);
-      for (const done of step?.finished ?? []) (counter.rows += done.rows), (counter.heldBack += done.heldBack);
+      const step = await stepSharded(rule, { ...deps, sharding: deps.sharding }, until, outbox);
+      for (const done of step?.finished ?? []) addFinished(counts, done);
       if (step?.window) {
         const poisoned = step.shards.filter((s) => s.status === "poisoned");
-        const health = await recordHealth(rule, deps, until, started, before, counter, poisoned.length > 0 ? new ShardsPoisoned(poisoned) : null);
-        return { status: "sharded", step: { ...step, window: step.window }, health };
+        const error = poisoned.length > 0 ? new ShardsPoisoned(poisoned) : null;
+        // A run that finished no window keeps the figures of the last one finished (by its last shard).
+        const kept = step.finished.length === 0 ? { counts: null } : {};
+        return { status: "sharded", step: { ...step, window: step.window }, health: await recordHealth(rule, deps, { until, started, before, counts, error, ...kept }) };
       }
     }
     reports = deps.logger
@@ -116,12 +132,12 @@ async function runOne(rule: Rule, deps: ScheduledDeps, onLease?: () => void): Pr
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
     if (error instanceof TableMissing) {
       const newly = (await deps.stores.ruleState.health(ruleId))?.tableMissing !== error.table;
-      return { status: "table-missing", table: error.table, newly, health: await recordHealth(rule, deps, until, started, before, counter, null, error.table) };
+      return { status: "table-missing", table: error.table, newly, health: await health(null, error.table) };
     }
-    await recordHealth(rule, deps, until, started, before, counter, error);
+    await health(error);
     throw error;
   }
-  return { status: "ok", reports, health: await recordHealth(rule, deps, until, started, before, counter, null) };
+  return { status: "ok", reports, health: await health(null) };
 }
 
 /** Why a rule is switched off (the setting first, then an admin's API change), or null when it runs. */
@@ -132,49 +148,13 @@ export async function disabledReason(ruleId: string, deps: Pick<ScheduledDeps, "
 }
 
 /** The source, counting the rows it returns and rejects. */
-function counting(source: LogSource, counter: { rows: number; rejected: number; heldBack: number }): LogSource {
-  const add = <R>(fetched: Fetched<R>) => ((counter.rows += fetched.rows.length + fetched.rejected.length), (counter.rejected += fetched.rejected.length), fetched);
+function counting(source: LogSource, counts: RunCounts): LogSource {
+  const add = <R>(fetched: Fetched<R>) => ((counts.rows += fetched.rows.length + fetched.rejected.length), (counts.rejected += fetched.rejected.length), fetched);
   return {
     rows: async (spec, kql, label) => add(await source.rows(spec, kql, label)),
     sightings: async (spec, kql, label) => add(await source.sightings(spec, kql, label)),
     earliest: (spec, kql, label) => source.earliest(spec, kql, label),
   };
-}
-
-async function recordHealth(
-  rule: Rule,
-  deps: ScheduledDeps,
-  until: number,
-  started: number,
-  before: number | null,
-  counter: { rows: number; rejected: number; heldBack: number },
-  error: unknown,
-  tableMissing: string | null = null,
-): Promise<RuleHealth> {
-  const { ruleState } = deps.stores;
-  const [state, previous] = await Promise.all([ruleState.get(rule.meta.id), ruleState.health(rule.meta.id)]);
-  const frequency = frequencyOf(rule);
-  const windowEnd = state?.windowEnd ?? null;
-  const windowsUpTo = (t: number) => alignDown(t, frequency) / frequency;
-  const now = deps.now();
-  const health: RuleHealth = {
-    ruleId: rule.meta.id,
-    lastSuccessfulWindowEnd: windowEnd,
-    windowsBehind: windowEnd === null ? 0 : Math.max(0, windowsUpTo(until) - windowsUpTo(windowEnd)),
-    rowsRead: counter.rows,
-    rowsRejected: counter.rejected,
-    eventsHeldBack: counter.heldBack,
-    // Windows are aligned to the frequency, so the checkpoint's move counts them.
-    windowsProcessed: state ? Math.max(0, windowsUpTo(state.windowEnd) - windowsUpTo(before ?? state.firstWindowStart)) : 0,
-    durationMs: now - started,
-    lastRunAt: now,
-    failing: error !== null,
-    lastError: error === null ? (previous?.lastError ?? null) : errorText(error),
-    lastErrorAt: error === null ? (previous?.lastErrorAt ?? null) : now,
-    tableMissing,
-  };
-  await ruleState.recordHealth(health);
-  return health;
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));

@@ -1,8 +1,10 @@
 // Sharded windows: when a per-account rule's window is expected to hold more rows than one
-// invocation should (TOKENWATCH_SHARD_ROWS, from the rows its previous window read), the timer
-// splits the window by account hash into N shards, records them in the Shards table and sends
-// one queue message per shard. A queue-triggered invocation processes one shard: the rule's
-// queries carry the shard's hash filter, so it holds only its accounts' rows. The window's
+// invocation should (TOKENWATCH_SHARD_ROWS, from the rows its read group's previous window
+// read), the timer splits the window by account hash into N shards and records them in the
+// Shards table. The rules that share reads (shared-reads.ts) split a common window alike, so
+// one queue message carries one slice of all of them: a queue-triggered invocation runs the
+// slice of each over one read of its rows (the queries carry the slice's hash filter, so it
+// holds only its accounts' rows). Each rule's shard keeps its own record. The window's
 // checkpoint moves once every shard has committed, by the last shard to commit or else by the
 // timer's next run. A redelivered shard that already committed does nothing; one that crashed
 // runs again and rewrites the same alerts (their ids are deterministic). A shard that fails on
@@ -10,14 +12,17 @@
 // next run sends it again, as it retries a failed unsharded window.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
-import type { ShardRecord } from "../model/shard.js";
+import type { AllowlistEntry } from "../model/allowlists.js";
+import { LeaseHeld, StateConflict, type RuleState } from "../model/rule-state.js";
+import type { Shard, ShardRecord } from "../model/shard.js";
 import { planWindows, type DateTime, type Window } from "../model/time.js";
-import { ruleById } from "../rules/index.js";
+import { ruleById, rules } from "../rules/index.js";
 import { frequencyOf, type Rule } from "../rules/rule.js";
+import { recordFailure, recordHealth, type RunCounts } from "./health.js";
 import { holdLease, type HeldLease } from "./lease.js";
 import type { ShardPort, Stores } from "./ports.js";
 import { purgeBaselines, runWindow, type EngineDeps, type WindowReport } from "./run.js";
+import { readGroup, shareReads } from "./shared-reads.js";
 import { emit, errorText, failedWindowRecord, windowRecord, type RunLogger } from "./telemetry.js";
 
 /** The most shards one window is split into (a power of two: see Shard in rules/rule.ts). */
@@ -31,17 +36,25 @@ export const SHARD_RESEND_MS = 30 * 60_000;
 
 const powerOfTwo = (n: number) => (n & (n - 1)) === 0;
 
-/** One queue message: one shard of one rule's window. */
-export const ShardMessage = z
+/** One queue message: one slice of the window of one or more rules that share their reads. */
+export const ShardMessage = z.preprocess(
+  // The previous release's messages name one rule.
+  (m) => (m && typeof m === "object" && "ruleId" in m && !("ruleIds" in m) ? (({ ruleId, ...rest }) => ({ ...rest, ruleIds: [ruleId] }))(m) : m),
+  z
   .strictObject({
-    ruleId: z.string().min(1),
+    ruleIds: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(16)
+      .refine((ids) => new Set(ids).size === ids.length, "rule ids must be distinct"),
     windowStart: z.number().int(),
     windowEnd: z.number().int(),
     count: z.number().int().min(2).max(MAX_SHARDS).refine(powerOfTwo, "a power of two"),
     index: z.number().int().min(0),
   })
   .refine((m) => m.index < m.count, { message: "index must be below count", path: ["index"] })
-  .refine((m) => m.windowStart < m.windowEnd, { message: "windowStart must be before windowEnd", path: ["windowStart"] });
+  .refine((m) => m.windowStart < m.windowEnd, { message: "windowStart must be before windowEnd", path: ["windowStart"] }),
+);
 export type ShardMessage = z.infer<typeof ShardMessage>;
 
 /** Where shard messages go: a Storage Queue (store/queue.ts). */
@@ -78,7 +91,23 @@ export function shardCount(expectedRows: number, rowsPerShard: number, maxShards
   return n;
 }
 
-const messageOf = (s: ShardRecord): ShardMessage => ({ ruleId: s.ruleId, windowStart: s.windowStart, windowEnd: s.windowEnd, count: s.count, index: s.index });
+/**
+ * Sends shards as messages: the same slice of one window of several rules (a read group's
+ * plan) is one message, so that one invocation runs them over one read.
+ */
+export async function sendShards(queue: ShardQueue, shards: readonly ShardRecord[]): Promise<void> {
+  const messages = new Map<string, ShardMessage>();
+  for (const s of shards) {
+    const key = `${s.windowStart}/${s.windowEnd}/${s.count}/${s.index}`;
+    const message = messages.get(key);
+    if (message) message.ruleIds.push(s.ruleId);
+    else messages.set(key, { ruleIds: [s.ruleId], windowStart: s.windowStart, windowEnd: s.windowEnd, count: s.count, index: s.index });
+  }
+  if (messages.size > 0) await queue.send([...messages.values()]);
+}
+
+/** The rules whose sharded windows go out together with `rule`'s: its read group's per-account rules. */
+const shardGroup = (rule: Rule) => readGroup(rule, rules).filter((r) => r.perAccount);
 
 /** What the sharded path did in one timer run. */
 export interface ShardedStep {
@@ -89,21 +118,33 @@ export interface ShardedStep {
   /** Shards sent in this run (a new plan, poisoned ones, or ones whose message was lost). */
   sent: number;
   /** Sharded windows whose checkpoint this run moved, with the rows and held-back events their shards reported. */
-  finished: { end: number; rows: number; heldBack: number }[];
+  finished: Finished[];
 }
+
+/** A sharded window whose checkpoint moved: the rows, rejected rows and held-back events its shards reported. */
+export interface Finished {
+  end: number;
+  rows: number;
+  rejected: number;
+  heldBack: number;
+}
+
+/** Adds finished windows' counts to a run's. */
+export const addFinished = (counts: RunCounts, done: Finished) => ((counts.rows += done.rows + done.rejected), (counts.rejected += done.rejected), (counts.heldBack += done.heldBack));
 
 /**
  * The timer's sharded step for a per-account rule, under the rule's lease: moves the checkpoint
  * over sharded windows whose shards all committed, then either leaves the open window to its
  * shards (sending again those poisoned or lost), or plans the next due window as shards when
- * the previous window read more than the bound. Returns null when the rule has no checkpoint
- * yet, or nothing is sharded and the next window is small: then the timer runs it as usual.
- * Throws LeaseHeld when another invocation holds the rule.
+ * the previous window of its read group read more than the bound. Shards to send go to
+ * `outbox` (the caller sends the group's together: sendShards). Returns null when the rule has
+ * no checkpoint yet, or nothing is sharded and the next window is small: then the timer runs it
+ * as usual. Throws LeaseHeld when another invocation holds the rule.
  */
-export async function stepSharded(rule: Rule, deps: ShardDeps, until: number): Promise<ShardedStep | null> {
+export async function stepSharded(rule: Rule, deps: ShardDeps, until: number, outbox: ShardRecord[]): Promise<ShardedStep | null> {
   const id = rule.meta.id;
   if (!(await deps.stores.ruleState.get(id))) return null;
-  const { shards, queue } = deps.sharding;
+  const { shards } = deps.sharding;
   const lease = await holdLease(deps.stores.ruleState, id, randomUUID(), deps.now);
   const finished: ShardedStep["finished"] = [];
   try {
@@ -122,12 +163,13 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number): P
           const changed = await shards.change(id, s.windowEnd, s.index, (c) => (c.status === "committed" ? null : { ...c, status: "pending", enqueuedAt: now }));
           if (changed && changed.status === "pending") resent.push(changed);
         }
-        await queue.send(resent.map(messageOf));
+        outbox.push(...resent);
         return { window: { start: open[0]!.windowStart, end: open[0]!.windowEnd }, shards: open, sent: resent.length, finished };
       }
       const [next] = planWindows(frequencyOf(rule), checkpoint, until, 1);
-      const load = next && (await shards.lastLoad(id));
-      const count = next ? shardCount(load?.rows ?? 0, deps.sharding.rowsPerShard) : 1;
+      // One count for the group (the largest of its loads), so that its shards of a window coincide.
+      const loads = next ? await Promise.all(shardGroup(rule).map((r) => shards.lastLoad(r.meta.id))) : [];
+      const count = shardCount(Math.max(0, ...loads.map((load) => load?.rows ?? 0)), deps.sharding.rowsPerShard);
       if (!next || count === 1) return finished.length > 0 ? { window: null, shards: [], sent: 0, finished } : null;
       const now = deps.now();
       const planned: ShardRecord[] = Array.from({ length: count }, (_, index) => ({
@@ -139,6 +181,7 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number): P
         status: "pending",
         enqueuedAt: now,
         rows: 0,
+        rejected: 0,
         alerts: 0,
         heldBack: 0,
         dataSince: null,
@@ -147,7 +190,7 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number): P
       }));
       // Recorded before sent: a message is never about a shard the table does not know.
       if (!(await shards.plan(planned))) continue; // planned meanwhile: read it
-      await queue.send(planned.map(messageOf));
+      outbox.push(...planned);
       return { window: { start: next.start, end: next.end }, shards: planned, sent: count, finished };
     }
   } finally {
@@ -156,94 +199,113 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number): P
 }
 
 /** Every shard committed: expire the baseline once for the window, move the checkpoint, record the window's rows, drop its shard rows. */
-async function finish(rule: Rule, deps: ShardDeps, lease: HeldLease, done: readonly ShardRecord[]): Promise<ShardedStep["finished"][number]> {
+async function finish(rule: Rule, deps: ShardDeps, lease: HeldLease, done: readonly ShardRecord[]): Promise<Finished> {
   const window = { start: done[0]!.windowStart, end: done[0]!.windowEnd };
   let dataSince: DateTime | null = lease.state.dataSince;
   for (const s of done) if (s.dataSince !== null && (dataSince === null || s.dataSince < dataSince)) dataSince = s.dataSince;
   if (rule.baseline) await purgeBaselines(rule, window, deps);
   await lease.advance({ windowEnd: window.end, dataSince });
-  const rows = done.reduce((n, s) => n + s.rows, 0);
+  const sum = (f: (s: ShardRecord) => number) => done.reduce((n, s) => n + f(s), 0);
+  const rows = sum((s) => s.rows);
   await deps.sharding.shards.recordLoad(rule.meta.id, window.end, rows);
   await deps.sharding.shards.clear(rule.meta.id, window.end);
-  return { end: window.end, rows, heldBack: done.reduce((n, s) => n + s.heldBack, 0) };
+  return { end: window.end, rows, rejected: sum((s) => s.rejected), heldBack: sum((s) => s.heldBack) };
 }
 
 export type ShardOutcome =
-  | { status: "committed"; report: WindowReport }
-  /** Committed before (a redelivery), or its window already finished or was never planned: nothing to do. */
+  /** Every rule of the message that had its slice to do committed it (at least one did). */
+  | { status: "committed"; reports: WindowReport[] }
+  /** Nothing to do for any of its rules: committed by an earlier delivery, or the window finished or was never planned. */
   | { status: "skipped"; reason: string }
-  /** Failed on its last delivery: recorded, and reported in the rule's health. */
-  | { status: "poisoned"; error: string };
+  /** Some rule's slice failed on the last delivery: recorded, and reported in that rule's health; `reports` are the rules that committed. */
+  | { status: "poisoned"; error: string; reports: WindowReport[] };
 
 /**
- * What the queue trigger does with one delivery of a shard message. Throws when the shard
- * failed and deliveries remain (the queue delivers it again); on the last delivery
- * (`dequeueCount` reaching SHARD_MAX_DEQUEUE) the failure is recorded instead.
+ * What the queue trigger does with one delivery of a shard message: the slice of each of its
+ * rules still to do, side by side over one read of the slice's rows. A rule's slice that
+ * committed before (a redelivery) is skipped. Throws when a slice failed and deliveries remain
+ * (the queue delivers the message again, and the slices that committed are skipped then); on
+ * the last delivery (`dequeueCount` reaching SHARD_MAX_DEQUEUE) the failures are recorded instead.
  */
 export async function runShard(body: unknown, dequeueCount: number, deps: ShardDeps): Promise<ShardOutcome> {
   const parsed = ShardMessage.safeParse(body);
   if (!parsed.success) return { status: "skipped", reason: `not a shard message: ${z.prettifyError(parsed.error)}` };
   const msg = parsed.data;
-  const rule = ruleById(msg.ruleId);
-  if (!rule?.perAccount) return { status: "skipped", reason: `no per-account rule with id ${msg.ruleId}` };
-  const { shards } = deps.sharding;
-  const record = await shards.get(msg.ruleId, msg.windowEnd, msg.index);
-  if (!record) return { status: "skipped", reason: "its window is finished, or was never planned" };
-  if (record.status === "committed") return { status: "skipped", reason: "committed by an earlier delivery" };
-  const state = await deps.stores.ruleState.get(msg.ruleId);
-  if (!state || state.windowEnd !== msg.windowStart) return { status: "skipped", reason: "its window is not the rule's next" };
-  let report: WindowReport;
-  const shard = { count: msg.count, index: msg.index };
-  const window: Window = { start: msg.windowStart, end: msg.windowEnd, shard, ...(deps.maxLatenessMs ? { maxLatenessMs: deps.maxLatenessMs } : {}) };
-  const started = performance.now();
-  try {
-    const run = await runWindow(rule, window, state, await deps.stores.allowlists.all(), deps);
-    report = run.report;
-    const dataSince = run.dataSince;
-    await shards.change(msg.ruleId, msg.windowEnd, msg.index, (c) =>
-      c.status === "committed" ? null : { ...c, status: "committed", rows: report.rowsFetched, alerts: report.alerts.length, heldBack: report.heldBack, dataSince, error: null },
-    );
-  } catch (error) {
-    if (deps.logger) emit(deps.logger, failedWindowRecord(rule, window, performance.now() - started, error, shard));
-    if (dequeueCount < SHARD_MAX_DEQUEUE) throw error;
-    const text = `shard ${msg.index + 1} of ${msg.count} of window ${new Date(msg.windowStart).toISOString()}..${new Date(msg.windowEnd).toISOString()} poisoned after ${dequeueCount} deliveries: ${errorText(error)}`;
-    await shards.change(msg.ruleId, msg.windowEnd, msg.index, (c) => (c.status === "committed" ? null : { ...c, status: "poisoned", deliveries: dequeueCount, error: errorText(error) }));
-    await reportPoisoned(rule, deps, text);
-    return { status: "poisoned", error: text };
+  const started = deps.now();
+  const due: { rule: Rule; state: RuleState }[] = [];
+  const skipped: string[] = [];
+  for (const ruleId of msg.ruleIds) {
+    const reason = await whyNotDue(ruleId, msg, deps);
+    if (typeof reason === "string") skipped.push(`${ruleId}: ${reason}`);
+    else due.push(reason);
   }
-  if (deps.logger) emit(deps.logger, windowRecord(rule, report, performance.now() - started, shard));
-  // The last shard to commit moves the checkpoint (and plans the next window when it is due and large).
-  if ((await shards.window(msg.ruleId, msg.windowStart)).every((s) => s.status === "committed")) {
+  if (due.length === 0) return { status: "skipped", reason: skipped.join("; ") };
+  const shard = { count: msg.count, index: msg.index };
+  const window: Window & { shard: Shard } = { start: msg.windowStart, end: msg.windowEnd, shard, ...(deps.maxLatenessMs ? { maxLatenessMs: deps.maxLatenessMs } : {}) };
+  const source = shareReads(deps.source, due.map((d) => d.rule));
+  const allowlists = await deps.stores.allowlists.all();
+  const runs = await Promise.allSettled(due.map(({ rule, state }) => runSlice(rule, state, window, allowlists, { ...deps, source })));
+  const reports = runs.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = due.flatMap(({ rule }, i) => (runs[i]!.status === "rejected" ? [{ rule, error: (runs[i] as PromiseRejectedResult).reason as unknown }] : []));
+  // The last slice of a rule's window to commit moves its checkpoint (and plans the next window when it is due and large).
+  const outbox: ShardRecord[] = [];
+  for (const report of reports) {
+    const rule = ruleById(report.ruleId)!;
+    if (!(await deps.sharding.shards.window(rule.meta.id, msg.windowStart)).every((s) => s.status === "committed")) continue;
     try {
-      await stepSharded(rule, deps, deps.now() - deps.ingestionDelayMs);
+      const until = deps.now() - deps.ingestionDelayMs;
+      const step = await stepSharded(rule, deps, until, outbox);
+      // The rule's health counts the windows this invocation finished, as a timer's run that finished them would.
+      if (step && step.finished.length > 0) {
+        const counts: RunCounts = { rows: 0, rejected: 0, heldBack: 0 };
+        for (const done of step.finished) addFinished(counts, done);
+        await recordHealth(rule, deps, { until, started, before: msg.windowStart, counts, error: null });
+      }
     } catch (error) {
       if (!(error instanceof LeaseHeld || error instanceof StateConflict)) throw error; // else the timer's next run does it
     }
   }
-  return { status: "committed", report };
+  await sendShards(deps.sharding.queue, outbox);
+  if (failed.length === 0) return { status: "committed", reports };
+  if (dequeueCount < SHARD_MAX_DEQUEUE) throw failed[0]!.error;
+  const texts: string[] = [];
+  for (const { rule, error } of failed) {
+    const text = `shard ${msg.index + 1} of ${msg.count} of window ${new Date(msg.windowStart).toISOString()}..${new Date(msg.windowEnd).toISOString()} poisoned after ${dequeueCount} deliveries: ${errorText(error)}`;
+    await deps.sharding.shards.change(rule.meta.id, msg.windowEnd, msg.index, (c) => (c.status === "committed" ? null : { ...c, status: "poisoned", deliveries: dequeueCount, error: errorText(error) }));
+    await recordFailure(rule, deps, text);
+    texts.push(`${rule.meta.name}: ${text}`);
+  }
+  return { status: "poisoned", error: texts.join("; "), reports };
 }
 
-/** A poisoned shard in the rule's health: failing, with the shard and its error, until the timer's next run reports again. */
-async function reportPoisoned(rule: Rule, deps: ShardDeps, text: string): Promise<void> {
-  const { ruleState } = deps.stores;
-  const [previous, state] = await Promise.all([ruleState.health(rule.meta.id), ruleState.get(rule.meta.id)]);
-  const now = deps.now();
-  const health: RuleHealth = {
-    ruleId: rule.meta.id,
-    lastSuccessfulWindowEnd: state?.windowEnd ?? null,
-    windowsBehind: previous?.windowsBehind ?? 0,
-    rowsRead: previous?.rowsRead ?? 0,
-    rowsRejected: previous?.rowsRejected ?? 0,
-    eventsHeldBack: previous?.eventsHeldBack ?? 0,
-    windowsProcessed: previous?.windowsProcessed ?? 0,
-    durationMs: previous?.durationMs ?? 0,
-    lastRunAt: previous?.lastRunAt ?? now,
-    failing: true,
-    lastError: text,
-    lastErrorAt: now,
-    tableMissing: previous?.tableMissing ?? null,
-  };
-  await ruleState.recordHealth(health);
+/** A rule's slice of the message's window to run now, or why not. */
+async function whyNotDue(ruleId: string, msg: ShardMessage, deps: ShardDeps): Promise<{ rule: Rule; state: RuleState } | string> {
+  const rule = ruleById(ruleId);
+  if (!rule?.perAccount) return "no per-account rule with this id";
+  const record = await deps.sharding.shards.get(ruleId, msg.windowEnd, msg.index);
+  if (!record) return "its window is finished, or was never planned";
+  if (record.status === "committed") return "committed by an earlier delivery";
+  const state = await deps.stores.ruleState.get(ruleId);
+  if (!state || state.windowEnd !== msg.windowStart) return "its window is not the rule's next";
+  return { rule, state };
+}
+
+/** One rule's slice: its window over the slice's accounts, committed in its shard record, with its window record. */
+async function runSlice(rule: Rule, state: RuleState, window: Window & { shard: Shard }, allowlists: readonly AllowlistEntry[], deps: ShardDeps): Promise<WindowReport> {
+  const started = performance.now();
+  const { shard } = window;
+  try {
+    const { report, dataSince } = await runWindow(rule, window, state, allowlists, deps);
+    const rejected = report.rejected.length;
+    await deps.sharding.shards.change(rule.meta.id, window.end, shard.index, (c) =>
+      c.status === "committed" ? null : { ...c, status: "committed", rows: report.rowsFetched, rejected, alerts: report.alerts.length, heldBack: report.heldBack, dataSince, error: null },
+    );
+    if (deps.logger) emit(deps.logger, windowRecord(rule, report, performance.now() - started, shard));
+    return report;
+  } catch (error) {
+    if (deps.logger) emit(deps.logger, failedWindowRecord(rule, window, performance.now() - started, error, shard));
+    throw error;
+  }
 }
 
 /** Poisoned shards of a window, as the timer's health reports them. */

@@ -53,8 +53,9 @@ export interface ShardRecord {
   status: ShardStatus;
   /** When its message was last sent (a pending shard whose message was lost is sent again). */
   enqueuedAt: number;
-  /** What the shard's commit recorded: rows read, alerts, held-back events, the earliest baseline sighting. */
+  /** What the shard's commit recorded: rows read and rejected, alerts, held-back events, the earliest baseline sighting. */
   rows: number;
+  rejected: number;
   alerts: number;
   heldBack: number;
   /** Exact ticks (a DateTime: time.ts imports this module, so not named here). */

@@ -11,7 +11,7 @@ import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import type { ShardPort } from "../../src/engine/ports.js";
 import { WINDOW_EVENT, type WindowRecord } from "../../src/engine/telemetry.js";
-import { runShard, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
+import { runShard, ShardMessage, SHARD_MAX_DEQUEUE, SHARD_RESEND_MS, shardCount, type ShardDeps, type Sharding, type ShardOutcome } from "../../src/engine/shards.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
 import { forkedSession } from "../../src/rules/forked-session.js";
@@ -77,11 +77,12 @@ interface World {
 }
 
 /**
- * Fresh tables and a fresh queue; sharded when `sharding` is given. Only `rule` is switched on: the
- * Intune rule and the pivot share one read and run together (src/engine/shared-reads.ts), and
- * each test counts one rule's shards.
+ * Fresh tables and a fresh queue; sharded when `sharding` is given. Only `rule` is switched on
+ * (or the rules given): the per-account rules share their reads and run together
+ * (src/engine/shared-reads.ts), and most tests count one rule's shards.
  */
-function world(rule: Rule, options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
+function world(rule: Rule | Rule[], options: { sharded: boolean; shardStore?: (repo: ShardRepository) => ShardPort }): World {
+  const enabled = [rule].flat();
   const id = randomBytes(4).toString("hex");
   const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `sh${id}` });
   const stores = createStores(store, incidentPlanner);
@@ -89,7 +90,7 @@ function world(rule: Rule, options: { sharded: boolean; shardStore?: (repo: Shar
   const queue = new StorageQueue({ connectionString: azurite.connectionString, queueName: `shards-${id}` });
   const shards = new ShardRepository(store);
   const sharding: Sharding = { queue, shards: options.shardStore?.(shards) ?? shards, rowsPerShard: ROWS_PER_SHARD };
-  const disabledRules = new Set(rules.filter((other) => other !== rule).map((other) => other.meta.id));
+  const disabledRules = new Set(rules.filter((other) => !enabled.includes(other)).map((other) => other.meta.id));
   const deps = { ...scheduledDeps(fakeSource(fake), stores, clock), disabledRules, ...(options.sharded ? { sharding } : {}) };
   return { stores, store, clock, deps, queue, shards };
 }
@@ -154,6 +155,14 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(shardCount(1e9, 10)).toBe(64);
   });
 
+  it("a message names the rules of its slice; one of the previous release (one ruleId) reads as naming that rule", () => {
+    const slice = { windowStart: T, windowEnd: T + HOUR, count: 4, index: 1 };
+    expect(ShardMessage.parse({ ruleId: "a", ...slice })).toEqual({ ruleIds: ["a"], ...slice });
+    expect(ShardMessage.safeParse({ ruleIds: ["a", "a"], ...slice }).success).toBe(false);
+    expect(ShardMessage.safeParse({ ruleIds: [], ...slice }).success).toBe(false);
+    expect(ShardMessage.safeParse({ ruleIds: ["a"], ...slice, index: 4 }).success).toBe(false);
+  });
+
   it("host.json hands the shard function one message at a time and poisons after SHARD_MAX_DEQUEUE deliveries", () => {
     const host = JSON.parse(readFileSync(new URL("../../host.json", import.meta.url), "utf8")) as { extensions?: { queues?: Record<string, unknown> } };
     expect(host.extensions?.queues).toMatchObject({ batchSize: 1, newBatchThreshold: 0, maxDequeueCount: SHARD_MAX_DEQUEUE });
@@ -199,11 +208,69 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
       const shardQueries = fake.requests.filter((r) => r.query?.shard && r.query.arrived.from === T);
       expect(new Set(shardQueries.map((r) => r.query!.shard!.index))).toEqual(new Set([0, 1, 2, 3]));
       // A redelivery of a committed shard changes nothing.
-      await w.queue.send([{ ruleId: rule.meta.id, windowStart: T, windowEnd: T + HOUR, count: 4, index: 0 }]);
+      await w.queue.send([{ ruleIds: [rule.meta.id], windowStart: T, windowEnd: T + HOUR, count: 4, index: 0 }]);
       expect(await drain(w)).toEqual(["skipped"]);
       expect(await alertIds(w.stores, rule)).toEqual(reference.alerts);
     });
   }
+
+  it("the rules that share reads shard a window alike: one message per slice runs all three over one read; a slice that fails for one rule is redone for it alone", async () => {
+    const group = [intuneTokenReuse, interactiveToNonInteractivePivot, forkedSession];
+    const references = await Promise.all(group.map((rule) => unsharded(rule)));
+    fake.requests.length = 0;
+    // The forked-session rule's commit of slice 3 dies once; the others' commits of it stand.
+    let crashes = 1;
+    const w = world(group, {
+      sharded: true,
+      shardStore: (repo) => {
+        const store: ShardPort = Object.create(repo) as ShardPort;
+        store.change = async (ruleId, windowEnd, index, change) =>
+          repo.change(ruleId, windowEnd, index, (current) => {
+            const next = change(current);
+            if (next?.status === "committed" && ruleId === forkedSession.meta.id && index === 2 && crashes-- > 0) throw new Error("process died before the commit");
+            return next;
+          });
+        return store;
+      },
+    });
+    expect((await runScheduled(intuneTokenReuse.meta.id, w.deps)).status).toBe("ok"); // 9-10: the group, unsharded
+    w.clock.now = T + HOUR + DELAY;
+    const outcome = await runScheduled(intuneTokenReuse.meta.id, w.deps);
+    if (outcome.status !== "sharded") throw new Error(`expected a sharded window, got ${outcome.status}`);
+    // The group's rules planned the same four slices; their messages went out as one per slice.
+    for (const rule of group) expect((await w.shards.window(rule.meta.id, T)).map((s) => [s.index, s.count])).toEqual([[0, 4], [1, 4], [2, 4], [3, 4]]);
+    expect(await w.queue.depth()).toBe(4);
+
+    const delivered: string[][] = [];
+    const recording = (message: unknown, dequeueCount: number) => {
+      expect((message as { ruleIds: string[] }).ruleIds).toHaveLength(3);
+      return runShard(message, dequeueCount, shardDeps(w)).then((o) => (delivered.push(o.status === "skipped" ? [] : o.reports.map((r) => r.ruleId)), o));
+    };
+    for (let idle = 0; idle < 3; ) {
+      const received = await consumeShards(w.queue, recording, { visibilityTimeoutSeconds: 1 });
+      if (received > 0) idle = 0;
+      else if (++idle < 3) await sleep(600);
+    }
+    expect(crashes).toBe(-1);
+    // Four deliveries ran all three rules; the redelivered slice ran only the rule whose commit died.
+    expect(delivered.filter((ids) => ids.length === 3)).toHaveLength(3);
+    expect(delivered.filter((ids) => ids.length === 1)).toEqual([[forkedSession.meta.id]]);
+    for (const [i, rule] of group.entries()) {
+      expect(await checkpoint(w, rule)).toBe(T + HOUR);
+      expect(await alertIds(w.stores, rule)).toEqual(references[i]!.alerts);
+      expect(await incidentsOf(w.stores, rule)).toEqual(references[i]!.incidents);
+    }
+    // Each slice's first stage read each sign-in table once for the three rules (twice for the slice delivered again).
+    const firstStage = fake.requests.filter((r) => r.query?.shard && r.query.arrived.from === T && !r.query.accounts);
+    for (const table of ["AADNonInteractiveUserSignInLogs", "SigninLogs"])
+      for (const index of [0, 1, 2, 3]) expect(firstStage.filter((r) => r.query!.table === table && r.query!.shard!.index === index)).toHaveLength(index === 2 ? 2 : 1);
+    // The last slice to commit finished each rule's window, and its health counts the window.
+    for (const rule of group) {
+      const health = await w.stores.ruleState.health(rule.meta.id);
+      expect(health).toMatchObject({ lastSuccessfulWindowEnd: T + HOUR, windowsProcessed: 1, failing: false });
+      expect(health?.rowsRead).toBe((await w.shards.lastLoad(rule.meta.id))?.rows);
+    }
+  });
 
   it("the checkpoint stays until every shard has committed, whoever runs meanwhile", async () => {
     const rule = intuneTokenReuse;
