@@ -381,8 +381,8 @@ function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, optio
 
 /** Runs one invocation in a fresh process, so its memory and CPU are its own. */
 function measureInvocation(args: HourArgs): Promise<HourResult> {
-  const profile = process.env.TOKENWATCH_BENCH_CPU_PROFILE_DIR;
-  const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [];
+  // Node flags for the measured processes only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles" (BENCHMARKS.md).
+  const flags = (process.env.TOKENWATCH_BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...flags, fileURLToPath(new URL("./hour.js", import.meta.url)), JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));

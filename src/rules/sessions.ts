@@ -15,18 +15,33 @@ import type { DateTime } from "../model/time.js";
  * "Windows-AzureAD-Authentication-Provider"). Versions are left out: an update is not a new client.
  */
 export function clientFamily(userAgent: string): string {
-  const ua = userAgent.trim();
-  if (ua === "") return "";
-  const name = Bowser.parse(ua).browser.name;
-  if (name) return name;
-  return ua.split(/[/\s]/, 1)[0]!;
+  let family = families.get(userAgent);
+  if (family === undefined) {
+    const ua = userAgent.trim();
+    family = ua === "" ? "" : Bowser.parse(ua).browser.name || ua.split(/[/\s]/, 1)[0]!;
+    // A tenant's sign-ins come from a few thousand user agents, and parsing one costs as much as the rest of a row.
+    if (families.size >= MAX_FAMILIES) families.clear();
+    families.set(userAgent, family);
+  }
+  return family;
 }
+
+const families = new Map<string, string>();
+const MAX_FAMILIES = 20_000;
 
 /** A DeviceDetail browser without its version: "Edge 130.0.0" -> "Edge", "Rich Client 4.66.0.0" -> "Rich Client". */
 const browserFamily = (browser: string) => browser.replace(/\s+[\d.]+$/, "").trim();
 
-/** A sign-in row as the session state sees it. */
+/** A sign-in row as the session state sees it (once per row: evaluation and the state's update both ask). */
 export function sessionSignIn(row: SignInRow): SessionSignIn {
+  let s = signIns.get(row);
+  if (!s) signIns.set(row, (s = readSignIn(row)));
+  return s;
+}
+
+const signIns = new WeakMap<SignInRow, SessionSignIn>();
+
+function readSignIn(row: SignInRow): SessionSignIn {
   const device = parseJson(toString(row.DeviceDetail));
   return {
     time: row.TimeGenerated,
