@@ -139,7 +139,7 @@ module api 'app/function.bicep' = {
       }
       {
         name: 'TOKENWATCH_SHARD_ROWS'
-        value: '25000'
+        value: '10000'
       }
       {
         name: 'TOKENWATCH_TABLE_PREFIX'

@@ -47,13 +47,14 @@ export const ConfigSchema = z
      */
     TOKENWATCH_STORAGE_QUEUE_ENDPOINT: z.url({ protocol: /^https$/ }).optional().or(z.literal("").transform(() => undefined)),
     /**
-     * A per-account rule's window expected to read more rows than this (the rows its previous
-     * window read) is split by account hash into shards, each processed by its own invocation
-     * from the shard queue. Default 25,000: the bench measured about 4–5 KB of peak memory per
-     * row read on top of ~110 MB (381 MB for M's unsharded hour, 455 MB for a 65,251-row shard
-     * at L), so a shard of 25,000 rows stays under the 256 MB an invocation should hold.
+     * The per-account rules' window expected to read more rows than this (the most any of them
+     * read in the previous window) is split by account hash into slices, each processed by its
+     * own invocation from the shard queue, all three rules over one read. Default 10,000: the
+     * bench measured a slice of the three holding about 12 KB per row read on top of ~110 MB
+     * (319 MB for 17,300 rows at M, 193–198 MB for 8,600), so a slice stays near 200 MB,
+     * under the 256 MB an invocation should hold.
      */
-    TOKENWATCH_SHARD_ROWS: wholeNumber(1_000, 100_000_000, 25_000),
+    TOKENWATCH_SHARD_ROWS: wholeNumber(1_000, 100_000_000, 10_000),
     /** Prefix for tokenwatch's table names, to share an account between deployments. */
     TOKENWATCH_TABLE_PREFIX: z
       .string()
