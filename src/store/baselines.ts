@@ -39,11 +39,12 @@ const GUARD = "~merge";
 
 /**
  * Candidates of one bucket from which load() reads the whole bucket in one query rather than
- * one query per account. Measured against Azurite (SDK 13.3.2, Node 22, this machine): a
- * query costs ~1.4 ms of client CPU, each entity it returns ~9 µs, so a scan of a bucket of E
- * entries costs about as much as 1 + E/155 per-account queries. At 20k users a bucket holds
- * ~3,000 entries in the baseline period (break-even ~20 candidates, the hour has ~150), at 100k
- * ~15,000 (break-even ~100, the hour has ~750); a small tenant's bucket is a page or less.
+ * one query per account. Measured against Azurite (TableStore.strings(), Node 22, this
+ * machine): a query costs ~0.8-1.3 ms of client CPU, each entity it returns ~3 µs, so a scan of
+ * a bucket of E entries costs about as much as 1 + E/330 per-account queries: ~10 for a bucket
+ * of 3,000 entries, ~45 for 15,000. Candidates grow with the tenant as entries do (the lead's
+ * M hour: ~4,800 candidates of 20k users, ~150 a bucket), so buckets are either few candidates
+ * of a small tenant (where a scan is a page or less anyway) or far above this.
  */
 export const DENSE_CANDIDATES = 24;
 
@@ -127,20 +128,20 @@ export class BaselineRepository {
 
   private async moveBucket(partitionKey: string): Promise<void> {
     for (;;) {
-      const rows = await this.store.list<Partial<BaselineEntity>>("Baselines", `PartitionKey eq ${odata(partitionKey)}`, ["RowKey", "lastSeen"]);
+      const rows = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)}`, ["RowKey", "lastSeen"]);
       if (rows.length === 0) return;
       const moved = new Map<string, Map<string, DateTime>>();
       for (const row of rows) {
         const lastSeen = row.lastSeen === undefined ? null : toDateTime(row.lastSeen);
-        if (lastSeen === null || !row.rowKey) continue; // the old guard row, deleted with the rest
-        const bucket = bucketOf(decodeKey(row.rowKey.slice(0, row.rowKey.indexOf("|"))));
+        if (lastSeen === null || !row.RowKey) continue; // the old guard row, deleted with the rest
+        const bucket = bucketOf(decodeKey(row.RowKey.slice(0, row.RowKey.indexOf("|"))));
         let entries = moved.get(bucket);
         if (!entries) moved.set(bucket, (entries = new Map()));
-        entries.set(row.rowKey, lastSeen);
+        entries.set(row.RowKey, lastSeen);
       }
       await forEachLimit(moved, CONCURRENCY, ([bucket, entries]) => this.mergeBucket(bucket, entries, null));
       try {
-        await this.store.submit("Baselines", rows.map((row) => ["delete", { partitionKey, rowKey: row.rowKey! }]));
+        await this.store.submit("Baselines", rows.map((row) => ["delete", { partitionKey, rowKey: row.RowKey! }]));
         return;
       } catch (error) {
         if (statusOf(error) !== 404) throw error;
@@ -246,8 +247,8 @@ export class BaselineRepository {
       const t = toDateTime(lastSeen);
       if (t !== null) stored.set(rowKey, t);
     };
-    const recent = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`);
-    for (const e of recent) if (e.rowKey && uncertain.has(e.rowKey)) keep(e.rowKey, e.lastSeen);
+    const recent = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`, ["RowKey", "lastSeen"]);
+    for (const e of recent) if (e.RowKey && e.lastSeen && uncertain.has(e.RowKey)) keep(e.RowKey, e.lastSeen);
     await forEachLimit(old, CONCURRENCY, async (rowKey) => {
       if (stored.has(rowKey)) return;
       const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
@@ -293,8 +294,8 @@ export class BaselineRepository {
     }
     await forEachLimit(queries, CONCURRENCY, async ({ partitionKey, candidates, range }) => {
       const rangeFilter = range ? ` and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}` : "";
-      const entities = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)}${rangeFilter} and ${sinceFilter}`, ["RowKey"]);
-      for (const e of entities) if (e.rowKey) keep(candidates, e.rowKey);
+      const entities = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)}${rangeFilter} and ${sinceFilter}`, ["RowKey"]);
+      for (const e of entities) if (e.RowKey) keep(candidates, e.RowKey);
     });
     return out;
   }
@@ -307,14 +308,10 @@ export class BaselineRepository {
   async purge(bucketIndex: number, since: number): Promise<number> {
     await this.migrated();
     const partitionKey = bucketKey(bucketIndex);
-    const expired = await this.store.list<BaselineEntity>(
-      "Baselines",
-      `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`,
-      ["RowKey"],
-    );
+    const expired = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
     // Only this rule's run writes baselines, and runs of a rule never overlap (checkpoint
     // lease), so an entry read as expired cannot have been refreshed meanwhile.
-    await this.store.submit("Baselines", expired.map((e) => ["delete", { partitionKey, rowKey: e.rowKey! }]));
+    await this.store.submit("Baselines", expired.map((e) => ["delete", { partitionKey, rowKey: e.RowKey! }]));
     return expired.length;
   }
 }

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
 import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, RestError, type HttpClient, type PipelineRequest, type PipelineResponse } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/identity";
+import { z } from "zod";
 import { storableKey } from "../model/keys.js";
 
 export const TABLE_NAMES = ["Checkpoints", "Allowlists", "AllowlistAudit", "Baselines", "Sessions", "Incidents", "IncidentIndex", "Outbox", "Subscriptions", "Deliveries", "Shards"] as const;
@@ -101,6 +102,37 @@ export class TableStore {
     return out;
   }
 
+  /**
+   * All entities matching an OData filter, every page, as the service's JSON without type
+   * annotations (odata=nometadata): for tables whose properties are all strings (an Int64 or
+   * DateTime property would arrive as its string). One GET per page through the client's own
+   * pipeline, the JSON parsed directly: ~2 µs per entity and ~1.2 ms per request of CPU,
+   * where list() costs ~5-9 µs and ~1.7 ms through the SDK (Node 22, Azurite, this machine).
+   */
+  async strings(name: TableKey, filter: string, select?: string[]): Promise<Record<string, string>[]> {
+    const client = await this.table(name);
+    const [account, sas] = client.url.split("?");
+    const base = `${account!.replace(/\/$/, "")}/${client.tableName}()`;
+    const query = [`$filter=${encodeURIComponent(filter)}`, ...(select ? [`$select=${encodeURIComponent(select.join(","))}`] : []), ...(sas ? [sas] : [])].join("&");
+    const out: Record<string, string>[] = [];
+    for (let next = ""; ; ) {
+      const request = createPipelineRequest({
+        url: `${base}?${query}${next}`,
+        method: "GET",
+        headers: createHttpHeaders({ Accept: "application/json;odata=nometadata", DataServiceVersion: "3.0", "x-ms-version": "2019-02-02" }),
+        allowInsecureConnection: new URL(base).protocol === "http:",
+      });
+      const response = await client.pipeline.sendRequest(this.http, request);
+      if (response.status !== 200) throw serviceError(response.bodyAsText ?? "", response.status, request, response);
+      const page = PlainPage.parse(JSON.parse(response.bodyAsText ?? ""));
+      for (const entity of page.value) out.push(entity);
+      const partition = response.headers.get("x-ms-continuation-NextPartitionKey");
+      if (!partition) return out;
+      const row = response.headers.get("x-ms-continuation-NextRowKey");
+      next = `&NextPartitionKey=${encodeURIComponent(partition)}${row ? `&NextRowKey=${encodeURIComponent(row)}` : ""}`;
+    }
+  }
+
   /** At most `max` entities matching an OData filter: a bounded scan (pages stop being read once it has them). */
   async first<T extends object>(name: TableKey, filter: string, max: number, select?: string[]): Promise<(TableEntity<T> & { etag: string })[]> {
     const client = await this.table(name);
@@ -172,13 +204,13 @@ async function transact(client: TableClient, http: HttpClient, actions: Transact
   });
   const response = await client.pipeline.sendRequest(http, request);
   const text = response.bodyAsText ?? "";
-  if (response.status < 200 || response.status >= 300) throw transactionError(text, response.status, request, response);
+  if (response.status < 200 || response.status >= 300) throw serviceError(text, response.status, request, response);
   // One part per sub-response, in request order; a failed changeset answers with the failing one only.
   const subResponses = text.split("--changesetresponse_").slice(1, -1);
   return subResponses.map((part) => {
     const status = Number(/HTTP\/1\.1 (\d+)/.exec(part)?.[1]);
     if (!Number.isInteger(status)) throw new Error(`Table service sub-response without a status:\n${part}`);
-    if (status >= 300) throw transactionError(/\{.*\}/s.exec(part)?.[0] ?? "", status, request, response);
+    if (status >= 300) throw serviceError(/\{.*\}/s.exec(part)?.[0] ?? "", status, request, response);
     return /^ETag: (.*?)\r?$/im.exec(part)?.[1];
   });
 }
@@ -186,15 +218,15 @@ async function transact(client: TableClient, http: HttpClient, actions: Transact
 /** A key as the SDK puts it in an entity's URL: quotes doubled, then percent-encoded. */
 const keyInUrl = (key: string | undefined) => encodeURIComponent(String(key ?? "").replaceAll("'", "''"));
 
-/** The failed transaction as a RestError, its code and message from the service's odata.error when it sent one. */
-function transactionError(body: string, statusCode: number, request: PipelineRequest, response: PipelineResponse): RestError {
+/** A failed request or sub-request as a RestError (as the SDK throws), its code and message from the service's odata.error when it sent one. */
+function serviceError(body: string, statusCode: number, request: PipelineRequest, response: PipelineResponse): RestError {
   let error: { code?: string; message?: { value?: string } } | undefined;
   try {
     error = (JSON.parse(body) as { "odata.error"?: typeof error })["odata.error"];
   } catch {
     error = undefined;
   }
-  return new RestError(error?.message?.value ?? "Transaction Failed", { code: error?.code, statusCode, request, response });
+  return new RestError(error?.message?.value ?? `Table service answered ${statusCode}`, { code: error?.code, statusCode, request, response });
 }
 
 /**
@@ -222,6 +254,9 @@ function serializeEntity(entity: TableEntity): Record<string, unknown> {
   }
   return out;
 }
+
+/** A page of a nometadata query: its entities, each property a string (RowKey, lastSeen...). */
+const PlainPage = z.object({ value: z.array(z.record(z.string(), z.string())) });
 
 const SERVICE_NAMES: Record<string, string> = { partitionKey: "PartitionKey", rowKey: "RowKey", etag: "odata.etag", timestamp: "Timestamp" };
 const EDM_TYPES = new Set(["Boolean", "DateTime", "Double", "Guid", "Int32", "Int64", "String", "Binary"]);

@@ -105,4 +105,17 @@ describe("TableStore transactions", () => {
     expect(statusOf(await failure(s.submitGuarded("Outbox", { ...guard, n: 3 }, undefined, [[]])))).toBe(409);
     expect(await s.get("Outbox", "p", "~guard")).toMatchObject({ n: 2, etag: next });
   });
+
+  it("strings() reads every page of a query, as list() does, and fails with the service's status", async () => {
+    const s = store();
+    const rows = Array.from({ length: 2100 }, (_, i): TransactionAction => ["upsert", { partitionKey: i % 2 ? "odd" : "even", rowKey: `o'r|${String(i).padStart(4, "0")}`, lastSeen: `t${i % 7}` }]);
+    await s.submit("Outbox", rows.filter(([, e]) => e.partitionKey === "odd"));
+    await s.submit("Outbox", rows.filter(([, e]) => e.partitionKey === "even"));
+    const filter = "lastSeen ne 't3'";
+    const viaSdk = (await s.list<{ lastSeen: string }>("Outbox", filter)).map((e) => ({ PartitionKey: e.partitionKey, RowKey: e.rowKey, lastSeen: e.lastSeen }));
+    expect(viaSdk.length).toBe(1800); // more than one page of at most 1,000, across two partitions
+    expect(await s.strings("Outbox", filter, ["PartitionKey", "RowKey", "lastSeen"])).toEqual(viaSdk);
+    expect(await s.strings("Outbox", "PartitionKey eq 'odd' and lastSeen eq 't1'", ["RowKey"])).toEqual(viaSdk.filter((e) => e.PartitionKey === "odd" && e.lastSeen === "t1").map((e) => ({ RowKey: e.RowKey })));
+    expect(statusOf(await failure(s.strings("Outbox", "lastSeen eq")))).toBe(400);
+  });
 });
