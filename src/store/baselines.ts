@@ -132,7 +132,7 @@ export class BaselineRepository {
       if (rows.length === 0) return;
       const moved = new Map<string, Map<string, DateTime>>();
       for (const row of rows) {
-        const lastSeen = row.lastSeen === undefined ? null : toDateTime(row.lastSeen);
+        const lastSeen = row.lastSeen ? toDateTime(row.lastSeen) : null;
         if (lastSeen === null || !row.RowKey) continue; // the old guard row, deleted with the rest
         const bucket = bucketOf(decodeKey(row.RowKey.slice(0, row.RowKey.indexOf("|"))));
         let entries = moved.get(bucket);
