@@ -4,10 +4,19 @@
 // `<account>|asn:<asn>`. An hour's sightings of tens of thousands of users then go out as
 // a few hundred entity-group transactions (100 entities each, one partition each) instead
 // of one per user, while one account's baseline is still a single prefix query (one
-// contiguous RowKey range of one partition, never several ranges OR'd into a scan).
+// contiguous RowKey range of one partition, never several ranges OR'd into a scan), and a
+// bucket with many candidates is one query of the whole partition.
+//
+// An account's bucket is its shard of 32 (src/model/shard.ts), so shard i of a run split in
+// N ≤ 32 owns exactly the buckets b with b mod N == i: no other shard writes them, and the
+// guard row each writer remembers stays current across its sightings. (At 64 shards two
+// shards share each bucket; the guard's ETag still keeps their writes from interleaving.)
+// These partitions are `x00`..`x1f`; the first layout's FNV buckets `b00`..`b1f` are moved
+// into them once (migrate()).
 import type { TransactionAction } from "@azure/data-tables";
 import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../model/time.js";
 import type { KnownNetworks, SignInSighting } from "../model/rows.js";
+import { shardOf } from "../model/shard.js";
 import { decodeKey, encodeKey, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
@@ -28,17 +37,33 @@ const MERGE_ATTEMPTS = 8;
 /** Each bucket's guard row: rewritten by every merge into the bucket (no lastSeen, so no query of entries returns it). */
 const GUARD = "~merge";
 
-/** FNV-1a of the account, to spread accounts evenly over the buckets. */
+/**
+ * Candidates of one bucket from which load() reads the whole bucket in one query rather than
+ * one query per account. Measured against Azurite (TableStore.strings(), Node 22, this
+ * machine): a query costs ~0.8-1.3 ms of client CPU, each entity it returns ~3 µs, so a scan of
+ * a bucket of E entries costs about as much as 1 + E/330 per-account queries: ~10 for a bucket
+ * of 3,000 entries, ~45 for 15,000. Candidates grow with the tenant as entries do (the lead's
+ * M hour: ~4,800 candidates of 20k users, ~150 a bucket), so buckets are either few candidates
+ * of a small tenant (where a scan is a page or less anyway) or far above this.
+ */
+export const DENSE_CANDIDATES = 24;
+
+/** The bucket of an account: its shard of BUCKETS, the hash a sharded run splits accounts by. */
 export function bucketOf(account: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < account.length; i++) h = Math.imul(h ^ account.charCodeAt(i), 0x01000193);
-  return bucketKey(h >>> 0);
+  return bucketKey(shardOf(account, BUCKETS));
 }
 
 /** The partition of bucket `index` (taken modulo BUCKETS). */
 export function bucketKey(index: number): string {
-  return `b${(((index % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
+  return `x${hex(index)}`;
 }
+
+/** The partition of bucket `index` in the first layout (FNV-1a of the account), which migrate() empties. */
+export function firstLayoutBucketKey(index: number): string {
+  return `b${hex(index)}`;
+}
+
+const hex = (index: number) => (((index % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0");
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
 
@@ -71,15 +96,66 @@ interface Guard {
 export class BaselineRepository {
   /** Each bucket's guard as this repository last wrote it. */
   private readonly guards = new Map<string, Guard>();
+  /** migrate(), once per repository (a process has one); retried on the next use if it failed. */
+  private migration: Promise<void> | undefined;
 
   constructor(private readonly store: TableStore) {}
+
+  private migrated(): Promise<void> {
+    this.migration ??= this.migrate().catch((error: unknown) => {
+      this.migration = undefined;
+      throw error;
+    });
+    return this.migration;
+  }
+
+  /**
+   * Moves the entries of the first layout's partitions (`b00`..`b1f`, FNV buckets) into this
+   * layout, if one bounded query finds any: each old bucket is read whole, merged as record()
+   * merges (the later lastSeen wins, under each bucket's guard) and only then deleted. After a
+   * crash an old bucket not yet emptied is moved again, which changes nothing already moved;
+   * two processes moving one bucket at once merge the same entries, and the one whose delete
+   * finds rows gone (404) reads what is left and moves that. Merged entries span the whole
+   * baseline period, so each merge reads its new bucket from the oldest of them in one query
+   * instead of one point read per older entry: a one-time cost of reading each new bucket
+   * about 16 times over. Writers of the first layout must be stopped (deploy replaces them).
+   */
+  private async migrate(): Promise<void> {
+    const filter = `PartitionKey ge ${odata(firstLayoutBucketKey(0))} and PartitionKey le ${odata(firstLayoutBucketKey(BUCKETS - 1))}`;
+    if ((await this.store.first("Baselines", filter, 1, ["PartitionKey"])).length === 0) return;
+    for (let i = 0; i < BUCKETS; i++) await this.moveBucket(firstLayoutBucketKey(i));
+  }
+
+  private async moveBucket(partitionKey: string): Promise<void> {
+    for (;;) {
+      const rows = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)}`, ["RowKey", "lastSeen"]);
+      if (rows.length === 0) return;
+      const moved = new Map<string, Map<string, DateTime>>();
+      for (const row of rows) {
+        const lastSeen = row.lastSeen ? toDateTime(row.lastSeen) : null;
+        if (lastSeen === null || !row.RowKey) continue; // the old guard row, deleted with the rest
+        const bucket = bucketOf(decodeKey(row.RowKey.slice(0, row.RowKey.indexOf("|"))));
+        let entries = moved.get(bucket);
+        if (!entries) moved.set(bucket, (entries = new Map()));
+        entries.set(row.RowKey, lastSeen);
+      }
+      await forEachLimit(moved, CONCURRENCY, ([bucket, entries]) => this.mergeBucket(bucket, entries, null));
+      try {
+        await this.store.submit("Baselines", rows.map((row) => ["delete", { partitionKey, rowKey: row.RowKey! }]));
+        return;
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+    }
+  }
 
   /**
    * Merges sightings into the table: an entry's lastSeen becomes the latest ever observed, so a
    * row that arrives late with an older TimeGenerated never moves it back.
    */
   async record(sightings: Iterable<SignInSighting>): Promise<void> {
-    await forEachLimit(byBucket(sightings), CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries));
+    await this.migrated();
+    await forEachLimit(byBucket(sightings), CONCURRENCY, ([partitionKey, entries]) => this.mergeBucket(partitionKey, entries, RECENT_SPAN));
   }
 
   /**
@@ -110,12 +186,12 @@ export class BaselineRepository {
    * entry is later than it: sightings after it are written without reading anything. The
    * guard as this repository last wrote it is kept, and used instead of reading the guard
    * again; if another writer changed the bucket since, the write fails on the ETag and the
-   * merge starts again from a fresh read.
+   * merge starts again from a fresh read. `recentSpan`: see storedEntries().
    */
-  private async mergeBucket(partitionKey: string, entries: Map<string, DateTime>): Promise<void> {
+  private async mergeBucket(partitionKey: string, entries: Map<string, DateTime>, recentSpan: DateTime | null): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const guard = this.guards.get(partitionKey) ?? (await this.readGuard(partitionKey));
-      const stored = await this.storedEntries(partitionKey, entries, guard.newest);
+      const stored = await this.storedEntries(partitionKey, entries, guard.newest, recentSpan);
       let newest = guard.newest;
       const actions: TransactionAction[] = [];
       for (const [rowKey, lastSeen] of entries) {
@@ -148,31 +224,31 @@ export class BaselineRepository {
    * What the table holds for a bucket's entries, as far as it matters: an entry's stored
    * lastSeen where it might be later than this write's. Entries sighted after the bucket's
    * newest (`newest`, null: not known) need no read. Of the others, one query reads the
-   * entries seen at or after the oldest recent sighting; sightings much older than the
-   * newest of them (rows that arrived days late) are point reads, so that they never widen
-   * that query to days of entries. An entry with no value here is absent, or older than
-   * every sighting written.
+   * entries seen at or after the oldest recent sighting; sightings more than `recentSpan`
+   * older than the newest of them (rows that arrived days late) are point reads, so that they
+   * never widen that query to days of entries (null: every sighting is recent, for a merge of
+   * many old entries). An entry with no value here is absent, or older than every sighting written.
    */
-  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>, bucketNewest: DateTime | null): Promise<Map<string, DateTime>> {
+  private async storedEntries(partitionKey: string, entries: Map<string, DateTime>, bucketNewest: DateTime | null, recentSpan: DateTime | null): Promise<Map<string, DateTime>> {
     const uncertain = new Map<string, DateTime>();
     for (const [rowKey, t] of entries) if (bucketNewest === null || t <= bucketNewest) uncertain.set(rowKey, t);
     const stored = new Map<string, DateTime>();
     if (uncertain.size === 0) return stored;
     let newest: DateTime | null = null;
     for (const t of uncertain.values()) if (newest === null || t > newest) newest = t;
-    const recentFrom = newest! - RECENT_SPAN;
+    const recentFrom = recentSpan === null ? null : newest! - recentSpan;
     let oldestRecent = newest!;
     const old: string[] = [];
     for (const [rowKey, t] of uncertain) {
-      if (t < recentFrom) old.push(rowKey);
+      if (recentFrom !== null && t < recentFrom) old.push(rowKey);
       else if (t < oldestRecent) oldestRecent = t;
     }
     const keep = (rowKey: string, lastSeen: string) => {
       const t = toDateTime(lastSeen);
       if (t !== null) stored.set(rowKey, t);
     };
-    const recent = await this.store.list<BaselineEntity>("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`);
-    for (const e of recent) if (e.rowKey && uncertain.has(e.rowKey)) keep(e.rowKey, e.lastSeen);
+    const recent = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`, ["RowKey", "lastSeen"]);
+    for (const e of recent) if (e.RowKey && e.lastSeen && uncertain.has(e.RowKey)) keep(e.RowKey, e.lastSeen);
     await forEachLimit(old, CONCURRENCY, async (rowKey) => {
       if (stored.has(rowKey)) return;
       const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
@@ -183,28 +259,43 @@ export class BaselineRepository {
 
   /**
    * The known networks of each account, counting only entries seen after `since` (the
-   * baseline period): one query per account, the contiguous RowKey range of its prefix in
-   * its bucket. Table Storage answers a single key range within a partition by seeking to
-   * it; a filter that ORs several ranges is served as a scan of the whole partition.
+   * baseline period). A bucket with DENSE_CANDIDATES or more of the accounts is one query of
+   * the partition (its entries since `since`, the candidates' kept); otherwise each account
+   * is one query, the contiguous RowKey range of its prefix in its bucket. Table Storage
+   * answers a single key range within a partition by seeking to it; a filter that ORs several
+   * ranges is served as a scan of the whole partition, so it is never used.
    */
   async load(accounts: Iterable<string>, since: number): Promise<Map<string, KnownNetworks>> {
-    const out = new Map<string, KnownNetworks>();
-    const sinceIso = odata(sortableIso(fromMs(since)));
-    await forEachLimit(new Set(accounts), CONCURRENCY, async (account) => {
-      const range = prefixRange(rowPrefix(account));
-      const entities = await this.store.list<BaselineEntity>(
-        "Baselines",
-        `PartitionKey eq ${odata(bucketOf(account))} and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)} and lastSeen gt ${sinceIso}`,
-        ["RowKey"],
-      );
-      if (entities.length === 0) return;
-      const known = { ips: new Set<string>(), asns: new Set<string>() };
-      out.set(account, known);
-      for (const e of entities) {
-        const rest = (e.rowKey ?? "").slice(range.ge.length);
-        if (rest.startsWith("ip:")) known.ips.add(decodeKey(rest.slice(3)));
-        else if (rest.startsWith("asn:")) known.asns.add(decodeKey(rest.slice(4)));
-      }
+    await this.migrated();
+    const out = new Map<string, { ips: Set<string>; asns: Set<string> }>();
+    const sinceFilter = `lastSeen gt ${odata(sortableIso(fromMs(since)))}`;
+    const byPartition = new Map<string, Map<string, string>>();
+    for (const account of accounts) {
+      const partitionKey = bucketOf(account);
+      let candidates = byPartition.get(partitionKey);
+      if (!candidates) byPartition.set(partitionKey, (candidates = new Map()));
+      candidates.set(encodeKey(account), account);
+    }
+    /** Adds an entry (its RowKey) to its account's networks, if the account is a candidate. */
+    const keep = (candidates: Map<string, string>, rowKey: string) => {
+      const bar = rowKey.indexOf("|");
+      const account = candidates.get(rowKey.slice(0, bar));
+      if (account === undefined) return;
+      let known = out.get(account);
+      if (!known) out.set(account, (known = { ips: new Set(), asns: new Set() }));
+      const rest = rowKey.slice(bar + 1);
+      if (rest.startsWith("ip:")) known.ips.add(decodeKey(rest.slice(3)));
+      else if (rest.startsWith("asn:")) known.asns.add(decodeKey(rest.slice(4)));
+    };
+    const queries: { partitionKey: string; candidates: Map<string, string>; range?: { ge: string; lt: string } }[] = [];
+    for (const [partitionKey, candidates] of byPartition) {
+      if (candidates.size >= DENSE_CANDIDATES) queries.push({ partitionKey, candidates });
+      else for (const encoded of candidates.keys()) queries.push({ partitionKey, candidates, range: prefixRange(`${encoded}|`) });
+    }
+    await forEachLimit(queries, CONCURRENCY, async ({ partitionKey, candidates, range }) => {
+      const rangeFilter = range ? ` and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}` : "";
+      const entities = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)}${rangeFilter} and ${sinceFilter}`, ["RowKey"]);
+      for (const e of entities) if (e.RowKey) keep(candidates, e.RowKey);
     });
     return out;
   }
@@ -215,15 +306,12 @@ export class BaselineRepository {
    * period already stopped counting in load(), this only reclaims the space.
    */
   async purge(bucketIndex: number, since: number): Promise<number> {
+    await this.migrated();
     const partitionKey = bucketKey(bucketIndex);
-    const expired = await this.store.list<BaselineEntity>(
-      "Baselines",
-      `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`,
-      ["RowKey"],
-    );
+    const expired = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
     // Only this rule's run writes baselines, and runs of a rule never overlap (checkpoint
     // lease), so an entry read as expired cannot have been refreshed meanwhile.
-    await this.store.submit("Baselines", expired.map((e) => ["delete", { partitionKey, rowKey: e.rowKey! }]));
+    await this.store.submit("Baselines", expired.map((e) => ["delete", { partitionKey, rowKey: e.RowKey! }]));
     return expired.length;
   }
 }

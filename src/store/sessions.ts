@@ -7,7 +7,6 @@
 // runs of a rule never overlap (checkpoint lease), so a read-fold-write needs no guard.
 import { forget, sessionFromStored, storedSessionText, type SessionState } from "../model/sessions.js";
 import { fromMs, sortableIso } from "../model/time.js";
-import { bucketOf, BUCKETS } from "./baselines.js";
 import { decodeKey, encodeKey } from "./keys.js";
 import { forEachLimit, odata, type TableStore } from "./tables.js";
 
@@ -20,7 +19,17 @@ const CONCURRENCY = 16;
 /** 1 (partition) + 1 (lastSeen) + 12 RowKeys <= 15 comparisons per filter. */
 const SESSIONS_PER_QUERY = 12;
 
+/** As many buckets as the Baselines table has (each window purges one; the table is swept every BUCKETS windows). */
+export const BUCKETS = 32;
+
 const partitionOf = (bucketIndex: number) => `b${(((bucketIndex % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
+
+/** FNV-1a of the session id, to spread sessions evenly over the buckets. */
+export function bucketOf(sessionId: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sessionId.length; i++) h = Math.imul(h ^ sessionId.charCodeAt(i), 0x01000193);
+  return partitionOf(h >>> 0);
+}
 
 export class SessionRepository {
   constructor(private readonly store: TableStore) {}

@@ -1,9 +1,14 @@
 // The Baselines repository against Azurite: bucketed writes, per-account reads, expiry, purge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { BaselineRepository, bucketOf } from "../../src/store/baselines.js";
-import { TableStore } from "../../src/store/tables.js";
-import { fromMs, sortableIso } from "../../src/model/time.js";
+import type { TransactionAction } from "@azure/data-tables";
+import { BaselineRepository, BUCKETS, DENSE_CANDIDATES, bucketOf } from "../../src/store/baselines.js";
+import { encodeKey } from "../../src/store/keys.js";
+import { bucketOf as fnvBucketOf } from "../../src/store/sessions.js";
+import { TableStore, type TableKey } from "../../src/store/tables.js";
+import { shardOf } from "../../src/model/shard.js";
+import { fromMs, sortableIso, type DateTime } from "../../src/model/time.js";
+import type { SignInSighting } from "../../src/model/rows.js";
 
 let azurite: AzuriteTables;
 let prefix = 0;
@@ -12,8 +17,8 @@ beforeAll(async () => {
 });
 afterAll(async () => azurite.stop());
 
-function repository() {
-  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix: `b${++prefix}` });
+function repository(tablePrefix = `b${++prefix}`) {
+  const store = new TableStore({ connectionString: azurite.connectionString, tablePrefix });
   return { store, baselines: new BaselineRepository(store) };
 }
 
@@ -113,5 +118,92 @@ describe("BaselineRepository", () => {
     const times = [t - 5n, t + 9n, t - 100n * 36_000_000_000n, t + 3n, t + 8n, t];
     await Promise.all(writers.map((w, i) => w.record([{ account, ip: "192.0.2.77", asn: "", lastSeen: times[i]! }])));
     expect((await entries(store)).map((e) => e.lastSeen)).toEqual([sortableIso(t + 9n)]);
+  });
+
+  it("puts an account in the bucket of its shard: shard i of N owns the buckets b with b mod N == i", () => {
+    for (let i = 0; i < 200; i++) {
+      const account = i % 2 ? `User${i}@Contoso.com` : `guest${i}_fabrikam.com#EXT#@contoso.onmicrosoft.com`;
+      const bucket = parseInt(bucketOf(account).slice(1), 16);
+      for (let n = 1; n <= BUCKETS; n *= 2) expect(bucket % n).toBe(shardOf(account, n));
+    }
+  });
+
+  it("answers the same whether a bucket is read whole (many candidates) or one account at a time", async () => {
+    const { baselines } = repository();
+    const crowded = accountsInOneBucket(DENSE_CANDIDATES + 6);
+    const others = ["x@contoso.com", "y@contoso.com", "z@contoso.com"];
+    const sightings = [...crowded, ...others].flatMap((account, i) => [
+      { account, ip: `203.0.113.${i}`, asn: String(64500 + i), lastSeen: fromMs(NOW - (i % 3 === 0 ? 20 : 1) * DAY) },
+      { account, ip: `2001:db8::${i}`, asn: "", lastSeen: fromMs(NOW - 2 * DAY) },
+    ]);
+    await baselines.record(sightings);
+    // The last crowded account is not a candidate: its entries are in the partition read, not in the answer.
+    const candidates = [...crowded.slice(0, -1), ...others, "nobody@contoso.com"];
+    const dense = await baselines.load(candidates, NOW - 14 * DAY);
+    const sparse = new Map();
+    for (const account of candidates) for (const [a, known] of await baselines.load([account], NOW - 14 * DAY)) sparse.set(a, known);
+    expect(dense).toEqual(sparse);
+    expect(dense.size).toBe(candidates.length - 1);
+    expect(dense.get(crowded[3]!)).toEqual({ ips: new Set(["2001:db8::3"]), asns: new Set() });
+    expect(dense.get(crowded[4]!)).toEqual({ ips: new Set(["203.0.113.4", "2001:db8::4"]), asns: new Set(["64504"]) });
+    expect(dense.has(crowded.at(-1)!)).toBe(false);
+  });
+
+  it("moves a first-layout table (FNV buckets b00..b1f) into the new layout, also after a crash half-way and with two processes at once", async () => {
+    const day = (n: number): DateTime => fromMs(NOW - n * DAY);
+    const crowdedOld = Array.from({ length: 2000 }, (_, i) => `old${i}@contoso.com`).filter((a) => fnvBucketOf(a) === fnvBucketOf("old0@contoso.com"));
+    const accounts = [...crowdedOld, ...Array.from({ length: 120 }, (_, i) => `user${i}@contoso.com`), "o'brien|x@contoso.com", "a/b?c@contoso.com"];
+    const sightings: SignInSighting[] = accounts.flatMap((account, i) => [
+      { account, ip: `198.51.100.${i % 250}`, asn: String(64500 + (i % 7)), lastSeen: day(1 + (i % 20)) },
+      { account, ip: `192.0.2.${i % 250}`, asn: "", lastSeen: day(i % 3) },
+    ]);
+    expect(crowdedOld.length * 3).toBeGreaterThan(100); // one old bucket takes more than one delete transaction
+    const reference = repository();
+    await reference.baselines.record(sightings);
+    const candidates = [...accounts, "nobody@contoso.com"];
+    const expected = await reference.baselines.load(candidates, NOW - 14 * DAY);
+
+    // The table as the first layout's record() left it: entries by FNV bucket, and each bucket's guard row.
+    const tablePrefix = `b${++prefix}`;
+    const old = new TableStore({ connectionString: azurite.connectionString, tablePrefix });
+    const rows = new Map<string, Map<string, DateTime>>();
+    for (const s of sightings) {
+      const partition = rows.get(fnvBucketOf(s.account)) ?? new Map<string, DateTime>();
+      rows.set(fnvBucketOf(s.account), partition);
+      for (const rowKey of [`${encodeKey(s.account)}|ip:${encodeKey(s.ip)}`, s.asn && `${encodeKey(s.account)}|asn:${encodeKey(s.asn)}`]) {
+        if (rowKey && !((partition.get(rowKey) ?? -1n) > s.lastSeen)) partition.set(rowKey, s.lastSeen);
+      }
+    }
+    for (const [partitionKey, entries] of rows) {
+      const newest = [...entries.values()].reduce((a, b) => (a > b ? a : b));
+      await old.submit("Baselines", [
+        ...[...entries].map(([rowKey, t]): TransactionAction => ["upsert", { partitionKey, rowKey, lastSeen: sortableIso(t) }, "Replace"]),
+        ["upsert", { partitionKey, rowKey: "~merge", newest: sortableIso(newest) }, "Replace"],
+      ]);
+    }
+
+    // A process that crashes half-way through deleting the crowded old bucket, after moving it.
+    class Crashing extends TableStore {
+      override async submit(name: TableKey, actions: TransactionAction[]): Promise<void> {
+        if (actions[0]?.[0] === "delete" && actions[0][1].partitionKey === fnvBucketOf(crowdedOld[0]!)) {
+          await super.submit(name, actions.slice(0, 50));
+          throw new Error("crashed");
+        }
+        return super.submit(name, actions);
+      }
+    }
+    await expect(new BaselineRepository(new Crashing({ connectionString: azurite.connectionString, tablePrefix })).load(candidates, NOW - 14 * DAY)).rejects.toThrow("crashed");
+    const firstLayout = () => old.list("Baselines", "PartitionKey ge 'b00' and PartitionKey le 'b1f'");
+    expect((await firstLayout()).length).toBeGreaterThan(0);
+
+    const [a, b] = [repository(tablePrefix).baselines, repository(tablePrefix).baselines];
+    const [fromA, fromB] = await Promise.all([a.load(candidates, NOW - 14 * DAY), b.load(candidates, NOW - 14 * DAY)]);
+    expect(fromA).toEqual(expected);
+    expect(fromB).toEqual(expected);
+    expect(await firstLayout()).toEqual([]);
+    // Every entry moved with its latest lastSeen: the same entries as the reference table.
+    const stored = async (store: TableStore) => (await entries(store)).map((e) => `${e.partitionKey} ${e.rowKey} ${e.lastSeen}`).sort();
+    expect(await stored(old)).toEqual(await stored(reference.store));
+    expect(await repository(tablePrefix).baselines.load(candidates, NOW - 14 * DAY)).toEqual(expected);
   });
 });

@@ -5,10 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromMs } from "../../src/model/time.js";
 import { remember } from "../../src/rules/sessions.js";
 import type { SessionState } from "../../src/model/sessions.js";
-import { bucketOf, BUCKETS } from "../../src/store/baselines.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { MemorySessions } from "../../src/store/memory.js";
-import { SessionRepository } from "../../src/store/sessions.js";
+import { bucketOf, BUCKETS, SessionRepository } from "../../src/store/sessions.js";
 import { TableStore } from "../../src/store/tables.js";
 import { row } from "../support/rows.js";
 
