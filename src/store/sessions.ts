@@ -5,15 +5,11 @@
 // entity per session: its state as JSON text and `lastSeen`, the newest sighting, which the
 // reads filter on and the hourly purge deletes by. Only the rule's own run writes here, and
 // runs of a rule never overlap (checkpoint lease), so a read-fold-write needs no guard.
+import type { TransactionAction } from "@azure/data-tables";
 import { forget, sessionFromStored, storedSessionText, type SessionState } from "../model/sessions.js";
 import { fromMs, sortableIso } from "../model/time.js";
 import { decodeKey, encodeKey } from "./keys.js";
 import { forEachLimit, odata, type TableStore } from "./tables.js";
-
-interface SessionEntity {
-  lastSeen: string;
-  state: string;
-}
 
 const CONCURRENCY = 16;
 /** 1 (partition) + 1 (lastSeen) + 12 RowKeys <= 15 comparisons per filter. */
@@ -49,10 +45,12 @@ export class SessionRepository {
     for (const [bucket, ids] of byBucket) for (let i = 0; i < ids.length; i += SESSIONS_PER_QUERY) queries.push({ bucket, ids: ids.slice(i, i + SESSIONS_PER_QUERY) });
     await forEachLimit(queries, CONCURRENCY, async ({ bucket, ids }) => {
       const keys = ids.map((id) => `RowKey eq ${odata(encodeKey(id))}`).join(" or ");
-      const entities = await this.store.list<SessionEntity>("Sessions", `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(cutoff))} and (${keys})`);
+      // Every property of a session's entity is a string: the lean query (TableStore.strings).
+      const entities = await this.store.strings("Sessions", `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(cutoff))} and (${keys})`, ["RowKey", "state"]);
       for (const e of entities) {
-        const id = decodeKey(e.rowKey!);
-        const state = forget(sessionFromStored(id, e.state), cutoff);
+        if (!e.RowKey) continue;
+        const id = decodeKey(e.RowKey);
+        const state = forget(sessionFromStored(id, e.state ?? ""), cutoff);
         if (state) out.set(id, state);
       }
     });
@@ -82,8 +80,8 @@ export class SessionRepository {
    */
   async purge(bucketIndex: number, since: number): Promise<number> {
     const partitionKey = partitionOf(bucketIndex);
-    const expired = await this.store.list<SessionEntity>("Sessions", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
-    await this.store.submit("Sessions", expired.map((e) => ["delete", { partitionKey, rowKey: e.rowKey! }]));
+    const expired = await this.store.strings("Sessions", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
+    await this.store.submit("Sessions", expired.flatMap((e) => (e.RowKey ? [["delete", { partitionKey, rowKey: e.RowKey }] as TransactionAction] : [])));
     return expired.length;
   }
 }
