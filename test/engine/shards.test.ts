@@ -136,6 +136,28 @@ async function consumeOne(w: World) {
   throw new Error("no shard message arrived");
 }
 
+/** A Shards table whose first commit of a matching shard dies after the shard's alerts were stored (the process was killed). */
+function crashingCommit(matches: (ruleId: string, index: number) => boolean) {
+  const crash = {
+    /** Commits that died: one, once a matching shard committed. */
+    crashed: 0,
+    store: (repo: ShardRepository): ShardPort => {
+      const store: ShardPort = Object.create(repo) as ShardPort;
+      store.change = async (ruleId, windowEnd, index, change) =>
+        repo.change(ruleId, windowEnd, index, (current) => {
+          const next = change(current);
+          if (next?.status === "committed" && matches(ruleId, index) && crash.crashed === 0) {
+            crash.crashed++;
+            throw new Error("process died before the commit");
+          }
+          return next;
+        });
+      return store;
+    },
+  };
+  return crash;
+}
+
 /** The unsharded reference: the same two timer runs without a queue. */
 async function unsharded(rule: Rule) {
   const w = world(rule, { sharded: false });
@@ -174,20 +196,8 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
       expect(reference.alerts).toHaveLength(USERS);
 
       // Shard 3's first commit dies after its alerts were stored (the process was killed).
-      let crashes = 1;
-      const w = world(rule, {
-        sharded: true,
-        shardStore: (repo) => {
-          const store: ShardPort = Object.create(repo) as ShardPort;
-          store.change = async (ruleId, windowEnd, index, change) =>
-            repo.change(ruleId, windowEnd, index, (current) => {
-              const next = change(current);
-              if (next?.status === "committed" && index === 2 && crashes-- > 0) throw new Error("process died before the commit");
-              return next;
-            });
-          return store;
-        },
-      });
+      const crash = crashingCommit((_ruleId, index) => index === 2);
+      const w = world(rule, { sharded: true, shardStore: crash.store });
       const first = await runScheduled(rule.meta.id, w.deps); // window 9-10: 32 rows, unsharded, its load recorded
       expect(first.status).toBe("ok");
       w.clock.now = T + HOUR + DELAY;
@@ -198,7 +208,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
       const outcomes = await drain(w);
       expect(outcomes.filter((o) => o === "committed")).toHaveLength(4);
-      expect(crashes).toBe(-1); // it crashed once, then committed
+      expect(crash.crashed).toBe(1); // it crashed once, then committed
       expect(await checkpoint(w, rule)).toBe(T + HOUR);
       const alerts = await alertIds(w.stores, rule);
       expect(alerts).toEqual(reference.alerts);
@@ -219,20 +229,8 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     const references = await Promise.all(group.map((rule) => unsharded(rule)));
     fake.requests.length = 0;
     // The forked-session rule's commit of slice 3 dies once; the others' commits of it stand.
-    let crashes = 1;
-    const w = world(group, {
-      sharded: true,
-      shardStore: (repo) => {
-        const store: ShardPort = Object.create(repo) as ShardPort;
-        store.change = async (ruleId, windowEnd, index, change) =>
-          repo.change(ruleId, windowEnd, index, (current) => {
-            const next = change(current);
-            if (next?.status === "committed" && ruleId === forkedSession.meta.id && index === 2 && crashes-- > 0) throw new Error("process died before the commit");
-            return next;
-          });
-        return store;
-      },
-    });
+    const crash = crashingCommit((ruleId, index) => ruleId === forkedSession.meta.id && index === 2);
+    const w = world(group, { sharded: true, shardStore: crash.store });
     expect((await runScheduled(intuneTokenReuse.meta.id, w.deps)).status).toBe("ok"); // 9-10: the group, unsharded
     w.clock.now = T + HOUR + DELAY;
     const outcome = await runScheduled(intuneTokenReuse.meta.id, w.deps);
@@ -251,7 +249,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
       if (received > 0) idle = 0;
       else if (++idle < 3) await sleep(600);
     }
-    expect(crashes).toBe(-1);
+    expect(crash.crashed).toBe(1);
     // Four deliveries ran all three rules; the redelivered slice ran only the rule whose commit died.
     expect(delivered.filter((ids) => ids.length === 3)).toHaveLength(3);
     expect(delivered.filter((ids) => ids.length === 1)).toEqual([[forkedSession.meta.id]]);
