@@ -314,6 +314,8 @@ export class LogAnalyticsSource {
         this.o.onQuery?.({ label, table, rows: rowCount(result.partialTables[0]), bytes, outcome: "partial: limit" });
         return { complete: false, reason: `partial result (${result.partialError.message})` };
       }
+      // The answer's text is only read for errors: let it go before its rows become objects (it is as large as they are).
+      inflight.body = undefined;
       const first = result.tables[0];
       const rows = rowCount(first);
       if (rows >= this.o.rowLimit) {
