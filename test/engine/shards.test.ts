@@ -263,10 +263,21 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     for (const table of ["AADNonInteractiveUserSignInLogs", "SigninLogs"])
       for (const index of [0, 1, 2, 3]) expect(firstStage.filter((r) => r.query!.table === table && r.query!.shard!.index === index)).toHaveLength(index === 2 ? 2 : 1);
     // The last slice to commit finished each rule's window, and its health counts the window.
+    const finished = new Map<string, number>();
     for (const rule of group) {
       const health = await w.stores.ruleState.health(rule.meta.id);
       expect(health).toMatchObject({ lastSuccessfulWindowEnd: T + HOUR, windowsProcessed: 1, failing: false });
       expect(health?.rowsRead).toBe((await w.shards.lastLoad(rule.meta.id))?.rows);
+      finished.set(rule.meta.id, health!.rowsRead);
+    }
+    // The next timer run only plans the next window's slices: the health still tells of the window last finished.
+    w.clock.now = T + 2 * HOUR + DELAY;
+    const next = await runScheduled(intuneTokenReuse.meta.id, w.deps);
+    expect(next.status).toBe("sharded");
+    for (const rule of group) {
+      const health = await w.stores.ruleState.health(rule.meta.id);
+      expect(health).toMatchObject({ lastSuccessfulWindowEnd: T + HOUR, windowsProcessed: 1, rowsRead: finished.get(rule.meta.id), failing: false });
+      expect(health?.rowsRead).toBeGreaterThan(0);
     }
   });
 
