@@ -35,17 +35,28 @@ export async function recordHealth(
   const windowsUpTo = (t: number) => alignDown(t, frequency) / frequency;
   const now = deps.now();
   const { counts, error } = run;
-  const kept = counts === null;
+  const figures =
+    counts === null
+      ? {
+          rowsRead: previous?.rowsRead ?? 0,
+          rowsRejected: previous?.rowsRejected ?? 0,
+          eventsHeldBack: previous?.eventsHeldBack ?? 0,
+          windowsProcessed: previous?.windowsProcessed ?? 0,
+          durationMs: previous?.durationMs ?? 0,
+        }
+      : {
+          rowsRead: counts.rows,
+          rowsRejected: counts.rejected,
+          eventsHeldBack: counts.heldBack,
+          // Windows are aligned to the frequency, so the checkpoint's move counts them.
+          windowsProcessed: state ? Math.max(0, windowsUpTo(state.windowEnd) - windowsUpTo(run.before ?? state.firstWindowStart)) : 0,
+          durationMs: now - run.started,
+        };
   const health: RuleHealth = {
     ruleId: rule.meta.id,
     lastSuccessfulWindowEnd: windowEnd,
     windowsBehind: windowEnd === null ? 0 : Math.max(0, windowsUpTo(run.until) - windowsUpTo(windowEnd)),
-    rowsRead: kept ? (previous?.rowsRead ?? 0) : counts.rows,
-    rowsRejected: kept ? (previous?.rowsRejected ?? 0) : counts.rejected,
-    eventsHeldBack: kept ? (previous?.eventsHeldBack ?? 0) : counts.heldBack,
-    // Windows are aligned to the frequency, so the checkpoint's move counts them.
-    windowsProcessed: kept ? (previous?.windowsProcessed ?? 0) : state ? Math.max(0, windowsUpTo(state.windowEnd) - windowsUpTo(run.before ?? state.firstWindowStart)) : 0,
-    durationMs: kept ? (previous?.durationMs ?? 0) : now - run.started,
+    ...figures,
     lastRunAt: now,
     failing: error !== null,
     lastError: error === null ? (previous?.lastError ?? null) : errorText(error),

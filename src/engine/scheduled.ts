@@ -118,8 +118,8 @@ async function runOne(rule: Rule, deps: ScheduledDeps, outbox: ShardRecord[], on
         const poisoned = step.shards.filter((s) => s.status === "poisoned");
         const error = poisoned.length > 0 ? new ShardsPoisoned(poisoned) : null;
         // A run that finished no window keeps the figures of the last one finished (by its last shard).
-        const kept = step.finished.length === 0 ? { counts: null } : {};
-        return { status: "sharded", step: { ...step, window: step.window }, health: await recordHealth(rule, deps, { until, started, before, counts, error, ...kept }) };
+        const figures = step.finished.length === 0 ? null : counts;
+        return { status: "sharded", step: { ...step, window: step.window }, health: await recordHealth(rule, deps, { until, started, before, counts: figures, error }) };
       }
     }
     reports = deps.logger

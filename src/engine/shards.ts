@@ -245,12 +245,17 @@ export async function runShard(body: unknown, dequeueCount: number, deps: ShardD
   const source = shareReads(deps.source, due.map((d) => d.rule));
   const allowlists = await deps.stores.allowlists.all();
   const runs = await Promise.allSettled(due.map(({ rule, state }) => runSlice(rule, state, window, allowlists, { ...deps, source })));
-  const reports = runs.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-  const failed = due.flatMap(({ rule }, i) => (runs[i]!.status === "rejected" ? [{ rule, error: (runs[i] as PromiseRejectedResult).reason as unknown }] : []));
+  const reports: WindowReport[] = [];
+  const committed: Rule[] = [];
+  const failed: { rule: Rule; error: unknown }[] = [];
+  runs.forEach((run, i) => {
+    const { rule } = due[i]!;
+    if (run.status === "fulfilled") reports.push(run.value), committed.push(rule);
+    else failed.push({ rule, error: run.reason });
+  });
   // The last slice of a rule's window to commit moves its checkpoint (and plans the next window when it is due and large).
   const outbox: ShardRecord[] = [];
-  for (const report of reports) {
-    const rule = ruleById(report.ruleId)!;
+  for (const rule of committed) {
     if (!(await deps.sharding.shards.window(rule.meta.id, msg.windowStart)).every((s) => s.status === "committed")) continue;
     try {
       const until = deps.now() - deps.ingestionDelayMs;

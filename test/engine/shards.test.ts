@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { consumeShards, startShardWorker } from "../../src/cli/serve.js";
+import { consumeShards, startShardWorker, type ShardHandler } from "../../src/cli/serve.js";
 import type { Repositories } from "../../src/store/repositories.js";
 import { runScheduled } from "../../src/engine/scheduled.js";
 import type { ShardPort } from "../../src/engine/ports.js";
@@ -113,10 +113,10 @@ const checkpoint = async (w: World, rule: Rule) => (await w.stores.ruleState.get
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Consumes until three polls in a row find nothing (a failed delivery reappears after a second). */
-async function drain(w: World) {
+async function drain(w: World, handle: ShardHandler = handler(w)) {
   const outcomes: string[] = [];
   for (let idle = 0; idle < 3; ) {
-    const received = await consumeShards(w.queue, handler(w), { visibilityTimeoutSeconds: 1, onOutcome: (o) => outcomes.push(o.status) });
+    const received = await consumeShards(w.queue, handle, { visibilityTimeoutSeconds: 1, onOutcome: (o) => outcomes.push(o.status) });
     if (received > 0) idle = 0;
     else if (++idle < 3) await sleep(600);
   }
@@ -156,6 +156,15 @@ function crashingCommit(matches: (ruleId: string, index: number) => boolean) {
     },
   };
   return crash;
+}
+
+/** A world whose rule read 32 rows in the window 9-10 and whose timer then sent the window 10-11 out as 4 shards. */
+async function shardedWindow(rule: Rule): Promise<World> {
+  const w = world(rule, { sharded: true });
+  await runScheduled(rule.meta.id, w.deps);
+  w.clock.now = T + HOUR + DELAY;
+  expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+  return w;
 }
 
 /** The unsharded reference: the same two timer runs without a queue. */
@@ -244,11 +253,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
       expect((message as { ruleIds: string[] }).ruleIds).toHaveLength(3);
       return runShard(message, dequeueCount, shardDeps(w)).then((o) => (delivered.push(o.status === "skipped" ? [] : o.reports.map((r) => r.ruleId)), o));
     };
-    for (let idle = 0; idle < 3; ) {
-      const received = await consumeShards(w.queue, recording, { visibilityTimeoutSeconds: 1 });
-      if (received > 0) idle = 0;
-      else if (++idle < 3) await sleep(600);
-    }
+    await drain(w, recording);
     expect(crash.crashed).toBe(1);
     // Four deliveries ran all three rules; the redelivered slice ran only the rule whose commit died.
     expect(delivered.filter((ids) => ids.length === 3)).toHaveLength(3);
@@ -283,10 +288,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("the checkpoint stays until every shard has committed, whoever runs meanwhile", async () => {
     const rule = intuneTokenReuse;
-    const w = world(rule, { sharded: true });
-    await runScheduled(rule.meta.id, w.deps);
-    w.clock.now = T + HOUR + DELAY;
-    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const w = await shardedWindow(rule);
     for (let committed = 1; committed <= 3; committed++) {
       expect((await consumeOne(w))?.status).toBe("committed");
       expect(await checkpoint(w, rule)).toBe(T);
@@ -305,10 +307,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("serve's shard worker (the queue trigger's stand-in) works the shards off until the checkpoint moves", async () => {
     const rule = interactiveToNonInteractivePivot;
-    const w = world(rule, { sharded: true });
-    await runScheduled(rule.meta.id, w.deps);
-    w.clock.now = T + HOUR + DELAY;
-    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const w = await shardedWindow(rule);
     const lines: string[] = [];
     const worker = startShardWorker(w.queue, handler(w), (line) => lines.push(line), 200);
     try {
@@ -323,10 +322,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("each shard delivery writes its window record, as an unsharded window does: its rows, alerts, held-back events, duration and slice", async () => {
     const rule = intuneTokenReuse;
-    const w = world(rule, { sharded: true });
-    await runScheduled(rule.meta.id, w.deps);
-    w.clock.now = T + HOUR + DELAY;
-    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const w = await shardedWindow(rule);
     // Shard 3's first delivery fails at its query (a 400 is not retried), the second commits.
     fake.inject({ kind: "status", status: 400 }, { times: 1, match: (q) => q.shard?.index === 2 });
     const lines: { level: string; record: WindowRecord }[] = [];
@@ -377,10 +373,7 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
 
   it("a shard that fails every delivery is poisoned, reported in the rule's health, and sent again by the next timer run", async () => {
     const rule = intuneTokenReuse;
-    const w = world(rule, { sharded: true });
-    await runScheduled(rule.meta.id, w.deps);
-    w.clock.now = T + HOUR + DELAY;
-    expect((await runScheduled(rule.meta.id, w.deps)).status).toBe("sharded");
+    const w = await shardedWindow(rule);
     // Shard 2's query is refused on every delivery (a 400 is not retried).
     fake.inject({ kind: "status", status: 400 }, { times: SHARD_MAX_DEQUEUE, match: (q) => q.shard?.index === 1 });
     const outcomes = await drain(w);
