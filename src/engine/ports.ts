@@ -9,7 +9,7 @@ import type { Fetched, KnownNetworks, RowOf, SignInSighting, TableName } from ".
 import type { RuleHealth, RuleSetting, RuleState } from "../model/rule-state.js";
 import type { DateTime } from "../model/time.js";
 import type { ShardRecord } from "../model/shard.js";
-import type { SessionState } from "../model/sessions.js";
+import type { SessionRef, SessionState } from "../model/sessions.js";
 
 // `label` (`<rule id>/<query name>`) names the query in rejections and errors.
 export interface LogSource {
@@ -44,8 +44,13 @@ export interface BaselinePort {
 
 /** The per-session state (the forked-session rule): what each session was seen with. */
 export interface SessionPort {
-  /** The states of these sessions, without values last seen at or before `since` (epoch ms); an expired session is absent. */
-  load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>>;
+  /**
+   * The states of these sessions, by id, without values last seen at or before `since` (epoch
+   * ms); an expired session is absent, and so is a session stored as another account's.
+   * `recentSince` is a hint: most sessions a window names were used after it (the window
+   * before), which a store may read in bulk.
+   */
+  load(sessions: Iterable<SessionRef>, since: number, recentSince?: number): Promise<Map<string, SessionState>>;
   save(states: Iterable<SessionState>): Promise<void>;
   /** Deletes the sessions of one hash bucket last seen at or before `since`: one bucket per window sweeps them all. */
   purge(bucketIndex: number, since: number): Promise<number>;

@@ -27,9 +27,9 @@ export async function bootstrapSessions(rule: Rule, source: LogSource, store: Se
   await store.save(states.values());
 }
 
-/** The state of the sessions a window's evaluate() reads, as of the window's end. */
+/** The state of the sessions a window's evaluate() reads, as of the window's end (most were used in the window before). */
 export async function sessionsFor(rule: Rule, inputs: Results<Specs>, store: SessionStore, window: Window, lifetimeMs: number): Promise<Map<string, SessionState>> {
-  return rule.sessions ? store.load(rule.sessions.ids(inputs), window.end - lifetimeMs) : new Map();
+  return rule.sessions ? store.load(rule.sessions.refs(inputs), window.end - lifetimeMs, 2 * window.start - window.end) : new Map();
 }
 
 export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionView => ({ get: (id) => states.get(id) });

@@ -26,6 +26,15 @@ export interface SessionSignIn {
   app: string;
 }
 
+/** A session as a window's rows name it: its id, and the account (lowercased UPN) using it. */
+export interface SessionRef {
+  sessionId: string;
+  account: string;
+}
+
+/** A session's identity in a store: a session id is its account's (Entra issues the `sid` claim per user). */
+export const sessionKey = (session: SessionRef): string => `${session.account}\u0000${session.sessionId}`;
+
 export interface SessionState {
   sessionId: string;
   account: string;

@@ -21,7 +21,7 @@
 // the window's earlier rows, so the first sign-in of a forked session alerts once.
 import { exactTimes, signInArrivalsKql } from "./kql-text.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
-import { hasSession, remember, sessionSignIn } from "./sessions.js";
+import { hasSession, remember, sessionRef, sessionSignIn } from "./sessions.js";
 import type { SignInRow } from "../model/rows.js";
 import { arrivedIn, scopeKql, type QuerySpec } from "../model/query.js";
 import { isoOf, type Window } from "../model/time.js";
@@ -107,7 +107,7 @@ export function defineForkedSession(condition: ForkCondition) {
           `| project TimeGenerated, ${COLUMNS}`,
           exactTimes("TimeGenerated"),
         ].join("\n"),
-      ids: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive].filter(hasSession).map((row) => row.SessionId),
+      refs: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive].filter(hasSession).map(sessionRef),
       remember: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive],
     },
 

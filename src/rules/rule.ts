@@ -7,7 +7,7 @@ import { type DateTime, inRange, type TimeRange, type Window } from "../model/ti
 import type { KnownNetworks, RowOf, SignInRow, SignInSighting, TableName } from "../model/rows.js";
 import type { QuerySpec } from "../model/query.js";
 import type { Entity } from "../model/incident.js";
-import type { SessionState } from "../model/sessions.js";
+import type { SessionRef, SessionState } from "../model/sessions.js";
 
 /** Sentinel's duration texts as the rule YAML writes them: 5m, 1h, 14d (or ISO PT1H, P14D). */
 export function parseDuration(text: string): number {
@@ -189,7 +189,7 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpe
     /** The bootstrap query over one table's history: rows that fold into the state all of its rows would. */
     historyKql(spec: QuerySpec): string;
     /** The sessions whose state evaluate() reads. */
-    ids(inputs: Results<S1> & Results<S2>): Iterable<string>;
+    refs(inputs: Results<S1> & Results<S2>): Iterable<SessionRef>;
     /** The window's sign-ins to remember, once evaluated. */
     remember(inputs: Results<S1> & Results<S2>): Iterable<SignInRow>;
   };

@@ -6,7 +6,7 @@
 import Bowser from "bowser";
 import { dynamicGet, parseJson } from "./kql.js";
 import { toString, type SignInRow } from "../model/rows.js";
-import { FACETS, MAX_VALUES_PER_FACET, newest, type Facet, type SessionSignIn, type SessionState } from "../model/sessions.js";
+import { FACETS, MAX_VALUES_PER_FACET, newest, type Facet, type SessionRef, type SessionSignIn, type SessionState } from "../model/sessions.js";
 import type { DateTime } from "../model/time.js";
 
 /**
@@ -65,6 +65,9 @@ function facetValues(s: SessionSignIn): Record<Facet, string> {
 /** Whether a sign-in can be remembered at all: successful, with a session and an account. Empty SessionId never matches anything. */
 export const hasSession = (row: SignInRow): boolean => row.ResultType === "0" && row.SessionId !== "" && row.UserPrincipalName !== "";
 
+/** The session a sign-in names, as its account (the state's account when it starts one). */
+export const sessionRef = (row: SignInRow): SessionRef => ({ sessionId: row.SessionId, account: row.UserPrincipalName.toLowerCase() });
+
 /** The state after one more sign-in of its session (a new state when `state` is undefined). */
 export function remember(state: SessionState | undefined, row: SignInRow): SessionState {
   const s = sessionSignIn(row);
@@ -83,7 +86,7 @@ export function remember(state: SessionState | undefined, row: SignInRow): Sessi
   const earlier = state && (state.first.time < s.time || (state.first.time === s.time && state.first.id <= s.id));
   return {
     sessionId: row.SessionId,
-    account: state?.account ?? row.UserPrincipalName.toLowerCase(),
+    account: state?.account ?? sessionRef(row).account,
     first: earlier ? state.first : s,
     seen,
     lastSeen: state && state.lastSeen > s.time ? state.lastSeen : s.time,

@@ -1,22 +1,20 @@
 // Baselines table: the IPs and ASNs each account was seen with, and when last.
 //
-// Partitions are 32 hash buckets of the account, RowKeys `<account>|ip:<ip>` and
+// Partitions are the 32 account buckets (buckets.ts), RowKeys `<account>|ip:<ip>` and
 // `<account>|asn:<asn>`. An hour's sightings of tens of thousands of users then go out as
 // a few hundred entity-group transactions (100 entities each, one partition each) instead
 // of one per user, while one account's baseline is still a single prefix query (one
 // contiguous RowKey range of one partition, never several ranges OR'd into a scan), and a
 // bucket with many candidates is one query of the whole partition.
 //
-// An account's bucket is its shard of 32 (src/model/shard.ts), so shard i of a run split in
-// N ≤ 32 owns exactly the buckets b with b mod N == i: no other shard writes them, and the
-// guard row each writer remembers stays current across its sightings. (At 64 shards two
-// shards share each bucket; the guard's ETag still keeps their writes from interleaving.)
-// These partitions are `x00`..`x1f`; the first layout's FNV buckets `b00`..`b1f` are moved
-// into them once (migrate()).
+// A slice of a sharded run owns its buckets: no other shard writes them, and the guard row
+// each writer remembers stays current across its sightings. (At 64 shards two shards share
+// each bucket; the guard's ETag still keeps their writes from interleaving.) The first
+// layout's FNV buckets `b00`..`b1f` are moved into them once (migrate()).
 import type { TransactionAction } from "@azure/data-tables";
 import { fromMs, sortableIso, TICKS_PER_MS, toDateTime, type DateTime } from "../model/time.js";
 import type { KnownNetworks, SignInSighting } from "../model/rows.js";
-import { shardOf } from "../model/shard.js";
+import { BUCKETS, bucketKey, bucketOf, FIRST_LAYOUT_PARTITIONS, firstLayoutBucketKey } from "./buckets.js";
 import { decodeKey, encodeKey, prefixRange } from "./keys.js";
 import { MAX_BATCH, forEachLimit, odata, statusOf, type TableStore } from "./tables.js";
 
@@ -24,8 +22,6 @@ interface BaselineEntity {
   lastSeen: string;
 }
 
-/** Enough partitions to spread 100k users' hourly writes, few enough that a small tenant's hour is a handful of transactions. */
-export const BUCKETS = 32;
 const CONCURRENCY = 16;
 /**
  * Sightings this much older than a bucket's newest are checked one by one (point reads) rather
@@ -47,23 +43,6 @@ const GUARD = "~merge";
  * of a small tenant (where a scan is a page or less anyway) or far above this.
  */
 export const DENSE_CANDIDATES = 24;
-
-/** The bucket of an account: its shard of BUCKETS, the hash a sharded run splits accounts by. */
-export function bucketOf(account: string): string {
-  return bucketKey(shardOf(account, BUCKETS));
-}
-
-/** The partition of bucket `index` (taken modulo BUCKETS). */
-export function bucketKey(index: number): string {
-  return `x${hex(index)}`;
-}
-
-/** The partition of bucket `index` in the first layout (FNV-1a of the account), which migrate() empties. */
-export function firstLayoutBucketKey(index: number): string {
-  return `b${hex(index)}`;
-}
-
-const hex = (index: number) => (((index % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0");
 
 const rowPrefix = (account: string) => `${encodeKey(account)}|`;
 
@@ -121,8 +100,7 @@ export class BaselineRepository {
    * about 16 times over. Writers of the first layout must be stopped (deploy replaces them).
    */
   private async migrate(): Promise<void> {
-    const filter = `PartitionKey ge ${odata(firstLayoutBucketKey(0))} and PartitionKey le ${odata(firstLayoutBucketKey(BUCKETS - 1))}`;
-    if ((await this.store.first("Baselines", filter, 1, ["PartitionKey"])).length === 0) return;
+    if ((await this.store.first("Baselines", FIRST_LAYOUT_PARTITIONS, 1, ["PartitionKey"])).length === 0) return;
     for (let i = 0; i < BUCKETS; i++) await this.moveBucket(firstLayoutBucketKey(i));
   }
 

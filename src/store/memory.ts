@@ -2,7 +2,7 @@
 // a backfill's own checkpoint and baseline, so that it never moves the live ones.
 import type { KnownNetworks, SignInSighting } from "../model/rows.js";
 import type { RuleState } from "../model/rule-state.js";
-import { forget, type SessionState } from "../model/sessions.js";
+import { forget, sessionKey, type SessionRef, type SessionState } from "../model/sessions.js";
 import { fromMs, type DateTime } from "../model/time.js";
 
 /** A checkpoint kept in memory: the backfill's own, never the live rule's. */
@@ -69,23 +69,24 @@ export class MemoryBaselines {
   }
 }
 
-/** Per-session state kept in memory (forked session), as of the backfilled windows rather than now. */
+/** Per-session state kept in memory (forked session), as of the backfilled windows rather than now; a session is its account's, as in the Sessions table. */
 export class MemorySessions {
   private readonly states = new Map<string, SessionState>();
 
-  async load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>> {
+  async load(sessions: Iterable<SessionRef>, since: number): Promise<Map<string, SessionState>> {
     const cutoff = fromMs(since);
     const out = new Map<string, SessionState>();
-    for (const id of new Set(sessionIds)) {
-      const stored = this.states.get(id);
+    for (const ref of sessions) {
+      if (out.has(ref.sessionId)) continue;
+      const stored = this.states.get(sessionKey(ref));
       const state = stored && forget(stored, cutoff);
-      if (state) out.set(id, state);
+      if (state) out.set(ref.sessionId, state);
     }
     return out;
   }
 
   async save(states: Iterable<SessionState>): Promise<void> {
-    for (const state of states) this.states.set(state.sessionId, state);
+    for (const state of states) this.states.set(sessionKey(state), state);
   }
 
   async purge(_bucketIndex: number, since: number): Promise<number> {

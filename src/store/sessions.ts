@@ -1,87 +1,155 @@
 // Sessions table: the forked-session rule's per-session state (src/model/sessions.ts); its
 // in-memory twin for backfills is in memory.ts.
 //
-// Partitions are 32 hash buckets of the session id, RowKey the encoded session id, one
-// entity per session: its state as JSON text and `lastSeen`, the newest sighting, which the
-// reads filter on and the hourly purge deletes by. Only the rule's own run writes here, and
-// runs of a rule never overlap (checkpoint lease), so a read-fold-write needs no guard.
+// Partitions are the 32 account buckets (buckets.ts), so a slice of a sharded run reads and
+// writes only its own; RowKey `<account>|<session id>` (encoded), one entity per session: its
+// state as JSON text and `lastSeen`, the newest sighting, which the reads filter on and the
+// hourly purge deletes by. Only the rule's own run writes here, and runs of a rule never
+// overlap (checkpoint lease), so a read-fold-write needs no guard.
+//
+// Most sessions a window names were used in the window before, so a bucket with many of
+// them is read by one query of its recently used sessions (pages of 1,000) before the rest
+// are read by key, 12 to a query: at 100k users a slice's ~5,000 sessions cost tens of
+// requests instead of ~420.
+//
+// The first layout (RowKey the session id, partitions `b00`..`b1f` by an FNV hash of it) is
+// read for the sessions this one lacks, while it holds any; a session read there is written
+// here by the same window (every session a window names is saved), and the purge empties
+// the old partitions as their sessions expire, a lifetime after the upgrade.
 import type { TransactionAction } from "@azure/data-tables";
-import { forget, sessionFromStored, storedSessionText, type SessionState } from "../model/sessions.js";
-import { fromMs, sortableIso } from "../model/time.js";
-import { decodeKey, encodeKey } from "./keys.js";
+import { forget, sessionFromStored, sessionKey, storedSessionText, type SessionRef, type SessionState } from "../model/sessions.js";
+import { fromMs, sortableIso, type DateTime } from "../model/time.js";
+import { bucketKey, bucketOf, FIRST_LAYOUT_PARTITIONS, firstLayoutBucketKey, firstLayoutBucketOf } from "./buckets.js";
+import { encodeKey } from "./keys.js";
 import { forEachLimit, odata, type TableStore } from "./tables.js";
 
 const CONCURRENCY = 16;
 /** 1 (partition) + 1 (lastSeen) + 12 RowKeys <= 15 comparisons per filter. */
 const SESSIONS_PER_QUERY = 12;
+/**
+ * Sessions of one bucket from which load() first reads the bucket's recently used sessions in
+ * one query: below it, by key costs at most two queries anyway.
+ */
+export const RECENT_SCAN_SESSIONS = 24;
 
-/** As many buckets as the Baselines table has (each window purges one; the table is swept every BUCKETS windows). */
-export const BUCKETS = 32;
+type SessionEntity = { partitionKey: string; rowKey: string; lastSeen: string; state: string };
 
-const partitionOf = (bucketIndex: number) => `b${(((bucketIndex % BUCKETS) + BUCKETS) % BUCKETS).toString(16).padStart(2, "0")}`;
+const rowKeyOf = (session: SessionRef) => `${encodeKey(session.account)}|${encodeKey(session.sessionId)}`;
 
-/** FNV-1a of the session id, to spread sessions evenly over the buckets. */
-export function bucketOf(sessionId: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < sessionId.length; i++) h = Math.imul(h ^ sessionId.charCodeAt(i), 0x01000193);
-  return partitionOf(h >>> 0);
+/** A stored entity's state, if it is the wanted session's and not expired. */
+function readState(wanted: SessionRef, text: string, cutoff: DateTime): SessionState | undefined {
+  const state = sessionFromStored(wanted.sessionId, text);
+  return state.account === wanted.account ? forget(state, cutoff) : undefined;
 }
 
 export class SessionRepository {
+  /** Whether the first layout may still hold sessions: looked up once per repository, false for good once it is empty. */
+  private firstLayout: Promise<boolean> | undefined;
+
   constructor(private readonly store: TableStore) {}
 
-  /** The states of these sessions, without values last seen at or before `since`; an expired session is absent. */
-  async load(sessionIds: Iterable<string>, since: number): Promise<Map<string, SessionState>> {
-    const out = new Map<string, SessionState>();
+  async load(sessions: Iterable<SessionRef>, since: number, recentSince = since): Promise<Map<string, SessionState>> {
     const cutoff = fromMs(since);
-    const byBucket = new Map<string, string[]>();
-    for (const id of new Set(sessionIds)) {
-      const bucket = bucketOf(id);
-      const group = byBucket.get(bucket);
-      if (group) group.push(id);
-      else byBucket.set(bucket, [id]);
+    // By store key, in the order named: when two accounts name one session id, the first one's state is the window's.
+    const wanted = new Map<string, SessionRef>();
+    for (const ref of sessions) if (!wanted.has(sessionKey(ref))) wanted.set(sessionKey(ref), ref);
+    const found = new Map<string, SessionState>();
+    const missing = new Map<string, Map<string, SessionRef>>();
+    for (const ref of wanted.values()) {
+      const bucket = bucketOf(ref.account);
+      const group = missing.get(bucket) ?? new Map<string, SessionRef>();
+      missing.set(bucket, group.set(rowKeyOf(ref), ref));
     }
-    const queries: { bucket: string; ids: string[] }[] = [];
-    for (const [bucket, ids] of byBucket) for (let i = 0; i < ids.length; i += SESSIONS_PER_QUERY) queries.push({ bucket, ids: ids.slice(i, i + SESSIONS_PER_QUERY) });
-    await forEachLimit(queries, CONCURRENCY, async ({ bucket, ids }) => {
-      const keys = ids.map((id) => `RowKey eq ${odata(encodeKey(id))}`).join(" or ");
+    const recent = fromMs(Math.max(since, recentSince));
+    await forEachLimit([...missing].filter(([, group]) => group.size >= RECENT_SCAN_SESSIONS && recent > cutoff), CONCURRENCY, ([bucket, group]) =>
+      this.store.stringPages("Sessions", `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(recent))}`, ["RowKey", "state"], (page) => {
+        for (const e of page) {
+          const ref = e.RowKey ? group.get(e.RowKey) : undefined;
+          if (!ref) continue;
+          group.delete(e.RowKey!);
+          const state = readState(ref, e.state ?? "", cutoff);
+          if (state) found.set(sessionKey(ref), state);
+        }
+      }),
+    );
+    const byKey = [...missing].flatMap(([bucket, group]) => [...group.keys()].map((rowKey) => ({ bucket, rowKey, ref: group.get(rowKey)! })));
+    await this.readByKey(byKey, cutoff, found);
+    if (await this.hasFirstLayout()) {
+      const left = [...wanted.values()].filter((ref) => !found.has(sessionKey(ref)));
+      await this.readByKey(left.map((ref) => ({ bucket: firstLayoutBucketOf(ref.sessionId), rowKey: encodeKey(ref.sessionId), ref })), cutoff, found);
+    }
+    const out = new Map<string, SessionState>();
+    for (const [key, ref] of wanted) {
+      const state = found.get(key);
+      if (state && !out.has(ref.sessionId)) out.set(ref.sessionId, state);
+    }
+    return out;
+  }
+
+  /** Reads these entities, SESSIONS_PER_QUERY of one partition to a query, into `found` (by session key). */
+  private async readByKey(entities: { bucket: string; rowKey: string; ref: SessionRef }[], cutoff: DateTime, found: Map<string, SessionState>): Promise<void> {
+    const byBucket = new Map<string, Map<string, SessionRef>>();
+    for (const { bucket, rowKey, ref } of entities) {
+      const group = byBucket.get(bucket) ?? new Map<string, SessionRef>();
+      byBucket.set(bucket, group.set(rowKey, ref));
+    }
+    const queries: { bucket: string; keys: [string, SessionRef][] }[] = [];
+    for (const [bucket, group] of byBucket) {
+      const keys = [...group];
+      for (let i = 0; i < keys.length; i += SESSIONS_PER_QUERY) queries.push({ bucket, keys: keys.slice(i, i + SESSIONS_PER_QUERY) });
+    }
+    await forEachLimit(queries, CONCURRENCY, async ({ bucket, keys }) => {
+      const wanted = new Map(keys);
+      const filter = `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(cutoff))} and (${keys.map(([rowKey]) => `RowKey eq ${odata(rowKey)}`).join(" or ")})`;
       // Every property of a session's entity is a string: the lean query (TableStore.strings).
-      const entities = await this.store.strings("Sessions", `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(cutoff))} and (${keys})`, ["RowKey", "state"]);
-      for (const e of entities) {
-        if (!e.RowKey) continue;
-        const id = decodeKey(e.RowKey);
-        const state = forget(sessionFromStored(id, e.state ?? ""), cutoff);
-        if (state) out.set(id, state);
+      for (const e of await this.store.strings("Sessions", filter, ["RowKey", "state"])) {
+        const ref = e.RowKey ? wanted.get(e.RowKey) : undefined;
+        const state = ref && readState(ref, e.state ?? "", cutoff);
+        if (state) found.set(sessionKey(ref), state);
       }
     });
-    return out;
+  }
+
+  private hasFirstLayout(): Promise<boolean> {
+    this.firstLayout ??= this.store.first("Sessions", FIRST_LAYOUT_PARTITIONS, 1, ["PartitionKey"]).then(
+      (rows) => rows.length > 0,
+      (error: unknown) => {
+        this.firstLayout = undefined;
+        throw error;
+      },
+    );
+    return this.firstLayout;
   }
 
   /** Writes these states, each replacing its session's entity. */
   async save(states: Iterable<SessionState>): Promise<void> {
-    const byBucket = new Map<string, SessionState[]>();
-    for (const state of states) {
-      const bucket = bucketOf(state.sessionId);
-      const group = byBucket.get(bucket);
-      if (group) group.push(state);
-      else byBucket.set(bucket, [state]);
+    const byBucket = new Map<string, SessionEntity[]>();
+    for (const entity of SessionRepository.rowsFor(states)) {
+      const group = byBucket.get(entity.partitionKey);
+      if (group) group.push(entity);
+      else byBucket.set(entity.partitionKey, [entity]);
     }
-    await forEachLimit(byBucket, CONCURRENCY, ([partitionKey, group]) =>
-      this.store.submit(
-        "Sessions",
-        group.map((s) => ["upsert", { partitionKey, rowKey: encodeKey(s.sessionId), lastSeen: sortableIso(s.lastSeen), state: storedSessionText(s) }, "Replace"]),
-      ),
-    );
+    await forEachLimit(byBucket.values(), CONCURRENCY, (group) => this.store.submit("Sessions", group.map((entity) => ["upsert", entity, "Replace"])));
+  }
+
+  /** The entities these states are stored as (save(), and the tenant bench's preloaded steady state). */
+  static rowsFor(states: Iterable<SessionState>): SessionEntity[] {
+    return [...states].map((s) => ({ partitionKey: bucketOf(s.account), rowKey: rowKeyOf(s), lastSeen: sortableIso(s.lastSeen), state: storedSessionText(s) }));
   }
 
   /**
-   * Deletes one bucket's sessions last seen at or before `since`. Called with a different bucket
-   * each window, it sweeps the table every BUCKETS windows; load() already ignores them.
+   * Deletes one bucket's sessions last seen at or before `since` (and the first layout's bucket
+   * of that number, while it holds any). Called with a different bucket each window, it sweeps
+   * the table every BUCKETS windows; load() already ignores them.
    */
   async purge(bucketIndex: number, since: number): Promise<number> {
-    const partitionKey = partitionOf(bucketIndex);
-    const expired = await this.store.strings("Sessions", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
-    await this.store.submit("Sessions", expired.flatMap((e) => (e.RowKey ? [["delete", { partitionKey, rowKey: e.RowKey }] as TransactionAction] : [])));
-    return expired.length;
+    const partitions = [bucketKey(bucketIndex), ...((await this.hasFirstLayout()) ? [firstLayoutBucketKey(bucketIndex)] : [])];
+    let purged = 0;
+    for (const partitionKey of partitions) {
+      const expired = await this.store.strings("Sessions", `PartitionKey eq ${odata(partitionKey)} and lastSeen le ${odata(sortableIso(fromMs(since)))}`, ["RowKey"]);
+      await this.store.submit("Sessions", expired.flatMap((e) => (e.RowKey ? [["delete", { partitionKey, rowKey: e.RowKey }] as TransactionAction] : [])));
+      purged += expired.length;
+    }
+    return purged;
   }
 }

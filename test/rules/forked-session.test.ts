@@ -169,7 +169,7 @@ describe("what the rule judges", () => {
   it("empty SessionId never matches: no session, no alert, nothing remembered", () => {
     const blank = laptopSession({ SessionId: "" });
     expect(alerts({ ...ATTACKER, SessionId: "" }, { sessions: [blank] })).toBe(0);
-    expect([...rule.sessions!.ids({ interactive: [row(SI, { SessionId: "" })], nonInteractive: [] } as never)]).toEqual([]);
+    expect([...rule.sessions!.refs({ interactive: [row(SI, { SessionId: "" })], nonInteractive: [] } as never)]).toEqual([]);
   });
 
   it("an unknown session (no state) is the session's first use: no alert", () => {
@@ -184,8 +184,8 @@ describe("what the rule judges", () => {
     // As the engine reads it: 14 days after the session's last use, the store no longer has it, and the fork is a first use.
     const store = new MemorySessions();
     await store.save([state]);
-    const fresh = await store.load([SESSION], at("2026-11-01T10:00:00Z") - 14 * 86_400_000);
-    const expired = await store.load([SESSION], at("2026-11-15T09:31:00Z") - 14 * 86_400_000);
+    const fresh = await store.load([{ sessionId: SESSION, account: state.account }], at("2026-11-01T10:00:00Z") - 14 * 86_400_000);
+    const expired = await store.load([{ sessionId: SESSION, account: state.account }], at("2026-11-15T09:31:00Z") - 14 * 86_400_000);
     expect(alerts(ATTACKER, { sessions: [...fresh.values()] })).toBe(1);
     expect(expired.size).toBe(0);
     expect(alerts(ATTACKER, { sessions: [...expired.values()] })).toBe(0);
@@ -193,7 +193,7 @@ describe("what the rule judges", () => {
 
   it("a failed sign-in is neither judged nor remembered", () => {
     expect(alerts({ ...ATTACKER, ResultType: "50126" })).toBe(0);
-    expect([...rule.sessions!.ids({ interactive: [], nonInteractive: [row(NI, { ResultType: "53003" })] } as never)]).toEqual([]);
+    expect([...rule.sessions!.refs({ interactive: [], nonInteractive: [row(NI, { ResultType: "53003" })] } as never)]).toEqual([]);
   });
 
   it("late arrival: a sign-in that happened before the window and arrived in it is judged (once, in the window it arrived in)", () => {

@@ -18,7 +18,8 @@ import { simulateTenant } from "../../src/sim/simulate.js";
 import { ReplaySource } from "../../src/sources/replay.js";
 import { mergeSightings, type SignInSighting } from "../../src/model/rows.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { BaselineRepository, DENSE_CANDIDATES, bucketOf } from "../../src/store/baselines.js";
+import { BaselineRepository, DENSE_CANDIDATES } from "../../src/store/baselines.js";
+import { bucketOf } from "../../src/store/buckets.js";
 import { MAX_BATCH, TableStore } from "../../src/store/tables.js";
 
 const HOUR = 3_600_000;

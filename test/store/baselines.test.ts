@@ -2,9 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import type { TransactionAction } from "@azure/data-tables";
-import { BaselineRepository, BUCKETS, DENSE_CANDIDATES, bucketOf } from "../../src/store/baselines.js";
+import { BaselineRepository, DENSE_CANDIDATES } from "../../src/store/baselines.js";
+import { BUCKETS, bucketOf, firstLayoutBucketOf } from "../../src/store/buckets.js";
 import { encodeKey } from "../../src/store/keys.js";
-import { bucketOf as fnvBucketOf } from "../../src/store/sessions.js";
 import { TableStore, type TableKey } from "../../src/store/tables.js";
 import { shardOf } from "../../src/model/shard.js";
 import { fromMs, sortableIso, type DateTime } from "../../src/model/time.js";
@@ -151,7 +151,7 @@ describe("BaselineRepository", () => {
 
   it("moves a first-layout table (FNV buckets b00..b1f) into the new layout, also after a crash half-way and with two processes at once", async () => {
     const day = (n: number): DateTime => fromMs(NOW - n * DAY);
-    const crowdedOld = Array.from({ length: 2000 }, (_, i) => `old${i}@contoso.com`).filter((a) => fnvBucketOf(a) === fnvBucketOf("old0@contoso.com"));
+    const crowdedOld = Array.from({ length: 2000 }, (_, i) => `old${i}@contoso.com`).filter((a) => firstLayoutBucketOf(a) === firstLayoutBucketOf("old0@contoso.com"));
     const accounts = [...crowdedOld, ...Array.from({ length: 120 }, (_, i) => `user${i}@contoso.com`), "o'brien|x@contoso.com", "a/b?c@contoso.com"];
     const sightings: SignInSighting[] = accounts.flatMap((account, i) => [
       { account, ip: `198.51.100.${i % 250}`, asn: String(64500 + (i % 7)), lastSeen: day(1 + (i % 20)) },
@@ -168,8 +168,8 @@ describe("BaselineRepository", () => {
     const old = new TableStore({ connectionString: azurite.connectionString, tablePrefix });
     const rows = new Map<string, Map<string, DateTime>>();
     for (const s of sightings) {
-      const partition = rows.get(fnvBucketOf(s.account)) ?? new Map<string, DateTime>();
-      rows.set(fnvBucketOf(s.account), partition);
+      const partition = rows.get(firstLayoutBucketOf(s.account)) ?? new Map<string, DateTime>();
+      rows.set(firstLayoutBucketOf(s.account), partition);
       for (const rowKey of [`${encodeKey(s.account)}|ip:${encodeKey(s.ip)}`, s.asn && `${encodeKey(s.account)}|asn:${encodeKey(s.asn)}`]) {
         if (rowKey && !((partition.get(rowKey) ?? -1n) > s.lastSeen)) partition.set(rowKey, s.lastSeen);
       }
@@ -185,7 +185,7 @@ describe("BaselineRepository", () => {
     // A process that crashes half-way through deleting the crowded old bucket, after moving it.
     class Crashing extends TableStore {
       override async submit(name: TableKey, actions: TransactionAction[]): Promise<void> {
-        if (actions[0]?.[0] === "delete" && actions[0][1].partitionKey === fnvBucketOf(crowdedOld[0]!)) {
+        if (actions[0]?.[0] === "delete" && actions[0][1].partitionKey === firstLayoutBucketOf(crowdedOld[0]!)) {
           await super.submit(name, actions.slice(0, 50));
           throw new Error("crashed");
         }
