@@ -30,7 +30,12 @@ import { StoreProxy, sumTraffic, writeFloor, type StoreTraffic } from "./store-p
 import { throughput, type Baselines, type SampleLine, type Throughput } from "./throughput.js";
 import { incidentPlanner } from "../engine/planner.js";
 import { purgedBucket } from "../engine/run.js";
-import { BaselineRepository, bucketKey, bucketOf } from "../store/baselines.js";
+import { BaselineRepository } from "../store/baselines.js";
+import { BUCKETS, bucketKey, bucketOf } from "../store/buckets.js";
+import { SessionRepository } from "../store/sessions.js";
+import { DEFAULT_SESSION_LIFETIME_MS } from "../model/sessions.js";
+import { frequencyOf } from "../rules/rule.js";
+import { SessionSeed } from "./session-seed.js";
 
 /** Users per scale; XL is measured as the accounts of one production shard of XL_SHARDS and projected. */
 export const SCALES = { S: 1_000, M: 20_000, L: 100_000, XL: 1_000_000 } as const;
@@ -93,6 +98,9 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   const activeUsers = new Set<string>();
   /** Accounts with a non-interactive sign-in that arrived in the hour: the only ones whose baseline the hour reads or merges one by one. */
   const sightedInHour = new Set<string>();
+  // The forked-session rule's state: sessions' sign-ins within its lifetime and the purge's reach before the hour, and the sessions the hour names.
+  const sessionSeed = new SessionSeed(hourEnd - DEFAULT_SESSION_LIFETIME_MS - BUCKETS * HOUR - HOUR);
+  const namedInHour = new Set<string>();
   // The walk: counts, and what the hourly runs before the measured hour would have stored.
   tenant.advance(endHour, keepFrom, (_hour, buckets, arrivals) => {
     for (const table of TABLES) {
@@ -106,6 +114,13 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
           if ("signIn" in item) activeUsers.add(item.signIn.user.upn.toLowerCase());
           if ("signIn" in item && table === "AADNonInteractiveUserSignInLogs") sightedInHour.add(item.signIn.user.upn.toLowerCase());
         } else if (arrival >= hourStart - HOUR && arrival < hourStart) arrivedBefore[table]!++;
+        if ("signIn" in item) {
+          if (arrival < hourStart) sessionSeed.add(item);
+          else if (arrival < hourEnd) {
+            const key = sessionSeed.keyOf(item);
+            if (key !== undefined) namedInHour.add(key);
+          }
+        }
         // The Intune baseline: every non-interactive sign-in that arrived before the hour, 14 days back.
         if (table !== "AADNonInteractiveUserSignInLogs" || !("signIn" in item) || arrival >= hourStart) continue;
         if (item.t < dataSinceMs) dataSinceMs = item.t;
@@ -152,7 +167,17 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
   // Stored as the table record() leaves them, loaded by Azurite as it starts (src/bench/azurite-seed.ts, see BENCHMARKS.md).
   const seedDir = await mkdtemp(join(tmpdir(), "tokenwatch-bench-"));
   const seedFile = join(seedDir, "baselines.ndjson");
-  await writeFile(seedFile, BaselineRepository.rowsFor(seeded).map((row) => `${JSON.stringify({ table: "Baselines", row })}\n`).join(""));
+  // The Sessions the hour can read: those it names, those its scans of recently used sessions return, and the purged bucket's expired ones.
+  const forked = rules.find((rule) => rule.sessions)!;
+  const sessionsPurged = bucketKey(Math.floor(hourEnd / frequencyOf(forked)));
+  const sessionStates = sessionSeed.states(
+    (item) => tenant.generator.render(item),
+    (key, lastT) => namedInHour.has(key) || lastT >= hourStart - 3 * HOUR || (lastT <= hourEnd - DEFAULT_SESSION_LIFETIME_MS && bucketOf(key.slice(0, key.indexOf("\u0000"))) === sessionsPurged),
+  );
+  await writeFile(
+    seedFile,
+    [...BaselineRepository.rowsFor(seeded).map((row) => ({ table: "Baselines", row })), ...SessionRepository.rowsFor(sessionStates).map((row) => ({ table: "Sessions", row }))].map((line) => `${JSON.stringify(line)}\n`).join(""),
+  );
   process.env.TOKENWATCH_BENCH_AZURITE_SEED = seedFile;
   // Azurite with its queries in key order from the range they name (src/bench/ordered-scan.ts), and the seed.
   const azurite = await startAzurite({ queue: true, tablePreload: [new URL("./ordered-scan.js", import.meta.url).href, new URL("./azurite-seed.js", import.meta.url).href], startTimeoutMs: 20 * 60_000 }).finally(() => {
@@ -176,7 +201,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
       await shardRepository.recordLoad(rule.meta.id, hourStart, load);
       loads.push(`${rule.meta.name} ${load.toLocaleString("en")}`);
     }
-    phase(`stored the steady state before ${new Date(hourStart).toISOString()} (${seeded.length.toLocaleString("en")} of ${latest.length.toLocaleString("en")} baseline sightings; previous window's rows: ${loads.join(", ")})`, t);
+    phase(`stored the steady state before ${new Date(hourStart).toISOString()} (${seeded.length.toLocaleString("en")} of ${latest.length.toLocaleString("en")} baseline sightings, ${sessionStates.length.toLocaleString("en")} of ${sessionSeed.size.toLocaleString("en")} sessions; previous window's rows: ${loads.join(", ")})`, t);
     latest.length = 0;
 
     const queryApi = (api = await LocalQueryApi.start(undefined, tenant));

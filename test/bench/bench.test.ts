@@ -16,6 +16,11 @@ import { TABLES, simulateTenant, type SimulateOptions } from "../../src/sim/simu
 import { scopeKql, type QuerySpec } from "../../src/model/query.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BaselineRepository } from "../../src/store/baselines.js";
+import { SessionSeed } from "../../src/bench/session-seed.js";
+import { parseRow, signInSchema, type SignInRow } from "../../src/model/rows.js";
+import { sessionKey, type SessionState } from "../../src/model/sessions.js";
+import { compareTime } from "../../src/model/time.js";
+import { rememberAll } from "../../src/rules/sessions.js";
 import { TableStore } from "../../src/store/tables.js";
 
 const OPTIONS: SimulateOptions = { users: 120, days: 1, historyDays: 1, seed: 7, to: "2026-11-04T00:00:00.000Z" };
@@ -114,6 +119,32 @@ describe("the generated benchmark tenant", () => {
       expect(lines(shard, END - 4, END)[table]).toEqual(fromWhole);
       expect(fromWhole.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe("the forked-session rule's steady state (src/bench/session-seed.ts)", () => {
+  it("folds each session from its first sign-in and latest sighting of each value into the state all of its rows make", () => {
+    const tenant = new LiveTenant(OPTIONS);
+    const seed = new SessionSeed(-Infinity);
+    const rows: SignInRow[] = [];
+    tenant.advance(END, END, (_hour, buckets) => {
+      for (const table of ["SigninLogs", "AADNonInteractiveUserSignInLogs"] as const)
+        for (const item of buckets[table]) {
+          if (!("signIn" in item)) continue;
+          seed.add(item);
+          const parsed = parseRow(signInSchema, JSON.parse(tenant.generator.render(item)));
+          if (parsed.ok) rows.push(parsed.row);
+        }
+    });
+    const everyRow = new Map<string, SessionState>();
+    rememberAll(everyRow, rows.sort((a, b) => compareTime(a.TimeGenerated, b.TimeGenerated) || a.Id.localeCompare(b.Id)));
+    const seeded = seed.states((item) => tenant.generator.render(item), () => true);
+    expect(seeded.length).toBe(everyRow.size);
+    expect(seeded.length).toBeGreaterThan(200);
+    for (const state of seeded) expect(state).toEqual(everyRow.get(state.sessionId));
+    // A pick by key and latest sighting: only the sessions it names.
+    const one = seeded[0]!;
+    expect(seed.states((item) => tenant.generator.render(item), (key) => key === sessionKey(one)).map((s) => s.sessionId)).toEqual([one.sessionId]);
   });
 });
 
