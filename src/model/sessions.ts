@@ -66,9 +66,12 @@ export function newest(values: Map<string, DateTime>, n: number): Map<string, Da
 }
 
 // ---------------------------------------------------------------------------------------
-// The stored form: JSON text with times as sortable ISO (seven fraction digits), validated on read.
+// The stored form: JSON text, validated on read. Times are whole ticks before `at`, the
+// session's newest sighting (sortable ISO, seven fraction digits): a number per value rather
+// than a datetime text to format and parse, the hourly cost of tens of thousands of sessions.
+// The first release stored each time as its sortable ISO text; such a state still reads.
 
-const ticks = z.string().transform((v, ctx) => {
+const ticksText = z.string().transform((v, ctx) => {
   const t = toDateTime(v);
   if (t === null) {
     ctx.addIssue({ code: "custom", message: `not a datetime: ${v.slice(0, 40)}` });
@@ -76,8 +79,9 @@ const ticks = z.string().transform((v, ctx) => {
   }
   return t;
 });
-const storedSignIn = z.object({
-  time: ticks,
+/** Ticks before `at` (a safe integer: 28 years of ticks). */
+const ticksBefore = z.int().nonnegative();
+const signInFields = {
   id: z.string(),
   ip: z.string(),
   asn: z.string(),
@@ -87,28 +91,45 @@ const storedSignIn = z.object({
   browser: z.string(),
   client: z.string(),
   app: z.string(),
-});
-const storedValues = z.array(z.tuple([z.string(), ticks])).transform((pairs) => new Map(pairs) as ReadonlyMap<string, DateTime>);
-/** A session's state as one Table Storage property holds it (JSON text). */
-export const StoredSession = z.object({
-  account: z.string(),
-  first: storedSignIn,
-  seen: z.object(Object.fromEntries(FACETS.map((f) => [f, storedValues])) as Record<Facet, typeof storedValues>),
-});
+};
+const facetsOf = <T extends z.ZodType>(values: T) => z.object(Object.fromEntries(FACETS.map((f) => [f, values])) as Record<Facet, T>);
 
-/** The JSON text of a state's account, first sign-in and values (the session id is the key, lastSeen its own column). */
+/** A session's state as one Table Storage property holds it (JSON text): times relative to `at`, or (first release) as text. */
+const StoredSession = z.union([
+  z.object({ account: z.string(), at: ticksText, first: z.object({ ...signInFields, time: ticksBefore }), seen: facetsOf(z.array(z.tuple([z.string(), ticksBefore]))) }),
+  z.object({ account: z.string(), first: z.object({ ...signInFields, time: ticksText }), seen: facetsOf(z.array(z.tuple([z.string(), ticksText]))) }),
+]);
+
+/** The JSON text of a state's account, first sign-in and values (the session id is the key, lastSeen also its own column). */
 export function storedSessionText(state: SessionState): string {
+  const at = state.lastSeen;
   return JSON.stringify({
     account: state.account,
-    first: { ...state.first, time: sortableIso(state.first.time) },
-    seen: Object.fromEntries(FACETS.map((f) => [f, [...state.seen[f]].map(([v, t]) => [v, sortableIso(t)])])),
+    at: sortableIso(at),
+    first: { ...state.first, time: Number(at - state.first.time) },
+    seen: Object.fromEntries(FACETS.map((f) => [f, [...state.seen[f]].map(([v, t]) => [v, Number(at - t)])])),
   });
 }
 
 /** A state read back from its stored text; lastSeen is the newest of its values. */
 export function sessionFromStored(sessionId: string, text: string): SessionState {
   const parsed = StoredSession.parse(JSON.parse(text));
-  let lastSeen = parsed.first.time;
-  for (const f of FACETS) for (const t of parsed.seen[f].values()) if (t > lastSeen) lastSeen = t;
-  return { sessionId, account: parsed.account, first: parsed.first, seen: parsed.seen, lastSeen };
+  // Both forms as [value, time] pairs: relative ones resolved against `at`.
+  const pairs = {} as Record<Facet, (readonly [string, DateTime])[]>;
+  let first: SessionSignIn;
+  if ("at" in parsed) {
+    const { at } = parsed;
+    first = { ...parsed.first, time: at - BigInt(parsed.first.time) };
+    for (const f of FACETS) pairs[f] = parsed.seen[f].map(([v, before]) => [v, at - BigInt(before)] as const);
+  } else {
+    first = parsed.first;
+    for (const f of FACETS) pairs[f] = parsed.seen[f];
+  }
+  const seen = {} as Record<Facet, ReadonlyMap<string, DateTime>>;
+  let lastSeen = first.time;
+  for (const f of FACETS) {
+    seen[f] = new Map(pairs[f]);
+    for (const [, t] of pairs[f]) if (t > lastSeen) lastSeen = t;
+  }
+  return { sessionId, account: parsed.account, first, seen, lastSeen };
 }

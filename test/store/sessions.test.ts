@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromMs } from "../../src/model/time.js";
 import { remember } from "../../src/rules/sessions.js";
 import type { SessionRef, SessionState } from "../../src/model/sessions.js";
-import { storedSessionText } from "../../src/model/sessions.js";
+import { sessionFromStored, storedSessionText } from "../../src/model/sessions.js";
+import { sortableIso } from "../../src/model/time.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BUCKETS, bucketOf, firstLayoutBucketOf } from "../../src/store/buckets.js";
 import { encodeKey } from "../../src/store/keys.js";
@@ -101,6 +102,33 @@ it("keeps exact 100-ns times through the table", async () => {
   const exact = remember(undefined, row(NI, { SessionId: "z", TimeGenerated: "2026-11-01T10:00:00.1234567Z" }));
   await store.save([exact]);
   expect((await store.load(refs(["z"]), T0 - DAY)).get("z")!.lastSeen).toBe(fromMs(T0) + 1_234_567n);
+});
+
+describe("a session's stored form", () => {
+  const state = remember(session("form"), row(NI, { SessionId: "form", TimeGenerated: "2026-11-03T10:00:00.1234567Z", AutonomousSystemNumber: "21928" }));
+
+  it("keeps times as whole ticks before the newest sighting, and reads back exactly", () => {
+    const stored = JSON.parse(storedSessionText(state)) as { at: string; first: { time: number }; seen: { asn: [string, number][] } };
+    expect(stored.at).toBe("2026-11-03T10:00:00.1234567Z");
+    expect(stored.seen.asn).toEqual([["8075", 2 * DAY * 10_000 + 1_234_567], ["7922", DAY * 10_000 + 1_234_567], ["21928", 0]]);
+    expect(sessionFromStored("form", storedSessionText(state))).toEqual(state);
+  });
+
+  it("reads the first release's form (every time as sortable text) to the same state", () => {
+    const iso = (t: bigint) => sortableIso(t);
+    const firstRelease = JSON.stringify({
+      account: state.account,
+      first: { ...state.first, time: iso(state.first.time) },
+      seen: Object.fromEntries(Object.entries(state.seen).map(([f, values]) => [f, [...values].map(([v, t]) => [v, iso(t)])])),
+    });
+    expect(sessionFromStored("form", firstRelease)).toEqual(state);
+  });
+
+  it("refuses a time that is not whole ticks, or a value without one", () => {
+    const stored = JSON.parse(storedSessionText(state)) as { seen: { asn: unknown[] } };
+    expect(() => sessionFromStored("form", JSON.stringify({ ...stored, seen: { ...stored.seen, asn: [["8075", 1.5]] } }))).toThrow();
+    expect(() => sessionFromStored("form", JSON.stringify({ ...stored, seen: { ...stored.seen, asn: [["8075"]] } }))).toThrow();
+  });
 });
 
 describe("Sessions table reads", () => {
