@@ -31,6 +31,8 @@ const SESSIONS_PER_QUERY = 12;
  * one query: below it, by key costs at most two queries anyway.
  */
 export const RECENT_SCAN_SESSIONS = 24;
+/** How often a long-lived process looks again whether the first layout still holds sessions. */
+const FIRST_LAYOUT_RECHECK_MS = 3_600_000;
 
 type SessionEntity = { partitionKey: string; rowKey: string; lastSeen: string; state: string };
 
@@ -43,8 +45,8 @@ function readState(wanted: SessionRef, text: string, cutoff: DateTime): SessionS
 }
 
 export class SessionRepository {
-  /** Whether the first layout may still hold sessions: looked up once per repository, false for good once it is empty. */
-  private firstLayout: Promise<boolean> | undefined;
+  /** Whether the first layout may still hold sessions, as last looked up (at most hourly while it does; false for good once it is empty). */
+  private firstLayout: { holds: boolean; at: number } | undefined;
 
   constructor(private readonly store: TableStore) {}
 
@@ -110,15 +112,13 @@ export class SessionRepository {
     });
   }
 
-  private hasFirstLayout(): Promise<boolean> {
-    this.firstLayout ??= this.store.first("Sessions", FIRST_LAYOUT_PARTITIONS, 1, ["PartitionKey"]).then(
-      (rows) => rows.length > 0,
-      (error: unknown) => {
-        this.firstLayout = undefined;
-        throw error;
-      },
-    );
-    return this.firstLayout;
+  private async hasFirstLayout(): Promise<boolean> {
+    const now = Date.now();
+    const last = this.firstLayout;
+    if (last && (!last.holds || now - last.at < FIRST_LAYOUT_RECHECK_MS)) return last.holds;
+    const holds = (await this.store.first("Sessions", FIRST_LAYOUT_PARTITIONS, 1, ["PartitionKey"])).length > 0;
+    this.firstLayout = { holds, at: now };
+    return holds;
   }
 
   /** Writes these states, each replacing its session's entity. */
