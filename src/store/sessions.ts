@@ -44,6 +44,17 @@ function readState(wanted: SessionRef, text: string, cutoff: DateTime): SessionS
   return state.account === wanted.account ? forget(state, cutoff) : undefined;
 }
 
+/** Sessions by partition and RowKey, as `keyOf` places them. */
+function byPartition(refs: Iterable<SessionRef>, keyOf: (ref: SessionRef) => [partition: string, rowKey: string]): Map<string, Map<string, SessionRef>> {
+  const out = new Map<string, Map<string, SessionRef>>();
+  for (const ref of refs) {
+    const [partition, rowKey] = keyOf(ref);
+    const group = out.get(partition) ?? new Map<string, SessionRef>();
+    out.set(partition, group.set(rowKey, ref));
+  }
+  return out;
+}
+
 export class SessionRepository {
   /** Whether the first layout may still hold sessions, as last looked up (at most hourly while it does; false for good once it is empty). */
   private firstLayout: { holds: boolean; at: number } | undefined;
@@ -56,12 +67,7 @@ export class SessionRepository {
     const wanted = new Map<string, SessionRef>();
     for (const ref of sessions) if (!wanted.has(sessionKey(ref))) wanted.set(sessionKey(ref), ref);
     const found = new Map<string, SessionState>();
-    const missing = new Map<string, Map<string, SessionRef>>();
-    for (const ref of wanted.values()) {
-      const bucket = bucketOf(ref.account);
-      const group = missing.get(bucket) ?? new Map<string, SessionRef>();
-      missing.set(bucket, group.set(rowKeyOf(ref), ref));
-    }
+    const missing = byPartition(wanted.values(), (ref) => [bucketOf(ref.account), rowKeyOf(ref)]);
     const recent = fromMs(Math.max(since, recentSince));
     await forEachLimit([...missing].filter(([, group]) => group.size >= RECENT_SCAN_SESSIONS && recent > cutoff), CONCURRENCY, ([bucket, group]) =>
       this.store.stringPages("Sessions", `PartitionKey eq ${odata(bucket)} and lastSeen gt ${odata(sortableIso(recent))}`, ["RowKey", "state"], (page) => {
@@ -74,11 +80,10 @@ export class SessionRepository {
         }
       }),
     );
-    const byKey = [...missing].flatMap(([bucket, group]) => [...group.keys()].map((rowKey) => ({ bucket, rowKey, ref: group.get(rowKey)! })));
-    await this.readByKey(byKey, cutoff, found);
+    await this.readByKey(missing, cutoff, found);
     if (await this.hasFirstLayout()) {
       const left = [...wanted.values()].filter((ref) => !found.has(sessionKey(ref)));
-      await this.readByKey(left.map((ref) => ({ bucket: firstLayoutBucketOf(ref.sessionId), rowKey: encodeKey(ref.sessionId), ref })), cutoff, found);
+      await this.readByKey(byPartition(left, (ref) => [firstLayoutBucketOf(ref.sessionId), encodeKey(ref.sessionId)]), cutoff, found);
     }
     const out = new Map<string, SessionState>();
     for (const [key, ref] of wanted) {
@@ -88,13 +93,8 @@ export class SessionRepository {
     return out;
   }
 
-  /** Reads these entities, SESSIONS_PER_QUERY of one partition to a query, into `found` (by session key). */
-  private async readByKey(entities: { bucket: string; rowKey: string; ref: SessionRef }[], cutoff: DateTime, found: Map<string, SessionState>): Promise<void> {
-    const byBucket = new Map<string, Map<string, SessionRef>>();
-    for (const { bucket, rowKey, ref } of entities) {
-      const group = byBucket.get(bucket) ?? new Map<string, SessionRef>();
-      byBucket.set(bucket, group.set(rowKey, ref));
-    }
+  /** Reads these entities (per partition, by RowKey), SESSIONS_PER_QUERY of one partition to a query, into `found` (by session key). */
+  private async readByKey(byBucket: Map<string, Map<string, SessionRef>>, cutoff: DateTime, found: Map<string, SessionState>): Promise<void> {
     const queries: { bucket: string; keys: [string, SessionRef][] }[] = [];
     for (const [bucket, group] of byBucket) {
       const keys = [...group];
