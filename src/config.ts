@@ -52,7 +52,9 @@ export const ConfigSchema = z
      * own invocation from the shard queue, all three rules over one read. Default 10,000: the
      * bench measured a slice of the three holding about 12 KB per row read on top of ~110 MB
      * (319 MB for 17,300 rows at M, 193–198 MB for 8,600), so a slice stays near 200 MB,
-     * under the 256 MB an invocation should hold.
+     * under the 256 MB an invocation should hold. A per-event rule's (STS, Solorigate) window
+     * expected to read more is read and evaluated in parts of about this many rows, one after
+     * another, by its timer.
      */
     TOKENWATCH_SHARD_ROWS: wholeNumber(1_000, 100_000_000, 10_000),
     /** Prefix for tokenwatch's table names, to share an account between deployments. */

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
 import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
-import { shardOf, type Shard } from "../model/shard.js";
+import { inShard, type Shard, type ShardColumn } from "../model/shard.js";
 
 export type Row = Record<string, unknown>;
 
@@ -272,10 +272,10 @@ export function inScope(r: StoredRow, q: ParsedQuery): boolean {
   if (q.timespan && (r.time < q.timespan.from || r.time > q.timespan.to)) return false;
   if (q.arrived.from !== undefined && r.arrival < q.arrived.from) return false;
   if (r.arrival >= q.arrived.to) return false;
-  if (!q.accounts && !q.partition && !q.shard) return true;
+  if (q.shard && !inShard(r.raw, q.shard)) return false;
+  if (!q.accounts && !q.partition) return true;
   const upn = String(r.raw.UserPrincipalName ?? "").toLowerCase();
   if (q.accounts && !q.accounts.includes(upn)) return false;
-  if (q.shard && shardOf(upn, q.shard.count) !== q.shard.index) return false;
   if (q.partition) {
     const { n, k } = q.partition;
     if ((((kustoLikeHash(upn) % n) + n) % n) !== k) return false;
@@ -364,10 +364,10 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     if (accounts) q.accounts = decodeKqlLiteralList(accounts[1]!);
     const partition = /^\| where \(hash\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
     if (partition) q.partition = { n: Number(partition[1]), k: Number(partition[4]) };
-    const shard = /^\| where \(hash_xxhash64\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
+    const shard = /^\| where \(hash_xxhash64\(tolower\((UserPrincipalName|Id|AccountObjectId)\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
     if (shard) {
-      if (shard[1] !== shard[2] || shard[1] !== shard[3]) throw new Error(`unsupported shard clause ${line}`);
-      q.shard = { count: Number(shard[1]), index: Number(shard[4]) };
+      if (shard[2] !== shard[3] || shard[2] !== shard[4]) throw new Error(`unsupported shard clause ${line}`);
+      q.shard = { count: Number(shard[2]), index: Number(shard[5]), column: shard[1] as ShardColumn };
     }
     const sightings = /^\| summarize lastSeen = (tostring\()?max\(TimeGenerated\)\)? by account = tolower\(UserPrincipalName\)/.exec(line);
     if (sightings) q.shape = "sightings";

@@ -40,6 +40,8 @@ export interface RunOptions {
   lease?: { owner?: string; ttlMs?: number; renewMs?: number };
   /** Called once this run holds the rule's lease (rules that share reads start after the first of them has it). */
   onLease?: () => void;
+  /** Each window of a rule with partsBy is read and evaluated in this many parts (default one). */
+  parts?: number;
 }
 
 
@@ -79,7 +81,7 @@ export async function runRule(rule: Rule, deps: EngineDeps, options: RunOptions,
     const maxLatenessMs = deps.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
     for (const planned of windows) {
       if (options.deadline !== undefined && reports.length > 0 && deps.now() >= options.deadline) break;
-      const window = { ...planned, maxLatenessMs };
+      const window = { ...planned, maxLatenessMs, ...(options.parts && options.parts > 1 ? { parts: options.parts } : {}) };
       const { report, dataSince } = await runWindow(rule, window, state(), allowlists, deps, options.eventRange);
       // Moving the checkpoint renews the lease; the ETag makes it fail if the lease was lost.
       await lease.advance({ windowEnd: planned.end, dataSince });
@@ -176,6 +178,7 @@ export async function runWindow(
   eventRange: TimeRange = { from: -Infinity, to: Infinity },
 ): Promise<{ report: WindowReport; dataSince: DateTime | null }> {
   const { source, stores } = deps;
+  if (window.parts !== undefined && window.parts > 1) return { report: await runInParts(rule, window, window.parts, allowlists, deps, eventRange), dataSince: state.dataSince };
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
   const sessions = await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps));
@@ -207,6 +210,30 @@ export async function runWindow(
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
   };
+}
+
+/**
+ * A per-event rule's window read and evaluated in `parts` slices by its partsBy column, one
+ * after another: only one part's rows are held at a time, and the alerts are those of the
+ * whole window, since its evaluation never combines rows across values of that column.
+ */
+async function runInParts(rule: Rule, window: Window, parts: number, allowlists: readonly AllowlistEntry[], deps: EngineDeps, eventRange: TimeRange): Promise<WindowReport> {
+  if (!rule.partsBy) throw new Error(`rule ${rule.meta.id} is not read in parts`);
+  const whole = { ...window, parts: undefined };
+  const ctx: RuleContext = { window: whole, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionView(new Map()) };
+  const alerts: ReturnType<typeof alertFromDraft>[] = [];
+  const rejected: Rejection[] = [];
+  let rowsFetched = 0;
+  let heldBack = 0;
+  for (let index = 0; index < parts; index++) {
+    const part = await fetchInputs(rule, { ...whole, shard: { count: parts, index, column: rule.partsBy } }, deps.source);
+    rowsFetched += part.rowsFetched;
+    rejected.push(...part.rejected);
+    for (const draft of rule.evaluate(part.inputs, ctx)) alerts.push(alertFromDraft(rule, draft));
+    heldBack += rule.heldBack?.(part.inputs, ctx) ?? 0;
+  }
+  const placed = await deps.stores.incidents.place(alerts, deps.now());
+  return { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: null, heldBack };
 }
 
 const sessionLifetimeOf = (deps: EngineDeps) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;

@@ -9,7 +9,7 @@ import type { LogSource, Stores } from "./ports.js";
 import { LeaseHeld, StateConflict, type RuleHealth } from "../model/rule-state.js";
 import { runRule, type EngineDeps, type WindowReport } from "./run.js";
 import { readGroup, shareReads } from "./shared-reads.js";
-import { addFinished, sendShards, ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
+import { addFinished, sendShards, shardCount, ShardsPoisoned, stepSharded, type Sharding, type ShardedStep } from "./shards.js";
 import type { ShardRecord } from "../model/shard.js";
 import { runRuleWithTelemetry, type RunLogger } from "./telemetry.js";
 import { recordHealth, type RunCounts } from "./health.js";
@@ -24,7 +24,7 @@ export interface ScheduledDeps extends EngineDeps {
   logger?: RunLogger;
   /** Rules switched off by setting (TOKENWATCH_DISABLED_RULES); an admin can also switch one off over the API. */
   disabledRules?: ReadonlySet<string>;
-  /** Large windows of per-account rules go out as shards on a queue (absent: never sharded). */
+  /** Large windows of per-account rules go out as shards on a queue, and per-event rules read theirs in parts (absent: neither). */
   sharding?: Sharding;
 }
 
@@ -102,7 +102,9 @@ async function runOne(rule: Rule, deps: ScheduledDeps, outbox: ShardRecord[], on
   const frequency = frequencyOf(rule);
   // A rule that never ran starts with the last complete window.
   const startAt = alignDown(until, frequency) - frequency;
-  const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS, onLease };
+  // A per-event rule whose last window read more than one invocation should hold reads its next in parts.
+  const parts = rule.partsBy && deps.sharding ? shardCount((await deps.sharding.shards.lastLoad(ruleId))?.rows ?? 0, deps.sharding.rowsPerShard) : 1;
+  const options = { startAt, until, maxWindows: deps.maxWindows, deadline: started + RUN_BUDGET_MS, onLease, parts };
   // Rows read are counted at the source, so a run that fails part-way still reports them.
   const counts: RunCounts = { rows: 0, rejected: 0, heldBack: 0 };
   const onWindow = (report: WindowReport) => void (counts.heldBack += report.heldBack);
@@ -127,7 +129,7 @@ async function runOne(rule: Rule, deps: ScheduledDeps, outbox: ShardRecord[], on
       : await runRule(rule, { ...deps, source }, options, onWindow);
     // The rows a window read are what the next is expected to read: whether to shard it.
     const last = reports.at(-1);
-    if (rule.perAccount && deps.sharding && last) await deps.sharding.shards.recordLoad(ruleId, last.window.end, last.rowsFetched);
+    if ((rule.perAccount || rule.partsBy) && deps.sharding && last) await deps.sharding.shards.recordLoad(ruleId, last.window.end, last.rowsFetched);
   } catch (error) {
     if (error instanceof LeaseHeld || error instanceof StateConflict) return { status: "busy", reason: error.message };
     if (error instanceof TableMissing) {

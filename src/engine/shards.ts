@@ -65,7 +65,7 @@ export interface ShardQueue {
 export interface Sharding {
   queue: ShardQueue;
   shards: ShardPort;
-  /** A window expected to read more rows than this is sharded (TOKENWATCH_SHARD_ROWS). */
+  /** A window expected to read more rows than this is sharded, or read in parts (TOKENWATCH_SHARD_ROWS). */
   rowsPerShard: number;
   /** Tests shorten the resend delay; default SHARD_RESEND_MS. */
   resendAfterMs?: number;

@@ -14,7 +14,15 @@ const { h64 } = await xxhash();
 export interface Shard {
   count: number;
   index: number;
+  /** The column whose lowercase value is hashed: absent, UserPrincipalName (the account). */
+  column?: ShardColumn;
 }
+
+/**
+ * The columns a slice can be taken by: the account, or the column a per-event rule's
+ * evaluation never combines rows across (Rule.partsBy).
+ */
+export type ShardColumn = "UserPrincipalName" | "Id" | "AccountObjectId";
 
 /**
  * KQL's hash_xxhash64(text) for a string: xxHash64 with seed 0 of the text's UTF-8 bytes, as a
@@ -25,10 +33,16 @@ export function hashXxhash64(text: string): bigint {
   return BigInt.asIntN(64, h64(text));
 }
 
-/** The clause that keeps a shard's rows: the expression shardOf() evaluates. */
+/** The clause that keeps a shard's rows: the expression inShard() evaluates. */
 export function shardKql(shard: Shard): string {
   const n = shard.count;
-  return `| where (hash_xxhash64(tolower(UserPrincipalName)) % ${n} + ${n}) % ${n} == ${shard.index}`;
+  return `| where (hash_xxhash64(tolower(${shard.column ?? "UserPrincipalName"})) % ${n} + ${n}) % ${n} == ${shard.index}`;
+}
+
+/** Whether a row (by column name) is in the shard, as shardKql() selects it (a missing value is Kusto's empty string). */
+export function inShard(row: Readonly<Record<string, unknown>>, shard: Shard): boolean {
+  const value = row[shard.column ?? "UserPrincipalName"];
+  return shardOf(value === null || value === undefined ? "" : String(value), shard.count) === shard.index;
 }
 
 /**

@@ -216,6 +216,8 @@ export interface Window {
   maxLatenessMs?: number;
   /** A sharded run's slice of the accounts (per-account rules only); absent = every account. */
   shard?: Shard;
+  /** Read and evaluated in this many parts, one after another (Rule.partsBy); absent = one. */
+  parts?: number;
 }
 
 /** The window edge at or before `t` for windows of `frequency` ms: every alignment goes through these two. */

@@ -6,6 +6,7 @@ import { Severity } from "../model/severity.js";
 import { type DateTime, inRange, type TimeRange, type Window } from "../model/time.js";
 import type { KnownNetworks, RowOf, SignInRow, SignInSighting, TableName } from "../model/rows.js";
 import type { QuerySpec } from "../model/query.js";
+import type { ShardColumn } from "../model/shard.js";
 import type { Entity } from "../model/incident.js";
 import type { SessionRef, SessionState } from "../model/sessions.js";
 
@@ -163,6 +164,14 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpe
    * UserPrincipalName): a large window can then be split into shards by account hash.
    */
   perAccount?: boolean;
+  /**
+   * For a rule that decides each event on its own (no baseline, sessions or follow-up): the
+   * column its evaluation never combines rows across (each row alone, or a `distinct` that
+   * includes it). A window expected to read more rows than one invocation should hold is then
+   * read and evaluated in parts by that column's hash, one after another, so that memory holds
+   * one part's rows.
+   */
+  partsBy?: ShardColumn;
   /** First-stage queries for a window. */
   queries(window: Window): S1;
   /** Optional second stage, parametrised by the first (the pivot's other side, per user). */
@@ -208,6 +217,7 @@ export type Rule = RuleDefinition<Specs, FollowUpSpecs>;
 
 export function defineRule<S1 extends Specs, S2 extends FollowUpSpecs = Record<never, never>>(rule: RuleDefinition<S1, S2>): Rule {
   RuleMeta.parse(rule.meta);
+  if (rule.partsBy && (rule.perAccount || rule.baseline || rule.sessions || rule.followUp)) throw new Error(`rule ${rule.meta.name}: only a rule that decides each event on its own rows is read in parts`);
   return rule as unknown as Rule;
 }
 

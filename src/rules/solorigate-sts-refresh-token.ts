@@ -32,6 +32,9 @@ export const solorigateStsRefreshToken = defineRule({
     incidentConfiguration: groupByAccount,
     version: "1.0.0",
   },
+  // The seed's `distinct` tuple begins with AccountObjectId: a split by it keeps each tuple's events together.
+  partsBy: "AccountObjectId",
+
 
   queries: (w: Window) => ({ events: arrivedIn("CloudAppEvents", w) }),
 

@@ -32,6 +32,9 @@ export const stsRefreshTokenModification = defineRule({
     incidentConfiguration: groupByAccount,
     version: "1.0.1",
   },
+  // Each audit record is decided on its own: any split of the records is exact.
+  partsBy: "Id",
+
 
   queries: (w: Window) => ({ audit: arrivedIn("AuditLogs", w) }),
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { alignDown, type DateTime, inRange, ticksAt, type TimeRange, toMs } from "../model/time.js";
 import { type QuerySpec } from "../model/query.js";
-import { shardOf } from "../model/shard.js";
+import { inShard } from "../model/shard.js";
 import { type AnyRow, type Fetched, mergeSightings, parseRow, type Rejection, type RowOf, rowSchemas, type SignInRow, SIMULATION_MANIFEST, type SignInSighting, type TableName, TABLES } from "../model/rows.js";
 
 export interface ReplayLoad {
@@ -156,7 +156,7 @@ export class ReplaySource {
       const row = rows[i]!;
       if (!inRange(row.TimeGenerated, spec.time)) continue;
       if (accounts && !accounts.has(((row as SignInRow).UserPrincipalName ?? "").toLowerCase())) continue;
-      if (spec.shard && shardOf((row as SignInRow).UserPrincipalName ?? "", spec.shard.count) !== spec.shard.index) continue;
+      if (spec.shard && !inShard(row, spec.shard)) continue;
       out.push(row);
     }
     return out;
