@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { decodeKqlLiteralList } from "./kql-literal.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
 import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
-import { inShard, type Shard, type ShardColumn } from "../model/shard.js";
+import { inShard, SHARD_COLUMNS, type Shard, type ShardColumn } from "../model/shard.js";
 
 export type Row = Record<string, unknown>;
 
@@ -342,6 +342,9 @@ function wire(value: unknown, type: KustoType): unknown {
 const DT = String.raw`datetime\(([^)]+)\)`;
 
 /** The scope clauses scopeKql() writes, the source's partition clause, and the result shape. */
+/** shardKql()'s clause, on any of the columns a slice can be taken by. */
+const SHARD_CLAUSE = new RegExp(`^\\| where \\(hash_xxhash64\\(tolower\\((${SHARD_COLUMNS.join("|")})\\)\\) % (\\d+) \\+ (\\d+)\\) % (\\d+) == (\\d+)$`);
+
 export function parseQuery(text: string, timespan?: string): ParsedQuery {
   const lines = text.split("\n");
   const table = lines[0]!.trim();
@@ -364,7 +367,7 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     if (accounts) q.accounts = decodeKqlLiteralList(accounts[1]!);
     const partition = /^\| where \(hash\(tolower\(UserPrincipalName\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
     if (partition) q.partition = { n: Number(partition[1]), k: Number(partition[4]) };
-    const shard = /^\| where \(hash_xxhash64\(tolower\((UserPrincipalName|Id|AccountObjectId)\)\) % (\d+) \+ (\d+)\) % (\d+) == (\d+)$/.exec(line);
+    const shard = SHARD_CLAUSE.exec(line);
     if (shard) {
       if (shard[2] !== shard[3] || shard[2] !== shard[4]) throw new Error(`unsupported shard clause ${line}`);
       q.shard = { count: Number(shard[2]), index: Number(shard[5]), column: shard[1] as ShardColumn };

@@ -22,7 +22,8 @@ export interface Shard {
  * The columns a slice can be taken by: the account, or the column a per-event rule's
  * evaluation never combines rows across (Rule.partsBy).
  */
-export type ShardColumn = "UserPrincipalName" | "Id" | "AccountObjectId";
+export const SHARD_COLUMNS = ["UserPrincipalName", "Id", "AccountObjectId"] as const;
+export type ShardColumn = (typeof SHARD_COLUMNS)[number];
 
 /**
  * KQL's hash_xxhash64(text) for a string: xxHash64 with seed 0 of the text's UTF-8 bytes, as a
