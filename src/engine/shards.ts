@@ -25,8 +25,12 @@ import { purgeBaselines, runWindow, type EngineDeps, type WindowReport } from ".
 import { readGroup, shareReads } from "./shared-reads.js";
 import { emit, errorText, failedWindowRecord, windowRecord, type RunLogger } from "./telemetry.js";
 
-/** The most shards one window is split into (a power of two: see Shard in rules/rule.ts). */
-export const MAX_SHARDS = 64;
+/**
+ * The most shards one window is split into (a power of two: see Shard in model/shard.ts): 512
+ * slices of TOKENWATCH_SHARD_ROWS hold about 5 million rows an hour. A plan of more than
+ * 100 shards takes several transactions; one cut short is completed by the next timer.
+ */
+export const MAX_SHARDS = 512;
 /** Deliveries of a shard's message before it is poisoned: host.json's extensions.queues.maxDequeueCount. */
 export const SHARD_MAX_DEQUEUE = 5;
 /** The queue the timers send shards to and the shard function is triggered by. */
@@ -151,6 +155,12 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number, ou
     for (;;) {
       const checkpoint = lease.state.windowEnd;
       const open = await shards.window(id, checkpoint);
+      // A plan cut short between its transactions (a crash) is completed before anything else.
+      const missing = unplanned(open, deps.now());
+      if (missing.length > 0) {
+        if (await shards.plan(missing)) outbox.push(...missing);
+        continue;
+      }
       if (open.length > 0 && open.every((s) => s.status === "committed")) {
         finished.push(await finish(rule, deps, lease, open));
         continue;
@@ -172,22 +182,7 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number, ou
       const count = shardCount(Math.max(0, ...loads.map((load) => load?.rows ?? 0)), deps.sharding.rowsPerShard);
       if (!next || count === 1) return finished.length > 0 ? { window: null, shards: [], sent: 0, finished } : null;
       const now = deps.now();
-      const planned: ShardRecord[] = Array.from({ length: count }, (_, index) => ({
-        ruleId: id,
-        windowStart: next.start,
-        windowEnd: next.end,
-        count,
-        index,
-        status: "pending",
-        enqueuedAt: now,
-        rows: 0,
-        rejected: 0,
-        alerts: 0,
-        heldBack: 0,
-        dataSince: null,
-        deliveries: 0,
-        error: null,
-      }));
+      const planned = Array.from({ length: count }, (_, index) => pendingShard(id, next, count, index, now));
       // Recorded before sent: a message is never about a shard the table does not know.
       if (!(await shards.plan(planned))) continue; // planned meanwhile: read it
       outbox.push(...planned);
@@ -196,6 +191,22 @@ export async function stepSharded(rule: Rule, deps: ShardDeps, until: number, ou
   } finally {
     await lease.release();
   }
+}
+
+/** A shard as planned: pending, sent at `now`, nothing recorded yet. */
+function pendingShard(ruleId: string, window: { start: number; end: number }, count: number, index: number, now: number): ShardRecord {
+  return { ruleId, windowStart: window.start, windowEnd: window.end, count, index, status: "pending", enqueuedAt: now, rows: 0, rejected: 0, alerts: 0, heldBack: 0, dataSince: null, deliveries: 0, error: null };
+}
+
+/** The shards of a window's plan that were never recorded (its transactions cut short), as planned now. */
+function unplanned(open: readonly ShardRecord[], now: number): ShardRecord[] {
+  const first = open[0];
+  if (!first || open.length === first.count) return [];
+  const recorded = new Set(open.map((s) => s.index));
+  const missing: ShardRecord[] = [];
+  for (let index = 0; index < first.count; index++)
+    if (!recorded.has(index)) missing.push(pendingShard(first.ruleId, { start: first.windowStart, end: first.windowEnd }, first.count, index, now));
+  return missing;
 }
 
 /** Every shard committed: expire the baseline once for the window, move the checkpoint, record the window's rows, drop its shard rows. */

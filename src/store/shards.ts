@@ -78,8 +78,10 @@ export class ShardRepository {
   constructor(private readonly store: TableStore) {}
 
   /**
-   * Records a window's shards as pending, in one transaction. A plan already recorded (two
-   * timers raced, or a retry after a crash) is kept as it is: returns false.
+   * Records a window's shards as pending, in transactions of at most 100 (one per 100
+   * shards). A plan already recorded (two timers raced, or a retry after a crash) is kept as
+   * it is: returns false. A plan whose later transactions never ran (a crash between them) is
+   * completed by the timer (stepSharded).
    */
   async plan(shards: readonly ShardRecord[]): Promise<boolean> {
     try {

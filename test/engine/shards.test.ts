@@ -183,7 +183,42 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     expect(shardCount(10, 10)).toBe(1);
     expect(shardCount(11, 10)).toBe(2);
     expect(shardCount(32, 10)).toBe(4);
-    expect(shardCount(1e9, 10)).toBe(64);
+    expect(shardCount(1e9, 10)).toBe(512);
+  });
+
+  it("a plan of more than 100 shards cut short between its transactions is completed by the next timer run; the checkpoint waits", async () => {
+    // The Shards table as a process that died after the plan's first transaction of 100 shards.
+    let cut = false;
+    const w = world(intuneTokenReuse, {
+      sharded: true,
+      shardStore: (repo) => {
+        const store: ShardPort = Object.create(repo) as ShardPort;
+        store.plan = async (shards) => {
+          if (cut || shards.length <= 100) return repo.plan(shards);
+          cut = true;
+          await repo.plan(shards.slice(0, 100));
+          throw new Error("process died between the plan's transactions");
+        };
+        return store;
+      },
+    });
+    expect((await runScheduled(intuneTokenReuse.meta.id, w.deps)).status).toBe("ok"); // 9-10, unsharded
+    await w.shards.recordLoad(intuneTokenReuse.meta.id, T, 256 * ROWS_PER_SHARD); // as if 9-10 had read 2,560 rows
+    w.clock.now = T + HOUR + DELAY;
+    await expect(runScheduled(intuneTokenReuse.meta.id, w.deps)).rejects.toThrow(/between the plan's transactions/);
+    expect(await w.shards.window(intuneTokenReuse.meta.id, T)).toHaveLength(100);
+    expect(await w.queue.depth()).toBe(0); // recorded before sent: nothing went out
+
+    const outcome = await runScheduled(intuneTokenReuse.meta.id, w.deps);
+    expect(outcome).toMatchObject({ status: "sharded", step: { window: { start: T, end: T + HOUR } } });
+    const plan = await w.shards.window(intuneTokenReuse.meta.id, T);
+    expect(plan.map((s) => s.index)).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    expect(new Set(plan.map((s) => s.count))).toEqual(new Set([256]));
+    // The 156 shards the cut plan lacked went out; the first 100 wait for SHARD_RESEND_MS, as any shard whose message is lost.
+    const sent: number[] = [];
+    while ((await w.queue.consume(async ({ body }) => void sent.push(ShardMessage.parse(body).index), { max: 32 })) > 0);
+    expect(sent.sort((a, b) => a - b)).toEqual(Array.from({ length: 156 }, (_, i) => 100 + i));
+    expect(await checkpoint(w, intuneTokenReuse)).toBe(T);
   });
 
   it("a message names the rules of its slice; one of the previous release (one ruleId) reads as naming that rule", () => {
