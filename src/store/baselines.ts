@@ -225,8 +225,9 @@ export class BaselineRepository {
       const t = toDateTime(lastSeen);
       if (t !== null) stored.set(rowKey, t);
     };
-    const recent = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`, ["RowKey", "lastSeen"]);
-    for (const e of recent) if (e.RowKey && e.lastSeen && uncertain.has(e.RowKey)) keep(e.RowKey, e.lastSeen);
+    await this.store.stringPages("Baselines", `PartitionKey eq ${odata(partitionKey)} and lastSeen ge ${odata(sortableIso(oldestRecent))}`, ["RowKey", "lastSeen"], (page) => {
+      for (const e of page) if (e.RowKey && e.lastSeen && uncertain.has(e.RowKey)) keep(e.RowKey, e.lastSeen);
+    });
     await forEachLimit(old, CONCURRENCY, async (rowKey) => {
       if (stored.has(rowKey)) return;
       const e = await this.store.get<BaselineEntity>("Baselines", partitionKey, rowKey);
@@ -272,8 +273,10 @@ export class BaselineRepository {
     }
     await forEachLimit(queries, CONCURRENCY, async ({ partitionKey, candidates, range }) => {
       const rangeFilter = range ? ` and RowKey ge ${odata(range.ge)} and RowKey lt ${odata(range.lt)}` : "";
-      const entities = await this.store.strings("Baselines", `PartitionKey eq ${odata(partitionKey)}${rangeFilter} and ${sinceFilter}`, ["RowKey"]);
-      for (const e of entities) if (e.RowKey) keep(candidates, e.RowKey);
+      // A page at a time: a whole bucket's entries grow with the tenant, what is kept only with the candidates.
+      await this.store.stringPages("Baselines", `PartitionKey eq ${odata(partitionKey)}${rangeFilter} and ${sinceFilter}`, ["RowKey"], (page) => {
+        for (const e of page) if (e.RowKey) keep(candidates, e.RowKey);
+      });
     });
     return out;
   }
