@@ -236,7 +236,7 @@ async function runInParts(rule: Rule, window: Window, parts: number, allowlists:
   return { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: null, heldBack };
 }
 
-const sessionLifetimeOf = (deps: EngineDeps) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+export const sessionLifetimeOf = (deps: Pick<EngineDeps, "sessionLifetimeMs">) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
 

@@ -36,13 +36,22 @@ export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionV
 
 /**
  * After evaluation: the window's sign-ins folded into the state it read, the sessions they touched
- * written, and one bucket of expired sessions reclaimed.
+ * written, and (unless the window is a shard's slice) one bucket of expired sessions reclaimed.
  */
 export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore, window: Window, frequencyMs: number, lifetimeMs: number): Promise<void> {
   if (!rule.sessions) return;
   const states = new Map(known);
   const touched = rememberAll(states, rule.sessions.remember(inputs));
   await store.save([...touched].map((id) => states.get(id)!));
+  if (!window.shard) await purgeSessions(store, window, frequencyMs, lifetimeMs);
+}
+
+/**
+ * Reclaims one bucket of expired sessions, a different one each window: once per window, by
+ * its run or, for a sharded window, by whoever moves its checkpoint (slices running at once
+ * would delete the same rows, and a delete of a row already gone fails the slice).
+ */
+export async function purgeSessions(store: SessionStore, window: Pick<Window, "end">, frequencyMs: number, lifetimeMs: number): Promise<void> {
   await store.purge(Math.floor(window.end / frequencyMs), window.end - lifetimeMs);
 }
 

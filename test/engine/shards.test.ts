@@ -321,6 +321,17 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     }
   });
 
+  it("expired sessions are reclaimed once per sharded window, by whoever finishes it, not by each slice", async () => {
+    const w = await shardedWindow(forkedSession);
+    const purged: number[] = [];
+    const sessions = w.stores.sessions;
+    const purge = sessions.purge.bind(sessions);
+    sessions.purge = async (bucket, since) => (purged.push(bucket), purge(bucket, since));
+    await drain(w);
+    expect(await checkpoint(w, forkedSession)).toBe(T + HOUR);
+    expect(purged).toEqual([(T + HOUR) / HOUR]);
+  });
+
   it("the checkpoint stays until every shard has committed, whoever runs meanwhile", async () => {
     const rule = intuneTokenReuse;
     const w = await shardedWindow(rule);
