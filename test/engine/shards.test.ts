@@ -321,6 +321,25 @@ describe("sharded windows on Azure Storage Queues (Azurite)", () => {
     }
   });
 
+  it("the slices of a window run at once, as instances scaled out run them: each commits on its first delivery, with an unsharded run's alerts", async () => {
+    const group = [intuneTokenReuse, interactiveToNonInteractivePivot, forkedSession];
+    const references = await Promise.all(group.map((rule) => unsharded(rule)));
+    const w = world(group, { sharded: true });
+    expect((await runScheduled(intuneTokenReuse.meta.id, w.deps)).status).toBe("ok"); // 9-10: the group, unsharded
+    w.clock.now = T + HOUR + DELAY;
+    expect((await runScheduled(intuneTokenReuse.meta.id, w.deps)).status).toBe("sharded");
+    const messages: unknown[] = [];
+    while ((await w.queue.consume(async ({ body }) => void messages.push(body), { max: 32 })) > 0);
+    expect(messages).toHaveLength(4);
+    const outcomes = await Promise.allSettled(messages.map((message) => runShard(message, 1, shardDeps(w))));
+    expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value.status : String(o.reason)))).toEqual(["committed", "committed", "committed", "committed"]);
+    for (const [i, rule] of group.entries()) {
+      expect(await checkpoint(w, rule)).toBe(T + HOUR);
+      expect(await alertIds(w.stores, rule)).toEqual(references[i]!.alerts);
+      expect(await incidentsOf(w.stores, rule)).toEqual(references[i]!.incidents);
+    }
+  });
+
   it("expired sessions are reclaimed once per sharded window, by whoever finishes it, not by each slice", async () => {
     const w = await shardedWindow(forkedSession);
     const purged: number[] = [];
