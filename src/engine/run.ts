@@ -167,7 +167,7 @@ export async function fetchInputs(rule: Rule, window: Window, source: LogSource)
 /**
  * One window of a rule: fetch, evaluate, store alerts and incidents, update the baseline.
  * The caller moves the checkpoint. A shard's window (window.shard) reads and decides only its
- * accounts; the baseline's expiry is left to whoever moves the checkpoint once every shard committed.
+ * accounts; the expiry of its baseline and sessions is left to whoever moves the checkpoint once every shard committed.
  */
 export async function runWindow(
   rule: Rule,
@@ -178,7 +178,7 @@ export async function runWindow(
   eventRange: TimeRange = { from: -Infinity, to: Infinity },
 ): Promise<{ report: WindowReport; dataSince: DateTime | null }> {
   const { source, stores } = deps;
-  if (window.parts !== undefined && window.parts > 1) return { report: await runInParts(rule, window, window.parts, allowlists, deps, eventRange), dataSince: state.dataSince };
+  if (window.parts) return { report: await runInParts(rule, window, window.parts, allowlists, deps, eventRange), dataSince: state.dataSince };
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
   const sessions = await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps));
@@ -203,9 +203,9 @@ export async function runWindow(
     mergeSightings(sightings, rule.baseline.observe(inputs));
     await stores.baselines.record(sightings.values());
     for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
-    if (!window.shard) await purgeBaselines(rule, window, deps);
   }
-  await recordSessions(rule, inputs, sessions, stores.sessions, window, frequencyOf(rule), sessionLifetimeOf(deps));
+  await recordSessions(rule, inputs, sessions, stores.sessions);
+  if (!window.shard) await reclaimExpired(rule, window, deps);
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
     dataSince,
@@ -236,16 +236,24 @@ async function runInParts(rule: Rule, window: Window, parts: number, allowlists:
   return { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: null, heldBack };
 }
 
-export const sessionLifetimeOf = (deps: Pick<EngineDeps, "sessionLifetimeMs">) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+const sessionLifetimeOf = (deps: EngineDeps) => deps.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
 
 const NO_BASELINE: BaselineView = { established: false, get: () => undefined };
 
-/** Reclaims expired baseline entries, one bucket per window: the whole table every BUCKETS windows. */
-export async function purgeBaselines(rule: Rule, window: Window, deps: EngineDeps): Promise<void> {
-  await deps.stores.baselines.purge(purgedBucket(rule, window), window.end - baselinePeriodOf(rule));
+/**
+ * Reclaims one bucket of the rule's expired state, a different bucket each window (the whole
+ * table every BUCKETS windows): baseline entries past the baseline period, sessions past their
+ * lifetime. Once per window: by its run or, for a sharded window, by whoever moves its
+ * checkpoint (slices running at once would delete the same rows, and a delete of a row
+ * already gone fails the slice). Reads already ignore what is expired; this reclaims space.
+ */
+export async function reclaimExpired(rule: Rule, window: Pick<Window, "end">, deps: EngineDeps): Promise<void> {
+  const bucket = purgedBucket(rule, window);
+  if (rule.baseline) await deps.stores.baselines.purge(bucket, window.end - baselinePeriodOf(rule));
+  if (rule.sessions) await deps.stores.sessions.purge(bucket, window.end - sessionLifetimeOf(deps));
 }
 
-/** The bucket whose expired entries a window of a baseline rule removes (BaselineRepository.purge takes it modulo the buckets). */
+/** The bucket whose expired entries a window removes (the repositories' purge takes it modulo the buckets). */
 export function purgedBucket(rule: Rule, window: Pick<Window, "end">): number {
   return Math.floor(window.end / frequencyOf(rule));
 }

@@ -35,23 +35,12 @@ export async function sessionsFor(rule: Rule, inputs: Results<Specs>, store: Ses
 export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionView => ({ get: (id) => states.get(id) });
 
 /**
- * After evaluation: the window's sign-ins folded into the state it read, the sessions they touched
- * written, and (unless the window is a shard's slice) one bucket of expired sessions reclaimed.
+ * After evaluation: the window's sign-ins folded into the state it read, and the sessions they
+ * touched written (their expiry is the window's: reclaimExpired in run.ts).
  */
-export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore, window: Window, frequencyMs: number, lifetimeMs: number): Promise<void> {
+export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore): Promise<void> {
   if (!rule.sessions) return;
   const states = new Map(known);
   const touched = rememberAll(states, rule.sessions.remember(inputs));
   await store.save([...touched].map((id) => states.get(id)!));
-  if (!window.shard) await purgeSessions(store, window, frequencyMs, lifetimeMs);
 }
-
-/**
- * Reclaims one bucket of expired sessions, a different one each window: once per window, by
- * its run or, for a sharded window, by whoever moves its checkpoint (slices running at once
- * would delete the same rows, and a delete of a row already gone fails the slice).
- */
-export async function purgeSessions(store: SessionStore, window: Pick<Window, "end">, frequencyMs: number, lifetimeMs: number): Promise<void> {
-  await store.purge(Math.floor(window.end / frequencyMs), window.end - lifetimeMs);
-}
-

@@ -21,8 +21,7 @@ import { frequencyOf, type Rule } from "../rules/rule.js";
 import { recordFailure, recordHealth, type RunCounts } from "./health.js";
 import { holdLease, type HeldLease } from "./lease.js";
 import type { ShardPort, Stores } from "./ports.js";
-import { purgeBaselines, runWindow, sessionLifetimeOf, type EngineDeps, type WindowReport } from "./run.js";
-import { purgeSessions } from "./sessions.js";
+import { reclaimExpired, runWindow, type EngineDeps, type WindowReport } from "./run.js";
 import { readGroup, shareReads } from "./shared-reads.js";
 import { emit, errorText, failedWindowRecord, windowRecord, type RunLogger } from "./telemetry.js";
 
@@ -215,8 +214,7 @@ async function finish(rule: Rule, deps: ShardDeps, lease: HeldLease, done: reado
   const window = { start: done[0]!.windowStart, end: done[0]!.windowEnd };
   let dataSince: DateTime | null = lease.state.dataSince;
   for (const s of done) if (s.dataSince !== null && (dataSince === null || s.dataSince < dataSince)) dataSince = s.dataSince;
-  if (rule.baseline) await purgeBaselines(rule, window, deps);
-  if (rule.sessions) await purgeSessions(deps.stores.sessions, window, frequencyOf(rule), sessionLifetimeOf(deps));
+  await reclaimExpired(rule, window, deps);
   await lease.advance({ windowEnd: window.end, dataSince });
   const sum = (f: (s: ShardRecord) => number) => done.reduce((n, s) => n + f(s), 0);
   const rows = sum((s) => s.rows);
