@@ -52,12 +52,19 @@ export const DEFAULT_SESSION_LIFETIME_MS = 14 * 86_400_000;
 /** At most this many values per facet are kept, the most recently seen: one entity stays small whatever a session does. */
 export const MAX_VALUES_PER_FACET = 32;
 
-/** The state without the values last seen at or before `since`; undefined when nothing is left (the session expired). */
+/** The state without the values last seen at or before `since` (the state itself when none is); undefined when nothing is left (the session expired). */
 export function forget(state: SessionState, since: DateTime): SessionState | undefined {
   if (state.lastSeen <= since) return undefined;
+  // Most states a window reads lose nothing: no copy of their six maps.
+  if (!FACETS.some((facet) => anyAtOrBefore(state.seen[facet], since))) return state;
   const seen = {} as Record<Facet, ReadonlyMap<string, DateTime>>;
   for (const facet of FACETS) seen[facet] = new Map([...state.seen[facet]].filter(([, t]) => t > since));
   return { ...state, seen };
+}
+
+function anyAtOrBefore(values: ReadonlyMap<string, DateTime>, since: DateTime): boolean {
+  for (const t of values.values()) if (t <= since) return true;
+  return false;
 }
 
 /** The `n` most recently seen values. */
@@ -94,11 +101,43 @@ const signInFields = {
 };
 const facetsOf = <T extends z.ZodType>(values: T) => z.object(Object.fromEntries(FACETS.map((f) => [f, values])) as Record<Facet, T>);
 
+/** The stored form: times as whole ticks before `at`. */
+export const CurrentStored = z.object({ account: z.string(), at: ticksText, first: z.object({ ...signInFields, time: ticksBefore }), seen: facetsOf(z.array(z.tuple([z.string(), ticksBefore]))) });
+type CurrentStored = z.infer<typeof CurrentStored>;
+
 /** A session's state as one Table Storage property holds it (JSON text): times relative to `at`, or (first release) as text. */
-const StoredSession = z.union([
-  z.object({ account: z.string(), at: ticksText, first: z.object({ ...signInFields, time: ticksBefore }), seen: facetsOf(z.array(z.tuple([z.string(), ticksBefore]))) }),
-  z.object({ account: z.string(), first: z.object({ ...signInFields, time: ticksText }), seen: facetsOf(z.array(z.tuple([z.string(), ticksText]))) }),
-]);
+const StoredSession = z.union([CurrentStored, z.object({ account: z.string(), first: z.object({ ...signInFields, time: ticksText }), seen: facetsOf(z.array(z.tuple([z.string(), ticksText]))) })]);
+
+const SIGN_IN_TEXTS = Object.keys(signInFields) as (keyof typeof signInFields)[];
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isTicksBefore = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/**
+ * What CurrentStored.parse() gives for a value it accepts, checked without zod, or null: a
+ * window reads thousands of states, and in a fresh process zod's parse of one costs several
+ * times the JSON.parse. Anything this does not take (the first release's form, a value that
+ * is wrong) goes through StoredSession, which says what is wrong.
+ */
+export function currentForm(json: unknown): CurrentStored | null {
+  if (!isObject(json) || typeof json.account !== "string" || typeof json.at !== "string" || !isObject(json.first) || !isObject(json.seen)) return null;
+  const at = toDateTime(json.at);
+  const { first, seen } = json;
+  if (at === null || !isTicksBefore(first.time)) return null;
+  const sameFirst = { time: first.time } as CurrentStored["first"];
+  for (const field of SIGN_IN_TEXTS) {
+    const value = first[field];
+    if (typeof value !== "string") return null;
+    sameFirst[field] = value;
+  }
+  const sameSeen = {} as CurrentStored["seen"];
+  for (const facet of FACETS) {
+    const pairs = seen[facet];
+    if (!Array.isArray(pairs)) return null;
+    for (const pair of pairs) if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || !isTicksBefore(pair[1])) return null;
+    sameSeen[facet] = pairs as [string, number][];
+  }
+  return { account: json.account, at, first: sameFirst, seen: sameSeen };
+}
 
 /** The JSON text of a state's account, first sign-in and values (the session id is the key, lastSeen also its own column). */
 export function storedSessionText(state: SessionState): string {
@@ -113,7 +152,8 @@ export function storedSessionText(state: SessionState): string {
 
 /** A state read back from its stored text; lastSeen is the newest of its values. */
 export function sessionFromStored(sessionId: string, text: string): SessionState {
-  const parsed = StoredSession.parse(JSON.parse(text));
+  const json: unknown = JSON.parse(text);
+  const parsed = currentForm(json) ?? StoredSession.parse(json);
   // Both forms as [value, time] pairs: relative ones resolved against `at`.
   const pairs = {} as Record<Facet, (readonly [string, DateTime])[]>;
   let first: SessionSignIn;

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromMs } from "../../src/model/time.js";
 import { remember } from "../../src/rules/sessions.js";
 import type { SessionRef, SessionState } from "../../src/model/sessions.js";
-import { sessionFromStored, storedSessionText } from "../../src/model/sessions.js";
+import fc from "fast-check";
+import { CurrentStored, currentForm, FACETS, sessionFromStored, storedSessionText } from "../../src/model/sessions.js";
 import { sortableIso } from "../../src/model/time.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BUCKETS, bucketOf, firstLayoutBucketOf } from "../../src/store/buckets.js";
@@ -122,6 +123,31 @@ describe("a session's stored form", () => {
       seen: Object.fromEntries(Object.entries(state.seen).map(([f, values]) => [f, [...values].map(([v, t]) => [v, iso(t)])])),
     });
     expect(sessionFromStored("form", firstRelease)).toEqual(state);
+  });
+
+  it("reads the stored form without zod exactly as its zod schema does: the same value when it takes one, and whatever else to the schema", () => {
+    // Each part of a stored state well formed, or now and then any JSON value at all.
+    const mostly = <T>(good: fc.Arbitrary<T>) => fc.oneof({ weight: 24, arbitrary: good }, { weight: 1, arbitrary: fc.jsonValue() });
+    const ticks = mostly(fc.oneof({ weight: 24, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.constantFrom(-1, 1.5, Number.MAX_SAFE_INTEGER + 2) }));
+    const first = mostly(fc.record({ time: ticks, ...Object.fromEntries(["id", "ip", "asn", "country", "deviceId", "os", "browser", "client", "app"].map((f) => [f, mostly(fc.string())])) }));
+    const pair = mostly(fc.oneof({ weight: 24, arbitrary: fc.tuple(fc.string(), ticks) }, { weight: 1, arbitrary: fc.array(fc.string(), { maxLength: 3 }) }));
+    const seen = mostly(fc.record(Object.fromEntries(FACETS.map((f) => [f, mostly(fc.array(pair, { maxLength: 2 }))]))));
+    const at = mostly(fc.oneof({ weight: 24, arbitrary: fc.constantFrom("2026-11-03T10:00:00.1234567Z", "2026-11-03T10:00:00Z") }, { weight: 1, arbitrary: fc.constant("not a time") }));
+    const stored = fc.record({ account: mostly(fc.string()), at, first, seen, extra: fc.option(fc.jsonValue(), { nil: undefined }) }, { requiredKeys: ["account", "at", "first", "seen"] });
+    let taken = 0;
+    fc.assert(
+      fc.property(stored, (value) => {
+        const json: unknown = JSON.parse(JSON.stringify(value)); // as read back from the table
+        const fast = currentForm(json);
+        const schema = CurrentStored.safeParse(json);
+        if (fast) taken++;
+        expect(fast === null ? null : { ok: true, value: fast }).toEqual(schema.success ? { ok: true, value: schema.data } : null);
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(taken).toBeGreaterThan(100); // both took a good share of the values
+    // A state as stored takes the path without zod.
+    expect(currentForm(JSON.parse(storedSessionText(state)))).not.toBeNull();
   });
 
   it("refuses a time that is not whole ticks, or a value without one", () => {
