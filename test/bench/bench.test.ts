@@ -87,6 +87,9 @@ describe("the generated benchmark tenant", () => {
       // A first stage: the rows that arrived in the window, looking back 7 days.
       { table: "AADNonInteractiveUserSignInLogs", arrived: { from: window.start, to: window.end }, time: { from: window.start - 7 * 24 * HOUR, to: window.end } },
       { table: "AuditLogs", arrived: { from: window.start, to: window.end }, time: { from: window.start - 7 * 24 * HOUR, to: window.end } },
+      // A slice of a sharded run, by account, and a per-event rule's part by another column.
+      { table: "SigninLogs", arrived: { from: window.start, to: window.end }, time: { from: window.start - 7 * 24 * HOUR, to: window.end }, shard: { count: 4, index: 1 } },
+      { table: "AuditLogs", arrived: { from: window.start, to: window.end }, time: { from: window.start - 7 * 24 * HOUR, to: window.end }, shard: { count: 2, index: 0, column: "Id" } },
       // A follow-up: some accounts' earlier rows.
       { table: "SigninLogs", arrived: { to: window.start }, time: { from: window.start - 5 * HOUR + 1234, to: window.start - 77 }, accounts },
     ];
