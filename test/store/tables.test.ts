@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TableEntity, TransactionAction } from "@azure/data-tables";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
-import { statusOf, TableStore } from "../../src/store/tables.js";
+import fc from "fast-check";
+import { plainEntities, PlainPage, statusOf, TableStore } from "../../src/store/tables.js";
 
 let azurite: AzuriteTables;
 let prefix = 0;
@@ -104,6 +105,24 @@ describe("TableStore transactions", () => {
     expect(statusOf(await failure(s.submitGuarded("Outbox", { ...guard, n: 3 }, etag, [[]])))).toBe(412);
     expect(statusOf(await failure(s.submitGuarded("Outbox", { ...guard, n: 3 }, undefined, [[]])))).toBe(409);
     expect(await s.get("Outbox", "p", "~guard")).toMatchObject({ n: 2, etag: next });
+  });
+
+  it("checks a page of strings() without zod exactly as its zod schema does: the same entities when it takes them, and whatever else to the schema", () => {
+    const value = fc.oneof({ weight: 24, arbitrary: fc.string() }, { weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.jsonValue() });
+    const entity = fc.oneof({ weight: 24, arbitrary: fc.dictionary(fc.string(), value, { maxKeys: 4 }) }, { weight: 1, arbitrary: fc.jsonValue() });
+    const page = fc.oneof({ weight: 24, arbitrary: fc.record({ value: fc.array(entity, { maxLength: 4 }), extra: fc.option(fc.jsonValue(), { nil: undefined }) }, { requiredKeys: ["value"] }) }, { weight: 1, arbitrary: fc.jsonValue() });
+    let taken = 0;
+    fc.assert(
+      fc.property(page, (generated) => {
+        const json: unknown = JSON.parse(JSON.stringify(generated)); // as the service's body parses
+        const fast = plainEntities(json);
+        const schema = PlainPage.safeParse(json);
+        if (fast) taken++;
+        expect(fast === undefined ? null : fast).toEqual(schema.success ? schema.data.value : null);
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(taken).toBeGreaterThan(100);
   });
 
   it("strings() reads every page of a query, as list() does, and fails with the service's status", async () => {
