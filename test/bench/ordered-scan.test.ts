@@ -97,18 +97,40 @@ describe("the bench's key-ordered Azurite", () => {
       for (const r of [5, 1, 9, 3, 7]) await t.createEntity({ partitionKey: "p", rowKey: String(r), n: r });
     }
     await same();
+    /** A write's outcome as a client sees it: its status, or the error's. */
+    const outcome = (p: Promise<unknown>) => p.then(() => "ok", (error: { statusCode?: number }) => `failed ${error.statusCode}`);
+    const etagOf = async (t: TableClient, rowKey: string) => (await t.getEntity("p", rowKey)).etag;
     const steps: ((t: TableClient) => Promise<unknown>)[] = [
       (t) => t.deleteEntity("p", "3"),
       (t) => t.createEntity({ partitionKey: "p", rowKey: "4", n: 4 }),
       (t) => t.updateEntity({ partitionKey: "p", rowKey: "7", n: 70 }, "Replace"),
       (t) => t.upsertEntity({ partitionKey: "p", rowKey: "1", n: 10 }, "Merge"),
+      (t) => t.upsertEntity({ partitionKey: "p", rowKey: "5", m: "replaced" }, "Replace"),
       (t) => t.deleteEntity("p", "1"),
       (t) => t.createEntity({ partitionKey: "q", rowKey: "0", n: 0 }),
       (t) => t.deleteEntity("p", "9"),
+      // Failures: a missing entity, a stale ETag, an entity that exists.
+      (t) => t.updateEntity({ partitionKey: "p", rowKey: "9", n: 9 }, "Replace"),
+      (t) => t.updateEntity({ partitionKey: "p", rowKey: "7", n: 71 }, "Replace", { etag: 'W/"datetime\'2020-01-01T00%3A00%3A00.0000000Z\'"' }),
+      (t) => t.createEntity({ partitionKey: "p", rowKey: "4", n: 44 }),
+      // Under the ETag just read, then a transaction whose last action fails: the first two are rolled back.
+      async (t) => t.updateEntity({ partitionKey: "p", rowKey: "7", n: 72 }, "Replace", { etag: await etagOf(t, "7") }),
+      (t) =>
+        t.submitTransaction([
+          ["upsert", { partitionKey: "p", rowKey: "4", n: 400 }, "Replace"],
+          ["delete", { partitionKey: "p", rowKey: "5" }],
+          ["create", { partitionKey: "p", rowKey: "7", n: 700 }],
+        ]),
+      (t) => t.submitTransaction([["upsert", { partitionKey: "p", rowKey: "4", n: 401 }, "Replace"], ["upsert", { partitionKey: "p", rowKey: "8", n: 8 }, "Replace"]]),
     ];
     for (const step of steps) {
-      for (const t of tables) await step(t);
+      const outcomes = [];
+      for (const t of tables) outcomes.push(await outcome(step(t)));
+      expect(outcomes[1]).toBe(outcomes[0]);
       await same();
+      // Each entity by its keys, as a point read finds it.
+      const points = await Promise.all(tables.map((t) => Promise.all(["1", "4", "5", "7", "8", "9"].map((r) => outcome(t.getEntity("p", r).then((e) => expect(e.n ?? e.m).toBeDefined()))))));
+      expect(points[1]).toEqual(points[0]);
     }
   });
 
