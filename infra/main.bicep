@@ -118,6 +118,11 @@ module api 'app/function.bicep' = {
         name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
         value: 'ClientId=${platform.outputs.identityClientId};Authorization=AAD'
       }
+      // Node flags for the worker, as src/config.ts WORKER_NODE_ARGUMENTS says why (the tests compare them).
+      {
+        name: 'languageWorkers__node__arguments'
+        value: '--no-opt'
+      }
       // DefaultAzureCredential (Table Storage, Log Analytics) uses the user-assigned identity.
       {
         name: 'AZURE_CLIENT_ID'

@@ -136,6 +136,16 @@ export type Config = z.infer<typeof ConfigSchema>;
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof typeof ConfigSchema.shape)[];
 
 /**
+ * The Node flags the deployment starts its Functions worker with: infra/main.bicep sets them as
+ * the host's `languageWorkers__node__arguments`, and `tokenwatch bench` runs its measured
+ * invocations with them. `--no-opt` leaves out V8's optimizing compiler (TurboFan): an hourly
+ * invocation lives a few seconds in a fresh instance, and compiling its hot functions cost more
+ * CPU than the optimized code gave back (BENCHMARKS.md). A long-lived process (`tokenwatch
+ * serve`, the CLI) keeps V8's defaults.
+ */
+export const WORKER_NODE_ARGUMENTS = "--no-opt";
+
+/**
  * Variables a hosting platform sets on every instance: App Service / Functions, Container
  * Apps, Kubernetes, a managed identity endpoint (App Service, Container Apps, Arc, Service
  * Fabric, Cloud Shell), and other clouds' serverless and container runtimes. Any one of

@@ -4,7 +4,7 @@
 // with its name.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CONFIG_KEYS, ConfigSchema, HOSTED_MARKERS } from "../../src/config.js";
+import { CONFIG_KEYS, ConfigSchema, HOSTED_MARKERS, WORKER_NODE_ARGUMENTS } from "../../src/config.js";
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
 
@@ -18,6 +18,7 @@ const HOST_SETTINGS: Record<string, string> = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: "where the host sends telemetry",
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Entra ID ingestion into Application Insights",
   AZURE_CLIENT_ID: "DefaultAzureCredential's user-assigned identity",
+  languageWorkers__node__arguments: "the Node flags the Functions host starts the worker with (WORKER_NODE_ARGUMENTS)",
 };
 
 /** Set by a hosting platform on every instance: config.ts reads them (dev mode refuses), nobody configures them. */
@@ -132,6 +133,10 @@ describe("settings: src/config.ts, local.settings.sample.json and infra/main.bic
       ...(bicep.some((s) => s.name === k) ? [`${k} is set by the hosting platform; infra/main.bicep must not set it`] : []),
     ]);
     expect(problems).toEqual([]);
+  });
+
+  it("the worker starts with the Node flags the bench measures with", () => {
+    expect(bicep.find((s) => s.name === "languageWorkers__node__arguments")?.literal).toBe(WORKER_NODE_ARGUMENTS);
   });
 
   it("the host reaches storage by identity and no setting carries a key", () => {
