@@ -35,7 +35,6 @@ import { BUCKETS, bucketKey, bucketOf } from "../store/buckets.js";
 import { SessionRepository } from "../store/sessions.js";
 import { DEFAULT_SESSION_LIFETIME_MS } from "../model/sessions.js";
 import { frequencyOf } from "../rules/rule.js";
-import { WORKER_NODE_ARGUMENTS } from "../config.js";
 import { SessionSeed } from "./session-seed.js";
 
 /** Users per scale; XL is measured as the accounts of one production shard of XL_SHARDS and projected. */
@@ -60,6 +59,8 @@ export interface BenchOptions {
   json: boolean;
   /** TOKENWATCH_SHARD_ROWS, as the deployment reads it. */
   rowsPerShard: number;
+  /** The measured invocations' Node flags: the deployment's (WORKER_NODE_ARGUMENTS), then TOKENWATCH_BENCH_NODE_ARGS. */
+  nodeArgs: string[];
   /** Only the engine throughput figures (no Azurite, no measured hour): about a minute at S, for iterating on the engine. */
   throughput?: boolean;
 }
@@ -221,7 +222,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
         delayMs: DELAY_MS,
         rowsPerShard,
         invocation,
-      });
+      }, options.nodeArgs);
       const scanned = queryApi.requests.slice(queriesBefore).reduce((n, r) => n + (r.scanned ?? 0), 0);
       invocations.push({ what, result, traffic: storeProxy.take(), scanned });
       log(
@@ -328,7 +329,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
       })),
       benchSeconds: Math.round((Date.now() - started) / 1000),
       node: process.version,
-      invocationNodeArgs: invocationNodeArgs().join(" "),
+      invocationNodeArgs: options.nodeArgs.join(" "),
     };
     if (options.json) process.stdout.write(`${JSON.stringify(results)}\n`);
     else process.stdout.write(table(results));
@@ -406,15 +407,9 @@ function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, optio
   process.stdout.write(options.json ? `${JSON.stringify(results)}\n` : table(results));
 }
 
-/**
- * The measured processes' Node flags: the deployment's (WORKER_NODE_ARGUMENTS), then any from
- * TOKENWATCH_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles" (BENCHMARKS.md).
- */
-const invocationNodeArgs = () => [WORKER_NODE_ARGUMENTS, process.env.TOKENWATCH_BENCH_NODE_ARGS ?? ""].join(" ").split(/\s+/).filter(Boolean);
-
 /** Runs one invocation in a fresh process, so its memory and CPU are its own. */
-function measureInvocation(args: HourArgs): Promise<HourResult> {
-  const child = spawn(process.execPath, [...invocationNodeArgs(), fileURLToPath(new URL("./hour.js", import.meta.url)), JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+function measureInvocation(args: HourArgs, nodeArgs: readonly string[]): Promise<HourResult> {
+  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(new URL("./hour.js", import.meta.url)), JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve, reject) => {

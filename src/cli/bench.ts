@@ -1,7 +1,7 @@
 // `tokenwatch bench` (npm run bench): the command's arguments. The tenant bench is
 // src/bench/run.ts; `--incidents` runs the incident-list bench (src/cli/bench-incidents.ts).
 import { bench as benchTenant, SCALES, type BenchOptions as TenantBenchOptions } from "../bench/run.js";
-import { ConfigSchema } from "../config.js";
+import { ConfigSchema, WORKER_NODE_ARGUMENTS } from "../config.js";
 import { UsageError } from "./usage.js";
 
 export interface BenchOptions extends TenantBenchOptions {
@@ -16,7 +16,9 @@ export function parseBenchArgs(values: Record<string, string | boolean | undefin
   const rows = ConfigSchema.shape.TOKENWATCH_SHARD_ROWS.safeParse(process.env.TOKENWATCH_SHARD_ROWS);
   if (!rows.success) throw new UsageError(`TOKENWATCH_SHARD_ROWS: ${rows.error.issues[0]?.message ?? "invalid"}`);
   const rowsPerShard = rows.data;
-  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true, throughput: values.throughput === true, rowsPerShard };
+  // The measured invocations run as the deployment starts its worker, plus any profiling flags (BENCHMARKS.md).
+  const nodeArgs = `${WORKER_NODE_ARGUMENTS} ${process.env.TOKENWATCH_BENCH_NODE_ARGS ?? ""}`.split(/\s+/).filter(Boolean);
+  return { scale: scale as BenchOptions["scale"], json: values.json === true, incidents: values.incidents === true, throughput: values.throughput === true, rowsPerShard, nodeArgs };
 }
 
 export async function bench(options: BenchOptions, log: (line: string) => void): Promise<void> {
