@@ -282,6 +282,8 @@ export function plainEntities(page: unknown): Record<string, string | null>[] | 
   for (const entity of entities) {
     if (typeof entity !== "object" || entity === null || Array.isArray(entity)) return undefined;
     for (const key in entity) {
+      // JSON.parse keeps a "__proto__" key as the entity's own property; PlainPage's copy drops it.
+      if (key === "__proto__") return undefined;
       const value = (entity as Record<string, unknown>)[key];
       if (value !== null && typeof value !== "string") return undefined;
     }
