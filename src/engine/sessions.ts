@@ -2,7 +2,7 @@
 // ports.ts, kept in Table Storage, or in memory for a backfill): the bootstrap from the history before a rule's
 // first window, and the window's load and update around evaluate().
 import type { Results, Rule, SessionView, Specs } from "../rules/rule.js";
-import { rememberAll } from "../rules/sessions.js";
+import { hasSession, SessionFold } from "../rules/sessions.js";
 import type { SessionState } from "../model/sessions.js";
 import type { SignInRow } from "../model/rows.js";
 import type { Window } from "../model/time.js";
@@ -17,14 +17,14 @@ const BOOTSTRAP_CHUNK_MS = 86_400_000;
  */
 export async function bootstrapSessions(rule: Rule, source: LogSource, store: SessionStore, firstWindowStart: number, lifetimeMs: number): Promise<void> {
   if (!rule.sessions) return;
-  const states = new Map<string, SessionState>();
+  const fold = new SessionFold(() => undefined);
   for (const table of rule.sessions.tables)
     for (let from = firstWindowStart - lifetimeMs; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
       const spec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
       const { rows } = await source.rows(spec, rule.sessions.historyKql(spec), `${rule.meta.id}/sessions-history`);
-      rememberAll(states, rows as SignInRow[]);
+      for (const row of rows as SignInRow[]) if (hasSession(row)) fold.add(row);
     }
-  await store.save(states.values());
+  await store.save(fold.touched());
 }
 
 /** The state of the sessions a window's evaluate() reads, as of the window's end (most were used in the window before). */
@@ -40,7 +40,7 @@ export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionV
  */
 export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore): Promise<void> {
   if (!rule.sessions) return;
-  const states = new Map(known);
-  const touched = rememberAll(states, rule.sessions.remember(inputs));
-  await store.save([...touched].map((id) => states.get(id)!));
+  const fold = new SessionFold((id) => known.get(id));
+  for (const row of rule.sessions.remember(inputs)) if (hasSession(row)) fold.add(row);
+  await store.save(fold.touched());
 }

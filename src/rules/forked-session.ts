@@ -21,7 +21,7 @@
 // the window's earlier rows, so the first sign-in of a forked session alerts once.
 import { exactTimes, signInArrivalsKql } from "./kql-text.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
-import { hasSession, remember, sessionRef, sessionSignIn } from "./sessions.js";
+import { hasSession, SessionFold, sessionRef, sessionSignIn } from "./sessions.js";
 import type { SignInRow } from "../model/rows.js";
 import { arrivedIn, scopeKql, type QuerySpec } from "../model/query.js";
 import { isoOf, type Window } from "../model/time.js";
@@ -113,16 +113,17 @@ export function defineForkedSession(condition: ForkCondition) {
 
     evaluate({ interactive, nonInteractive }, ctx) {
       const rows = [...interactive, ...nonInteractive].filter(hasSession).sort(byTimeThenId);
-      const states = new Map<string, SessionState>();
+      const states = new SessionFold((id) => ctx.sessions.get(id));
       const alerts: AlertDraft[] = [];
       for (const row of rows) {
-        const before = states.get(row.SessionId) ?? ctx.sessions.get(row.SessionId);
+        const before = states.get(row.SessionId);
+        // The alert takes what it shows of `before` now: the fold changes it with this row.
         if (before && isNewEvent(ctx, row.TimeGenerated) && !allowlisted(row, ctx)) {
           const s = sessionSignIn(row);
           const news = forkOf(before, s, condition);
           if (news) alerts.push(forkAlert(row, s, before, news));
         }
-        states.set(row.SessionId, remember(before, row));
+        states.add(row);
       }
       return alerts;
     },

@@ -57,50 +57,84 @@ function readSignIn(row: SignInRow): SessionSignIn {
   };
 }
 
-/** The facet values a sign-in shows. The device is its id, "" (none) included: a session only ever used with one device id that shows none is a change. */
-function facetValues(s: SessionSignIn): Record<Facet, string> {
-  return { asn: s.asn, country: s.country, device: s.deviceId, os: s.os, browser: s.browser, client: s.client };
-}
-
 /** Whether a sign-in can be remembered at all: successful, with a session and an account. Empty SessionId never matches anything. */
 export const hasSession = (row: SignInRow): boolean => row.ResultType === "0" && row.SessionId !== "" && row.UserPrincipalName !== "";
 
 /** The session a sign-in names, as its account (the state's account when it starts one). */
 export const sessionRef = (row: SignInRow): SessionRef => ({ sessionId: row.SessionId, account: row.UserPrincipalName.toLowerCase() });
 
-/** The state after one more sign-in of its session (a new state when `state` is undefined). */
+/** The state after one more sign-in of its session (a new state when `state` is undefined; `state` is left as it is). */
 export function remember(state: SessionState | undefined, row: SignInRow): SessionState {
   const s = sessionSignIn(row);
-  const values = facetValues(s);
-  const seen = {} as Record<Facet, ReadonlyMap<string, DateTime>>;
+  const seen = {} as Record<Facet, Map<string, DateTime>>;
+  for (const facet of FACETS) seen[facet] = new Map(state?.seen[facet]);
+  const copy = { sessionId: row.SessionId, account: state?.account ?? sessionRef(row).account, first: state?.first ?? s, seen, lastSeen: state?.lastSeen ?? s.time };
+  return foldInto(copy, s);
+}
+
+/** A state that only its fold holds: its maps and fields are changed in place. */
+type OwnState = SessionState & { seen: Record<Facet, Map<string, DateTime>> };
+
+/** One more sign-in folded into a state that nothing else holds (remember() without a copy of its six maps). */
+function foldInto(state: OwnState, s: SessionSignIn): OwnState {
   for (const facet of FACETS) {
-    const known = new Map(state?.seen[facet]);
-    const value = values[facet];
+    const known = state.seen[facet];
+    const value = facetValue(s, facet);
     // Empty ASNs, countries, OSes and clients are unknowns, not values: an unknown never makes another unknown "seen".
     if (value !== "" || facet === "device") {
       const last = known.get(value);
       if (last === undefined || s.time > last) known.set(value, s.time);
     }
-    seen[facet] = known.size > MAX_VALUES_PER_FACET ? newest(known, MAX_VALUES_PER_FACET) : known;
+    if (known.size > MAX_VALUES_PER_FACET) state.seen[facet] = newest(known, MAX_VALUES_PER_FACET);
   }
-  const earlier = state && (state.first.time < s.time || (state.first.time === s.time && state.first.id <= s.id));
-  return {
-    sessionId: row.SessionId,
-    account: state?.account ?? sessionRef(row).account,
-    first: earlier ? state.first : s,
-    seen,
-    lastSeen: state && state.lastSeen > s.time ? state.lastSeen : s.time,
-  };
+  const first = state.first;
+  if (s.time < first.time || (s.time === first.time && s.id < first.id)) state.first = s;
+  if (s.time > state.lastSeen) state.lastSeen = s.time;
+  return state;
 }
 
-/** Folds rows into states by session id (only the rows that have a session). */
-export function rememberAll(states: Map<string, SessionState>, rows: Iterable<SignInRow>): Set<string> {
-  const touched = new Set<string>();
-  for (const row of rows) {
-    if (!hasSession(row)) continue;
-    states.set(row.SessionId, remember(states.get(row.SessionId), row));
-    touched.add(row.SessionId);
+/** The value a sign-in shows for a facet. The device is its id, "" (none) included: a session only ever used with one device id that shows none is a change. */
+function facetValue(s: SessionSignIn, facet: Facet): string {
+  switch (facet) {
+    case "asn":
+      return s.asn;
+    case "country":
+      return s.country;
+    case "device":
+      return s.deviceId;
+    case "os":
+      return s.os;
+    case "browser":
+      return s.browser;
+    case "client":
+      return s.client;
   }
-  return touched;
 }
 
+/**
+ * A window's sign-ins folded over the states its sessions had before it (`before`, left as
+ * they are): each session's state is copied once, at its first sign-in, and later ones change
+ * that copy, where remember() would copy it again for each.
+ */
+export class SessionFold {
+  private readonly own = new Map<string, OwnState>();
+
+  constructor(private readonly before: (sessionId: string) => SessionState | undefined) {}
+
+  /** The session's state as of the sign-ins folded so far. */
+  get(sessionId: string): SessionState | undefined {
+    return this.own.get(sessionId) ?? this.before(sessionId);
+  }
+
+  /** Folds one sign-in in (only one that has a session: see hasSession). */
+  add(row: SignInRow): void {
+    const own = this.own.get(row.SessionId);
+    if (own) foldInto(own, sessionSignIn(row));
+    else this.own.set(row.SessionId, remember(this.before(row.SessionId), row) as OwnState);
+  }
+
+  /** The states of the sessions folded into. */
+  touched(): IterableIterator<SessionState> {
+    return this.own.values();
+  }
+}

@@ -3,7 +3,8 @@
 // his registered laptop; each case is a non-interactive sign-in of the same session in the
 // 10:00-11:00 window, the base row (10:40, 203.0.113.90, AS64501, DE) plus what it is about.
 import { describe, expect, it } from "vitest";
-import { clientFamily, remember } from "../../src/rules/sessions.js";
+import fc from "fast-check";
+import { clientFamily, remember, SessionFold } from "../../src/rules/sessions.js";
 import { forget, type SessionState } from "../../src/model/sessions.js";
 import { forkedSession as rule, forkOf } from "../../src/rules/forked-session.js";
 import { sessionSignIn } from "../../src/rules/sessions.js";
@@ -222,6 +223,46 @@ describe("session state", () => {
     const newer = row(NI, { TimeGenerated: "2026-11-01T08:00:00.000Z" });
     const older = row(NI, { TimeGenerated: "2026-11-01T07:00:00.000Z" });
     expect(remember(remember(undefined, newer), older).seen.asn.get("64501")).toBe(tick("2026-11-01T08:00:00.000Z"));
+  });
+
+  it("a window's fold gives what remember() gives one sign-in at a time, and leaves the states it started from as they were", () => {
+    // Few values and times, so that sessions share them, tie, and pass 32 values per facet.
+    const signIn = fc.record({
+      session: fc.constantFrom("s1", "s2", "s3"),
+      minute: fc.integer({ min: 0, max: 59 }),
+      id: fc.constantFrom("a", "b", "c"),
+      asn: fc.integer({ min: 0, max: 40 }),
+      device: fc.constantFrom("", "d1", "d2"),
+      country: fc.constantFrom("", "US", "DE"),
+    });
+    const rowOf = (s: { session: string; minute: number; id: string; asn: number; device: string; country: string }) =>
+      row(NI, {
+        SessionId: s.session,
+        Id: s.id,
+        TimeGenerated: `2026-11-01T10:${String(s.minute).padStart(2, "0")}:00.000Z`,
+        AutonomousSystemNumber: s.asn === 0 ? "" : String(s.asn),
+        Location: s.country,
+        DeviceDetail: JSON.stringify({ ...LAPTOP, deviceId: s.device }),
+      });
+    fc.assert(
+      fc.property(fc.array(signIn, { maxLength: 30 }), fc.array(signIn, { minLength: 1, maxLength: 120 }), (history, window) => {
+        const before = new Map<string, SessionState>();
+        for (const r of history.map(rowOf)) before.set(r.SessionId, remember(before.get(r.SessionId), r));
+        const snapshot = structuredClone([...before]);
+        const fold = new SessionFold((id) => before.get(id));
+        const oneByOne = new Map(before);
+        for (const r of window.map(rowOf)) {
+          expect(fold.get(r.SessionId)).toEqual(oneByOne.get(r.SessionId));
+          fold.add(r);
+          oneByOne.set(r.SessionId, remember(oneByOne.get(r.SessionId), r));
+        }
+        const touched = [...fold.touched()];
+        expect(new Set(touched.map((s) => s.sessionId))).toEqual(new Set(window.map((s) => s.session)));
+        for (const state of touched) expect(state).toEqual(oneByOne.get(state.sessionId));
+        expect([...before]).toEqual(snapshot);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("names user-agent families without versions, and clients Bowser does not know by their product token", () => {
