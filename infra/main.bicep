@@ -121,7 +121,7 @@ module api 'app/function.bicep' = {
       // Node flags for the worker, as src/config.ts WORKER_NODE_ARGUMENTS says why (the tests compare them).
       {
         name: 'languageWorkers__node__arguments'
-        value: '--no-opt'
+        value: '--no-opt --v8-pool-size=1'
       }
       // DefaultAzureCredential (Table Storage, Log Analytics) uses the user-assigned identity.
       {

@@ -138,12 +138,14 @@ export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof typeof Conf
 /**
  * The Node flags the deployment starts its Functions worker with: infra/main.bicep sets them as
  * the host's `languageWorkers__node__arguments`, and `tokenwatch bench` runs its measured
- * invocations with them. `--no-opt` leaves out V8's optimizing compiler (TurboFan): an hourly
- * invocation lives a few seconds in a fresh instance, and compiling its hot functions cost more
- * CPU than the optimized code gave back (BENCHMARKS.md). A long-lived process (`tokenwatch
- * serve`, the CLI) keeps V8's defaults.
+ * invocations with them (BENCHMARKS.md measures each). `--no-opt` leaves out V8's optimizing
+ * compiler (TurboFan): an hourly invocation lives a few seconds in a fresh instance, and
+ * compiling its hot functions cost more CPU than the optimized code gave back.
+ * `--v8-pool-size=1` gives V8 one background thread instead of four: its garbage collector
+ * split each collection across them, and the threads' coordination cost more CPU than the
+ * split saved. A long-lived process (`tokenwatch serve`, the CLI) keeps V8's defaults.
  */
-export const WORKER_NODE_ARGUMENTS = "--no-opt";
+export const WORKER_NODE_ARGUMENTS = "--no-opt --v8-pool-size=1";
 
 /**
  * Variables a hosting platform sets on every instance: App Service / Functions, Container
