@@ -2,7 +2,7 @@
 // ports.ts, kept in Table Storage, or in memory for a backfill): the bootstrap from the history before a rule's
 // first window, and the window's load and update around evaluate().
 import type { Results, Rule, SessionView, Specs } from "../rules/rule.js";
-import { hasSession, SessionFold } from "../rules/sessions.js";
+import { SessionFold } from "../rules/sessions.js";
 import type { SessionState } from "../model/sessions.js";
 import type { SignInRow } from "../model/rows.js";
 import type { Window } from "../model/time.js";
@@ -22,7 +22,7 @@ export async function bootstrapSessions(rule: Rule, source: LogSource, store: Se
     for (let from = firstWindowStart - lifetimeMs; from < firstWindowStart; from += BOOTSTRAP_CHUNK_MS) {
       const spec = { table, arrived: { to: firstWindowStart }, time: { from, to: Math.min(from + BOOTSTRAP_CHUNK_MS, firstWindowStart) } };
       const { rows } = await source.rows(spec, rule.sessions.historyKql(spec), `${rule.meta.id}/sessions-history`);
-      for (const row of rows as SignInRow[]) if (hasSession(row)) fold.add(row);
+      fold.addAll(rows as SignInRow[]);
     }
   await store.save(fold.touched());
 }
@@ -40,7 +40,5 @@ export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionV
  */
 export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore): Promise<void> {
   if (!rule.sessions) return;
-  const fold = new SessionFold((id) => known.get(id));
-  for (const row of rule.sessions.remember(inputs)) if (hasSession(row)) fold.add(row);
-  await store.save(fold.touched());
+  await store.save(new SessionFold((id) => known.get(id)).addAll(rule.sessions.remember(inputs)).touched());
 }

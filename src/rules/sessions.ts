@@ -63,8 +63,11 @@ export const hasSession = (row: SignInRow): boolean => row.ResultType === "0" &&
 /** The session a sign-in names, as its account (the state's account when it starts one). */
 export const sessionRef = (row: SignInRow): SessionRef => ({ sessionId: row.SessionId, account: row.UserPrincipalName.toLowerCase() });
 
-/** The state after one more sign-in of its session (a new state when `state` is undefined; `state` is left as it is). */
-export function remember(state: SessionState | undefined, row: SignInRow): SessionState {
+/** A state nothing else holds (remember() gives one), so a fold may change its maps and fields in place. */
+export type OwnState = SessionState & { seen: Record<Facet, Map<string, DateTime>> };
+
+/** The state after one more sign-in of its session (a new state when `state` is undefined; `state` is left as it is, and only the caller holds the new one). */
+export function remember(state: SessionState | undefined, row: SignInRow): OwnState {
   const s = sessionSignIn(row);
   const seen = {} as Record<Facet, Map<string, DateTime>>;
   for (const facet of FACETS) seen[facet] = new Map(state?.seen[facet]);
@@ -72,14 +75,11 @@ export function remember(state: SessionState | undefined, row: SignInRow): Sessi
   return foldInto(copy, s);
 }
 
-/** A state that only its fold holds: its maps and fields are changed in place. */
-type OwnState = SessionState & { seen: Record<Facet, Map<string, DateTime>> };
-
 /** One more sign-in folded into a state that nothing else holds (remember() without a copy of its six maps). */
 function foldInto(state: OwnState, s: SessionSignIn): OwnState {
   for (const facet of FACETS) {
     const known = state.seen[facet];
-    const value = facetValue(s, facet);
+    const value = s[FACET_FIELDS[facet]];
     // Empty ASNs, countries, OSes and clients are unknowns, not values: an unknown never makes another unknown "seen".
     if (value !== "" || facet === "device") {
       const last = known.get(value);
@@ -93,23 +93,8 @@ function foldInto(state: OwnState, s: SessionSignIn): OwnState {
   return state;
 }
 
-/** The value a sign-in shows for a facet. The device is its id, "" (none) included: a session only ever used with one device id that shows none is a change. */
-function facetValue(s: SessionSignIn, facet: Facet): string {
-  switch (facet) {
-    case "asn":
-      return s.asn;
-    case "country":
-      return s.country;
-    case "device":
-      return s.deviceId;
-    case "os":
-      return s.os;
-    case "browser":
-      return s.browser;
-    case "client":
-      return s.client;
-  }
-}
+/** Where a sign-in shows each facet's value. The device is its id, "" (none) included: a session only ever used with one device id that shows none is a change. */
+const FACET_FIELDS = { asn: "asn", country: "country", device: "deviceId", os: "os", browser: "browser", client: "client" } as const satisfies Record<Facet, keyof SessionSignIn>;
 
 /**
  * A window's sign-ins folded over the states its sessions had before it (`before`, left as
@@ -130,7 +115,13 @@ export class SessionFold {
   add(row: SignInRow): void {
     const own = this.own.get(row.SessionId);
     if (own) foldInto(own, sessionSignIn(row));
-    else this.own.set(row.SessionId, remember(this.before(row.SessionId), row) as OwnState);
+    else this.own.set(row.SessionId, remember(this.before(row.SessionId), row));
+  }
+
+  /** Folds in the rows that have a session, in their order. */
+  addAll(rows: Iterable<SignInRow>): this {
+    for (const row of rows) if (hasSession(row)) this.add(row);
+    return this;
   }
 
   /** The states of the sessions folded into. */
