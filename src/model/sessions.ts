@@ -73,10 +73,13 @@ export function newest(values: Map<string, DateTime>, n: number): Map<string, Da
 }
 
 // ---------------------------------------------------------------------------------------
-// The stored form: JSON text, validated on read. Times are whole ticks before `at`, the
-// session's newest sighting (sortable ISO, seven fraction digits): a number per value rather
-// than a datetime text to format and parse, the hourly cost of tens of thousands of sessions.
-// The first release stored each time as its sortable ISO text; such a state still reads.
+// The stored form: JSON text, validated on read. A window writes back every session it
+// names (thousands an hour per slice) and reads most of them again the next hour, so the
+// form is an array without keys (CompactStored): `at`, the session's newest sighting
+// (sortable ISO, seven fraction digits), then every time as whole ticks before it, a number
+// per value rather than a datetime text to format and parse; no account, which the entity's
+// RowKey holds. Two earlier forms still read, each an object naming its account: the first
+// release's, every time as sortable ISO text, and the second's, times as ticks before `at`.
 
 const ticksText = z.string().transform((v, ctx) => {
   const t = toDateTime(v);
@@ -88,88 +91,102 @@ const ticksText = z.string().transform((v, ctx) => {
 });
 /** Ticks before `at` (a safe integer: 28 years of ticks). */
 const ticksBefore = z.int().nonnegative();
-const signInFields = {
-  id: z.string(),
-  ip: z.string(),
-  asn: z.string(),
-  country: z.string(),
-  deviceId: z.string(),
-  os: z.string(),
-  browser: z.string(),
-  client: z.string(),
-  app: z.string(),
-};
+const SIGN_IN_TEXTS = ["id", "ip", "asn", "country", "deviceId", "os", "browser", "client", "app"] as const satisfies readonly (keyof SessionSignIn)[];
+const signInFields = Object.fromEntries(SIGN_IN_TEXTS.map((f) => [f, z.string()])) as Record<(typeof SIGN_IN_TEXTS)[number], z.ZodString>;
 const facetsOf = <T extends z.ZodType>(values: T) => z.object(Object.fromEntries(FACETS.map((f) => [f, values])) as Record<Facet, T>);
 
-/** The stored form: times as whole ticks before `at`. */
-export const CurrentStored = z.object({ account: z.string(), at: ticksText, first: z.object({ ...signInFields, time: ticksBefore }), seen: facetsOf(z.array(z.tuple([z.string(), ticksBefore]))) });
-type CurrentStored = z.infer<typeof CurrentStored>;
+/** A facet's values and their ticks before `at`, alternating: [value, ticks, value, ticks, ...]. */
+const flatPairs = z
+  .array(z.union([z.string(), ticksBefore]))
+  .refine((a) => a.length % 2 === 0 && a.every((v, i) => typeof v === (i % 2 === 0 ? "string" : "number")), "values and their times must alternate");
 
-/** A session's state as one Table Storage property holds it (JSON text): times relative to `at`, or (first release) as text. */
-const StoredSession = z.union([CurrentStored, z.object({ account: z.string(), first: z.object({ ...signInFields, time: ticksText }), seen: facetsOf(z.array(z.tuple([z.string(), ticksText]))) })]);
+const text = z.string();
+/**
+ * The stored form: [at, the first sign-in's ticks before at, its nine texts in SIGN_IN_TEXTS'
+ * order, then each facet's values in FACETS' order]. `at` stays text here (checked, not
+ * converted), so a value the schema takes is its own output: what compactForm() relies on.
+ */
+export const CompactStored = z.tuple([
+  z.string().refine((v) => toDateTime(v) !== null, "not a datetime"),
+  ticksBefore,
+  text, text, text, text, text, text, text, text, text,
+  flatPairs, flatPairs, flatPairs, flatPairs, flatPairs, flatPairs,
+]);
+type CompactStored = z.infer<typeof CompactStored>;
 
-const SIGN_IN_TEXTS = Object.keys(signInFields) as (keyof typeof signInFields)[];
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** The earlier forms, each an object naming its account: the second's times relative to `at`, the first release's as text. */
+const EarlierStored = z.union([
+  z.object({ account: z.string(), at: ticksText, first: z.object({ ...signInFields, time: ticksBefore }), seen: facetsOf(z.array(z.tuple([z.string(), ticksBefore]))) }),
+  z.object({ account: z.string(), first: z.object({ ...signInFields, time: ticksText }), seen: facetsOf(z.array(z.tuple([z.string(), ticksText]))) }),
+]);
+
+const FIRST_TEXT = 2;
+const FIRST_FACET = FIRST_TEXT + SIGN_IN_TEXTS.length;
+const COMPACT_LENGTH = FIRST_FACET + FACETS.length;
 const isTicksBefore = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /**
- * What CurrentStored.parse() gives for a value it accepts, checked without zod, or null: a
- * window reads thousands of states, and in a fresh process zod's parse of one costs several
- * times the JSON.parse. Anything this does not take (the first release's form, a value that
- * is wrong) goes through StoredSession, which says what is wrong.
+ * The value itself when CompactStored takes it, checked without zod, else null: a window reads
+ * thousands of states, and in a fresh process zod's parse of one costs several times the
+ * JSON.parse. Anything this does not take (an earlier form, a value that is wrong) goes to the
+ * schemas, which say what is wrong.
  */
-export function currentForm(json: unknown): CurrentStored | null {
-  if (!isObject(json) || typeof json.account !== "string" || typeof json.at !== "string" || !isObject(json.first) || !isObject(json.seen)) return null;
-  const at = toDateTime(json.at);
-  const { first, seen } = json;
-  if (at === null || !isTicksBefore(first.time)) return null;
-  const sameFirst = { time: first.time } as CurrentStored["first"];
-  for (const field of SIGN_IN_TEXTS) {
-    const value = first[field];
-    if (typeof value !== "string") return null;
-    sameFirst[field] = value;
-  }
-  const sameSeen = {} as CurrentStored["seen"];
-  for (const facet of FACETS) {
-    const pairs = seen[facet];
+export function compactForm(json: unknown): CompactStored | null {
+  if (!Array.isArray(json) || json.length !== COMPACT_LENGTH || typeof json[0] !== "string" || !isTicksBefore(json[1]) || toDateTime(json[0]) === null) return null;
+  for (let i = FIRST_TEXT; i < FIRST_FACET; i++) if (typeof json[i] !== "string") return null;
+  for (let i = FIRST_FACET; i < COMPACT_LENGTH; i++) {
+    const pairs: unknown = json[i];
     if (!Array.isArray(pairs)) return null;
-    for (const pair of pairs) if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || !isTicksBefore(pair[1])) return null;
-    sameSeen[facet] = pairs as [string, number][];
+    for (let j = 0; j < pairs.length; j += 2) if (typeof pairs[j] !== "string" || !isTicksBefore(pairs[j + 1])) return null;
   }
-  return { account: json.account, at, first: sameFirst, seen: sameSeen };
+  return json as CompactStored;
 }
 
-/** The JSON text of a state's account, first sign-in and values (the session id is the key, lastSeen also its own column). */
+/** The JSON text of a state's first sign-in and values (the session id and account are its RowKey, lastSeen also its own column). */
 export function storedSessionText(state: SessionState): string {
   const at = state.lastSeen;
-  return JSON.stringify({
-    account: state.account,
-    at: sortableIso(at),
-    first: { ...state.first, time: Number(at - state.first.time) },
-    seen: Object.fromEntries(FACETS.map((f) => [f, [...state.seen[f]].map(([v, t]) => [v, Number(at - t)])])),
-  });
+  const { first } = state;
+  const stored: unknown[] = [sortableIso(at), Number(at - first.time), ...SIGN_IN_TEXTS.map((f) => first[f])];
+  for (const facet of FACETS) {
+    const pairs: (string | number)[] = [];
+    for (const [value, t] of state.seen[facet]) pairs.push(value, Number(at - t));
+    stored.push(pairs);
+  }
+  return JSON.stringify(stored);
 }
 
-/** A state read back from its stored text; lastSeen is the newest of its values. */
-export function sessionFromStored(sessionId: string, text: string): SessionState {
+/**
+ * A state read back from its stored text, as `session`'s, or undefined when it is another
+ * account's: an earlier form names its account, the compact form does not, so it is taken as
+ * the account's only from a key that names the account (`keyNamesAccount`). lastSeen is the
+ * newest of its values.
+ */
+export function sessionFromStored(session: SessionRef, text: string, keyNamesAccount = true): SessionState | undefined {
   const json: unknown = JSON.parse(text);
-  const parsed = currentForm(json) ?? StoredSession.parse(json);
-  // Both forms as [value, time] pairs: relative ones resolved against `at`.
-  const pairs = {} as Record<Facet, (readonly [string, DateTime])[]>;
-  let first: SessionSignIn;
-  if ("at" in parsed) {
-    const { at } = parsed;
-    first = { ...parsed.first, time: at - BigInt(parsed.first.time) };
-    for (const f of FACETS) pairs[f] = parsed.seen[f].map(([v, before]) => [v, at - BigInt(before)] as const);
-  } else {
-    first = parsed.first;
-    for (const f of FACETS) pairs[f] = parsed.seen[f];
-  }
+  const compact = compactForm(json) ?? (Array.isArray(json) ? CompactStored.parse(json) : null);
   const seen = {} as Record<Facet, ReadonlyMap<string, DateTime>>;
-  let lastSeen = first.time;
-  for (const f of FACETS) {
-    seen[f] = new Map(pairs[f]);
-    for (const [, t] of pairs[f]) if (t > lastSeen) lastSeen = t;
+  let first: SessionSignIn;
+  if (compact) {
+    if (!keyNamesAccount) return undefined;
+    const at = toDateTime(compact[0])!;
+    first = { time: at - BigInt(compact[1]) } as SessionSignIn;
+    SIGN_IN_TEXTS.forEach((field, i) => (first[field] = compact[FIRST_TEXT + i] as string));
+    FACETS.forEach((facet, i) => {
+      const pairs = compact[FIRST_FACET + i] as (string | number)[];
+      const values = new Map<string, DateTime>();
+      for (let j = 0; j < pairs.length; j += 2) values.set(pairs[j] as string, at - BigInt(pairs[j + 1]!));
+      seen[facet] = values;
+    });
+  } else {
+    const earlier = EarlierStored.parse(json);
+    if (earlier.account !== session.account) return undefined;
+    // Both earlier forms as [value, time] pairs: relative ones resolved against `at`.
+    const at = "at" in earlier ? earlier.at : undefined;
+    const time = (t: DateTime | number) => (typeof t === "number" ? at! - BigInt(t) : t);
+    first = { ...earlier.first, time: time(earlier.first.time) };
+    for (const facet of FACETS) seen[facet] = new Map(earlier.seen[facet].map(([v, t]: [string, DateTime | number]) => [v, time(t)]));
   }
-  return { sessionId, account: parsed.account, first, seen, lastSeen };
+  let lastSeen = first.time;
+  for (const facet of FACETS) for (const t of seen[facet].values()) if (t > lastSeen) lastSeen = t;
+  return { sessionId: session.sessionId, account: session.account, first, seen, lastSeen };
 }

@@ -38,10 +38,10 @@ type SessionEntity = { partitionKey: string; rowKey: string; lastSeen: string; s
 
 const rowKeyOf = (session: SessionRef) => `${encodeKey(session.account)}|${encodeKey(session.sessionId)}`;
 
-/** A stored entity's state, if it is the wanted session's and not expired. */
-function readState(wanted: SessionRef, text: string, cutoff: DateTime): SessionState | undefined {
-  const state = sessionFromStored(wanted.sessionId, text);
-  return state.account === wanted.account ? forget(state, cutoff) : undefined;
+/** A stored entity's state, if it is the wanted session's and not expired (`keyNamesAccount`: its RowKey names the account, as this layout's do). */
+function readState(wanted: SessionRef, text: string, cutoff: DateTime, keyNamesAccount: boolean): SessionState | undefined {
+  const state = sessionFromStored(wanted, text, keyNamesAccount);
+  return state && forget(state, cutoff);
 }
 
 /** Sessions by partition and RowKey, as `keyOf` places them. */
@@ -75,15 +75,15 @@ export class SessionRepository {
           const ref = e.RowKey ? group.get(e.RowKey) : undefined;
           if (!ref) continue;
           group.delete(e.RowKey!);
-          const state = readState(ref, e.state ?? "", cutoff);
+          const state = readState(ref, e.state ?? "", cutoff, true);
           if (state) found.set(sessionKey(ref), state);
         }
       }),
     );
-    await this.readByKey(missing, cutoff, found);
+    await this.readByKey(missing, cutoff, found, true);
     if (await this.hasFirstLayout()) {
       const left = [...wanted.values()].filter((ref) => !found.has(sessionKey(ref)));
-      await this.readByKey(byPartition(left, (ref) => [firstLayoutBucketOf(ref.sessionId), encodeKey(ref.sessionId)]), cutoff, found);
+      await this.readByKey(byPartition(left, (ref) => [firstLayoutBucketOf(ref.sessionId), encodeKey(ref.sessionId)]), cutoff, found, false);
     }
     const out = new Map<string, SessionState>();
     for (const [key, ref] of wanted) {
@@ -94,7 +94,7 @@ export class SessionRepository {
   }
 
   /** Reads these entities (per partition, by RowKey), SESSIONS_PER_QUERY of one partition to a query, into `found` (by session key). */
-  private async readByKey(byBucket: Map<string, Map<string, SessionRef>>, cutoff: DateTime, found: Map<string, SessionState>): Promise<void> {
+  private async readByKey(byBucket: Map<string, Map<string, SessionRef>>, cutoff: DateTime, found: Map<string, SessionState>, keyNamesAccount: boolean): Promise<void> {
     const queries: { bucket: string; keys: [string, SessionRef][] }[] = [];
     for (const [bucket, group] of byBucket) {
       const keys = [...group];
@@ -106,7 +106,7 @@ export class SessionRepository {
       // Every property of a session's entity is a string: the lean query (TableStore.strings).
       for (const e of await this.store.strings("Sessions", filter, ["RowKey", "state"])) {
         const ref = e.RowKey ? wanted.get(e.RowKey) : undefined;
-        const state = ref && readState(ref, e.state ?? "", cutoff);
+        const state = ref && readState(ref, e.state ?? "", cutoff, keyNamesAccount);
         if (state) found.set(sessionKey(ref), state);
       }
     });

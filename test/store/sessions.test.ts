@@ -8,7 +8,7 @@ import { fromMs } from "../../src/model/time.js";
 import { remember } from "../../src/rules/sessions.js";
 import type { SessionRef, SessionState } from "../../src/model/sessions.js";
 import fc from "fast-check";
-import { CurrentStored, currentForm, FACETS, sessionFromStored, storedSessionText } from "../../src/model/sessions.js";
+import { CompactStored, compactForm, FACETS, sessionFromStored, storedSessionText } from "../../src/model/sessions.js";
 import { sortableIso } from "../../src/model/time.js";
 import { startAzurite, type AzuriteTables } from "../../src/store/azurite.js";
 import { BUCKETS, bucketOf, firstLayoutBucketOf } from "../../src/store/buckets.js";
@@ -105,41 +105,66 @@ it("keeps exact 100-ns times through the table", async () => {
   expect((await store.load(refs(["z"]), T0 - DAY)).get("z")!.lastSeen).toBe(fromMs(T0) + 1_234_567n);
 });
 
-describe("a session's stored form", () => {
-  const state = remember(session("form"), row(NI, { SessionId: "form", TimeGenerated: "2026-11-03T10:00:00.1234567Z", AutonomousSystemNumber: "21928" }));
-
-  it("keeps times as whole ticks before the newest sighting, and reads back exactly", () => {
-    const stored = JSON.parse(storedSessionText(state)) as { at: string; first: { time: number }; seen: { asn: [string, number][] } };
-    expect(stored.at).toBe("2026-11-03T10:00:00.1234567Z");
-    expect(stored.seen.asn).toEqual([["8075", 2 * DAY * 10_000 + 1_234_567], ["7922", DAY * 10_000 + 1_234_567], ["21928", 0]]);
-    expect(sessionFromStored("form", storedSessionText(state))).toEqual(state);
+/** A state as the first release stored it: an object naming its account, every time as sortable text. */
+const firstReleaseText = (state: SessionState) =>
+  JSON.stringify({
+    account: state.account,
+    first: { ...state.first, time: sortableIso(state.first.time) },
+    seen: Object.fromEntries(Object.entries(state.seen).map(([f, values]) => [f, [...values].map(([v, t]) => [v, sortableIso(t)])])),
   });
 
-  it("reads the first release's form (every time as sortable text) to the same state", () => {
-    const iso = (t: bigint) => sortableIso(t);
-    const firstRelease = JSON.stringify({
-      account: state.account,
-      first: { ...state.first, time: iso(state.first.time) },
-      seen: Object.fromEntries(Object.entries(state.seen).map(([f, values]) => [f, [...values].map(([v, t]) => [v, iso(t)])])),
+describe("a session's stored form", () => {
+  const state = remember(session("form"), row(NI, { SessionId: "form", TimeGenerated: "2026-11-03T10:00:00.1234567Z", AutonomousSystemNumber: "21928" }));
+  const ref = { sessionId: "form", account: DAN };
+  const ASN = 11; // [at, first's time, its 9 texts, then the facets from asn on]
+
+  it("is an array without keys or account, times as whole ticks before the newest sighting, and reads back exactly", () => {
+    const text = storedSessionText(state);
+    const stored = JSON.parse(text) as unknown[];
+    expect(stored[0]).toBe("2026-11-03T10:00:00.1234567Z");
+    expect(stored[1]).toBe(2 * DAY * 10_000 + 1_234_567);
+    expect(stored.slice(2, ASN)).toEqual([state.first.id, state.first.ip, "8075", state.first.country, state.first.deviceId, state.first.os, state.first.browser, state.first.client, state.first.app]);
+    expect(stored[ASN]).toEqual(["8075", 2 * DAY * 10_000 + 1_234_567, "7922", DAY * 10_000 + 1_234_567, "21928", 0]);
+    expect(stored).toHaveLength(ASN + FACETS.length);
+    expect(text).not.toContain(DAN);
+    expect(sessionFromStored(ref, text)).toEqual(state);
+  });
+
+  it("reads both earlier forms to the same state, each only as the account it names", () => {
+    const at = state.lastSeen;
+    const second = JSON.stringify({
+      account: DAN,
+      at: sortableIso(at),
+      first: { ...state.first, time: Number(at - state.first.time) },
+      seen: Object.fromEntries(FACETS.map((f) => [f, [...state.seen[f]].map(([v, t]) => [v, Number(at - t)])])),
     });
-    expect(sessionFromStored("form", firstRelease)).toEqual(state);
+    for (const text of [firstReleaseText(state), second]) {
+      expect(sessionFromStored(ref, text)).toEqual(state);
+      expect(sessionFromStored({ ...ref, account: "eve@contoso.com" }, text)).toBeUndefined();
+      expect(sessionFromStored(ref, text, false)).toEqual(state);
+    }
+  });
+
+  it("takes the compact form, which names no account, only from a key that names the account", () => {
+    expect(sessionFromStored(ref, storedSessionText(state), false)).toBeUndefined();
   });
 
   it("reads the stored form without zod exactly as its zod schema does: the same value when it takes one, and whatever else to the schema", () => {
     // Each part of a stored state well formed, or now and then any JSON value at all.
     const mostly = <T>(good: fc.Arbitrary<T>) => fc.oneof({ weight: 24, arbitrary: good }, { weight: 1, arbitrary: fc.jsonValue() });
     const ticks = mostly(fc.oneof({ weight: 24, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.constantFrom(-1, 1.5, Number.MAX_SAFE_INTEGER + 2) }));
-    const first = mostly(fc.record({ time: ticks, ...Object.fromEntries(["id", "ip", "asn", "country", "deviceId", "os", "browser", "client", "app"].map((f) => [f, mostly(fc.string())])) }));
-    const pair = mostly(fc.oneof({ weight: 24, arbitrary: fc.tuple(fc.string(), ticks) }, { weight: 1, arbitrary: fc.array(fc.string(), { maxLength: 3 }) }));
-    const seen = mostly(fc.record(Object.fromEntries(FACETS.map((f) => [f, mostly(fc.array(pair, { maxLength: 2 }))]))));
     const at = mostly(fc.oneof({ weight: 24, arbitrary: fc.constantFrom("2026-11-03T10:00:00.1234567Z", "2026-11-03T10:00:00Z") }, { weight: 1, arbitrary: fc.constant("not a time") }));
-    const stored = fc.record({ account: mostly(fc.string()), at, first, seen, extra: fc.option(fc.jsonValue(), { nil: undefined }) }, { requiredKeys: ["account", "at", "first", "seen"] });
+    // A facet's pairs, now and then one short or out of order.
+    const pairs = mostly(fc.oneof({ weight: 24, arbitrary: fc.array(fc.tuple(fc.string(), ticks), { maxLength: 2 }).map((ps) => ps.flat()) }, { weight: 1, arbitrary: fc.array(fc.oneof(fc.string(), ticks), { maxLength: 3 }) }));
+    const stored = fc
+      .tuple(at, ticks, fc.array(mostly(fc.string()), { minLength: 9, maxLength: 9 }), fc.array(pairs, { minLength: FACETS.length, maxLength: FACETS.length }), fc.array(fc.jsonValue(), { maxLength: 1 }))
+      .map(([a, t, texts, facets, extra]) => [a, t, ...texts, ...facets, ...extra]);
     let taken = 0;
     fc.assert(
       fc.property(stored, (value) => {
         const json: unknown = JSON.parse(JSON.stringify(value)); // as read back from the table
-        const fast = currentForm(json);
-        const schema = CurrentStored.safeParse(json);
+        const fast = compactForm(json);
+        const schema = CompactStored.safeParse(json);
         if (fast) taken++;
         expect(fast === null ? null : { ok: true, value: fast }).toEqual(schema.success ? { ok: true, value: schema.data } : null);
       }),
@@ -147,13 +172,16 @@ describe("a session's stored form", () => {
     );
     expect(taken).toBeGreaterThan(100); // both took a good share of the values
     // A state as stored takes the path without zod.
-    expect(currentForm(JSON.parse(storedSessionText(state)))).not.toBeNull();
+    expect(compactForm(JSON.parse(storedSessionText(state)))).not.toBeNull();
   });
 
-  it("refuses a time that is not whole ticks, or a value without one", () => {
-    const stored = JSON.parse(storedSessionText(state)) as { seen: { asn: unknown[] } };
-    expect(() => sessionFromStored("form", JSON.stringify({ ...stored, seen: { ...stored.seen, asn: [["8075", 1.5]] } }))).toThrow();
-    expect(() => sessionFromStored("form", JSON.stringify({ ...stored, seen: { ...stored.seen, asn: [["8075"]] } }))).toThrow();
+  it("refuses a time that is not whole ticks, or a value without one, saying why", () => {
+    const stored = JSON.parse(storedSessionText(state)) as unknown[];
+    const withAsns = (asns: unknown[]) => JSON.stringify(stored.map((v, i) => (i === ASN ? asns : v)));
+    expect(() => sessionFromStored(ref, withAsns(["8075", 1.5]))).toThrow(/expected int/i);
+    expect(() => sessionFromStored(ref, withAsns(["8075"]))).toThrow(/alternate/);
+    expect(() => sessionFromStored(ref, JSON.stringify(stored.slice(0, -1)))).toThrow();
+    expect(() => sessionFromStored(ref, JSON.stringify({ account: DAN }))).toThrow(/first/);
   });
 });
 
@@ -189,7 +217,7 @@ describe("Sessions table reads", () => {
     const state = session("from-before");
     // As the first layout stored it: partition by FNV of the session id, RowKey the id alone.
     const partitionKey = firstLayoutBucketOf("from-before");
-    await table.submit("Sessions", [["upsert", { partitionKey, rowKey: encodeKey("from-before"), lastSeen: "2026-11-02T10:00:00.0000000Z", state: storedSessionText(state) }, "Replace"]]);
+    await table.submit("Sessions", [["upsert", { partitionKey, rowKey: encodeKey("from-before"), lastSeen: "2026-11-02T10:00:00.0000000Z", state: firstReleaseText(state) }, "Replace"]]);
     expect((await store.load(refs(["from-before"]), T0 - DAY)).get("from-before")).toEqual(state);
     // Only its own account's state: the first layout's RowKey names no account.
     expect((await store.load(refs(["from-before"], "eve@contoso.com"), T0 - DAY)).size).toBe(0);
