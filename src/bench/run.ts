@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { SHARD_QUEUE, ShardMessage } from "../engine/shards.js";
 import { shardOf } from "../model/shard.js";
 import { ruleById, rules } from "../rules/index.js";
@@ -27,7 +28,7 @@ import { hourResultSchema, type HourArgs, type HourResult } from "./hour-protoco
 import { HOUR, LiveTenant } from "./live-tenant.js";
 import { LocalQueryApi } from "./query-api.js";
 import { StoreProxy, sumTraffic, writeFloor, type StoreTraffic } from "./store-proxy.js";
-import { throughput, type Baselines, type SampleLine, type Throughput } from "./throughput.js";
+import type { Baselines, SampleLine, Throughput } from "./throughput.js";
 import { incidentPlanner } from "../engine/planner.js";
 import { purgedBucket } from "../engine/run.js";
 import { BaselineRepository } from "../store/baselines.js";
@@ -279,7 +280,7 @@ export async function bench(options: BenchOptions, log: (line: string) => void):
     const rowsScanned = total((i) => i.scanned);
 
     t = Date.now();
-    const { lines, engine } = measureThroughput(tenant, endHour, known);
+    const { lines, engine } = await measureThroughput(tenant, endHour, known);
     phase(`engine throughput over ${lines.length.toLocaleString("en")} lines`, t);
     const cidr = cidrVsNaive();
 
@@ -381,10 +382,16 @@ function sampleLines(tenant: LiveTenant, endHour: number): SampleLine[] {
   return lines;
 }
 
-/** The three passes over the sample of the last hours' lines (src/bench/throughput.ts). */
-function measureThroughput(tenant: LiveTenant, endHour: number, known: Baselines): { lines: SampleLine[]; engine: Throughput } {
+/** The three passes over the sample of the last hours' lines (src/bench/throughput.ts), in a worker thread of their own (throughput-worker.ts says why). */
+async function measureThroughput(tenant: LiveTenant, endHour: number, known: Baselines): Promise<{ lines: SampleLine[]; engine: Throughput }> {
   const lines = sampleLines(tenant, endHour);
-  return { lines, engine: throughput(lines, known) };
+  const engine = await new Promise<Throughput>((resolve, reject) => {
+    const worker = new Worker(new URL("./throughput-worker.js", import.meta.url), { workerData: { lines, baselines: known } });
+    worker.once("message", resolve);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the throughput worker exited (code ${code}) without its figures`)));
+  });
+  return { lines, engine };
 }
 
 function engineFigures(engine: Throughput) {
@@ -399,9 +406,9 @@ function engineFigures(engine: Throughput) {
 }
 
 /** `bench --throughput`: the engine figures alone, over the same sample and baseline as the full bench. */
-function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, options: BenchOptions, log: (line: string) => void): void {
+async function engineOnly(tenant: LiveTenant, endHour: number, known: Baselines, options: BenchOptions, log: (line: string) => void): Promise<void> {
   const t = Date.now();
-  const { lines, engine } = measureThroughput(tenant, endHour, known);
+  const { lines, engine } = await measureThroughput(tenant, endHour, known);
   log(`engine throughput over ${lines.length.toLocaleString("en")} lines in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   const results = { scale: options.scale, users: SCALES[options.scale], sampleLines: engine.rows, rounds: engine.rounds, ...engineFigures(engine), node: process.version };
   process.stdout.write(options.json ? `${JSON.stringify(results)}\n` : table(results));
