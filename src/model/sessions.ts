@@ -100,7 +100,8 @@ const flatPairs = z
   .array(z.union([z.string(), ticksBefore]))
   .refine((a) => a.length % 2 === 0 && a.every((v, i) => typeof v === (i % 2 === 0 ? "string" : "number")), "values and their times must alternate");
 
-const text = z.string();
+/** One of the first sign-in's texts. */
+const signInText = z.string();
 /**
  * The stored form: [at, the first sign-in's ticks before at, its nine texts in SIGN_IN_TEXTS'
  * order, then each facet's values in FACETS' order]. `at` stays text here (checked, not
@@ -109,7 +110,7 @@ const text = z.string();
 export const CompactStored = z.tuple([
   z.string().refine((v) => toDateTime(v) !== null, "not a datetime"),
   ticksBefore,
-  text, text, text, text, text, text, text, text, text,
+  signInText, signInText, signInText, signInText, signInText, signInText, signInText, signInText, signInText,
   flatPairs, flatPairs, flatPairs, flatPairs, flatPairs, flatPairs,
 ]);
 type CompactStored = z.infer<typeof CompactStored>;
