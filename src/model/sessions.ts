@@ -171,13 +171,13 @@ export function sessionFromStored(session: SessionRef, text: string, keyNamesAcc
     if (!keyNamesAccount) return undefined;
     const at = toDateTime(compact[0])!;
     first = { time: at - BigInt(compact[1]) } as SessionSignIn;
-    SIGN_IN_TEXTS.forEach((field, i) => (first[field] = compact[FIRST_TEXT + i] as string));
-    FACETS.forEach((facet, i) => {
+    for (let i = 0; i < SIGN_IN_TEXTS.length; i++) first[SIGN_IN_TEXTS[i]!] = compact[FIRST_TEXT + i] as string;
+    for (let i = 0; i < FACETS.length; i++) {
       const pairs = compact[FIRST_FACET + i] as (string | number)[];
       const values = new Map<string, DateTime>();
       for (let j = 0; j < pairs.length; j += 2) values.set(pairs[j] as string, at - BigInt(pairs[j + 1]!));
-      seen[facet] = values;
-    });
+      seen[FACETS[i]!] = values;
+    }
   } else {
     const earlier = EarlierStored.parse(json);
     if (earlier.account !== session.account) return undefined;
