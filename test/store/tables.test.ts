@@ -117,8 +117,13 @@ describe("TableStore transactions", () => {
         const json: unknown = JSON.parse(JSON.stringify(generated)); // as the service's body parses
         const fast = plainEntities(json);
         const schema = PlainPage.safeParse(json);
-        if (fast) taken++;
-        expect(fast === undefined ? null : fast).toEqual(schema.success ? schema.data.value : null);
+        if (fast) {
+          taken++;
+          expect(schema.success ? schema.data.value : null).toEqual(fast);
+        } else if (schema.success) {
+          // The one page plainEntities leaves to the schema though the schema takes it: an entity with an own "__proto__" key (below).
+          expect(JSON.stringify(json)).toContain('"__proto__"');
+        }
       }),
       { numRuns: 2_000 },
     );
