@@ -4,6 +4,7 @@
 // rotate secret shown once).
 import { useState } from "preact/hooks";
 import { api, isAdmin, type ApiError } from "./api.js";
+import { EVENT_TYPES } from "../src/model/event-types.js";
 import { hash, html, isoOf, Loading, localOf, ProblemPanel, Severity, toApiError, useLoad, when, type SessionProps } from "./ui.js";
 
 interface Entry {
@@ -263,7 +264,6 @@ interface Delivery {
   updatedAt: string;
   attempts: { at: string; statusCode: number | null; error: string | null }[];
 }
-const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded"];
 
 export function WebhooksView({ session }: SessionProps) {
   const subs = useLoad(() => api<{ items: Subscription[] }>(session, "/webhooks/subscriptions").then((r) => r.items), "subs");

@@ -8,9 +8,7 @@ import { CORRELATION_RULE_ID, type CorrelationSettings } from "./correlation.js"
 import { isoOf, type DateTime } from "./time.js";
 import type { Actor } from "./actor.js";
 
-/** What happened to an incident, as the outbox records it and webhooks announce it. */
-export const EVENT_TYPES = ["incident.created", "incident.updated", "incident.alertAdded", "incident.correlated"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+export { EVENT_TYPES, type EventType } from "./event-types.js";
 
 export const INCIDENT_STATUSES = ["New", "Active", "Closed"] as const;
 export const IncidentStatus = z.enum(INCIDENT_STATUSES);
