@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signDevToken, loadDevKey } from "../../src/api/dev-auth.js";
+import { EVENT_TYPES } from "../../src/model/incident.js";
 import { startServe, type RunningHost } from "../../src/cli/serve.js";
 import { interactiveToNonInteractivePivot } from "../../src/rules/interactive-to-noninteractive-pivot.js";
 import { intuneTokenReuse } from "../../src/rules/intune-token-reuse.js";
@@ -335,13 +336,20 @@ describe("web console in Chromium", () => {
     await page.getByRole("link", { name: "Webhooks" }).click();
     await page.getByLabel("URL").fill("http://127.0.0.1:9/hooks/tokenwatch");
     await page.getByLabel("Minimum severity").selectOption("High");
+    // Every event type is offered and checked. Not incident.updated: the analyst's triage
+    // above queued one for a High incident, and the worker fans an event out to the
+    // subscriptions that exist when it runs (every minute while the rules are idle), so
+    // this one could receive it. The rules are idle: nothing else can happen meanwhile.
+    const events = page.getByRole("group", { name: "Events" });
+    expect(await events.getByRole("checkbox", { checked: true }).count()).toBe(EVENT_TYPES.length);
+    await events.getByLabel("incident.updated").uncheck();
     await page.getByRole("button", { name: "Create" }).click();
     const secret = page.locator(".secret code");
     await secret.waitFor();
     const first = await secret.textContent();
     expect(first).toMatch(/^whsec_/);
     const card = page.getByRole("region", { name: "Subscription http://127.0.0.1:9/hooks/tokenwatch" });
-    expect(await card.textContent()).toContain("minimum High");
+    expect(await card.textContent()).toContain(`${EVENT_TYPES.filter((t) => t !== "incident.updated").join(", ")} · minimum High`);
     await page.getByRole("button", { name: "I have stored it" }).click();
     expect(await secret.count()).toBe(0);
     await card.getByRole("button", { name: "Rotate secret" }).click();
@@ -353,7 +361,12 @@ describe("web console in Chromium", () => {
     await card.getByText("No deliveries yet.").waitFor();
     await check(page, "09-webhooks");
     const subscription = (await api("/webhooks/subscriptions", ["Tokenwatch.Admin"])).items.find((s: { url: string }) => s.url.includes(":9/"));
-    expect([subscription.url, subscription.minSeverity, subscription.createdBy]).toEqual(["http://127.0.0.1:9/hooks/tokenwatch", "High", "admin@tokenwatch.local"]);
+    expect([subscription.url, subscription.minSeverity, subscription.eventTypes, subscription.createdBy]).toEqual([
+      "http://127.0.0.1:9/hooks/tokenwatch",
+      "High",
+      EVENT_TYPES.filter((t) => t !== "incident.updated"),
+      "admin@tokenwatch.local",
+    ]);
     await page.close();
   });
 
