@@ -5,8 +5,9 @@
 // src/bench/live-tenant.ts, which makes each query's rows when asked). It understands
 // only what tokenwatch's queries say about scope: the table (first line), the TimeGenerated
 // and ingestion_time() bounds and the account list scopeKql() writes, the user-hash
-// partition the source adds when it splits, a sharded run's account-hash slice, and the shape of the result (the `project`
-// list, or the two baseline summaries). The rule's other clauses are not evaluated: the
+// partition the source adds when it splits, a sharded run's account-hash slice, the shape of the result (the `project`
+// list, or the two baseline summaries) and the extends that turn a column to text or empty it
+// unless another column `has_any` of a list. The rule's other clauses are not evaluated: the
 // rules only narrow in KQL, so returning more rows is allowed. Tests inject faults.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,7 +16,8 @@ import { Agent, createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeKqlLiteralList } from "./kql-literal.js";
+import { decodeKqlLiteralList, KQL_LITERAL } from "./kql-literal.js";
+import { hasTerms } from "../rules/kql.js";
 import { LOG_ANALYTICS_SCHEMAS, type KustoType } from "./kusto-schemas.js";
 import { sortableIso, toDateTime, type DateTime } from "../model/time.js";
 import { inShard, SHARD_COLUMNS, type Shard, type ShardColumn } from "../model/shard.js";
@@ -45,6 +47,8 @@ export interface ParsedQuery {
   columns: [string, string][];
   /** Columns the query turns to text (`| extend X = tostring(X)`): datetimes with their seven fraction digits. */
   asText: Set<string>;
+  /** Columns the query keeps only where another column `has_any` of some terms, else "" (`| extend X = iff(C has_any (…), X, "")`). */
+  keptWhen: Map<string, { column: string; anyOf: string[] }>;
 }
 
 export interface RequestRecord {
@@ -251,9 +255,16 @@ export class LocalQueryApi {
     }
     const schema = (LOG_ANALYTICS_SCHEMAS as Record<string, Record<string, KustoType>>)[q.table] ?? {};
     const columns = q.columns.map(([name, source]) => ({ name, type: typeOf(q, name, source === "@arrival" ? "datetime" : (schema[source] ?? "string")) }));
+    const kept = q.columns.map(([name]) => {
+      const when = q.keptWhen.get(name);
+      if (!when) return undefined;
+      const has = hasTerms(when.anyOf);
+      return (raw: Row) => has(String(raw[when.column] ?? ""));
+    });
     const rows = selected.map((r) =>
-      q.columns.map(([, source], i) => {
+      q.columns.map(([name, source], i) => {
         if (source === "@arrival") return sortableIso(r.exactArrival);
+        if (kept[i] && !kept[i](r.raw)) return "";
         return wire(r.raw[source], schema[source] ?? "string");
       }),
     );
@@ -361,6 +372,7 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     arrived: arrivedBoth ? { from: Date.parse(arrivedBoth[1]!), to: Date.parse(arrivedBoth[2]!) } : { to: Date.parse(arrivedTo![1]!) },
     columns: [],
     asText: new Set(),
+    keptWhen: new Map(),
   };
   for (const line of lines.slice(3)) {
     const accounts = /^\| where tolower\(UserPrincipalName\) in \((.*)\)$/.exec(line);
@@ -378,13 +390,7 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     const earliest = /^\| summarize earliest = (tostring\()?min\(TimeGenerated\)\)?$/.exec(line);
     if (earliest) q.shape = "earliest";
     if (earliest?.[1]) q.asText.add("earliest");
-    const extend = /^\| extend (.+)$/.exec(line);
-    if (extend)
-      for (const assignment of extend[1]!.split(",")) {
-        const text = /^\s*(\w+) = tostring\((\w+)\)\s*$/.exec(assignment);
-        if (!text || text[1] !== text[2]) throw new Error(`unsupported extend ${assignment}`);
-        q.asText.add(text[1]!);
-      }
+    if (line.startsWith("| extend ")) parseExtend(line.slice("| extend ".length), q);
     if (line.startsWith("| project ")) {
       q.columns = line
         .slice("| project ".length)
@@ -407,6 +413,23 @@ export function parseQuery(text: string, timespan?: string): ParsedQuery {
     q.timespan = { from, to };
   }
   return q;
+}
+
+/** One `X = tostring(X)` or `X = iff(C has_any (literals), X, "")` of an extend, and the comma after it. */
+const EXTEND_ASSIGNMENT = new RegExp(
+  String.raw`\s*(\w+) = (?:tostring\((\w+)\)|iff\((\w+) has_any \(((?:\s*(?:${KQL_LITERAL.source})\s*,?)*)\), (\w+), ""\))\s*(?:,|$)`,
+  "y",
+);
+
+function parseExtend(clause: string, q: ParsedQuery): void {
+  EXTEND_ASSIGNMENT.lastIndex = 0;
+  while (EXTEND_ASSIGNMENT.lastIndex < clause.length) {
+    const at = EXTEND_ASSIGNMENT.lastIndex;
+    const m = EXTEND_ASSIGNMENT.exec(clause);
+    if (!m || (m[2] ?? m[5]) !== m[1]) throw new Error(`unsupported extend ${clause.slice(at)}`);
+    if (m[2]) q.asText.add(m[1]!);
+    else q.keptWhen.set(m[1]!, { column: m[3]!, anyOf: decodeKqlLiteralList(m[4]!) });
+  }
 }
 
 /** A throw-away key and certificate for 127.0.0.1, made with the openssl CLI for this process only. */

@@ -5,12 +5,11 @@
 import { ipIsInAnyRange } from "../net/ip.js";
 import { dynamicGet, hasTerms, parseJson } from "./kql.js";
 import { type SignInRow, toString } from "../model/rows.js";
-import { signInArrivalsKql } from "./kql-text.js";
+import { INTUNE_RESOURCES, signInArrivalsKql } from "./kql-text.js";
 import { arrivedIn, scopeKql } from "../model/query.js";
 import { defineRule, identity, isNewEvent, groupByAccount, signInLinks, type AlertDraft, type RuleContext } from "./rule.js";
 import { type Window } from "../model/time.js";
 
-const INTUNE_RESOURCES = ["Microsoft Intune", "Microsoft Intune API", "Device Management", "Windows 365", "Microsoft Graph"] as const;
 /** | where ResourceDisplayName has_any (intuneResources) */
 const isIntuneResource = hasTerms(INTUNE_RESOURCES);
 /** | where AuthDetails !has "Multifactor" (negated where used) */

@@ -87,6 +87,24 @@ describe("LogAnalyticsSource over the query API wire format", () => {
       }
   });
 
+  it("sends LocationDetails and AuthenticationDetails only for sign-ins to the Intune rule's resources (has_any, terms), empty for the others", async () => {
+    const base = at("2026-11-08T10:00:00Z");
+    const w = { start: base, end: base + HOUR };
+    const resources = ["Microsoft Intune", "microsoft graph", "Windows 365 Cloud PC", "Office 365 Exchange Online", "Microsoft Graphs", "Device Managementx"];
+    fake.add(
+      "AADNonInteractiveUserSignInLogs",
+      resources.map((resource, i) => nonInteractiveSignIn({ time: base + (i + 1) * 60_000, upn: `trim${i}@contoso.com`, ip: "192.0.2.3", resource, mfa: true, country: "NL" })),
+    );
+    const spec = arrivedIn("AADNonInteractiveUserSignInLogs", w);
+    const { rows, rejected } = await source().rows(spec, intuneTokenReuse.kql("signIns", spec));
+    expect(rejected).toEqual([]);
+    const sent = rows.map((r) => [r.ResourceDisplayName, r.AuthenticationDetails !== "", r.LocationDetails !== ""]);
+    expect(sent).toEqual(resources.map((resource, i) => [resource, i < 3, i < 3]));
+    // The kept values arrive whole: the rule reads the country and the MFA term from them.
+    expect(rows[0]!.AuthenticationDetails).toContain("Multifactor authentication");
+    expect(rows[0]!.LocationDetails).toBe(JSON.stringify({ countryOrRegion: "NL" }));
+  });
+
   it("sends the spec's TimeGenerated range as the request timespan", async () => {
     const spec = arrivedIn("SigninLogs", window);
     const before = fake.requests.length;
