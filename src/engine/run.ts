@@ -11,7 +11,7 @@ import { StateConflict, type RuleState } from "../model/rule-state.js";
 import { allowlistsAt } from "./allowlists.js";
 import { type AllowlistEntry } from "../model/allowlists.js";
 import { alertFromDraft, type Alert, type Incident } from "./incidents.js";
-import { bootstrapSessions, recordSessions, sessionsFor, sessionView } from "./sessions.js";
+import { bootstrapSessions, recordSessions, sessionMemory, sessionsFor } from "./sessions.js";
 import { DEFAULT_SESSION_LIFETIME_MS } from "../model/sessions.js";
 
 export interface EngineDeps {
@@ -181,8 +181,8 @@ export async function runWindow(
   if (window.parts) return { report: await runInParts(rule, window, window.parts, allowlists, deps, eventRange), dataSince: state.dataSince };
   const { inputs, rowsFetched, rejected } = await fetchInputs(rule, window, source);
 
-  const sessions = await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps));
-  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionView(sessions) };
+  const sessions = sessionMemory(await sessionsFor(rule, inputs, stores.sessions, window, sessionLifetimeOf(deps)));
+  const ctx: RuleContext = { window, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions };
   let established: boolean | null = null;
   if (rule.baseline) {
     const period = baselinePeriodOf(rule);
@@ -204,7 +204,7 @@ export async function runWindow(
     await stores.baselines.record(sightings.values());
     for (const s of sightings.values()) if (dataSince === null || s.lastSeen < dataSince) dataSince = s.lastSeen;
   }
-  await recordSessions(rule, inputs, sessions, stores.sessions);
+  await recordSessions(rule, sessions, stores.sessions);
   if (!window.shard) await reclaimExpired(rule, window, deps);
   return {
     report: { ruleId: rule.meta.id, window: { start: window.start, end: window.end }, rowsFetched, rejected, alerts: placed.alerts, incidents: placed.incidents, baselineEstablished: established, heldBack },
@@ -220,7 +220,7 @@ export async function runWindow(
 async function runInParts(rule: Rule, window: Window, parts: number, allowlists: readonly AllowlistEntry[], deps: EngineDeps, eventRange: TimeRange): Promise<WindowReport> {
   if (!rule.partsBy) throw new Error(`rule ${rule.meta.id} is not read in parts`);
   const whole = { ...window, parts: undefined };
-  const ctx: RuleContext = { window: whole, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionView(new Map()) };
+  const ctx: RuleContext = { window: whole, eventRange, lists: allowlistsAt(allowlists, window.end), baselines: NO_BASELINE, sessions: sessionMemory(new Map()) };
   const alerts: ReturnType<typeof alertFromDraft>[] = [];
   const rejected: Rejection[] = [];
   let rowsFetched = 0;

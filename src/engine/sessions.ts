@@ -1,7 +1,7 @@
 // The per-session state a rule keeps (the forked-session rule; its port is SessionPort in
 // ports.ts, kept in Table Storage, or in memory for a backfill): the bootstrap from the history before a rule's
 // first window, and the window's load and update around evaluate().
-import type { Results, Rule, SessionView, Specs } from "../rules/rule.js";
+import type { Results, Rule, Specs } from "../rules/rule.js";
 import { SessionFold } from "../rules/sessions.js";
 import type { SessionState } from "../model/sessions.js";
 import type { SignInRow } from "../model/rows.js";
@@ -32,13 +32,13 @@ export async function sessionsFor(rule: Rule, inputs: Results<Specs>, store: Ses
   return rule.sessions ? store.load(rule.sessions.refs(inputs), window.end - lifetimeMs, 2 * window.start - window.end) : new Map();
 }
 
-export const sessionView = (states: ReadonlyMap<string, SessionState>): SessionView => ({ get: (id) => states.get(id) });
+/** The window's session memory for evaluate() (ctx.sessions): the states read, each copied once as sign-ins fold into it. */
+export const sessionMemory = (states: ReadonlyMap<string, SessionState>): SessionFold => new SessionFold((id) => states.get(id));
 
 /**
- * After evaluation: the window's sign-ins folded into the state it read, and the sessions they
- * touched written (their expiry is the window's: reclaimExpired in run.ts).
+ * After evaluation: the sessions its sign-ins were folded into written, as the fold left them
+ * (their expiry is the window's: reclaimExpired in run.ts).
  */
-export async function recordSessions(rule: Rule, inputs: Results<Specs>, known: Map<string, SessionState>, store: SessionStore): Promise<void> {
-  if (!rule.sessions) return;
-  await store.save(new SessionFold((id) => known.get(id)).addAll(rule.sessions.remember(inputs)).touched());
+export async function recordSessions(rule: Rule, memory: SessionFold, store: SessionStore): Promise<void> {
+  if (rule.sessions) await store.save(memory.touched());
 }

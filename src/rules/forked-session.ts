@@ -21,7 +21,7 @@
 // the window's earlier rows, so the first sign-in of a forked session alerts once.
 import { exactTimes, signInArrivalsKql } from "./kql-text.js";
 import { defineRule, groupByAccount, identity, isNewEvent, type AlertDraft, type RuleContext } from "./rule.js";
-import { hasSession, SessionFold, sessionRef, sessionSignIn } from "./sessions.js";
+import { hasSession, sessionRef, sessionSignIn } from "./sessions.js";
 import type { SignInRow } from "../model/rows.js";
 import { arrivedIn, scopeKql, type QuerySpec } from "../model/query.js";
 import { isoOf, type Window } from "../model/time.js";
@@ -108,12 +108,11 @@ export function defineForkedSession(condition: ForkCondition) {
           exactTimes("TimeGenerated"),
         ].join("\n"),
       refs: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive].filter(hasSession).map(sessionRef),
-      remember: ({ interactive, nonInteractive }) => [...interactive, ...nonInteractive],
     },
 
     evaluate({ interactive, nonInteractive }, ctx) {
       const rows = [...interactive, ...nonInteractive].filter(hasSession).sort(byTimeThenId);
-      const states = new SessionFold((id) => ctx.sessions.get(id));
+      const states = ctx.sessions;
       const alerts: AlertDraft[] = [];
       for (const row of rows) {
         const before = states.get(row.SessionId);

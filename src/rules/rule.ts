@@ -1,5 +1,6 @@
 // The shape every rule has: Sentinel metadata, the queries that narrow the data in Log
-// Analytics (or in a replay), and a pure evaluate() that decides.
+// Analytics (or in a replay), and an evaluate() that decides (and changes nothing but the
+// window's session memory, ctx.sessions, which it folds its sign-ins into).
 import { z } from "zod";
 import type { IpMatcher } from "../net/ip.js";
 import { Severity } from "../model/severity.js";
@@ -131,9 +132,15 @@ export interface BaselineView {
   get(account: string): KnownNetworks | undefined;
 }
 
-/** What the sessions of a window were seen with before it (forked session); undefined: unknown or expired. */
+/**
+ * A window's memory of its sessions (forked session), which the engine records once evaluate()
+ * is done: get() is what a session was seen with before the sign-in being judged (undefined:
+ * unknown or expired), add() folds a judged sign-in in (one with a session: hasSession). So
+ * the window's sign-ins are folded once, in the order evaluate() judges them, for both.
+ */
 export interface SessionView {
   get(sessionId: string): SessionState | undefined;
+  add(row: SignInRow): void;
 }
 
 export interface RuleContext {
@@ -197,10 +204,8 @@ export interface RuleDefinition<S1 extends Specs = Specs, S2 extends FollowUpSpe
     tables: readonly TableName[];
     /** The bootstrap query over one table's history: rows that fold into the state all of its rows would. */
     historyKql(spec: QuerySpec): string;
-    /** The sessions whose state evaluate() reads. */
+    /** The sessions whose state evaluate() reads (and folds each of the window's sign-ins into: ctx.sessions). */
     refs(inputs: Results<S1> & Results<S2>): Iterable<SessionRef>;
-    /** The window's sign-ins to remember, once evaluated. */
-    remember(inputs: Results<S1> & Results<S2>): Iterable<SignInRow>;
   };
   /**
    * How many of a window's would-be triggering events evaluate() could not judge (the Intune

@@ -20,6 +20,10 @@ import { LeaseHeld, StateConflict } from "../../src/model/rule-state.js";
 import { TableStore } from "../../src/store/tables.js";
 import { DAY, HOUR, at, cleanupTempDirs, interactiveSignIn, nonInteractiveSignIn, stsAudit, writeLogs, type Row } from "../support/replay-fixtures.js";
 import { incidentPlanner } from "../../src/engine/planner.js";
+import { forkedSession } from "../../src/rules/forked-session.js";
+import { SessionFold } from "../../src/rules/sessions.js";
+import type { SessionState } from "../../src/model/sessions.js";
+import { parseRow, rowSchemas } from "../../src/model/rows.js";
 
 const FROM = at("2026-11-01T00:00:00.000Z");
 const TO = FROM + DAY;
@@ -542,5 +546,60 @@ describe("runRule over Azurite", () => {
       expect(placedIn(reports)).toEqual([]);
       expect(await stores.incidents.listAlerts()).toEqual([]);
     });
+  });
+});
+
+describe("the forked-session rule's memory", () => {
+  const LAPTOP = JSON.stringify({ deviceId: "dev-laptop", operatingSystem: "Windows 10", browser: "Edge 130.0.0" });
+  const EDGE = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
+  const use = (interactive: boolean, o: { time: string; upn: string; session: string; asn?: string; ip?: string; device?: string; resultType?: string }): Row => ({
+    ...(interactive ? interactiveSignIn : nonInteractiveSignIn)({ time: o.time, upn: o.upn, ip: o.ip ?? "198.51.100.7", asn: o.asn ?? "8075", resultType: o.resultType }),
+    SessionId: o.session,
+    DeviceDetail: o.device ?? LAPTOP,
+    UserAgent: EDGE,
+  });
+
+  it("a window records each session as evaluate() folded its sign-ins, and the next window judges against that record", async () => {
+    // Out of time order in the files, across both tables; one failed sign-in and one without a session, neither remembered.
+    const first = {
+      AADNonInteractiveUserSignInLogs: [
+        use(false, { time: "2026-11-01T09:40:00.1234567Z", upn: "Alice@Contoso.com", session: "s-alice", asn: "3320", ip: "203.0.113.4" }),
+        use(false, { time: "2026-11-01T09:05:00Z", upn: "alice@contoso.com", session: "s-alice" }),
+        use(false, { time: "2026-11-01T09:10:00Z", upn: "bob@contoso.com", session: "s-failed", resultType: "50126" }),
+        use(false, { time: "2026-11-01T09:20:00Z", upn: "bob@contoso.com", session: "" }),
+      ],
+      SigninLogs: [use(true, { time: "2026-11-01T09:30:00Z", upn: "alice@contoso.com", session: "s-alice" }), use(true, { time: "2026-11-01T09:15:00Z", upn: "bob@contoso.com", session: "s-bob" })],
+    };
+    // Alice's session from a network and a device it never used: a fork. Bob's from what it used: none.
+    const second = {
+      AADNonInteractiveUserSignInLogs: [
+        use(false, { time: "2026-11-01T10:30:00Z", upn: "alice@contoso.com", session: "s-alice", asn: "64512", ip: "192.0.2.66", device: JSON.stringify({ deviceId: "", operatingSystem: "Linux", browser: "Firefox 130.0" }) }),
+        use(false, { time: "2026-11-01T10:35:00Z", upn: "bob@contoso.com", session: "s-bob" }),
+      ],
+      SigninLogs: [],
+    };
+    const { stores } = freshStores();
+    const refs = [
+      { account: "alice@contoso.com", sessionId: "s-alice" },
+      { account: "bob@contoso.com", sessionId: "s-bob" },
+      { account: "bob@contoso.com", sessionId: "s-failed" },
+      { account: "bob@contoso.com", sessionId: "" },
+    ];
+    const firstRows = Object.entries(first).flatMap(([table, rows]) => rows.map((raw) => parseRow(rowSchemas[table as "SigninLogs"], raw))).map((r) => (r.ok ? r.row : expect.fail(r.reason)));
+    // What a state holds, whatever order its values were folded in.
+    const held = (s: SessionState) => ({ ...s, seen: Object.fromEntries(Object.entries(s.seen).map(([facet, values]) => [facet, [...values].sort()])) });
+    const expected = new Map([...new SessionFold(() => undefined).addAll(firstRows).touched()].map((s) => [s.sessionId, held(s)]));
+    expect([...expected.keys()].sort()).toEqual(["s-alice", "s-bob"]);
+
+    const reports = await run(forkedSession, await replay(first), stores, { from: at("2026-11-01T09:00:00Z"), to: at("2026-11-01T10:00:00Z") });
+    expect(placedIn(reports)).toEqual([]);
+    const recorded = await stores.sessions.load(refs, at("2026-11-01T00:00:00Z"));
+    expect(new Map([...recorded].map(([id, s]) => [id, held(s)]))).toEqual(expected);
+    expect(recorded.get("s-alice")?.first.time).toBe(tick("2026-11-01T09:05:00Z"));
+    expect(recorded.get("s-alice")?.lastSeen).toBe(tick("2026-11-01T09:40:00.1234567Z"));
+
+    const next = await run(forkedSession, await replay(second), stores, { from: at("2026-11-01T10:00:00Z"), to: at("2026-11-01T11:00:00Z") });
+    expect(placedIn(next).map((a) => a.account)).toEqual(["alice@contoso.com"]);
+    expect((await stores.sessions.load(refs, at("2026-11-01T00:00:00Z"))).get("s-alice")?.seen.asn.has("64512")).toBe(true);
   });
 });
