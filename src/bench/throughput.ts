@@ -12,7 +12,7 @@ import { parseRow, rowSchemas, toString, type AnyRow, type KnownNetworks, type T
 import { toDateTime } from "../model/time.js";
 import { datetimeDiff, dynamicGet, equalsCi, has, hasAny, isNotEmpty, notInCi, parseJson } from "../rules/kql.js";
 import type { Allowlists, RuleContext, Specs } from "../rules/rule.js";
-import { SessionFold } from "../rules/sessions.js";
+import { sessionMemory } from "../engine/sessions.js";
 
 const HOUR = 3_600_000;
 type Raw = Record<string, unknown>;
@@ -54,7 +54,7 @@ export function engineAlerts(lines: readonly SampleLine[], lists: Allowlists, ba
   let alerts = 0;
   for (const [hour, hourLines] of byHour(lines)) {
     const window = { start: hour * HOUR, end: (hour + 1) * HOUR };
-    const ctx: RuleContext = { window, eventRange: { from: -Infinity, to: Infinity }, lists, baselines: { established: true, get: (account) => baselines.get(account) }, sessions: new SessionFold(() => undefined) };
+    const ctx: RuleContext = { window, eventRange: { from: -Infinity, to: Infinity }, lists, baselines: { established: true, get: (account) => baselines.get(account) }, sessions: sessionMemory(new Map()) };
     const rows: Record<TableName, AnyRow[]> = { SigninLogs: [], AADNonInteractiveUserSignInLogs: [], AuditLogs: [], CloudAppEvents: [] };
     for (const { table, line } of hourLines) {
       const parsed = parseRow(rowSchemas[table], JSON.parse(line));

@@ -9,7 +9,7 @@ import { type DateTime, isoOf, type TimeRange, toDateTime, type Window } from ".
 import type { AlertDraft, BaselineView, Rule, RuleContext } from "../../src/rules/rule.js";
 import { parseRow, rowSchemas, type RowOf, type TableName } from "../../src/model/rows.js";
 import type { SessionState } from "../../src/model/sessions.js";
-import { SessionFold } from "../../src/rules/sessions.js";
+import { sessionMemory } from "../../src/engine/sessions.js";
 
 export const at = (iso: string): number => {
   const ms = Date.parse(iso);
@@ -281,7 +281,7 @@ export function context(options: ContextOptions = {}): RuleContext {
   );
   const baselines: BaselineView = { established: options.established ?? true, get: (account) => known.get(account) };
   const sessions = new Map((options.sessions ?? []).map((state) => [state.sessionId, state]));
-  return { window, eventRange: options.eventRange ?? EVENT_RANGE, lists: allowlistsAt(entries, window.end), baselines, sessions: new SessionFold((id) => sessions.get(id)) };
+  return { window, eventRange: options.eventRange ?? EVENT_RANGE, lists: allowlistsAt(entries, window.end), baselines, sessions: sessionMemory(sessions) };
 }
 
 /** Runs a rule's evaluate() on named inputs (every input the rule reads must be given). */
